@@ -1,0 +1,186 @@
+import type { Pool } from 'pg';
+import { backoffMs, describeError } from '../definition/step-executor.js';
+import type { TableNames } from '../persistence/table-names.js';
+import type { ActivityEntry } from '../runtime/batch-executor.js';
+import type { CrashHook } from '../runtime/crash-points.js';
+import type { RsmLogger } from '../runtime/logger.js';
+import { inTransaction } from '../runtime/transaction.js';
+import { DEFAULT_ACTIVITY_RETRY, type ActivityRetryPolicy, type AnyActivityDefinition } from './activity.js';
+
+/**
+ * Runs activity calls. A call's row is leased while an attempt runs (attempts are counted in the
+ * row before they start), so a process killed mid-attempt leaves a lease that expires and another
+ * process takes the call again with the same idempotency key. The outcome event is written to the
+ * inbox in the same transaction that deletes the row, so it is delivered exactly once.
+ */
+export class ActivityRunner {
+  private readonly activities = new Map<string, AnyActivityDefinition>();
+  private readonly running = new Set<string>();
+  private readonly controller = new AbortController();
+  private queue: ActivityEntry[] = [];
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly tables: TableNames,
+    private readonly concurrency: number,
+    private readonly leaseMs: number,
+    private readonly logger: RsmLogger,
+    private readonly crash: CrashHook | undefined,
+    private readonly onOutcome: (activity: string, outcome: 'ok' | 'error' | 'exhausted', wakeKey?: string) => void,
+  ) {}
+
+  register(activity: AnyActivityDefinition): void {
+    if (this.activities.has(activity.name)) throw new Error(`activity ${activity.name} is registered twice`);
+    this.activities.set(activity.name, activity);
+  }
+
+  names(): string[] {
+    return [...this.activities.keys()];
+  }
+
+  /** Runs calls this process has just committed (it holds their lease). */
+  submit(entries: readonly ActivityEntry[]): void {
+    this.queue.push(...entries);
+    this.pump();
+  }
+
+  /** Claims calls whose lease or backoff has expired. */
+  async claimDue(limit = 50): Promise<number> {
+    const free = Math.max(0, this.concurrency * 2 - this.running.size - this.queue.length);
+    if (free === 0) return 0;
+    const claimed = await this.pool.query<{
+      id: string;
+      machine_type: string;
+      machine_id: string;
+      activity: string;
+      call_id: string;
+      idempotency_key: string;
+      input: never;
+      attempts: number;
+    }>(
+      `UPDATE ${this.tables.activities} a SET attempts = a.attempts + 1,
+         next_attempt_at = now() + make_interval(secs => $1::double precision / 1000)
+       WHERE a.id IN (SELECT id FROM ${this.tables.activities} WHERE next_attempt_at <= now()
+                      ORDER BY next_attempt_at LIMIT ${Math.min(limit, free)} FOR UPDATE SKIP LOCKED)
+       RETURNING a.id, a.machine_type, a.machine_id, a.activity, a.call_id, a.idempotency_key, a.input, a.attempts`,
+      [this.leaseMs],
+    );
+    this.submit(
+      claimed.rows.map((row) => ({
+        id: row.id,
+        machineType: row.machine_type,
+        machineId: row.machine_id,
+        activity: row.activity,
+        callId: row.call_id,
+        idempotencyKey: row.idempotency_key,
+        input: row.input,
+        attempts: row.attempts,
+      })),
+    );
+    return claimed.rows.length;
+  }
+
+  stop(): void {
+    this.controller.abort();
+    this.queue = [];
+  }
+
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  private pump(): void {
+    while (this.running.size < this.concurrency && this.queue.length > 0 && !this.controller.signal.aborted) {
+      const entry = this.queue.shift() as ActivityEntry;
+      if (this.running.has(entry.id)) continue;
+      this.running.add(entry.id);
+      void this.attempt(entry)
+        .catch((error: unknown) => this.logger.warn({ err: describeError(error), activity: entry.activity }, 'recording an activity outcome failed; its lease will expire and it will run again'))
+        .finally(() => {
+          this.running.delete(entry.id);
+          this.pump();
+        });
+    }
+  }
+
+  private policy(activity: AnyActivityDefinition | undefined): ActivityRetryPolicy {
+    return { ...DEFAULT_ACTIVITY_RETRY, ...activity?.retry };
+  }
+
+  private async attempt(entry: ActivityEntry): Promise<void> {
+    const activity = this.activities.get(entry.activity);
+    const policy = this.policy(activity);
+    const attemptSignal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(policy.timeoutMs)]);
+    let output: unknown;
+    let failure: string | undefined;
+    try {
+      if (activity === undefined) throw new Error(`no activity named ${entry.activity} is registered`);
+      output = await withAbort(
+        activity.run(entry.input, {
+          idempotencyKey: entry.idempotencyKey,
+          attempt: entry.attempts,
+          machine: { type: entry.machineType, id: entry.machineId },
+          callId: entry.callId,
+          signal: attemptSignal,
+        }),
+        attemptSignal,
+      );
+      if (output === undefined) output = null;
+      JSON.stringify(output);
+    } catch (error) {
+      failure = describeError(error);
+    }
+    if (this.controller.signal.aborted) return; // stopping: the lease expires and another process retries
+    this.crash?.('whileActivityRuns');
+    const key = `${entry.machineType}/${entry.machineId}`;
+    if (failure === undefined) {
+      await this.finish(entry, { type: 'ActivityCompleted', activity: entry.activity, callId: entry.callId, output });
+      this.onOutcome(entry.activity, 'ok', key);
+      return;
+    }
+    if (entry.attempts >= policy.maxAttempts) {
+      await this.finish(entry, { type: 'ActivityFailed', activity: entry.activity, callId: entry.callId, error: failure, attempts: entry.attempts });
+      this.onOutcome(entry.activity, 'exhausted', key);
+      return;
+    }
+    const delay = backoffMs(entry.attempts, policy.initialBackoffMs, policy.maxBackoffMs);
+    await this.pool.query(
+      `UPDATE ${this.tables.activities} SET last_error = $2, next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
+      [entry.id, failure, delay],
+    );
+    this.onOutcome(entry.activity, 'error');
+    this.logger.info({ activity: entry.activity, machine: key, attempt: entry.attempts, err: failure, retryInMs: delay }, 'activity attempt failed');
+  }
+
+  private async finish(entry: ActivityEntry, event: object): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      const gone = await client.query(`DELETE FROM ${this.tables.activities} WHERE id = $1 RETURNING id`, [entry.id]);
+      if (gone.rowCount === 0) return; // another process already delivered this call's outcome
+      await client.query(
+        `INSERT INTO ${this.tables.inbox} (machine_type, machine_id, event, event_id) VALUES ($1, $2, $3, $4)`,
+        [entry.machineType, entry.machineId, JSON.stringify(event), `a:${entry.idempotencyKey}`],
+      );
+    });
+  }
+}
+
+function withAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => reject(new Error('attempt timed out or was aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}

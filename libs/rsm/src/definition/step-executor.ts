@@ -1,0 +1,168 @@
+import type { Effect } from './effects.js';
+import type { AnyMachineDefinition } from './machine-definition.js';
+import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
+import type { Json, MachineRef, RsmEvent } from './types.js';
+
+/** The machine as a step sees it. */
+export interface MachineSnapshot {
+  readonly type: string;
+  readonly id: string;
+  readonly state: string;
+  readonly data: unknown;
+  readonly status: MachineStatus;
+}
+
+export type MachineStatus = 'active' | 'halted' | 'faulted';
+
+/** One event addressed to a machine, with what the runtime knows of its origin. */
+export interface Envelope {
+  readonly eventId: string;
+  readonly event: RsmEvent;
+  readonly sender: MachineRef | undefined;
+}
+
+/** The result of running one handler; nothing of it is visible until the runtime commits it. */
+export type StepOutcome =
+  | {
+      readonly kind: 'committed';
+      readonly state: string;
+      readonly data: unknown;
+      readonly halted: boolean;
+      readonly effects: readonly Effect[];
+    }
+  /** The event can never be handled as it is (not accepted, invalid payload, machine halted). */
+  | { readonly kind: 'rejected'; readonly reason: string }
+  /** The handler threw; the event may be retried. */
+  | { readonly kind: 'failed'; readonly error: string };
+
+/**
+ * Runs one event through a machine definition, in memory. Shared by the Postgres runtime, the
+ * in-memory test runtime and the simulator, so all three give a handler the same semantics.
+ */
+export async function executeStep(
+  definition: AnyMachineDefinition,
+  machine: MachineSnapshot,
+  envelope: Envelope,
+  now: Date,
+): Promise<StepOutcome> {
+  if (machine.status !== 'active') {
+    return { kind: 'rejected', reason: `machine ${machine.type}/${machine.id} is ${machine.status}` };
+  }
+  const { event } = envelope;
+  if (typeof event !== 'object' || event === null || typeof event.type !== 'string') {
+    return { kind: 'rejected', reason: 'event has no string "type"' };
+  }
+  const handler = definition.handlerFor(machine.state, event.type);
+  if (handler === undefined) {
+    const accepted = definition.accepts(machine.state);
+    return {
+      kind: 'rejected',
+      reason: `state ${machine.state} of ${machine.type} does not accept ${event.type} (accepts: ${accepted.join(', ') || 'nothing'})`,
+    };
+  }
+  const schema = (definition.spec.schemas as Record<string, import('@standard-schema/spec').StandardSchemaV1> | undefined)?.[
+    event.type
+  ];
+  if (schema !== undefined) {
+    const result = await schema['~standard'].validate(event);
+    if (result.issues !== undefined) {
+      const issues = result.issues
+        .map((issue) => `${(issue.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.') || '(event)'}: ${issue.message}`)
+        .join('; ');
+      return { kind: 'rejected', reason: `invalid ${event.type}: ${issues}` };
+    }
+  }
+
+  const effects: Effect[] = [];
+  let nextState = machine.state;
+  let halted = false;
+  let replied = false;
+  let calls = 0;
+  const states = definition.states as readonly string[];
+  const self: MachineRef = { type: machine.type, id: machine.id };
+  const ctx: StepContext = {
+    self,
+    state: machine.state,
+    sender: envelope.sender,
+    eventId: envelope.eventId,
+    now,
+    goto(state) {
+      if (!states.includes(state)) throw new Error(`goto: ${machine.type} has no state ${state}`);
+      nextState = state;
+    },
+    send(to, sent) {
+      effects.push({ kind: 'send', to: checkRef(to), event: checkEvent(sent) });
+    },
+    create(to, initEvent) {
+      effects.push({ kind: 'create', to: checkRef(to), event: checkEvent(initEvent) });
+    },
+    startTimer(name: string, delayMs: number, options?: TimerOptions) {
+      if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error(`startTimer ${name}: delay must be >= 0`);
+      const periodMs = options?.periodMs ?? null;
+      if (periodMs !== null && (!Number.isFinite(periodMs) || periodMs <= 0)) {
+        throw new Error(`startTimer ${name}: period must be > 0`);
+      }
+      effects.push({ kind: 'startTimer', name, delayMs, periodMs, payload: options?.payload ?? null });
+    },
+    cancelTimer(name) {
+      effects.push({ kind: 'cancelTimer', name });
+    },
+    call(activity: string, input: Json, options?: CallOptions) {
+      calls += 1;
+      const callId = options?.callId ?? `${activity}#${calls}`;
+      effects.push({
+        kind: 'call',
+        activity,
+        input,
+        callId,
+        idempotencyKey: `${machine.type}/${machine.id}:${envelope.eventId}:${callId}`,
+      });
+      return callId;
+    },
+    reply(value) {
+      if (replied) throw new Error('reply called twice in one step');
+      replied = true;
+      effects.push({ kind: 'reply', value });
+    },
+    halt() {
+      halted = true;
+    },
+  };
+
+  try {
+    const data = structuredClone(machine.data);
+    const returned = await handler(data, event, ctx);
+    return {
+      kind: 'committed',
+      state: nextState,
+      data: returned === undefined ? data : returned,
+      halted,
+      effects,
+    };
+  } catch (error) {
+    return { kind: 'failed', error: describeError(error) };
+  }
+}
+
+function checkRef(ref: MachineRef): MachineRef {
+  if (typeof ref?.type !== 'string' || typeof ref.id !== 'string' || ref.id === '') {
+    throw new Error(`not a machine reference: ${JSON.stringify(ref)}`);
+  }
+  return { type: ref.type, id: ref.id };
+}
+
+function checkEvent(event: RsmEvent): RsmEvent {
+  if (typeof event?.type !== 'string') throw new Error(`not an event: ${JSON.stringify(event)}`);
+  return event;
+}
+
+/** A one-line description of anything thrown. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+/** Retry delay of attempt `attempt` (1-based) under a doubling backoff. */
+export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+}

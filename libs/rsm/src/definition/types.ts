@@ -1,0 +1,66 @@
+/** Any event: plain JSON with a `type` discriminator. */
+export interface RsmEvent {
+  readonly type: string;
+}
+
+/**
+ * The address of a machine: its type and its id. The type decides which service owns it. A ref
+ * made by `definition.ref(id)` also carries the machine's event types, so sends to it are checked.
+ */
+export interface MachineRef<E extends RsmEvent = RsmEvent> {
+  readonly type: string;
+  readonly id: string;
+  /** Phantom: never present at run time. */
+  readonly __events?: E;
+}
+
+/** JSON values as stored in Postgres `jsonb`. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/**
+ * The event a durable timer delivers when it fires.
+ *
+ * @example
+ * type Events = { type: 'Start' } | TimeoutEvent<'deadline'>;
+ */
+export interface TimeoutEvent<Name extends string = string> {
+  readonly type: 'Timeout';
+  readonly name: Name;
+  readonly payload?: Json;
+}
+
+/**
+ * The event an activity delivers when one of its attempts succeeds.
+ *
+ * @example
+ * type Events = ActivityCompleted<'notify', { status: number }> | ActivityFailed<'notify'>;
+ */
+export interface ActivityCompleted<Name extends string = string, Output = Json> {
+  readonly type: 'ActivityCompleted';
+  readonly activity: Name;
+  readonly callId: string;
+  readonly output: Output;
+}
+
+/** The event an activity delivers when its retry policy is exhausted. */
+export interface ActivityFailed<Name extends string = string> {
+  readonly type: 'ActivityFailed';
+  readonly activity: Name;
+  readonly callId: string;
+  readonly error: string;
+  readonly attempts: number;
+}
+
+/** `type/id`: the string form of a machine reference, used as map key and in logs. */
+export function machineKey(ref: MachineRef): string {
+  return `${ref.type}/${ref.id}`;
+}
+
+/** Parses `type/id` back into a reference; the id may itself contain slashes. */
+export function parseMachineKey(key: string): MachineRef {
+  const slash = key.indexOf('/');
+  if (slash <= 0) {
+    throw new Error(`not a machine key: ${JSON.stringify(key)}`);
+  }
+  return { type: key.slice(0, slash), id: key.slice(slash + 1) };
+}

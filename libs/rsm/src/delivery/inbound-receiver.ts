@@ -1,0 +1,192 @@
+import type { Pool } from 'pg';
+import { machineKey } from '../definition/types.js';
+import type { TableNames } from '../persistence/table-names.js';
+import type { RemoteMessage } from '../runtime/batch-executor.js';
+import type { MachineRegistry } from '../runtime/machine-registry.js';
+import { inTransaction } from '../runtime/transaction.js';
+import type { InboundJob } from './bullmq-transport.js';
+
+export interface ReceiveResult {
+  /** Every outbox id of the job: accepted, buffered or duplicate, all safe to acknowledge. */
+  readonly ack: string[];
+  readonly wake: Set<string>;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly deadLettered: number;
+}
+
+/**
+ * Accepts events from another service into this service's inbox, in one transaction with the
+ * per-pair sequence check: a sequence already seen is a duplicate and is dropped; one beyond the
+ * next expected waits in the reorder buffer until the gap is filled. So redeliveries are harmless
+ * and each sender/receiver pair stays FIFO whatever order the jobs arrive in.
+ */
+export class InboundReceiver {
+  constructor(
+    private readonly pool: Pool,
+    private readonly tables: TableNames,
+    private readonly registry: MachineRegistry,
+  ) {}
+
+  async receive(job: InboundJob): Promise<ReceiveResult> {
+    const t = this.tables;
+    return inTransaction(this.pool, async (client) => {
+      const byPair = new Map<string, RemoteMessage[]>();
+      for (const message of job.messages) {
+        const pair = `${machineKey(message.sender)} ${machineKey(message.to)}`;
+        const list = byPair.get(pair) ?? [];
+        list.push(message);
+        byPair.set(pair, list);
+      }
+      const pairs = [...byPair.keys()].sort().map((pair) => {
+        const [sender, receiver] = pair.split(' ') as [string, string];
+        return { sender, receiver };
+      });
+      const pairsJson = JSON.stringify(pairs);
+      await client.query(
+        `INSERT INTO ${t.recvSeq} (sender, receiver, last_seq)
+         SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text)
+         ON CONFLICT DO NOTHING`,
+        [pairsJson],
+      );
+      const counters = await client.query<{ sender: string; receiver: string; last_seq: string }>(
+        `SELECT c.sender, c.receiver, c.last_seq FROM ${t.recvSeq} c
+         JOIN jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ON c.sender = p.sender AND c.receiver = p.receiver
+         ORDER BY c.sender, c.receiver FOR UPDATE OF c`,
+        [pairsJson],
+      );
+      const buffered = await client.query<{ sender: string; receiver: string; seq: string; message: RemoteMessage }>(
+        `SELECT r.sender, r.receiver, r.seq, r.message FROM ${t.reorder} r
+         JOIN jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ON r.sender = p.sender AND r.receiver = p.receiver
+         ORDER BY r.seq`,
+        [pairsJson],
+      );
+      const bufferedByPair = new Map<string, Map<number, RemoteMessage>>();
+      for (const row of buffered.rows) {
+        const pair = `${row.sender} ${row.receiver}`;
+        const map = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
+        map.set(Number(row.seq), row.message);
+        bufferedByPair.set(pair, map);
+      }
+
+      const accepted: RemoteMessage[] = [];
+      const toBuffer: { sender: string; receiver: string; seq: number; message: RemoteMessage }[] = [];
+      const unbuffer: { sender: string; receiver: string; seq: number }[] = [];
+      const newLast: { sender: string; receiver: string; last_seq: number }[] = [];
+      let duplicates = 0;
+      for (const row of counters.rows) {
+        const pair = `${row.sender} ${row.receiver}`;
+        let last = Number(row.last_seq);
+        const waiting = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
+        const fromBuffer = new Set(waiting.keys());
+        for (const message of byPair.get(pair) ?? []) {
+          if (message.seq <= last || waiting.has(message.seq)) {
+            duplicates += 1;
+          } else {
+            waiting.set(message.seq, message);
+          }
+        }
+        const start = last;
+        while (waiting.has(last + 1)) {
+          last += 1;
+          accepted.push(waiting.get(last) as RemoteMessage);
+          if (fromBuffer.has(last)) unbuffer.push({ sender: row.sender, receiver: row.receiver, seq: last });
+          waiting.delete(last);
+        }
+        for (const [seq, message] of waiting) {
+          if (!fromBuffer.has(seq)) toBuffer.push({ sender: row.sender, receiver: row.receiver, seq, message });
+        }
+        if (last !== start) newLast.push({ sender: row.sender, receiver: row.receiver, last_seq: last });
+      }
+
+      // Creations first (idempotent on type and id); an init event only for a machine really created.
+      const wake = new Set<string>();
+      const deadLetters: { machine_type: string; machine_id: string; event: unknown; sender_type: string; sender_id: string; reason: string }[] = [];
+      const creates = accepted.filter((m) => m.kind === 'create' && this.registry.get(m.to.type) !== undefined);
+      let created = new Set<string>();
+      if (creates.length > 0) {
+        const rows = creates.map((m) => {
+          const definition = this.registry.require(m.to.type);
+          return { type: m.to.type, id: m.to.id, state: definition.initial, data: definition.spec.initialData(m.to.id) as unknown, definition_version: definition.version };
+        });
+        const inserted = await client.query<{ type: string; id: string }>(
+          `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
+           SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
+             AS r(type text, id text, state text, data jsonb, definition_version int)
+           ON CONFLICT DO NOTHING RETURNING type, id`,
+          [JSON.stringify(rows)],
+        );
+        created = new Set(inserted.rows.map((row) => machineKey(row)));
+      }
+      const inbox = [];
+      const createdOnce = new Set<string>();
+      for (const message of accepted) {
+        const key = machineKey(message.to);
+        if (this.registry.get(message.to.type) === undefined) {
+          deadLetters.push({ machine_type: message.to.type, machine_id: message.to.id, event: message.event, sender_type: message.sender.type, sender_id: message.sender.id, reason: `service does not own machine type ${message.to.type}` });
+          continue;
+        }
+        if (message.kind === 'create') {
+          if (!created.has(key) || createdOnce.has(key)) continue;
+          createdOnce.add(key);
+        }
+        inbox.push({
+          machine_type: message.to.type,
+          machine_id: message.to.id,
+          event: message.event,
+          event_id: `${job.from}:${message.outboxId}`,
+          sender_type: message.sender.type,
+          sender_id: message.sender.id,
+        });
+        wake.add(key);
+      }
+      if (inbox.length > 0) {
+        await client.query(
+          `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id)
+           SELECT machine_type, machine_id, event, event_id, sender_type, sender_id FROM jsonb_to_recordset($1::jsonb)
+             AS r(machine_type text, machine_id text, event jsonb, event_id text, sender_type text, sender_id text)`,
+          [JSON.stringify(inbox)],
+        );
+      }
+      if (deadLetters.length > 0) {
+        await client.query(
+          `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, reason)
+           SELECT machine_type, machine_id, event, sender_type, sender_id, reason FROM jsonb_to_recordset($1::jsonb)
+             AS r(machine_type text, machine_id text, event jsonb, sender_type text, sender_id text, reason text)`,
+          [JSON.stringify(deadLetters)],
+        );
+      }
+      if (newLast.length > 0) {
+        await client.query(
+          `UPDATE ${t.recvSeq} c SET last_seq = u.last_seq
+           FROM jsonb_to_recordset($1::jsonb) AS u(sender text, receiver text, last_seq bigint)
+           WHERE c.sender = u.sender AND c.receiver = u.receiver`,
+          [JSON.stringify(newLast)],
+        );
+      }
+      if (toBuffer.length > 0) {
+        await client.query(
+          `INSERT INTO ${t.reorder} (sender, receiver, seq, message)
+           SELECT sender, receiver, seq, message FROM jsonb_to_recordset($1::jsonb)
+             AS r(sender text, receiver text, seq bigint, message jsonb)
+           ON CONFLICT DO NOTHING`,
+          [JSON.stringify(toBuffer)],
+        );
+      }
+      if (unbuffer.length > 0) {
+        await client.query(
+          `DELETE FROM ${t.reorder} r USING jsonb_to_recordset($1::jsonb) AS u(sender text, receiver text, seq bigint)
+           WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.seq = u.seq`,
+          [JSON.stringify(unbuffer)],
+        );
+      }
+      return {
+        ack: job.messages.map((m) => m.outboxId),
+        wake,
+        accepted: inbox.length,
+        duplicates,
+        deadLettered: deadLetters.length,
+      };
+    });
+  }
+}

@@ -1,0 +1,88 @@
+import type { Pool } from 'pg';
+import type { TableNames } from '../persistence/table-names.js';
+import type { OutboxEntry, RemoteMessage } from '../runtime/batch-executor.js';
+import type { CrashHook } from '../runtime/crash-points.js';
+import type { RsmLogger } from '../runtime/logger.js';
+import { inTransaction } from '../runtime/transaction.js';
+import type { BullmqTransport } from './bullmq-transport.js';
+
+/**
+ * Moves committed outbox rows to their destination services. Right after a commit the committing
+ * process publishes what it wrote (no extra read or write); the sweeper re-publishes whatever is
+ * still unacknowledged after the ack timeout, so a crash between commit and publish, a lost job or
+ * a flushed Redis only delays delivery. The acknowledgement deletes the row.
+ */
+export class OutboxRelay {
+  /** Whether the last publish succeeded; readiness reports it. */
+  healthy = true;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly tables: TableNames,
+    private readonly transport: BullmqTransport,
+    private readonly service: string,
+    private readonly messagesPerJob: number,
+    private readonly ackTimeoutMs: number,
+    private readonly logger: RsmLogger,
+    private readonly crash: CrashHook | undefined,
+    private readonly onSent: (destination: string, count: number) => void,
+  ) {}
+
+  /** Publishes rows just committed by this process. Failure is logged: the sweeper retries. */
+  async publishCommitted(entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    this.crash?.('afterCommitBeforePublish');
+    try {
+      await this.publishGrouped(entries);
+      this.healthy = true;
+    } catch (error) {
+      this.healthy = false;
+      this.logger.warn({ err: String(error), count: entries.length }, 'publish failed; the outbox sweeper will retry');
+    }
+  }
+
+  /** Re-publishes rows whose acknowledgement is overdue. Returns how many it published. */
+  async sweep(limit = 1_000): Promise<number> {
+    const t = this.tables;
+    return inTransaction(this.pool, async (client) => {
+      const due = await client.query<{ id: string; destination: string; message: Omit<RemoteMessage, 'outboxId'>; attempts: number }>(
+        `SELECT id, destination, message, attempts FROM ${t.outbox}
+         WHERE next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+      );
+      if (due.rows.length === 0) return 0;
+      const entries = due.rows
+        .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+        .map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
+      await this.publishGrouped(entries);
+      this.healthy = true;
+      await client.query(
+        `UPDATE ${t.outbox} SET attempts = attempts + 1,
+           next_attempt_at = now() + make_interval(secs => LEAST(60, ($2::double precision / 1000) * power(2, LEAST(attempts, 6))))
+         WHERE id = ANY($1::bigint[])`,
+        [entries.map((e) => e.id), this.ackTimeoutMs],
+      );
+      return entries.length;
+    });
+  }
+
+  /** Deletes acknowledged rows. */
+  async acknowledge(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[])`, [ids]);
+  }
+
+  private async publishGrouped(entries: readonly OutboxEntry[]): Promise<void> {
+    const byDestination = new Map<string, RemoteMessage[]>();
+    for (const entry of entries) {
+      const list = byDestination.get(entry.destination) ?? [];
+      list.push(entry.message);
+      byDestination.set(entry.destination, list);
+    }
+    await Promise.all(
+      [...byDestination].map(async ([destination, messages]) => {
+        await this.transport.publish(destination, this.service, messages, this.messagesPerJob);
+        this.onSent(destination, messages.length);
+      }),
+    );
+  }
+}

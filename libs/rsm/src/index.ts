@@ -1,0 +1,34 @@
+export { defineMachine, DEFAULT_FAILURE_POLICY } from './definition/machine-definition.js';
+export type {
+  AnyMachineDefinition,
+  EventsOf,
+  FailurePolicy,
+  Handler,
+  MachineDefinition,
+  MachineSpec,
+  StateSpec,
+  TransitionInfo,
+} from './definition/machine-definition.js';
+export type { CallOptions, StepContext, TimerOptions } from './definition/step-context.js';
+export { machineKey, parseMachineKey } from './definition/types.js';
+export type { ActivityCompleted, ActivityFailed, Json, MachineRef, RsmEvent, TimeoutEvent } from './definition/types.js';
+export type { Effect } from './definition/effects.js';
+export { DEFAULT_ACTIVITY_RETRY } from './activities/activity.js';
+export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy } from './activities/activity.js';
+export { RsmRuntime } from './runtime/rsm-runtime.js';
+export type { HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
+export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './runtime/rsm-options.js';
+export type { RsmOptions, RsmOptionsInput } from './runtime/rsm-options.js';
+export { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError } from './runtime/errors.js';
+export { CRASH_POINTS } from './runtime/crash-points.js';
+export type { CrashHook, CrashPoint } from './runtime/crash-points.js';
+export type { RsmLogger } from './runtime/logger.js';
+export { createRsmDataSource, initializeRsmDataSource, poolOf } from './persistence/data-source.js';
+export type { RsmDataSourceOptions } from './persistence/data-source.js';
+export type { DeadLetterRow, InboxRow, MachineRow, StepRow } from './persistence/entities/rsm-entities.js';
+export { RsmMetrics } from './metrics/rsm-metrics.js';
+export { RsmModule } from './nest/rsm.module.js';
+export type { RsmModuleAsyncOptions, RsmModuleOptions } from './nest/rsm.module.js';
+export { RsmActivity } from './nest/rsm-activity.decorator.js';
+export type { RsmActivityHandler } from './nest/rsm-activity.decorator.js';
+export { RSM_METRICS_REGISTRY } from './nest/rsm.constants.js';

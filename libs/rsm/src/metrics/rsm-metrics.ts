@@ -1,0 +1,59 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The runtime's Prometheus metrics, in one registry per process. Names carry the `rsm_` prefix and
+ * base units; labels are bounded (service, machine type, event type, outcome), never ids.
+ */
+export class RsmMetrics {
+  readonly steps: Counter<'service' | 'type' | 'event' | 'outcome'>;
+  readonly stepDuration: Histogram<'service' | 'type'>;
+  readonly eventLatency: Histogram<'service' | 'type'>;
+  readonly batchSize: Histogram<'service'>;
+  readonly batchDuration: Histogram<'service'>;
+  readonly batchRetries: Counter<'service' | 'reason'>;
+  readonly duplicatesDropped: Counter<'service' | 'source'>;
+  readonly redeliveries: Counter<'service' | 'kind'>;
+  readonly deadLetters: Counter<'service'>;
+  readonly messagesSent: Counter<'service' | 'destination'>;
+  readonly messagesReceived: Counter<'service'>;
+  readonly timersFired: Counter<'service'>;
+  readonly activityAttempts: Counter<'service' | 'activity' | 'outcome'>;
+  readonly inboxDepth: Gauge<'service'>;
+  readonly inboxOldestAge: Gauge<'service'>;
+  readonly outboxDepth: Gauge<'service'>;
+  readonly outboxOldestAge: Gauge<'service'>;
+  readonly timersPending: Gauge<'service'>;
+  readonly deadLettersOpen: Gauge<'service'>;
+  readonly activitiesPending: Gauge<'service'>;
+
+  constructor(readonly registry: Registry) {
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers: [registry] });
+    const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
+      (registry.getSingleMetric(name) as Histogram<L> | undefined) ?? new Histogram<L>({ name, help, labelNames, buckets, registers: [registry] });
+    const seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    this.steps = counter('rsm_steps_total', 'Events handled, by outcome (ok, rejected, failed, dead_lettered).', ['service', 'type', 'event', 'outcome']);
+    this.stepDuration = histogram('rsm_step_duration_seconds', 'Time spent in one handler.', ['service', 'type'], seconds);
+    this.eventLatency = histogram('rsm_event_latency_seconds', 'Time from an event being accepted to its step committing.', ['service', 'type'], seconds);
+    this.batchSize = histogram('rsm_batch_steps', 'Steps committed by one step transaction.', ['service'], [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    this.batchDuration = histogram('rsm_batch_duration_seconds', 'Duration of one step transaction, commit included.', ['service'], seconds);
+    this.batchRetries = counter('rsm_batch_retries_total', 'Step transactions run again after a database failure.', ['service', 'reason']);
+    this.duplicatesDropped = counter('rsm_duplicates_dropped_total', 'Deliveries dropped as duplicates (by pair sequence or idempotency key).', ['service', 'source']);
+    this.redeliveries = counter('rsm_redeliveries_total', 'Messages published again because no acknowledgement came, and drains re-run by recovery.', ['service', 'kind']);
+    this.deadLetters = counter('rsm_dead_letters_total', 'Events moved to dead letters.', ['service']);
+    this.messagesSent = counter('rsm_messages_sent_total', 'Events published to other services.', ['service', 'destination']);
+    this.messagesReceived = counter('rsm_messages_received_total', 'Events from other services accepted into the inbox.', ['service']);
+    this.timersFired = counter('rsm_timers_fired_total', 'Timer firings delivered to inboxes.', ['service']);
+    this.activityAttempts = counter('rsm_activity_attempts_total', 'Activity attempts, by outcome.', ['service', 'activity', 'outcome']);
+    this.inboxDepth = gauge('rsm_inbox_depth', 'Events waiting in inboxes (capped at 100000).', ['service']);
+    this.inboxOldestAge = gauge('rsm_inbox_oldest_age_seconds', 'Age of the oldest waiting event.', ['service']);
+    this.outboxDepth = gauge('rsm_outbox_depth', 'Events not yet acknowledged by their receiving service (capped at 100000).', ['service']);
+    this.outboxOldestAge = gauge('rsm_outbox_oldest_age_seconds', 'Age of the oldest unacknowledged event.', ['service']);
+    this.timersPending = gauge('rsm_timers_pending', 'Timers started and not yet fired or cancelled.', ['service']);
+    this.deadLettersOpen = gauge('rsm_dead_letters_open', 'Dead letters not redriven.', ['service']);
+    this.activitiesPending = gauge('rsm_activities_pending', 'Activity calls not yet completed.', ['service']);
+  }
+}

@@ -1,0 +1,28 @@
+import { Injectable, SetMetadata, applyDecorators } from '@nestjs/common';
+import type { ActivityContext, ActivityRetryPolicy } from '../activities/activity.js';
+import { RSM_ACTIVITY_METADATA } from './rsm.constants.js';
+
+/** A provider that implements an activity; Nest injects its dependencies. */
+export interface RsmActivityHandler<Input = unknown, Output = unknown> {
+  run(input: Input, ctx: ActivityContext): Promise<Output>;
+}
+
+export interface RsmActivityMetadata {
+  readonly name: string;
+  readonly retry?: Partial<ActivityRetryPolicy>;
+}
+
+/**
+ * Marks a provider as the implementation of activity `name`. The module finds it at start-up; a
+ * name implemented twice stops start-up.
+ *
+ * @example
+ * @RsmActivity('notify', { maxAttempts: 8 })
+ * export class NotifyActivity implements RsmActivityHandler<{ url: string }, { status: number }> {
+ *   constructor(private readonly http: WebhookClient) {}
+ *   run(input: { url: string }, ctx: ActivityContext) { return this.http.post(input.url, ctx.idempotencyKey); }
+ * }
+ */
+export function RsmActivity(name: string, retry?: Partial<ActivityRetryPolicy>): ClassDecorator {
+  return applyDecorators(Injectable(), SetMetadata(RSM_ACTIVITY_METADATA, { name, retry } satisfies RsmActivityMetadata));
+}

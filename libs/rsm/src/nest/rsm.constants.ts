@@ -1,0 +1,4 @@
+/** Injection tokens of the RSM Nest module. */
+export const RSM_MODULE_OPTIONS = Symbol('RSM_MODULE_OPTIONS');
+export const RSM_METRICS_REGISTRY = Symbol('RSM_METRICS_REGISTRY');
+export const RSM_ACTIVITY_METADATA = 'rsm:activity';

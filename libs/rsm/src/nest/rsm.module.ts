@@ -1,0 +1,130 @@
+import {
+  Inject,
+  Module,
+  type DynamicModule,
+  type InjectionToken,
+  type ModuleMetadata,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
+import { DiscoveryModule, DiscoveryService, Reflector } from '@nestjs/core';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+import type { RsmOptionsInput } from '../runtime/rsm-options.js';
+import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
+import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';
+import { RsmHttpController } from './rsm-http.controller.js';
+import { RSM_ACTIVITY_METADATA, RSM_METRICS_REGISTRY, RSM_MODULE_OPTIONS } from './rsm.constants.js';
+
+/** Options of {@link RsmModule.forRoot}: the runtime's options plus what Nest cannot serialize. */
+export interface RsmModuleOptions extends RsmOptionsInput {
+  readonly deps?: Omit<RsmRuntimeDeps, 'machines' | 'activities' | 'metricsRegistry'>;
+  /** Serve `/metrics` and `/health/*` (default true). */
+  readonly httpEndpoints?: boolean;
+}
+
+export interface RsmModuleAsyncOptions {
+  readonly imports?: ModuleMetadata['imports'];
+  readonly inject?: InjectionToken[];
+  readonly useFactory: (...args: never[]) => RsmModuleOptions | Promise<RsmModuleOptions>;
+  readonly httpEndpoints?: boolean;
+}
+
+/** Starts the runtime once every feature module has registered its machines and activities. */
+class RsmLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(RsmRuntime) private readonly runtime: RsmRuntime,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(Reflector) private readonly reflector: Reflector,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const wrapper of this.discovery.getProviders()) {
+      const instance = wrapper.instance as RsmActivityHandler | undefined;
+      if (instance === undefined || instance === null || wrapper.metatype === null || wrapper.metatype === undefined) continue;
+      const metadata = this.reflector.get<RsmActivityMetadata | undefined>(RSM_ACTIVITY_METADATA, wrapper.metatype);
+      if (metadata === undefined) continue;
+      if (typeof instance.run !== 'function') throw new Error(`activity provider ${wrapper.name} has no run(input, ctx) method`);
+      this.runtime.registerActivity({ name: metadata.name, ...(metadata.retry ? { retry: metadata.retry } : {}), run: (input, ctx) => instance.run(input, ctx) });
+    }
+    await this.runtime.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.runtime.stop();
+  }
+}
+
+const runtimeProviders = (optionsProvider: Provider): Provider[] => [
+  optionsProvider,
+  {
+    provide: RSM_METRICS_REGISTRY,
+    useFactory: () => {
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      return registry;
+    },
+  },
+  {
+    provide: RsmRuntime,
+    inject: [RSM_MODULE_OPTIONS, RSM_METRICS_REGISTRY],
+    useFactory: (options: RsmModuleOptions, registry: Registry) => {
+      const { deps, httpEndpoints: _http, ...runtimeOptions } = options;
+      return new RsmRuntime(runtimeOptions, { ...deps, metricsRegistry: registry });
+    },
+  },
+  RsmLifecycle,
+];
+
+/**
+ * The Nest face of the runtime: configured once per app with `forRoot`, machines registered per
+ * feature with `forFeature`, activities found by their `@RsmActivity` decorator. Inject
+ * `RsmRuntime` to send, create, request and inspect.
+ *
+ * @example
+ * @Module({ imports: [RsmModule.forRootAsync({ inject: [AppConfig], useFactory: (c: AppConfig) => c.rsm }), RsmModule.forFeature([Delivery])] })
+ * export class AppModule {}
+ */
+@Module({})
+export class RsmModule {
+  static forRoot(options: RsmModuleOptions): DynamicModule {
+    return {
+      module: RsmModule,
+      global: true,
+      imports: [DiscoveryModule],
+      controllers: options.httpEndpoints === false ? [] : [RsmHttpController],
+      providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, useValue: options }),
+      exports: [RsmRuntime, RSM_METRICS_REGISTRY],
+    };
+  }
+
+  static forRootAsync(options: RsmModuleAsyncOptions): DynamicModule {
+    return {
+      module: RsmModule,
+      global: true,
+      imports: [DiscoveryModule, ...(options.imports ?? [])],
+      controllers: options.httpEndpoints === false ? [] : [RsmHttpController],
+      providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory }),
+      exports: [RsmRuntime, RSM_METRICS_REGISTRY],
+    };
+  }
+
+  /** Registers a feature's machine types with the app's runtime. */
+  static forFeature(machines: readonly AnyMachineDefinition[]): DynamicModule {
+    const token = Symbol(`RSM_FEATURE(${machines.map((m) => m.type).join(',')})`);
+    return {
+      module: class RsmFeatureModule {},
+      providers: [
+        {
+          provide: token,
+          inject: [RsmRuntime],
+          useFactory: (runtime: RsmRuntime) => {
+            for (const machine of machines) runtime.register(machine);
+            return machines;
+          },
+        },
+      ],
+    };
+  }
+}

@@ -1,0 +1,75 @@
+import type { Pool } from 'pg';
+import { DataSource, type MigrationInterface } from 'typeorm';
+import { rsmEntities } from './entities/rsm-entities.js';
+import { rsmInitialMigration } from './migrations/rsm-initial.migration.js';
+import { assertSchemaName } from './table-names.js';
+
+/** What a service's DataSource needs. */
+export interface RsmDataSourceOptions {
+  /** `postgres://user@host:port/db` */
+  readonly url: string;
+  /** The service's own schema; the runtime's tables and migrations table live there. */
+  readonly schema: string;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+  /** The application's own entities and migrations, run after the runtime's. */
+  readonly entities?: readonly (string | (new () => unknown) | import('typeorm').EntitySchema)[];
+  readonly migrations?: readonly (new () => MigrationInterface)[];
+  /** Application name shown in `pg_stat_activity`. */
+  readonly applicationName?: string;
+}
+
+/**
+ * One DataSource per service, used by Nest, by the runtime's hot path (through its pool) and by the
+ * TypeORM CLI. `synchronize` is off: tables come from migrations only.
+ *
+ * @example
+ * const ds = createRsmDataSource({ url: 'postgres://postgres@127.0.0.1/test', schema: 'workflow' });
+ * await initializeRsmDataSource(ds);
+ */
+export function createRsmDataSource(options: RsmDataSourceOptions): DataSource {
+  const schema = assertSchemaName(options.schema);
+  const entities = rsmEntities(schema);
+  return new DataSource({
+    type: 'postgres',
+    url: options.url,
+    schema,
+    synchronize: false,
+    migrationsRun: false,
+    migrationsTableName: 'rsm_migrations',
+    migrationsTransactionMode: 'each',
+    entities: [entities.machine, entities.deadLetter, entities.step, entities.inbox, ...(options.entities ?? [])],
+    migrations: [rsmInitialMigration(schema), ...(options.migrations ?? [])],
+    applicationName: options.applicationName ?? `rsm-${schema}`,
+    poolSize: options.poolSize ?? 10,
+    logging: false,
+  });
+}
+
+/**
+ * Connects and brings the schema up to date. Safe to call from many processes at once: migrations
+ * run under an advisory lock, so one process migrates and the others wait and find nothing to do.
+ */
+export async function initializeRsmDataSource(dataSource: DataSource): Promise<void> {
+  if (!dataSource.isInitialized) await dataSource.initialize();
+  const schema = String((dataSource.options as { schema?: string }).schema ?? 'public');
+  const client = await poolOf(dataSource).connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`rsm-migrate:${schema}`]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${assertSchemaName(schema)}"`);
+      await dataSource.runMigrations({ transaction: 'each' });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`rsm-migrate:${schema}`]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** The pg pool behind a TypeORM Postgres DataSource: the runtime's hot path uses it directly. */
+export function poolOf(dataSource: DataSource): Pool {
+  const driver = dataSource.driver as unknown as { master?: Pool };
+  if (driver.master === undefined) throw new Error('DataSource is not an initialized Postgres DataSource');
+  return driver.master;
+}

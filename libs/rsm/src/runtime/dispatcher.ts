@@ -1,0 +1,203 @@
+import type { BatchExecutor, BatchResult } from './batch-executor.js';
+import type { IntakeItem } from './intake.js';
+import type { RsmLogger } from './logger.js';
+import { infraBackoffMs, isRetryablePgError } from './pg-errors.js';
+
+export interface DispatcherOptions {
+  readonly maxMachines: number;
+  readonly concurrency: number;
+  /** False for an API-only process: events are made durable, never handled here. */
+  readonly handle: boolean;
+}
+
+/**
+ * Decides which machines this process steps next and groups them into step transactions. A
+ * machine is in at most one transaction of this process at a time; across processes the row lock
+ * taken by the transaction decides. Work that arrives for a machine while its transaction runs
+ * makes it run again afterwards, so no wake-up is lost.
+ */
+export class Dispatcher {
+  private readonly ready = new Set<string>();
+  private readonly intake = new Map<string, IntakeItem[]>();
+  private readonly inFlight = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly busyAttempts = new Map<string, number>();
+  private running = 0;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly executor: BatchExecutor,
+    private readonly options: DispatcherOptions,
+    private readonly logger: RsmLogger,
+    private readonly afterCommit: (result: BatchResult, keys: readonly string[], seconds: number) => void,
+    private readonly onBatchRetry: (reason: string) => void,
+  ) {}
+
+  /** The machine has (or may have) events in its inbox. */
+  notify(key: string): void {
+    if (this.stopped) return;
+    const pending = this.delayed.get(key);
+    if (pending !== undefined) {
+      clearTimeout(pending.timer);
+      this.delayed.delete(key);
+    }
+    if (this.inFlight.has(key)) this.dirty.add(key);
+    else this.ready.add(key);
+    this.pump();
+  }
+
+  /** Wake the machine at `at` (ms since epoch), unless something wakes it earlier. */
+  notifyAt(key: string, at: number): void {
+    if (this.stopped) return;
+    const delay = at - Date.now();
+    if (delay <= 0) {
+      this.notify(key);
+      return;
+    }
+    const existing = this.delayed.get(key);
+    if (existing !== undefined && existing.at <= at) return;
+    if (existing !== undefined) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.delayed.delete(key);
+      this.notify(key);
+    }, delay);
+    timer.unref();
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Hands a caller's event to the machine's next step transaction. */
+  submit(item: IntakeItem): void {
+    const key = `${item.ref.type}/${item.ref.id}`;
+    const list = this.intake.get(key);
+    if (list === undefined) this.intake.set(key, [item]);
+    else list.push(item);
+    this.notify(key);
+  }
+
+  isScheduled(key: string): boolean {
+    return this.ready.has(key) || this.inFlight.has(key) || this.delayed.has(key);
+  }
+
+  /** Resolves when no transaction is running and nothing is ready. */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.ready.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const { timer } of this.delayed.values()) clearTimeout(timer);
+    this.delayed.clear();
+    while (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Callers' events not yet in any transaction; rejected by the runtime when it stops. */
+  drainIntake(): IntakeItem[] {
+    const items = [...this.intake.values()].flat();
+    this.intake.clear();
+    return items;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running < this.options.concurrency && this.ready.size > 0) {
+      const keys: string[] = [];
+      for (const key of this.ready) {
+        this.ready.delete(key);
+        if (this.inFlight.has(key)) {
+          this.dirty.add(key);
+          continue;
+        }
+        keys.push(key);
+        if (keys.length >= this.options.maxMachines) break;
+      }
+      if (keys.length === 0) break;
+      this.start(keys);
+    }
+    if (this.running === 0 && this.ready.size === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private start(keys: string[]): void {
+    this.running += 1;
+    for (const key of keys) this.inFlight.add(key);
+    const intake = new Map<string, IntakeItem[]>();
+    for (const key of keys) {
+      const items = this.intake.get(key);
+      if (items !== undefined) {
+        intake.set(key, items);
+        this.intake.delete(key);
+      }
+    }
+    void this.runBatch(keys, intake).finally(() => {
+      this.running -= 1;
+      for (const key of keys) {
+        this.inFlight.delete(key);
+        if (this.dirty.delete(key)) this.ready.add(key);
+      }
+      this.pump();
+    });
+  }
+
+  private async runBatch(keys: string[], intake: Map<string, IntakeItem[]>, attempt = 0): Promise<void> {
+    const startedAt = performance.now();
+    try {
+      const result = await this.executor.run(keys, intake, this.options.handle);
+      this.afterCommit(result, keys, (performance.now() - startedAt) / 1_000);
+      for (const key of result.more) this.dirty.add(key);
+      for (const [key, at] of result.retryAt) this.notifyAt(key, at);
+      for (const key of keys) {
+        if (this.options.handle && result.busy.has(key)) {
+          const n = (this.busyAttempts.get(key) ?? 0) + 1;
+          this.busyAttempts.set(key, n);
+          this.notifyAt(key, Date.now() + Math.min(250, 2 * 2 ** Math.min(n, 7)));
+        } else {
+          this.busyAttempts.delete(key);
+        }
+      }
+    } catch (error) {
+      if (this.stopped) {
+        for (const item of [...intake.values()].flat()) item.reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      if (isRetryablePgError(error)) {
+        this.onBatchRetry('database');
+        this.logger.warn({ err: String(error), machines: keys.length, attempt }, 'step transaction failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, infraBackoffMs(attempt)));
+        await this.runBatch(keys, intake, attempt + 1);
+        return;
+      }
+      if (keys.length > 1) {
+        // Find the machine whose writes the database refuses without holding back the others.
+        this.onBatchRetry('split');
+        const half = Math.ceil(keys.length / 2);
+        const [left, right] = [keys.slice(0, half), keys.slice(half)];
+        await this.runBatch(left, pick(intake, left));
+        await this.runBatch(right, pick(intake, right));
+        return;
+      }
+      const key = keys[0] as string;
+      this.logger.error({ err: String(error), machine: key }, 'step transaction failed for one machine; its head event is set aside');
+      for (const item of [...intake.values()].flat()) item.reject(error instanceof Error ? error : new Error(String(error)));
+      try {
+        const retryAt = await this.executor.recordPoison(key, String(error));
+        if (retryAt !== undefined) this.notifyAt(key, retryAt);
+      } catch (recordError) {
+        this.logger.error({ err: String(recordError), machine: key }, 'could not record the failure; recovery will retry');
+      }
+    }
+  }
+}
+
+function pick(intake: Map<string, IntakeItem[]>, keys: readonly string[]): Map<string, IntakeItem[]> {
+  const out = new Map<string, IntakeItem[]>();
+  for (const key of keys) {
+    const items = intake.get(key);
+    if (items !== undefined) out.set(key, items);
+  }
+  return out;
+}

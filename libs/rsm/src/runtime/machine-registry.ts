@@ -1,0 +1,48 @@
+import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+
+/**
+ * The machine types a service owns and where the others live. Built at start-up; a duplicate type
+ * fails fast, as an unknown route fails the step that uses it.
+ */
+export class MachineRegistry {
+  private readonly definitions = new Map<string, AnyMachineDefinition>();
+
+  constructor(
+    private readonly service: string,
+    private readonly routes: Readonly<Record<string, string>>,
+  ) {}
+
+  register(definition: AnyMachineDefinition): void {
+    if (this.definitions.has(definition.type)) {
+      throw new Error(`machine type ${definition.type} is registered twice in service ${this.service}`);
+    }
+    const routed = this.routes[definition.type];
+    if (routed !== undefined && routed !== this.service) {
+      throw new Error(`machine type ${definition.type} is registered in ${this.service} but routed to ${routed}`);
+    }
+    this.definitions.set(definition.type, definition);
+  }
+
+  get(type: string): AnyMachineDefinition | undefined {
+    return this.definitions.get(type);
+  }
+
+  /** The definition of a local type, or an error naming the types this service owns. */
+  require(type: string): AnyMachineDefinition {
+    const definition = this.definitions.get(type);
+    if (definition === undefined) {
+      throw new Error(`service ${this.service} owns no machine type ${type} (owns: ${[...this.definitions.keys()].join(', ') || 'none'})`);
+    }
+    return definition;
+  }
+
+  /** The service that owns `type`: this one, a routed one, or undefined when nobody is known. */
+  serviceOf(type: string): string | undefined {
+    if (this.definitions.has(type)) return this.service;
+    return this.routes[type];
+  }
+
+  types(): string[] {
+    return [...this.definitions.keys()];
+  }
+}

@@ -1,0 +1,74 @@
+import type { RsmLogger } from './logger.js';
+
+/**
+ * A background loop: runs `work` every `intervalMs` (with jitter so that processes drift apart),
+ * earlier when woken, never twice at once, and logs rather than dies when `work` throws.
+ * `work` returns true when it found a full batch, to run again at once.
+ */
+export class PeriodicTask {
+  private timer: NodeJS.Timeout | undefined;
+  private nextAt = Infinity;
+  private running = false;
+  private again = false;
+  private stopped = true;
+  private current: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly name: string,
+    private readonly intervalMs: number,
+    private readonly work: () => Promise<boolean>,
+    private readonly logger: RsmLogger,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.wakeAt(Date.now() + Math.random() * this.intervalMs);
+  }
+
+  /** Runs at `at` (ms since epoch) if that is earlier than the next planned run. */
+  wakeAt(at: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      if (at <= Date.now()) this.again = true;
+      else this.plan(at);
+      return;
+    }
+    this.plan(at);
+  }
+
+  wake(): void {
+    this.wakeAt(Date.now());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await this.current;
+  }
+
+  private plan(at: number): void {
+    if (at >= this.nextAt) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.nextAt = at;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.nextAt = Infinity;
+    if (this.stopped) return;
+    this.running = true;
+    this.current = this.work()
+      .catch((error: unknown) => {
+        this.logger.warn({ err: String(error), task: this.name }, 'background task failed; will retry');
+        return false;
+      })
+      .then((full) => {
+        this.running = false;
+        const jitter = this.intervalMs * (0.8 + Math.random() * 0.4);
+        this.plan(full || this.again ? Date.now() : Date.now() + jitter);
+        this.again = false;
+      });
+  }
+}

@@ -1,0 +1,33 @@
+/** SQLSTATEs and connection failures after which a transaction can simply be run again. */
+const RETRYABLE_SQLSTATES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '57P01', // admin_shutdown (Postgres restarting)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+  '53300', // too_many_connections
+]);
+
+export function isRetryablePgError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|terminating connection/i.test(
+    message,
+  );
+}
+
+/** Capped exponential backoff with jitter, for retrying infrastructure failures. */
+export function infraBackoffMs(attempt: number, capMs = 2_000): number {
+  const base = Math.min(capMs, 10 * 2 ** Math.min(attempt, 12));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

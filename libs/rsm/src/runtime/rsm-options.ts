@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+const serviceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter');
+const positiveInt = z.number().int().positive();
+
+/**
+ * The runtime's settings, validated when the runtime is built: a bad value stops start-up with a
+ * message naming the setting.
+ */
+export const rsmOptionsSchema = z.object({
+  /** This service's name: it names its queues and is the destination other services route to. */
+  service: serviceName,
+  postgres: z.object({
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
+    /** The service's own schema (default: the service name with dashes as underscores). */
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case Postgres identifier').optional(),
+    poolSize: positiveInt.default(12),
+  }),
+  redis: z.object({
+    url: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
+    /** Key prefix of every BullMQ queue and channel. */
+    prefix: z.string().min(1).default('rsm'),
+  }),
+  /** Which service owns each machine type that this service sends to but does not own. */
+  routes: z.record(z.string(), serviceName).default({}),
+  /** False for an API-only process: it accepts events and leaves handling to worker processes. */
+  worker: z.boolean().default(true),
+  batch: z
+    .object({
+      /** Machines stepped in one transaction. */
+      maxMachines: positiveInt.default(64),
+      /** Events of one machine handled in one transaction. */
+      maxEventsPerMachine: positiveInt.default(32),
+      /** Step transactions in flight at once in this process. */
+      concurrency: positiveInt.default(4),
+    })
+    .prefault({}),
+  delivery: z
+    .object({
+      /** An outbox row not acknowledged after this long is published again. */
+      ackTimeoutMs: positiveInt.default(5_000),
+      /** How often the outbox sweeper and the inbox recovery scan run. */
+      sweepIntervalMs: positiveInt.default(1_000),
+      /** Inbox rows older than this with no drain running are handed to a worker again. */
+      recoveryGraceMs: positiveInt.default(2_000),
+      /** Inbound BullMQ jobs handled at once. */
+      inboundConcurrency: positiveInt.default(4),
+      /** Events per published BullMQ job. */
+      messagesPerJob: positiveInt.default(200),
+    })
+    .prefault({}),
+  timers: z.object({ pollIntervalMs: positiveInt.default(250) }).prefault({}),
+  activities: z
+    .object({
+      concurrency: positiveInt.default(16),
+      /** An attempt not finished after this long is presumed lost and taken again. */
+      leaseMs: positiveInt.default(30_000),
+      pollIntervalMs: positiveInt.default(1_000),
+    })
+    .prefault({}),
+  requests: z
+    .object({
+      timeoutMs: positiveInt.default(10_000),
+      /** Answered requests are kept this long so that a retry with the same key gets the same answer. */
+      retentionMs: positiveInt.default(24 * 3_600_000),
+    })
+    .prefault({}),
+  /** Handled steps are kept this long for inspection; 0 keeps none. */
+  stepHistoryMs: z.number().int().nonnegative().default(3_600_000),
+});
+
+export type RsmOptionsInput = z.input<typeof rsmOptionsSchema>;
+export type RsmOptions = z.output<typeof rsmOptionsSchema> & { postgres: { schema: string } };
+
+/** Thrown when options are invalid; the message names each bad setting. */
+export class RsmConfigError extends Error {
+  override readonly name = 'RsmConfigError';
+}
+
+/**
+ * Validates options and fills defaults.
+ *
+ * @example
+ * const options = parseRsmOptions({ service: 'workflow', postgres: { url }, redis: { url } });
+ */
+export function parseRsmOptions(input: RsmOptionsInput): RsmOptions {
+  const result = rsmOptionsSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  rsm.${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new RsmConfigError(`invalid RSM configuration:\n${lines.join('\n')}`);
+  }
+  const options = result.data;
+  return {
+    ...options,
+    postgres: { ...options.postgres, schema: options.postgres.schema ?? options.service.replaceAll('-', '_') },
+  };
+}

@@ -1,0 +1,646 @@
+import type { Pool } from 'pg';
+import { Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import { ActivityRunner } from '../activities/activity-runner.js';
+import type { AnyActivityDefinition } from '../activities/activity.js';
+import { BullmqTransport, type InboundJob } from '../delivery/bullmq-transport.js';
+import { InboundReceiver } from '../delivery/inbound-receiver.js';
+import { OutboxRelay } from '../delivery/outbox-relay.js';
+import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
+import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
+import { tableNames, type TableNames } from '../persistence/table-names.js';
+import { TimerPoller } from '../timers/timer-poller.js';
+import { RsmMetrics } from '../metrics/rsm-metrics.js';
+import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './batch-executor.js';
+import type { CrashHook } from './crash-points.js';
+import { Dispatcher } from './dispatcher.js';
+import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError } from './errors.js';
+import type { IntakeItem, IntakeResult } from './intake.js';
+import { defaultLogger, type RsmLogger } from './logger.js';
+import { MachineRegistry } from './machine-registry.js';
+import { PeriodicTask } from './periodic-task.js';
+import { parseRsmOptions, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
+
+/** What the runtime is built from besides its options. */
+export interface RsmRuntimeDeps {
+  readonly machines?: readonly AnyMachineDefinition[];
+  readonly activities?: readonly AnyActivityDefinition[];
+  /** The service's DataSource; built from the options when absent. */
+  readonly dataSource?: DataSource;
+  readonly logger?: RsmLogger;
+  /** The process's Prometheus registry; a new one when absent. */
+  readonly metricsRegistry?: Registry;
+  /** Crash tests only: called at each named crash point. */
+  readonly crashHook?: CrashHook;
+}
+
+/** A machine as inspection shows it. */
+export interface MachineView {
+  readonly type: string;
+  readonly id: string;
+  readonly state: string;
+  readonly data: unknown;
+  readonly status: MachineRow['status'];
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface MachineInspection extends MachineView {
+  readonly inbox: readonly InboxRow[];
+  readonly recentSteps: readonly StepRow[];
+}
+
+export interface SendOptions {
+  /** Idempotency key: a second event with the same key changes nothing. */
+  readonly key?: string;
+}
+
+export interface RequestOptions extends SendOptions {
+  readonly timeoutMs?: number;
+}
+
+export interface HealthReport {
+  readonly status: 'ok' | 'error';
+  readonly checks: { readonly postgres: boolean; readonly redis: boolean; readonly relay: boolean; readonly running: boolean };
+}
+
+interface Waiter {
+  resolve(value: Json | undefined): void;
+  reject(error: Error): void;
+  ref: MachineRef;
+}
+
+/**
+ * The Reliable State Machines runtime of one service process: it steps the service's machines,
+ * delivers their events within and across services, fires their timers, runs their activities, and
+ * answers callers. Every guarantee of the contract rests on Postgres transactions; Redis only
+ * carries messages and rings doorbells.
+ *
+ * @example
+ * const rsm = new RsmRuntime({ service: 'counter', postgres: { url }, redis: { url } }, { machines: [Counter] });
+ * await rsm.start();
+ * await rsm.create({ type: 'Counter', id: 'c1' }, { type: 'Add', n: 0 });
+ * const total = await rsm.request({ type: 'Counter', id: 'c1' }, { type: 'Add', n: 2 });
+ */
+export class RsmRuntime {
+  readonly options: RsmOptions;
+  readonly registry: MachineRegistry;
+  readonly metrics: RsmMetrics;
+  readonly dataSource: DataSource;
+  readonly logger: RsmLogger;
+  private readonly tables: TableNames;
+  private readonly activityList: AnyActivityDefinition[] = [];
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly tasks: PeriodicTask[] = [];
+  private poolRef: Pool | undefined;
+  private parts:
+    | {
+        transport: BullmqTransport;
+        executor: BatchExecutor;
+        dispatcher: Dispatcher;
+        receiver: InboundReceiver;
+        relay: OutboxRelay;
+        timers: TimerPoller;
+        activities: ActivityRunner;
+        timerTask: PeriodicTask;
+        activityTask: PeriodicTask;
+      }
+    | undefined;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  constructor(
+    options: RsmOptionsInput,
+    private readonly deps: RsmRuntimeDeps = {},
+  ) {
+    this.options = parseRsmOptions(options);
+    this.logger = deps.logger ?? defaultLogger(this.options.service);
+    this.registry = new MachineRegistry(this.options.service, this.options.routes);
+    for (const definition of deps.machines ?? []) this.registry.register(definition);
+    for (const activity of deps.activities ?? []) this.registerActivity(activity);
+    this.metrics = new RsmMetrics(deps.metricsRegistry ?? new Registry());
+    this.tables = tableNames(this.options.postgres.schema);
+    this.dataSource =
+      deps.dataSource ??
+      createRsmDataSource({
+        url: this.options.postgres.url,
+        schema: this.options.postgres.schema,
+        poolSize: this.options.postgres.poolSize,
+        applicationName: `rsm-${this.options.service}`,
+      });
+  }
+
+  /** Adds a machine type before `start`. */
+  register(definition: AnyMachineDefinition): void {
+    this.assertNotStarted();
+    this.registry.register(definition);
+  }
+
+  /** Adds an activity before `start`. */
+  registerActivity(activity: AnyActivityDefinition): void {
+    this.assertNotStarted();
+    if (this.activityList.some((a) => a.name === activity.name)) throw new Error(`activity ${activity.name} is registered twice`);
+    this.activityList.push(activity);
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  private get pool(): Pool {
+    if (this.poolRef === undefined) throw new RuntimeStoppedError();
+    return this.poolRef;
+  }
+
+  /** Connects, migrates, and starts delivering, stepping, firing timers and running activities. */
+  async start(): Promise<void> {
+    this.assertNotStarted();
+    this.state = 'starting';
+    const o = this.options;
+    const crash = this.deps.crashHook;
+    await initializeRsmDataSource(this.dataSource);
+    this.poolRef = poolOf(this.dataSource);
+    const pool = this.poolRef;
+    const transport = new BullmqTransport(
+      { service: o.service, redisUrl: o.redis.url, prefix: o.redis.prefix, inboundConcurrency: o.delivery.inboundConcurrency, worker: o.worker },
+      this.logger,
+    );
+    const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash);
+    const dispatcher = new Dispatcher(
+      executor,
+      { maxMachines: o.batch.maxMachines, concurrency: o.batch.concurrency, handle: o.worker },
+      this.logger,
+      (result, keys, seconds) => this.afterCommit(result, keys, seconds),
+      (reason) => this.metrics.batchRetries.inc({ service: o.service, reason }),
+    );
+    const relay = new OutboxRelay(pool, this.tables, transport, o.service, o.delivery.messagesPerJob, o.delivery.ackTimeoutMs, this.logger, crash, (destination, n) =>
+      this.metrics.messagesSent.inc({ service: o.service, destination }, n),
+    );
+    const activities = new ActivityRunner(pool, this.tables, o.activities.concurrency, o.activities.leaseMs, this.logger, crash, (activity, outcome, key) => {
+      this.metrics.activityAttempts.inc({ service: o.service, activity, outcome });
+      if (key !== undefined) dispatcher.notify(key);
+    });
+    for (const activity of this.activityList) activities.register(activity);
+    const timers = new TimerPoller(pool, this.tables, crash);
+    const receiver = new InboundReceiver(pool, this.tables, this.registry);
+
+    const timerTask = new PeriodicTask('timers', o.timers.pollIntervalMs, async () => {
+      const woken = await timers.fireDue();
+      this.metrics.timersFired.inc({ service: o.service }, woken.length);
+      for (const key of woken) dispatcher.notify(key);
+      const next = await timers.nextFireAt();
+      if (next !== undefined) timerTask.wakeAt(next);
+      return woken.length >= 500;
+    }, this.logger);
+    const activityTask = new PeriodicTask('activities', o.activities.pollIntervalMs, async () => (await activities.claimDue()) >= 50, this.logger);
+    this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask };
+
+    await transport.start({
+      inbound: (job) => this.receive(job),
+      acks: async (job) => relay.acknowledge(job.ids),
+      drain: async (job) => {
+        dispatcher.notify(job.key);
+        return Promise.resolve();
+      },
+      reply: (message) => this.onReplyMessage(message),
+    });
+
+    this.tasks.push(
+      new PeriodicTask('outbox-sweeper', o.delivery.sweepIntervalMs, async () => {
+        const n = await relay.sweep();
+        if (n > 0) this.metrics.redeliveries.inc({ service: o.service, kind: 'outbox' }, n);
+        return n >= 1_000;
+      }, this.logger),
+      new PeriodicTask('janitor', 60_000, () => this.cleanUp(), this.logger),
+      new PeriodicTask('stats', 5_000, () => this.refreshGauges(), this.logger),
+    );
+    if (o.worker) {
+      this.tasks.push(timerTask, activityTask, new PeriodicTask('inbox-recovery', o.delivery.sweepIntervalMs, () => this.recoverInbox(), this.logger));
+    }
+    for (const task of this.tasks) task.start();
+    this.state = 'running';
+    if (o.worker) await this.recoverInbox(true);
+    this.logger.info({ machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema }, 'rsm runtime started');
+  }
+
+  /** Stops taking work, lets running transactions finish, and closes connections. */
+  async stop(): Promise<void> {
+    if (this.state !== 'running' && this.state !== 'starting') return;
+    this.state = 'stopping';
+    const parts = this.parts;
+    if (parts !== undefined) {
+      await Promise.all(this.tasks.map((task) => task.stop()));
+      await parts.transport.stop();
+      await parts.dispatcher.stop();
+      for (const item of parts.dispatcher.drainIntake()) item.reject(new RuntimeStoppedError());
+      parts.activities.stop();
+      await parts.activities.idle();
+    }
+    for (const [, set] of this.waiters) for (const waiter of set) waiter.reject(new RuntimeStoppedError());
+    this.waiters.clear();
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    this.poolRef = undefined;
+    this.state = 'stopped';
+    this.logger.info({}, 'rsm runtime stopped');
+  }
+
+  /**
+   * Delivers a one-way event to a local machine. Resolves once the event is durable (handled or in
+   * the inbox); with a key, a repeated call resolves `{ duplicate: true }` and changes nothing.
+   *
+   * @example
+   * await rsm.send({ type: 'Delivery', id: 'd1' }, { type: 'Cancel' }, { key: 'cancel-d1' });
+   */
+  async send<E extends RsmEvent>(ref: MachineRef<E>, event: E, options: SendOptions = {}): Promise<{ duplicate: boolean }> {
+    const result = await this.intake('send', ref, event, options.key);
+    return { duplicate: result.status === 'duplicate' };
+  }
+
+  /**
+   * Creates a local machine and hands it `initEvent`, idempotently: if the machine exists nothing
+   * happens and `created` is false.
+   *
+   * @example
+   * const { created } = await rsm.create({ type: 'Delivery', id: 'd1' }, { type: 'Create', ... });
+   */
+  async create<E extends RsmEvent>(ref: MachineRef<E>, initEvent: E, options: SendOptions = {}): Promise<{ created: boolean }> {
+    const result = await this.intake('create', ref, initEvent, options.key);
+    return { created: result.status !== 'exists' && result.status !== 'duplicate' };
+  }
+
+  /**
+   * Sends an event and waits for the handler's `ctx.reply`. Rejects with RequestRejectedError when
+   * the machine does not accept the event in its state (a REST controller answers 409), with
+   * RequestTimeoutError after the timeout. A key makes retries safe: a repeated key gets the first
+   * call's answer.
+   *
+   * @example
+   * const seen = await rsm.request<number>({ type: 'Counter', id: 'c1' }, { type: 'Add', n: 1 }, { key: requestId });
+   */
+  async request<R extends Json | undefined = Json | undefined, E extends RsmEvent = RsmEvent>(ref: MachineRef<E>, event: E, options: RequestOptions = {}): Promise<R> {
+    const timeoutMs = options.timeoutMs ?? this.options.requests.timeoutMs;
+    const item = this.makeItem('request', ref, event, options.key);
+    const pending = this.enqueue(item);
+    const timeout = new Promise<never>((_, reject) => {
+      const timer = setTimeout(() => {
+        item.cancelled = true;
+        reject(new RequestTimeoutError(ref, timeoutMs));
+      }, timeoutMs);
+      timer.unref();
+      void pending.finally(() => clearTimeout(timer)).catch(() => undefined);
+    });
+    const first = await Promise.race([pending, timeout]);
+    if (first.status === 'handled') return first.reply as R;
+    // Durable but not handled here (machine busy elsewhere, or a repeated key): wait for the answer.
+    const key = options.key ?? item.eventId;
+    return (await Promise.race([this.awaitReply(key, ref), timeout])) as R;
+  }
+
+  /** A machine's state and data, or undefined. */
+  async get(ref: MachineRef): Promise<MachineView | undefined> {
+    const result = await this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
+      `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines} WHERE type = $1 AND id = $2`,
+      [ref.type, ref.id],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : toView(row);
+  }
+
+  /** A machine with its pending inbox and its recent steps, for inspection. */
+  async inspect(ref: MachineRef, limit = 20): Promise<MachineInspection | undefined> {
+    const machine = await this.get(ref);
+    if (machine === undefined) return undefined;
+    const entities = this.dataSource.entityMetadatas;
+    const inboxRepo = this.dataSource.getRepository<InboxRow>(entityName(entities, 'rsm_inbox'));
+    const stepRepo = this.dataSource.getRepository<StepRow>(entityName(entities, 'rsm_steps'));
+    const [inbox, steps] = await Promise.all([
+      inboxRepo.find({ where: { machineType: ref.type, machineId: ref.id }, order: { seq: 'ASC' }, take: limit }),
+      stepRepo.find({ where: { machineType: ref.type, machineId: ref.id }, order: { id: 'DESC' }, take: limit }),
+    ]);
+    return { ...machine, inbox, recentSteps: steps };
+  }
+
+  /** Machines of a type, optionally in one state, in id order, `limit` at a time after `afterId`. */
+  async list(type: string, options: { state?: string; limit?: number; afterId?: string } = {}): Promise<MachineView[]> {
+    const result = await this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
+      `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines}
+       WHERE type = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id > $3)
+       ORDER BY id LIMIT $4`,
+      [type, options.state ?? null, options.afterId ?? null, options.limit ?? 100],
+    );
+    return result.rows.map(toView);
+  }
+
+  /** Dead letters, newest first; by default only those not redriven. */
+  async deadLetters(options: { type?: string; limit?: number; includeRedriven?: boolean } = {}): Promise<DeadLetterRow[]> {
+    const result = await this.pool.query<Record<string, unknown>>(
+      `SELECT id, machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts, created_at, redriven_at
+       FROM ${this.tables.deadLetters}
+       WHERE ($1::text IS NULL OR machine_type = $1) AND ($2::boolean OR redriven_at IS NULL)
+       ORDER BY id DESC LIMIT $3`,
+      [options.type ?? null, options.includeRedriven ?? false, options.limit ?? 100],
+    );
+    return result.rows.map((row) => ({
+      id: String(row.id),
+      machineType: row.machine_type as string,
+      machineId: row.machine_id as string,
+      event: row.event as { type: string },
+      senderType: row.sender_type as string | null,
+      senderId: row.sender_id as string | null,
+      requestKey: row.request_key as string | null,
+      reason: row.reason as string,
+      attempts: row.attempts as number,
+      createdAt: row.created_at as Date,
+      redrivenAt: row.redriven_at as Date | null,
+    }));
+  }
+
+  /**
+   * Puts a dead letter's event back into its machine's inbox (a faulted machine resumes). Returns
+   * false if it does not exist or was already redriven.
+   */
+  async redrive(deadLetterId: string): Promise<boolean> {
+    const t = this.tables;
+    const client = await this.pool.connect();
+    let key: string | undefined;
+    try {
+      await client.query('BEGIN');
+      const row = await client.query<{ machine_type: string; machine_id: string; event: RsmEvent; sender_type: string | null; sender_id: string | null }>(
+        `UPDATE ${t.deadLetters} SET redriven_at = now() WHERE id = $1 AND redriven_at IS NULL
+         RETURNING machine_type, machine_id, event, sender_type, sender_id`,
+        [deadLetterId],
+      );
+      const letter = row.rows[0];
+      if (letter !== undefined) {
+        await client.query(
+          `INSERT INTO ${t.inbox} (machine_type, machine_id, event, sender_type, sender_id) VALUES ($1, $2, $3, $4, $5)`,
+          [letter.machine_type, letter.machine_id, JSON.stringify(letter.event), letter.sender_type, letter.sender_id],
+        );
+        await client.query(`UPDATE ${t.machines} SET status = 'active' WHERE type = $1 AND id = $2 AND status = 'faulted'`, [letter.machine_type, letter.machine_id]);
+        key = `${letter.machine_type}/${letter.machine_id}`;
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+    if (key !== undefined) this.wake(key);
+    return key !== undefined;
+  }
+
+  /** Liveness and readiness: Postgres answers, Redis answers, the relay is publishing. */
+  async health(): Promise<HealthReport> {
+    const running = this.state === 'running';
+    const postgres = running && (await this.pool.query('SELECT 1').then(() => true, () => false));
+    const redis = running && ((await this.parts?.transport.ping()) ?? false);
+    const relay = running && (this.parts?.relay.healthy ?? false);
+    const ok = running && postgres && redis && relay;
+    return { status: ok ? 'ok' : 'error', checks: { postgres, redis, relay, running } };
+  }
+
+  /** Resolves when this process has no step transaction running and none ready (tests use it). */
+  async idle(): Promise<void> {
+    await this.parts?.dispatcher.idle();
+  }
+
+  // ---- internals ----
+
+  private assertNotStarted(): void {
+    if (this.state !== 'new') throw new Error('the RSM runtime is already started');
+  }
+
+  private wake(key: string): void {
+    const parts = this.parts;
+    if (parts === undefined) return;
+    if (this.options.worker) parts.dispatcher.notify(key);
+    else void parts.transport.requestDrain([key]).catch(() => undefined);
+  }
+
+  private makeItem(kind: IntakeItem['kind'], ref: MachineRef, event: RsmEvent, key: string | undefined): IntakeItem & { promise: Promise<IntakeResult> } {
+    if (typeof ref?.type !== 'string' || typeof ref.id !== 'string' || ref.id === '') throw new TypeError(`not a machine reference: ${JSON.stringify(ref)}`);
+    if (typeof event?.type !== 'string') throw new TypeError(`not an event: ${JSON.stringify(event)}`);
+    if (this.registry.get(ref.type) === undefined) {
+      throw new Error(`service ${this.options.service} does not own machine type ${ref.type}; send to it from a machine instead`);
+    }
+    let resolve!: (result: IntakeResult) => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<IntakeResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { kind, ref: { type: ref.type, id: ref.id }, event, key, eventId: newEventId(kind), enqueuedAt: Date.now(), cancelled: false, resolve, reject, promise };
+  }
+
+  private enqueue(item: IntakeItem & { promise: Promise<IntakeResult> }): Promise<IntakeResult> {
+    if (this.state !== 'running' || this.parts === undefined) return Promise.reject(new RuntimeStoppedError());
+    this.parts.dispatcher.submit(item);
+    return item.promise;
+  }
+
+  private intake(kind: IntakeItem['kind'], ref: MachineRef, event: RsmEvent, key: string | undefined): Promise<IntakeResult> {
+    return this.enqueue(this.makeItem(kind, ref, event, key));
+  }
+
+  private awaitReply(key: string, ref: MachineRef): Promise<Json | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, ref };
+      const set = this.waiters.get(key) ?? new Set<Waiter>();
+      set.add(waiter);
+      this.waiters.set(key, set);
+      const cleanup = () => {
+        clearInterval(poll);
+        set.delete(waiter);
+        if (set.size === 0) this.waiters.delete(key);
+      };
+      waiter.resolve = (value) => {
+        cleanup();
+        resolve(value);
+      };
+      waiter.reject = (error) => {
+        cleanup();
+        reject(error);
+      };
+      // Pub/sub can lose a message (Redis restarting): the stored answer is the reference.
+      const check = () => void this.checkStoredReply(key).catch(() => undefined);
+      const poll = setInterval(check, 1_000);
+      poll.unref();
+      check();
+    });
+  }
+
+  private async checkStoredReply(key: string): Promise<void> {
+    if (!this.waiters.has(key) || this.poolRef === undefined) return;
+    const result = await this.pool.query<{ status: string; reply: Json | null; error: string | null }>(
+      `SELECT status, reply, error FROM ${this.tables.requests} WHERE key = $1`,
+      [key],
+    );
+    const row = result.rows[0];
+    if (row === undefined || row.status === 'pending') return;
+    this.deliverReply(
+      row.status === 'done'
+        ? { key, ok: true, value: row.reply }
+        : { key, ok: false, kind: row.error?.startsWith('rejected') === true ? 'rejected' : 'failed', reason: (row.error ?? '').replace(/^(rejected|failed): /, '') },
+    );
+  }
+
+  private deliverReply(reply: KeyedReply): boolean {
+    const set = this.waiters.get(reply.key);
+    if (set === undefined) return false;
+    for (const waiter of [...set]) {
+      if (reply.ok) waiter.resolve(reply.value ?? undefined);
+      else waiter.reject(reply.kind === 'rejected' ? new RequestRejectedError(waiter.ref, reply.reason) : new RequestFailedError(waiter.ref, reply.reason));
+    }
+    return true;
+  }
+
+  private onReplyMessage(message: string): void {
+    try {
+      this.deliverReply(JSON.parse(message) as KeyedReply);
+    } catch (error) {
+      this.logger.warn({ err: String(error) }, 'unreadable reply message');
+    }
+  }
+
+  private afterCommit(result: BatchResult, keys: readonly string[], seconds: number): void {
+    const parts = this.parts;
+    if (parts === undefined) return;
+    const service = this.options.service;
+    for (const { item, result: outcome, error } of result.settled) {
+      if (error !== undefined) item.reject(error);
+      else if (outcome !== undefined) item.resolve(outcome);
+      if (outcome?.status === 'duplicate') this.metrics.duplicatesDropped.inc({ service, source: 'idempotency_key' });
+    }
+    for (const reply of result.replies) {
+      if (!this.deliverReply(reply)) void parts.transport.publishReply(JSON.stringify(reply)).catch(() => undefined);
+    }
+    void parts.relay.publishCommitted(result.outbox);
+    if (result.activities.length > 0) parts.activities.submit(result.activities);
+    const soonest = Math.min(...result.timerFireAt);
+    if (Number.isFinite(soonest)) parts.timerTask.wakeAt(soonest);
+    if (this.options.worker) {
+      for (const key of result.wake) parts.dispatcher.notify(key);
+    } else {
+      const drain = [...new Set([...result.wake, ...result.busy])];
+      if (drain.length > 0) void parts.transport.requestDrain(drain).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'drain request failed; recovery will find the events'));
+    }
+    let steps = 0;
+    for (const step of result.steps) {
+      this.metrics.steps.inc({ service, type: step.type, event: step.event, outcome: step.outcome });
+      if (step.outcome === 'ok') {
+        steps += 1;
+        this.metrics.stepDuration.observe({ service, type: step.type }, step.handlerSeconds);
+        if (step.latencySeconds !== undefined) this.metrics.eventLatency.observe({ service, type: step.type }, step.latencySeconds);
+      }
+    }
+    if (result.deadLetters > 0) {
+      this.metrics.deadLetters.inc({ service }, result.deadLetters);
+      this.logger.warn({ count: result.deadLetters }, 'events dead-lettered');
+    }
+    if (keys.length > 0) {
+      this.metrics.batchSize.observe({ service }, steps);
+      this.metrics.batchDuration.observe({ service }, seconds);
+    }
+  }
+
+  private async receive(job: InboundJob): Promise<void> {
+    const parts = this.parts;
+    if (parts === undefined) throw new RuntimeStoppedError();
+    const received = await parts.receiver.receive(job);
+    this.deps.crashHook?.('afterPublishBeforeAck');
+    const service = this.options.service;
+    this.metrics.messagesReceived.inc({ service }, received.accepted);
+    if (received.duplicates > 0) this.metrics.duplicatesDropped.inc({ service, source: 'pair_sequence' }, received.duplicates);
+    if (received.deadLettered > 0) this.metrics.deadLetters.inc({ service }, received.deadLettered);
+    for (const key of received.wake) parts.dispatcher.notify(key);
+    // A lost acknowledgement only means a re-publish, which the pair sequence drops.
+    await parts.transport.publishAcks(job.from, received.ack).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'));
+  }
+
+  /** Finds inbox rows nobody is draining (a crash, a lost doorbell) and drains them. */
+  private async recoverInbox(all = false): Promise<boolean> {
+    const parts = this.parts;
+    if (parts === undefined) return false;
+    const result = await this.pool.query<{ machine_type: string; machine_id: string }>(
+      `SELECT i.machine_type, i.machine_id FROM ${this.tables.inbox} i
+       WHERE i.created_at < now() - make_interval(secs => $1::double precision / 1000)
+         AND (i.not_before IS NULL OR i.not_before <= now())
+       ORDER BY i.created_at LIMIT 500`,
+      [all ? 0 : this.options.delivery.recoveryGraceMs],
+    );
+    let recovered = 0;
+    for (const row of result.rows) {
+      const key = `${row.machine_type}/${row.machine_id}`;
+      if (parts.dispatcher.isScheduled(key)) continue;
+      recovered += 1;
+      parts.dispatcher.notify(key);
+    }
+    if (recovered > 0) this.metrics.redeliveries.inc({ service: this.options.service, kind: 'drain' }, recovered);
+    return false;
+  }
+
+  private async cleanUp(): Promise<boolean> {
+    const t = this.tables;
+    const o = this.options;
+    if (o.stepHistoryMs > 0) {
+      await this.pool.query(
+        `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT 10000)`,
+        [o.stepHistoryMs],
+      );
+    }
+    await this.pool.query(
+      `DELETE FROM ${t.requests} WHERE key IN (SELECT key FROM ${t.requests} WHERE status <> 'pending' AND created_at < now() - make_interval(secs => $1::double precision / 1000) LIMIT 10000)`,
+      [o.requests.retentionMs],
+    );
+    return false;
+  }
+
+  private async refreshGauges(): Promise<boolean> {
+    const t = this.tables;
+    const result = await this.pool.query<Record<string, string | null>>(
+      `SELECT
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.inbox} LIMIT 100000) x) AS inbox_depth,
+         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.inbox}) AS inbox_age,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.outbox} LIMIT 100000) x) AS outbox_depth,
+         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.outbox}) AS outbox_age,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.timers} LIMIT 100000) x) AS timers,
+         (SELECT count(*) FROM ${t.deadLetters} WHERE redriven_at IS NULL) AS dead_letters,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities`,
+    );
+    const row = result.rows[0] ?? {};
+    const n = (value: string | null | undefined) => (value == null ? 0 : Number(value));
+    const labels = { service: this.options.service };
+    this.metrics.inboxDepth.set(labels, n(row.inbox_depth));
+    this.metrics.inboxOldestAge.set(labels, n(row.inbox_age));
+    this.metrics.outboxDepth.set(labels, n(row.outbox_depth));
+    this.metrics.outboxOldestAge.set(labels, n(row.outbox_age));
+    this.metrics.timersPending.set(labels, n(row.timers));
+    this.metrics.deadLettersOpen.set(labels, n(row.dead_letters));
+    this.metrics.activitiesPending.set(labels, n(row.activities));
+    return false;
+  }
+}
+
+function toView(row: { type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }): MachineView {
+  return {
+    type: row.type,
+    id: row.id,
+    state: row.state,
+    data: row.data,
+    status: row.status,
+    version: Number(row.version),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function entityName(entities: DataSource['entityMetadatas'], table: string): string {
+  const found = entities.find((entity) => entity.tableName === table);
+  if (found === undefined) throw new Error(`entity for ${table} is not registered in the DataSource`);
+  return found.name;
+}
+
+export { machineKey };

@@ -1,0 +1,29 @@
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * Runs `work` in one transaction on a pooled connection: COMMIT if it returns, ROLLBACK if it throws.
+ * A connection that fails to roll back is discarded rather than returned to the pool.
+ *
+ * @example
+ * const n = await inTransaction(pool, async (c) => (await c.query('SELECT 1 AS n')).rows[0].n);
+ */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, beforeCommit?: () => void): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const value = await work(client);
+    beforeCommit?.();
+    await client.query('COMMIT');
+    return value;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

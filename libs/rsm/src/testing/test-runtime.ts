@@ -1,0 +1,309 @@
+import type { AnyActivityDefinition } from '../activities/activity.js';
+import type { Effect } from '../definition/effects.js';
+import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+import { executeStep, type MachineStatus } from '../definition/step-executor.js';
+import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+
+/** A machine as the test runtime holds it. */
+export interface TestMachine {
+  readonly type: string;
+  readonly id: string;
+  state: string;
+  data: unknown;
+  status: MachineStatus;
+  steps: number;
+}
+
+/** One handled event, for assertions on what a machine did. */
+export interface TraceEntry {
+  readonly machine: string;
+  readonly event: RsmEvent;
+  readonly from: string;
+  readonly to: string;
+  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead_lettered';
+  readonly effects: readonly Effect[];
+}
+
+/** An event addressed to a machine type this runtime does not own (another service's). */
+export interface OutboundEvent {
+  readonly kind: 'send' | 'create';
+  readonly from: MachineRef;
+  readonly to: MachineRef;
+  readonly event: RsmEvent;
+}
+
+/** An activity call waiting for its outcome. */
+export interface PendingCall {
+  readonly machine: MachineRef;
+  readonly activity: string;
+  readonly callId: string;
+  readonly idempotencyKey: string;
+  readonly input: Json;
+}
+
+interface Queued {
+  readonly to: MachineRef;
+  readonly event: RsmEvent;
+  readonly sender: MachineRef | undefined;
+  readonly eventId: string;
+  attempts: number;
+  reply?: { resolve(value: Json | undefined): void; reject(error: Error): void };
+}
+
+interface Timer {
+  readonly machine: MachineRef;
+  readonly name: string;
+  fireAt: number;
+  readonly periodMs: number | null;
+  readonly payload: Json | null;
+}
+
+/** Thrown by `request` when the machine refuses the event or its handler keeps failing. */
+export class TestRequestError extends Error {
+  override readonly name = 'TestRequestError';
+}
+
+/**
+ * Runs machine definitions in memory with a virtual clock: no Postgres, no Redis. The same step
+ * semantics as the real runtime (it shares the step executor), so a unit test of a machine checks
+ * what production will do: refused events are dead-lettered, failing handlers retried then
+ * dead-lettered, cancelled timers never fire, activity outcomes come back as events.
+ *
+ * @example
+ * const rt = new TestRuntime([Counter]);
+ * await rt.create({ type: 'Counter', id: 'c1' }, { type: 'Add', n: 1 });
+ * assert.equal(await rt.request({ type: 'Counter', id: 'c1' }, { type: 'Add', n: 2 }), 3);
+ * await rt.advance(60_000); // fires due timers
+ */
+export class TestRuntime {
+  readonly machines = new Map<string, TestMachine>();
+  readonly deadLetters: { machine: MachineRef; event: RsmEvent; reason: string }[] = [];
+  readonly outbound: OutboundEvent[] = [];
+  readonly trace: TraceEntry[] = [];
+  readonly pendingCalls: PendingCall[] = [];
+  private readonly definitions = new Map<string, AnyMachineDefinition>();
+  private readonly activities = new Map<string, AnyActivityDefinition>();
+  private readonly queue: Queued[] = [];
+  private readonly timers = new Map<string, Timer>();
+  private clock: number;
+  private seq = 0;
+
+  constructor(machines: readonly AnyMachineDefinition[], options: { activities?: readonly AnyActivityDefinition[]; now?: Date } = {}) {
+    for (const machine of machines) this.definitions.set(machine.type, machine);
+    for (const activity of options.activities ?? []) this.activities.set(activity.name, activity);
+    this.clock = (options.now ?? new Date('2026-01-01T00:00:00Z')).getTime();
+  }
+
+  /** The virtual time. */
+  get now(): Date {
+    return new Date(this.clock);
+  }
+
+  get(ref: MachineRef): TestMachine | undefined {
+    return this.machines.get(machineKey(ref));
+  }
+
+  /** The state of a machine, or an error naming the missing machine. */
+  stateOf(ref: MachineRef): string {
+    const machine = this.get(ref);
+    if (machine === undefined) throw new Error(`no machine ${machineKey(ref)}`);
+    return machine.state;
+  }
+
+  /** Timers of a machine that are started and not fired or cancelled. */
+  timersOf(ref: MachineRef): { name: string; fireAt: Date }[] {
+    return [...this.timers.values()]
+      .filter((t) => t.machine.type === ref.type && t.machine.id === ref.id)
+      .map((t) => ({ name: t.name, fireAt: new Date(t.fireAt) }));
+  }
+
+  /** Creates a machine and runs until idle. Idempotent, like the real runtime. */
+  async create<E extends RsmEvent>(ref: MachineRef<E>, initEvent: E): Promise<{ created: boolean }> {
+    const created = this.createMachine(ref, initEvent, undefined);
+    await this.runUntilIdle();
+    return { created };
+  }
+
+  /** Delivers an event (from `from`, if given) and runs until idle. */
+  async send<E extends RsmEvent>(ref: MachineRef<E>, event: E, from?: MachineRef): Promise<void> {
+    this.enqueue({ to: ref, event, sender: from, eventId: this.nextId(), attempts: 0 });
+    await this.runUntilIdle();
+  }
+
+  /** Delivers an event and returns the handler's reply. */
+  async request<R extends Json | undefined = Json | undefined, E extends RsmEvent = RsmEvent>(ref: MachineRef<E>, event: E): Promise<R> {
+    const reply = new Promise<Json | undefined>((resolve, reject) => {
+      this.enqueue({ to: ref, event, sender: undefined, eventId: this.nextId(), attempts: 0, reply: { resolve, reject } });
+    });
+    await this.runUntilIdle();
+    return (await reply) as R;
+  }
+
+  /** Moves the virtual clock forward, firing timers in time order, and runs until idle. */
+  async advance(ms: number): Promise<void> {
+    const until = this.clock + ms;
+    for (;;) {
+      const next = [...this.timers.values()].filter((t) => t.fireAt <= until).sort((a, b) => a.fireAt - b.fireAt)[0];
+      if (next === undefined) break;
+      this.clock = Math.max(this.clock, next.fireAt);
+      const key = `${machineKey(next.machine)}/${next.name}`;
+      if (next.periodMs === null) this.timers.delete(key);
+      else next.fireAt += next.periodMs;
+      this.enqueue({
+        to: next.machine,
+        event: next.payload === null ? { type: 'Timeout', name: next.name } as RsmEvent : ({ type: 'Timeout', name: next.name, payload: next.payload } as RsmEvent),
+        sender: undefined,
+        eventId: this.nextId(),
+        attempts: 0,
+      });
+      await this.runUntilIdle();
+    }
+    this.clock = until;
+    await this.runUntilIdle();
+  }
+
+  /** Completes a pending activity call as the real runtime would after a successful attempt. */
+  async completeActivity(callId: string, output: Json): Promise<void> {
+    const call = this.takeCall(callId);
+    this.enqueue({ to: call.machine, event: { type: 'ActivityCompleted', activity: call.activity, callId, output } as RsmEvent, sender: undefined, eventId: this.nextId(), attempts: 0 });
+    await this.runUntilIdle();
+  }
+
+  /** Fails a pending activity call as the real runtime would once its retries are exhausted. */
+  async failActivity(callId: string, error: string, attempts = 1): Promise<void> {
+    const call = this.takeCall(callId);
+    this.enqueue({ to: call.machine, event: { type: 'ActivityFailed', activity: call.activity, callId, error, attempts } as RsmEvent, sender: undefined, eventId: this.nextId(), attempts: 0 });
+    await this.runUntilIdle();
+  }
+
+  /** Handles queued events until none is left. */
+  async runUntilIdle(): Promise<void> {
+    for (let guard = 0; this.queue.length > 0; guard += 1) {
+      if (guard > 1_000_000) throw new Error('test runtime: more than a million steps; is a machine looping?');
+      await this.step(this.queue.shift() as Queued);
+    }
+  }
+
+  private takeCall(callId: string): PendingCall {
+    const index = this.pendingCalls.findIndex((c) => c.callId === callId);
+    if (index < 0) throw new Error(`no pending activity call ${callId} (pending: ${this.pendingCalls.map((c) => c.callId).join(', ') || 'none'})`);
+    return this.pendingCalls.splice(index, 1)[0] as PendingCall;
+  }
+
+  private nextId(): string {
+    this.seq += 1;
+    return `t${this.seq}`;
+  }
+
+  private enqueue(item: Queued): void {
+    this.queue.push(item);
+  }
+
+  private createMachine(ref: MachineRef, initEvent: RsmEvent, sender: MachineRef | undefined): boolean {
+    const definition = this.definitions.get(ref.type);
+    if (definition === undefined) throw new Error(`test runtime owns no machine type ${ref.type}`);
+    const key = machineKey(ref);
+    if (this.machines.has(key)) return false;
+    this.machines.set(key, { type: ref.type, id: ref.id, state: definition.initial, data: definition.spec.initialData(ref.id), status: 'active', steps: 0 });
+    this.enqueue({ to: ref, event: initEvent, sender, eventId: this.nextId(), attempts: 0 });
+    return true;
+  }
+
+  private async step(item: Queued): Promise<void> {
+    const key = machineKey(item.to);
+    const machine = this.machines.get(key);
+    const definition = this.definitions.get(item.to.type);
+    if (machine === undefined || definition === undefined) {
+      this.deadLetter(item, `no machine ${key}`);
+      return;
+    }
+    if (machine.status === 'faulted') return;
+    const from = machine.state;
+    const outcome = await executeStep(definition, machine, { eventId: item.eventId, event: item.event, sender: item.sender }, this.now);
+    if (outcome.kind === 'rejected') {
+      if (item.reply !== undefined) item.reply.reject(new TestRequestError(outcome.reason));
+      else this.deadLetter(item, outcome.reason);
+      this.trace.push({ machine: key, event: item.event, from, to: from, outcome: item.reply ? 'rejected' : 'dead_lettered', effects: [] });
+      return;
+    }
+    if (outcome.kind === 'failed') {
+      item.attempts += 1;
+      this.trace.push({ machine: key, event: item.event, from, to: from, outcome: 'failed', effects: [] });
+      if (item.attempts < definition.failure.maxAttempts) {
+        // Retries are immediate in virtual time; their count and the final dead letter are real.
+        this.queue.unshift(item);
+        return;
+      }
+      const reason = `handler failed ${item.attempts} times, last: ${outcome.error}`;
+      this.deadLetter(item, reason);
+      item.reply?.reject(new TestRequestError(reason));
+      if (definition.failure.onExhausted === 'fault') machine.status = 'faulted';
+      return;
+    }
+    machine.state = outcome.state;
+    machine.data = outcome.data;
+    machine.steps += 1;
+    if (outcome.halted) machine.status = 'halted';
+    this.trace.push({ machine: key, event: item.event, from, to: machine.state, outcome: 'ok', effects: outcome.effects });
+    let replied = false;
+    for (const effect of outcome.effects) {
+      if (effect.kind === 'reply') {
+        replied = true;
+        item.reply?.resolve(effect.value);
+      } else {
+        await this.apply(machine, effect);
+      }
+    }
+    if (!replied) item.reply?.resolve(undefined);
+  }
+
+  private async apply(machine: TestMachine, effect: Effect): Promise<void> {
+    const self = { type: machine.type, id: machine.id };
+    switch (effect.kind) {
+      case 'send':
+        if (this.definitions.has(effect.to.type)) this.enqueue({ to: effect.to, event: effect.event, sender: self, eventId: this.nextId(), attempts: 0 });
+        else this.outbound.push({ kind: 'send', from: self, to: effect.to, event: effect.event });
+        break;
+      case 'create':
+        if (this.definitions.has(effect.to.type)) this.createMachine(effect.to, effect.event, self);
+        else this.outbound.push({ kind: 'create', from: self, to: effect.to, event: effect.event });
+        break;
+      case 'startTimer':
+        this.timers.set(`${machineKey(self)}/${effect.name}`, { machine: self, name: effect.name, fireAt: this.clock + effect.delayMs, periodMs: effect.periodMs, payload: effect.payload });
+        break;
+      case 'cancelTimer':
+        this.timers.delete(`${machineKey(self)}/${effect.name}`);
+        break;
+      case 'call': {
+        const call: PendingCall = { machine: self, activity: effect.activity, callId: effect.callId, idempotencyKey: effect.idempotencyKey, input: effect.input };
+        const activity = this.activities.get(effect.activity);
+        if (activity === undefined) {
+          this.pendingCalls.push(call);
+          break;
+        }
+        const policy = { maxAttempts: 5, ...activity.retry };
+        let event: RsmEvent | undefined;
+        let lastError = '';
+        for (let attempt = 1; attempt <= policy.maxAttempts && event === undefined; attempt += 1) {
+          try {
+            const output = (await activity.run(effect.input, { idempotencyKey: effect.idempotencyKey, attempt, machine: self, callId: effect.callId, signal: new AbortController().signal })) as Json;
+            event = { type: 'ActivityCompleted', activity: effect.activity, callId: effect.callId, output: output ?? null } as RsmEvent;
+          } catch (error) {
+            lastError = error instanceof Error ? error.message : String(error);
+            if (attempt === policy.maxAttempts) {
+              event = { type: 'ActivityFailed', activity: effect.activity, callId: effect.callId, error: lastError, attempts: attempt } as RsmEvent;
+            }
+          }
+        }
+        if (event !== undefined) this.enqueue({ to: self, event, sender: undefined, eventId: this.nextId(), attempts: 0 });
+        break;
+      }
+      case 'reply':
+        break;
+    }
+  }
+
+  private deadLetter(item: Queued, reason: string): void {
+    this.deadLetters.push({ machine: item.to, event: item.event, reason });
+  }
+}

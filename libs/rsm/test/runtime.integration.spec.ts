@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MachineNotFoundError, RequestRejectedError, type RsmRuntime } from '#rsm';
+import { Caller, Counter, Receiver, Sender } from './fixtures/machines.js';
+import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+
+describe('runtime on Postgres and Redis', () => {
+  const schemaA = uniqueSchema('a');
+  const schemaB = uniqueSchema('b');
+  const prefix = uniquePrefix('int');
+  const activityCalls: { key: string; attempt: number }[] = [];
+  let a: RsmRuntime;
+  let b: RsmRuntime;
+
+  before(async () => {
+    a = await startRuntime({
+      service: 'svc-a',
+      schema: schemaA,
+      prefix,
+      machines: [Counter, Sender, Caller],
+      routes: { Receiver: 'svc-b' },
+      activities: [
+        { name: 'record', run: async (input: { value: string }, ctx) => { activityCalls.push({ key: ctx.idempotencyKey, attempt: ctx.attempt }); return { echoed: input.value }; } },
+        {
+          name: 'flaky',
+          retry: { maxAttempts: 3, initialBackoffMs: 20, maxBackoffMs: 40 },
+          run: async (_input: { value: string }, ctx) => {
+            activityCalls.push({ key: ctx.idempotencyKey, attempt: ctx.attempt });
+            if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
+            return 'third time';
+          },
+        },
+      ],
+    });
+    b = await startRuntime({ service: 'svc-b', schema: schemaB, prefix, machines: [Receiver] });
+  });
+
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await dropSchemas(schemaA, schemaB);
+  });
+
+  it('creates idempotently and answers requests with the handler reply', async () => {
+    const ref = { type: 'Counter', id: 'c1' };
+    assert.deepEqual(await a.create(ref, { type: 'Open' }), { created: true });
+    assert.deepEqual(await a.create(ref, { type: 'Open' }), { created: false });
+    assert.equal(await a.request(ref, { type: 'Add', n: 2 }), 2);
+    assert.equal(await a.request(ref, { type: 'Add', n: 3 }), 5);
+    const machine = await a.get(ref);
+    assert.equal(machine?.state, 'Open');
+    assert.deepEqual(machine?.data, { total: 5 });
+    assert.equal(machine?.version, 3, 'three committed steps: Open, Add, Add');
+  });
+
+  it('answers a repeated request key with the first answer and changes nothing', async () => {
+    const ref = { type: 'Counter', id: 'c2' };
+    await a.create(ref, { type: 'Open' });
+    const first = await a.request(ref, { type: 'Add', n: 10 }, { key: 'req-1' });
+    const again = await a.request(ref, { type: 'Add', n: 10 }, { key: 'req-1' });
+    assert.equal(first, 10);
+    assert.equal(again, 10);
+    const parallel = await Promise.all(Array.from({ length: 5 }, () => a.request(ref, { type: 'Add', n: 1 }, { key: 'req-2' })));
+    assert.deepEqual(new Set(parallel), new Set([11]));
+    assert.deepEqual((await a.get(ref))?.data, { total: 11 });
+  });
+
+  it('refuses a request the state does not accept, without a dead letter', async () => {
+    const ref = { type: 'Counter', id: 'c3' };
+    await a.create(ref, { type: 'Open' });
+    assert.equal(await a.request(ref, { type: 'Close' }), 'closed');
+    await assert.rejects(a.request(ref, { type: 'Add', n: 1 }), (error: unknown) => {
+      assert.ok(error instanceof RequestRejectedError);
+      assert.match(error.message, /state Closed of Counter does not accept Add/);
+      return true;
+    });
+    const letters = await a.deadLetters({ type: 'Counter' });
+    assert.equal(letters.filter((l) => l.machineId === 'c3').length, 0);
+  });
+
+  it('dead-letters a one-way event the state does not accept, and can redrive it', async () => {
+    const ref = { type: 'Counter', id: 'c4' };
+    await a.create(ref, { type: 'Open' });
+    await a.request(ref, { type: 'Close' });
+    await a.send(ref, { type: 'Add', n: 7 });
+    const letter = await waitFor('a dead letter for c4', async () => (await a.deadLetters({ type: 'Counter' })).find((l) => l.machineId === 'c4'));
+    assert.match(letter.reason, /does not accept Add/);
+    assert.deepEqual(letter.event, { type: 'Add', n: 7 });
+    assert.equal(await a.redrive(letter.id), true);
+    assert.equal(await a.redrive(letter.id), false, 'a dead letter is redriven once');
+    await waitFor('the redriven event to be dead-lettered again', async () => (await a.deadLetters({ type: 'Counter' })).filter((l) => l.machineId === 'c4').length === 1 && (await a.deadLetters({ type: 'Counter', includeRedriven: true })).filter((l) => l.machineId === 'c4').length === 2);
+  });
+
+  it('retries a throwing handler, dead-letters it after its attempts, and goes on with the next event', async () => {
+    const ref = { type: 'Counter', id: 'c5' };
+    await a.create(ref, { type: 'Open' });
+    await a.send(ref, { type: 'Boom' });
+    await a.send(ref, { type: 'Add', n: 1 });
+    const letter = await waitFor('Boom to be dead-lettered', async () => (await a.deadLetters({ type: 'Counter' })).find((l) => l.machineId === 'c5'));
+    assert.match(letter.reason, /handler failed 3 times, last: Error: boom/);
+    assert.equal(letter.attempts, 3);
+    await waitFor('the next event to be handled', async () => ((await a.get(ref))?.data as { total: number }).total === 1);
+  });
+
+  it('rejects events for machines that do not exist', async () => {
+    await assert.rejects(a.send({ type: 'Counter', id: 'nobody' }, { type: 'Add', n: 1 }), MachineNotFoundError);
+    await assert.rejects(a.request({ type: 'Counter', id: 'nobody' }, { type: 'Add', n: 1 }), MachineNotFoundError);
+  });
+
+  it('delivers across services exactly once, in order per pair, and fires and cancels timers', async () => {
+    const receivers = ['r1', 'r2', 'r3'];
+    for (const id of receivers) await b.create({ type: 'Receiver', id }, { type: 'Hello' });
+    const senders = ['s1', 's2', 's3', 's4'];
+    const count = 30;
+    for (const id of senders) await a.create({ type: 'Sender', id }, { type: 'Start', receivers, count, receiverType: 'Receiver' });
+    const total = senders.length * count;
+    await waitFor(`${total} pings received`, async () => {
+      let sum = 0;
+      for (const id of receivers) sum += ((await b.get({ type: 'Receiver', id }))?.data as { count: number }).count;
+      return sum === total;
+    }, 20_000);
+    for (const id of receivers) {
+      const r = (await b.get({ type: 'Receiver', id })) as { data: { violations: string[]; steps: number }; version: number };
+      assert.deepEqual(r.data.violations, []);
+      assert.equal(r.data.steps, r.version, 'no lost update: one writer at a time');
+    }
+    await waitFor('every once-timer to fire', async () => {
+      for (const id of senders) if (((await a.get({ type: 'Sender', id }))?.data as { onceFired: number }).onceFired !== 1) return false;
+      return true;
+    });
+    for (const id of senders) {
+      const s = (await a.get({ type: 'Sender', id })) as { state: string; data: { onceFired: number; neverFired: number; sent: number } };
+      assert.equal(s.state, 'Done');
+      assert.equal(s.data.sent, count);
+      assert.equal(s.data.onceFired, 1);
+      assert.equal(s.data.neverFired, 0);
+    }
+  });
+
+  it('runs activities after commit with one idempotency key and delivers the outcome once', async () => {
+    const ref = { type: 'Caller', id: 'k1' };
+    await a.create(ref, { type: 'Go', value: 'x' });
+    await waitFor('the activity outcome', async () => ((await a.get(ref))?.data as { completed: number }).completed === 1);
+    await a.send(ref, { type: 'Go', value: 'y', activity: 'flaky' });
+    await waitFor('the flaky activity to succeed on its third attempt', async () => ((await a.get(ref))?.data as { completed: number }).completed === 2);
+    const data = (await a.get(ref))?.data as { completed: number; failed: number; outputs: unknown[] };
+    assert.deepEqual(data.outputs, [{ echoed: 'x' }, 'third time']);
+    const flaky = activityCalls.filter((c) => c.key.endsWith('flaky#1'));
+    assert.deepEqual(flaky.map((c) => c.attempt), [1, 2, 3]);
+    assert.equal(new Set(flaky.map((c) => c.key)).size, 1, 'one idempotency key for every attempt');
+  });
+
+  it('exposes rsm_ metrics', async () => {
+    const text = await a.metrics.registry.metrics();
+    assert.match(text, /rsm_steps_total\{service="svc-a",type="Counter",event="Add",outcome="ok"\} \d+/);
+    assert.match(text, /rsm_step_duration_seconds_bucket/);
+    const health = await a.health();
+    assert.deepEqual(health, { status: 'ok', checks: { postgres: true, redis: true, relay: true, running: true } });
+  });
+});

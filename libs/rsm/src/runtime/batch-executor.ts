@@ -703,14 +703,11 @@ export class BatchExecutor {
         [json(w.retries)],
       );
     }
-    // Timers cancelled or restarted: their already-fired Timeout events must never be delivered.
+    // Timers cancelled or restarted. The timer rows are written first: that waits for a poller that
+    // is firing one of them right now, so the next statement (a fresh snapshot) sees its Timeout
+    // event and deletes it. A cancelled timer never delivers, even if it was firing concurrently.
     if (w.timers.size > 0) {
       const timers = [...w.timers.values()];
-      await client.query(
-        `DELETE FROM ${t.inbox} i USING jsonb_to_recordset($1::jsonb) AS k(machine_type text, machine_id text, name text)
-         WHERE i.machine_type = k.machine_type AND i.machine_id = k.machine_id AND i.timer_name = k.name`,
-        [json(timers.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
-      );
       const cancels = timers.filter((timer) => timer.start === null);
       if (cancels.length > 0) {
         await client.query(
@@ -730,6 +727,11 @@ export class BatchExecutor {
           [json(starts)],
         );
       }
+      await client.query(
+        `DELETE FROM ${t.inbox} i USING jsonb_to_recordset($1::jsonb) AS k(machine_type text, machine_id text, name text)
+         WHERE i.machine_type = k.machine_type AND i.machine_id = k.machine_id AND i.timer_name = k.name`,
+        [json(timers.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
+      );
     }
     let created = new Set<string>();
     if (w.creates.size > 0) {

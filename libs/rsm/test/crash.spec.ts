@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { CRASH_POINTS, type CrashPoint, type RsmRuntime } from '#rsm';
+import { Receiver, Sender, senderProblems, senderSettled, type SenderData } from './fixtures/machines.js';
+import { testConfig } from './support/config.js';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { sigkill, spawnNode, type Child } from './support/process-pool.js';
+
+const WORKER = join(import.meta.dirname, 'fixtures', 'crash-worker.js');
+const POINTS: Record<'svc-a' | 'svc-b', CrashPoint[]> = {
+  'svc-a': ['whileTimerFires', 'whileActivityRuns', 'afterCommitBeforePublish', 'beforeCommit', 'whileDraining'],
+  'svc-b': ['afterPublishBeforeAck', 'whileDraining', 'beforeCommit'],
+};
+
+interface Scenario {
+  readonly senders: number;
+  readonly pings: number;
+  /** SIGKILL a random worker this often while pings flow (0: never). */
+  readonly killEveryMs: number;
+  /** Arm crash points in workers. */
+  readonly crashPoints: boolean;
+  /** Things done to the infrastructure mid-run, at the given ms after start. */
+  readonly disruptions: { atMs: number; name: string; run: () => Promise<void> }[];
+}
+
+interface Outcome {
+  readonly crashLog: string[];
+  readonly kills: number;
+  readonly restarts: number;
+  readonly seconds: number;
+}
+
+/** Runs senders in svc-a against receivers in svc-b, two worker processes each, while disrupting them; checks every guarantee by counting. */
+async function runScenario(scenario: Scenario): Promise<Outcome> {
+  const schemaA = uniqueSchema('ca');
+  const schemaB = uniqueSchema('cb');
+  const prefix = uniquePrefix('crash');
+  const dir = mkdtempSync(join(tmpdir(), 'rsm-crash-'));
+  const crashLog = join(dir, 'crashes.log');
+  writeFileSync(crashLog, '');
+  const hit = () => readFileSync(crashLog, 'utf8').split('\n').filter((l) => l !== '');
+  const workers = new Map<string, Child>();
+  let finished = false;
+  let kills = 0;
+  let restarts = 0;
+
+  const launch = (slot: string, service: 'svc-a' | 'svc-b', schema: string) => {
+    const done = new Set(hit());
+    const pending = POINTS[service].filter((p) => !done.has(p));
+    const armed = scenario.crashPoints ? pending.slice(0, 2) : [];
+    const child = spawnNode(slot, WORKER, {
+      SERVICE: service,
+      SCHEMA: schema,
+      PREFIX: prefix,
+      DATABASE_URL: testConfig.DATABASE_URL,
+      REDIS_URL: testConfig.REDIS_URL,
+      CRASH_AT: armed.join(','),
+      CRASH_SKIP: String(Math.floor(Math.random() * 15)),
+      CRASH_LOG: crashLog,
+    });
+    workers.set(slot, child);
+    // A dead worker is restarted, as Kubernetes restarts a pod.
+    void child.exited.then(() => {
+      if (finished) return;
+      restarts += 1;
+      launch(slot, service, schema);
+    });
+    return child;
+  };
+
+  // Drivers in this process are API-only: they accept events and leave every step to the workers.
+  const apiA = await startRuntime({ service: 'svc-a', schema: schemaA, prefix, machines: [Sender], routes: { Receiver: 'svc-b' }, overrides: { worker: false } });
+  const apiB = await startRuntime({ service: 'svc-b', schema: schemaB, prefix, machines: [Receiver], overrides: { worker: false } });
+  const started = Date.now();
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await Promise.all([launch('a1', 'svc-a', schemaA), launch('a2', 'svc-a', schemaA), launch('b1', 'svc-b', schemaB), launch('b2', 'svc-b', schemaB)].map((c) => c.ready));
+    const receivers = ['r1', 'r2', 'r3'];
+    for (const id of receivers) await apiB.create(Receiver.ref(id), { type: 'Hello' });
+    const senders = Array.from({ length: scenario.senders }, (_, i) => `s${i + 1}`);
+    for (const id of senders) await apiA.create(Sender.ref(id), { type: 'Start', receivers, count: scenario.pings, receiverType: 'Receiver' });
+
+    if (scenario.killEveryMs > 0) {
+      const killer = setInterval(() => {
+        const alive = [...workers.values()];
+        const victim = alive[Math.floor(Math.random() * alive.length)];
+        if (victim !== undefined) {
+          kills += 1;
+          void sigkill(victim);
+        }
+      }, scenario.killEveryMs);
+      timers.push(killer);
+    }
+    for (const disruption of scenario.disruptions) {
+      timers.push(setTimeout(() => void disruption.run().catch((error: unknown) => console.error(`disruption ${disruption.name} failed`, error)), disruption.atMs));
+    }
+
+    const expected = scenario.senders * scenario.pings;
+    await waitFor(`${expected} pings received and every sender settled`, async () => {
+      const total = await receivedTotal(apiB, receivers);
+      if (total !== expected) return false;
+      for (const id of senders) if (!senderSettled((await apiA.get(Sender.ref(id))) as { state: string; data: unknown })) return false;
+      return true;
+    }, 120_000);
+    for (const t of timers) clearInterval(t);
+
+    // Quiet now: let late duplicates or stray timers surface before counting.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const problems: string[] = [];
+    for (const id of senders) problems.push(...senderProblems(id, (await apiA.get(Sender.ref(id))) as { state: string; version: number; data: unknown }));
+    let total = 0;
+    for (const id of receivers) {
+      const r = (await apiB.get(Receiver.ref(id))) as { version: number; data: { count: number; steps: number; violations: string[]; last: Record<string, number> } };
+      total += r.data.count;
+      problems.push(...r.data.violations.map((v) => `${id}: FIFO violation ${v}`));
+      if (r.data.steps !== r.version) problems.push(`${id}: ${r.data.steps} steps in data, version ${r.version}: two writers`);
+    }
+    if (total !== expected) problems.push(`received ${total} pings, expected exactly ${expected}`);
+    const pool = testPool();
+    try {
+      for (const schema of [schemaA, schemaB]) {
+        const letters = await pool.query<{ reason: string }>(`SELECT reason FROM "${schema}".rsm_dead_letters`);
+        problems.push(...letters.rows.map((l) => `dead letter in ${schema}: ${l.reason}`));
+      }
+    } finally {
+      await pool.end();
+    }
+    assert.deepEqual(problems, [], 'every guarantee holds');
+    const sentTotal = await Promise.all(senders.map(async (id) => ((await apiA.get(Sender.ref(id)))?.data as SenderData).sent));
+    assert.equal(sentTotal.reduce((x, y) => x + y, 0), expected);
+    return { crashLog: hit(), kills, restarts, seconds: (Date.now() - started) / 1_000 };
+  } finally {
+    finished = true;
+    for (const t of timers) clearInterval(t);
+    await Promise.all([...workers.values()].map((w) => sigkill(w)));
+    await apiA.stop();
+    await apiB.stop();
+    await dropSchemas(schemaA, schemaB);
+  }
+}
+
+async function receivedTotal(runtime: RsmRuntime, receivers: string[]): Promise<number> {
+  let total = 0;
+  for (const id of receivers) total += ((await runtime.get(Receiver.ref(id)))?.data as { count: number } | undefined)?.count ?? 0;
+  return total;
+}
+
+function restartPostgres(): void {
+  const version = readdirSync('/etc/postgresql')[0];
+  if (version === undefined) throw new Error('no Postgres cluster under /etc/postgresql');
+  execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart', '-m', 'fast'], { stdio: 'ignore' });
+}
+
+describe('crash tests: guarantees under SIGKILL', { concurrency: false }, () => {
+  it('holds while workers are SIGKILLed at random instants and at every named crash point', async () => {
+    const outcome = await runScenario({ senders: 6, pings: 60, killEveryMs: 900, crashPoints: true, disruptions: [] });
+    const exercised = new Set(outcome.crashLog);
+    for (const point of CRASH_POINTS) assert.ok(exercised.has(point), `crash point ${point} was exercised (hit: ${[...exercised].join(', ')})`);
+    console.log(`# random kills: ${outcome.kills}, crash-point deaths: ${outcome.crashLog.length}, restarts: ${outcome.restarts}, ${outcome.seconds.toFixed(1)} s`);
+  });
+
+  it('holds through a Redis FLUSHALL and a Postgres restart mid-run', async () => {
+    const redis = new Redis(testConfig.REDIS_URL);
+    try {
+      const outcome = await runScenario({
+        senders: 4,
+        pings: 60,
+        killEveryMs: 0,
+        crashPoints: false,
+        disruptions: [
+          { atMs: 300, name: 'redis flushall', run: async () => void (await redis.flushall()) },
+          { atMs: 1_200, name: 'postgres restart', run: async () => restartPostgres() },
+        ],
+      });
+      console.log(`# redis flushed and postgres restarted; settled in ${outcome.seconds.toFixed(1)} s`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});

@@ -158,7 +158,7 @@ function restartPostgres(): void {
 
 describe('crash tests: guarantees under SIGKILL', { concurrency: false }, () => {
   it('holds while workers are SIGKILLed at random instants and at every named crash point', async () => {
-    const outcome = await runScenario({ senders: 6, pings: 60, killEveryMs: 900, crashPoints: true, disruptions: [] });
+    const outcome = await runScenario({ senders: 6, pings: 60, killEveryMs: 600, crashPoints: true, disruptions: [] });
     const exercised = new Set(outcome.crashLog);
     for (const point of CRASH_POINTS) assert.ok(exercised.has(point), `crash point ${point} was exercised (hit: ${[...exercised].join(', ')})`);
     console.log(`# random kills: ${outcome.kills}, crash-point deaths: ${outcome.crashLog.length}, restarts: ${outcome.restarts}, ${outcome.seconds.toFixed(1)} s`);

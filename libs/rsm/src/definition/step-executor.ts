@@ -130,8 +130,8 @@ export async function executeStep(
   };
 
   try {
-    const data = structuredClone(machine.data);
-    const returned = await handler(data, event, ctx);
+    const data: unknown = structuredClone(machine.data);
+    const returned: unknown = await handler(data, event, ctx);
     return {
       kind: 'committed',
       state: nextState,

@@ -19,10 +19,10 @@ export interface DrainJob {
 }
 
 export interface TransportHandlers {
-  inbound(job: InboundJob): Promise<void>;
-  acks(job: AckJob): Promise<void>;
-  drain(job: DrainJob): Promise<void>;
-  reply(message: string): void;
+  readonly inbound: (job: InboundJob) => Promise<void>;
+  readonly acks: (job: AckJob) => Promise<void>;
+  readonly drain: (job: DrainJob) => Promise<void>;
+  readonly reply: (message: string) => void;
 }
 
 export interface TransportOptions {

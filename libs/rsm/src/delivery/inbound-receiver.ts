@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { machineKey } from '../definition/types.js';
 import type { TableNames } from '../persistence/table-names.js';
 import type { RemoteMessage } from '../runtime/batch-executor.js';
-import type { MachineRegistry } from '../runtime/machine-registry.js';
+import { newMachineRow, type MachineRegistry } from '../runtime/machine-registry.js';
 import { inTransaction } from '../runtime/transaction.js';
 import type { InboundJob } from './bullmq-transport.js';
 
@@ -105,10 +105,7 @@ export class InboundReceiver {
       const creates = accepted.filter((m) => m.kind === 'create' && this.registry.get(m.to.type) !== undefined);
       let created = new Set<string>();
       if (creates.length > 0) {
-        const rows = creates.map((m) => {
-          const definition = this.registry.require(m.to.type);
-          return { type: m.to.type, id: m.to.id, state: definition.initial, data: definition.spec.initialData(m.to.id) as unknown, definition_version: definition.version };
-        });
+        const rows = creates.map((m) => newMachineRow(this.registry.require(m.to.type), m.to));
         const inserted = await client.query<{ type: string; id: string }>(
           `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
            SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)

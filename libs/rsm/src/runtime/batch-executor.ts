@@ -14,7 +14,7 @@ import type { CrashHook } from './crash-points.js';
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError } from './errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { inTransaction } from './transaction.js';
-import type { MachineRegistry } from './machine-registry.js';
+import { newMachineRow, type MachineRegistry } from './machine-registry.js';
 import type { RsmOptions } from './rsm-options.js';
 
 /** A message between services, as stored in the sender's outbox and carried by BullMQ. */
@@ -227,16 +227,7 @@ export class BatchExecutor {
     const createdByCaller = new Set<string>();
     const creates = [...intake.values()].flat().filter((item) => item.kind === 'create' && !item.cancelled);
     if (creates.length > 0) {
-      const rows = uniqueBy(creates, (item) => machineKey(item.ref)).map((item) => {
-        const definition = this.registry.require(item.ref.type);
-        return {
-          type: item.ref.type,
-          id: item.ref.id,
-          state: definition.initial,
-          data: definition.spec.initialData(item.ref.id) as unknown,
-          definition_version: definition.version,
-        };
-      });
+      const rows = uniqueBy(creates, (item) => machineKey(item.ref)).map((item) => newMachineRow(this.registry.require(item.ref.type), item.ref));
       const inserted = await client.query<{ type: string; id: string }>(
         `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
          SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
@@ -538,13 +529,7 @@ export class BatchExecutor {
             if (effect.kind === 'create') {
               const definition = this.registry.get(effect.to.type);
               if (definition !== undefined && !w.creates.has(toKey)) {
-                w.creates.set(toKey, {
-                  type: effect.to.type,
-                  id: effect.to.id,
-                  state: definition.initial,
-                  data: definition.spec.initialData(effect.to.id) as unknown,
-                  definition_version: definition.version,
-                });
+                w.creates.set(toKey, newMachineRow(definition, effect.to));
                 w.inbox.push(inboxRow(effect.to, effect.event, self, { createOf: toKey }));
               }
             } else {

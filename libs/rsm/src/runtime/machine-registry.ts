@@ -46,3 +46,10 @@ export class MachineRegistry {
     return [...this.definitions.keys()];
   }
 }
+
+/** The row of a newly created machine: its type's initial state and data. */
+export function newMachineRow(definition: AnyMachineDefinition, ref: { type: string; id: string }) {
+  const state: string = definition.initial as string;
+  const data: unknown = definition.spec.initialData(ref.id);
+  return { type: ref.type, id: ref.id, state, data, definition_version: definition.version };
+}

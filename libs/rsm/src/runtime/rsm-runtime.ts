@@ -16,7 +16,7 @@ import { RsmMetrics } from '../metrics/rsm-metrics.js';
 import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './batch-executor.js';
 import type { CrashHook } from './crash-points.js';
 import { Dispatcher } from './dispatcher.js';
-import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError } from './errors.js';
+import { RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError } from './errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
 import { MachineRegistry } from './machine-registry.js';

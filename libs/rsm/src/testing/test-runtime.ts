@@ -1,5 +1,6 @@
 import type { AnyActivityDefinition } from '../activities/activity.js';
 import type { Effect } from '../definition/effects.js';
+import { newMachineRow } from '../runtime/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { executeStep, type MachineStatus } from '../definition/step-executor.js';
 import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
@@ -204,7 +205,8 @@ export class TestRuntime {
     if (definition === undefined) throw new Error(`test runtime owns no machine type ${ref.type}`);
     const key = machineKey(ref);
     if (this.machines.has(key)) return false;
-    this.machines.set(key, { type: ref.type, id: ref.id, state: definition.initial, data: definition.spec.initialData(ref.id), status: 'active', steps: 0 });
+    const row = newMachineRow(definition, ref);
+    this.machines.set(key, { type: ref.type, id: ref.id, state: row.state, data: row.data, status: 'active', steps: 0 });
     this.enqueue({ to: ref, event: initEvent, sender, eventId: this.nextId(), attempts: 0 });
     return true;
   }
@@ -283,15 +285,14 @@ export class TestRuntime {
         }
         const policy = { maxAttempts: 5, ...activity.retry };
         let event: RsmEvent | undefined;
-        let lastError = '';
         for (let attempt = 1; attempt <= policy.maxAttempts && event === undefined; attempt += 1) {
           try {
             const output = (await activity.run(effect.input, { idempotencyKey: effect.idempotencyKey, attempt, machine: self, callId: effect.callId, signal: new AbortController().signal })) as Json;
             event = { type: 'ActivityCompleted', activity: effect.activity, callId: effect.callId, output: output ?? null } as RsmEvent;
           } catch (error) {
-            lastError = error instanceof Error ? error.message : String(error);
             if (attempt === policy.maxAttempts) {
-              event = { type: 'ActivityFailed', activity: effect.activity, callId: effect.callId, error: lastError, attempts: attempt } as RsmEvent;
+              const message = error instanceof Error ? error.message : String(error);
+              event = { type: 'ActivityFailed', activity: effect.activity, callId: effect.callId, error: message, attempts: attempt } as RsmEvent;
             }
           }
         }

@@ -7,3 +7,6 @@ const schema = z.object({
 });
 
 export const testConfig = schema.parse(process.env);
+
+/** The environment children of tests start from (PATH and the like). */
+export const inheritedEnv: NodeJS.ProcessEnv = { ...process.env };

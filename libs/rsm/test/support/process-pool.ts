@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inheritedEnv } from './config.js';
 
 /** A child process started by a test, with a promise for its first line containing `ready`. */
 export interface Child {
@@ -8,9 +9,9 @@ export interface Child {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `node script` with `env`, resolving `ready` when it prints `ready`. */
+/** Starts `node script` with `env` (added to this process's environment), resolving `ready` when it prints `ready`. */
 export function spawnNode(name: string, script: string, env: Record<string, string>, readyTimeoutMs = 20_000): Child {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script], { env: { ...inheritedEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4_000);

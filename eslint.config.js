@@ -1,0 +1,27 @@
+// Type-checked lint for the whole monorepo. Floating promises are errors: an unawaited promise in a
+// runtime that promises exactly-once is a bug until proven otherwise.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js', 'load-tests/k6/**/*.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }] },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/require-await': 'off',
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read the environment only in a config.ts file.' }],
+    },
+  },
+  {
+    files: ['**/config.ts', '**/*.config.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+);

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { z } from 'zod';
+import { defineMachine, parseRsmOptions, RsmConfigError } from '#rsm';
+import { TestRequestError, TestRuntime } from '#rsm/testing';
+import { Counter, Sender } from './fixtures/machines.js';
+
+describe('machine definitions', () => {
+  it('lists states and transitions for tools', () => {
+    assert.deepEqual(Counter.states, ['Open', 'Closed']);
+    assert.deepEqual(Counter.accepts('Open'), ['Open', 'Add', 'Close', 'Boom']);
+    assert.deepEqual(Counter.accepts('Closed'), []);
+    assert.deepEqual(Counter.transitions().find((t) => t.event === 'Close'), { from: 'Open', event: 'Close', targets: ['Closed'] });
+    assert.match(Counter.toMermaid(), /Open --> Closed: Close/);
+  });
+
+  it('refuses a declaration whose initial state or targets are unknown', () => {
+    assert.throws(
+      () => defineMachine<object, { type: 'A' }>()({ type: 'Bad', initial: 'Nope' as 'S', initialData: () => ({}), states: { S: {} } }),
+      /initial state Nope is not declared/,
+    );
+    assert.throws(
+      () => defineMachine<object, { type: 'A' }>()({ type: 'Bad', initial: 'S', initialData: () => ({}), states: { S: { targets: ['T' as 'S'] } } }),
+      /names unknown target T/,
+    );
+    assert.throws(() => defineMachine<object, { type: 'A' }>()({ type: 'no spaces', initial: 'S', initialData: () => ({}), states: { S: {} } }), /must start with a letter/);
+  });
+});
+
+describe('in-memory test runtime', () => {
+  it('handles events, replies, and dead-letters what a state does not accept', async () => {
+    const rt = new TestRuntime([Counter]);
+    const c = Counter.ref('c1');
+    await rt.create(c, { type: 'Open' });
+    assert.equal(await rt.request(c, { type: 'Add', n: 4 }), 4);
+    assert.equal(await rt.request(c, { type: 'Close' }), 'closed');
+    await rt.send(c, { type: 'Add', n: 1 });
+    assert.equal(rt.stateOf(c), 'Closed');
+    assert.equal(rt.deadLetters.length, 1);
+    assert.match(rt.deadLetters[0]?.reason ?? '', /state Closed of Counter does not accept Add/);
+    await assert.rejects(rt.request(c, { type: 'Add', n: 1 }), TestRequestError);
+  });
+
+  it('retries a throwing handler up to its attempts, then dead-letters it', async () => {
+    const rt = new TestRuntime([Counter]);
+    await rt.create(Counter.ref('c'), { type: 'Open' });
+    await rt.send(Counter.ref('c'), { type: 'Boom' });
+    assert.equal(rt.trace.filter((t) => t.outcome === 'failed').length, 3);
+    assert.match(rt.deadLetters[0]?.reason ?? '', /handler failed 3 times, last: Error: boom/);
+  });
+
+  it('fires timers in virtual time and never a cancelled one', async () => {
+    const rt = new TestRuntime([Sender]);
+    await rt.create(Sender.ref('s'), { type: 'Start', receivers: ['r'], count: 5, receiverType: 'Remote' });
+    assert.equal(rt.stateOf(Sender.ref('s')), 'Done');
+    assert.deepEqual(rt.timersOf(Sender.ref('s')).map((t) => t.name), ['once-0']);
+    await rt.advance(1_000);
+    const data = rt.get(Sender.ref('s'))?.data as { fired: Record<string, number>; violations: string[] };
+    assert.deepEqual(data.fired, { 'once-0': 1 });
+    assert.deepEqual(data.violations, []);
+    // Pings to a type this runtime does not own are recorded for assertions, numbered in order.
+    assert.deepEqual(rt.outbound.map((o) => (o.event as unknown as { n: number }).n), [1, 2, 3, 4, 5]);
+    assert.equal(rt.pendingCalls.length, 1);
+    await rt.completeActivity('call-0', { ok: 0 });
+    assert.deepEqual((rt.get(Sender.ref('s'))?.data as { activityOutcomes: object }).activityOutcomes, { 'call-0': 1 });
+  });
+
+  it('validates payloads against a Standard Schema and dead-letters invalid ones with the field', async () => {
+    const Typed = defineMachine<{ n: number }, { type: 'Set'; n: number }>()({
+      type: 'Typed',
+      initial: 'S',
+      initialData: () => ({ n: 0 }),
+      schemas: { Set: z.object({ type: z.literal('Set'), n: z.number().int().min(0) }) },
+      states: { S: { on: { Set: (data, event) => void (data.n = event.n) } } },
+    });
+    const rt = new TestRuntime([Typed]);
+    await rt.create(Typed.ref('t'), { type: 'Set', n: 1 });
+    await rt.send(Typed.ref('t'), { type: 'Set', n: -5 });
+    assert.equal((rt.get(Typed.ref('t'))?.data as { n: number }).n, 1);
+    assert.match(rt.deadLetters[0]?.reason ?? '', /invalid Set: n: .*>=0/);
+  });
+});
+
+describe('runtime options', () => {
+  it('stops start-up with a message naming each bad setting', () => {
+    assert.throws(
+      () => parseRsmOptions({ service: 'Bad Name', postgres: { url: 'mysql://x' }, redis: { url: 'redis://x' }, batch: { concurrency: 0 } }),
+      (error: unknown) => {
+        assert.ok(error instanceof RsmConfigError);
+        assert.match(error.message, /rsm\.service: lower-case letters/);
+        assert.match(error.message, /rsm\.postgres\.url: a postgres:\/\/ URL/);
+        assert.match(error.message, /rsm\.batch\.concurrency/);
+        return true;
+      },
+    );
+  });
+
+  it('derives the schema from the service name', () => {
+    const options = parseRsmOptions({ service: 'drone-scheduler', postgres: { url: 'postgres://x/y' }, redis: { url: 'redis://x' } });
+    assert.equal(options.postgres.schema, 'drone_scheduler');
+    assert.equal(options.batch.maxMachines, 64);
+  });
+});

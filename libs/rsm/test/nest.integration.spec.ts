@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Injectable, Module, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { RsmActivity, RsmModule, RsmRuntime, type ActivityContext, type RsmActivityHandler } from '#rsm';
+import { Caller, Counter } from './fixtures/machines.js';
+import { testConfig } from './support/config.js';
+import { dropSchemas, quietLogger, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+
+@Injectable()
+class Recorder {
+  readonly keys: string[] = [];
+}
+
+@RsmActivity('record', { maxAttempts: 2 })
+class RecordActivity implements RsmActivityHandler<{ value: string }, string> {
+  constructor(private readonly recorder: Recorder) {}
+  async run(input: { value: string }, ctx: ActivityContext): Promise<string> {
+    this.recorder.keys.push(ctx.idempotencyKey);
+    return `recorded ${input.value}`;
+  }
+}
+
+describe('Nest module', () => {
+  const schema = uniqueSchema('nest');
+  let app: INestApplication;
+  let base: string;
+
+  before(async () => {
+    @Module({ imports: [RsmModule.forFeature([Caller])], providers: [Recorder, RecordActivity], exports: [Recorder] })
+    class CallerFeature {}
+
+    @Module({
+      imports: [
+        RsmModule.forRoot({
+          service: 'nest-test',
+          postgres: { url: testConfig.DATABASE_URL, schema },
+          redis: { url: testConfig.REDIS_URL, prefix: uniquePrefix('nest') },
+          deps: { logger: quietLogger },
+        }),
+        RsmModule.forFeature([Counter]),
+        CallerFeature,
+      ],
+    })
+    class AppModule {}
+
+    app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = await app.getUrl();
+  });
+
+  after(async () => {
+    await app?.close();
+    await dropSchemas(schema);
+  });
+
+  it('registers feature machines and injected activities, and serves the runtime', async () => {
+    const rsm = app.get(RsmRuntime);
+    await rsm.create(Counter.ref('n1'), { type: 'Open' });
+    assert.equal(await rsm.request(Counter.ref('n1'), { type: 'Add', n: 5 }), 5);
+    await rsm.create(Caller.ref('k'), { type: 'Go', value: 'v' });
+    await waitFor('the injected activity outcome', async () => ((await rsm.get(Caller.ref('k')))?.data as { completed: number }).completed === 1);
+    assert.deepEqual(((await rsm.get(Caller.ref('k')))?.data as { outputs: unknown[] }).outputs, ['recorded v']);
+    assert.equal(app.get(Recorder).keys.length, 1);
+  });
+
+  it('serves /metrics and the health endpoints', async () => {
+    const metrics = await fetch(`${base}/metrics`);
+    assert.equal(metrics.status, 200);
+    const text = await metrics.text();
+    assert.match(text, /rsm_steps_total\{service="nest-test"/);
+    assert.match(text, /process_resident_memory_bytes/);
+    assert.equal((await fetch(`${base}/health/live`)).status, 200);
+    const ready = await fetch(`${base}/health/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ok', checks: { postgres: true, redis: true, relay: true, running: true } });
+  });
+});

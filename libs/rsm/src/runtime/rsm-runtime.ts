@@ -21,6 +21,7 @@ import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
 import { MachineRegistry } from './machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
+import { inTransaction } from './transaction.js';
 import { parseRsmOptions, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
 
 /** What the runtime is built from besides its options. */
@@ -363,31 +364,21 @@ export class RsmRuntime {
    */
   async redrive(deadLetterId: string): Promise<boolean> {
     const t = this.tables;
-    const client = await this.pool.connect();
-    let key: string | undefined;
-    try {
-      await client.query('BEGIN');
+    const key = await inTransaction(this.pool, async (client) => {
       const row = await client.query<{ machine_type: string; machine_id: string; event: RsmEvent; sender_type: string | null; sender_id: string | null }>(
         `UPDATE ${t.deadLetters} SET redriven_at = now() WHERE id = $1 AND redriven_at IS NULL
          RETURNING machine_type, machine_id, event, sender_type, sender_id`,
         [deadLetterId],
       );
       const letter = row.rows[0];
-      if (letter !== undefined) {
-        await client.query(
-          `INSERT INTO ${t.inbox} (machine_type, machine_id, event, sender_type, sender_id) VALUES ($1, $2, $3, $4, $5)`,
-          [letter.machine_type, letter.machine_id, JSON.stringify(letter.event), letter.sender_type, letter.sender_id],
-        );
-        await client.query(`UPDATE ${t.machines} SET status = 'active' WHERE type = $1 AND id = $2 AND status = 'faulted'`, [letter.machine_type, letter.machine_id]);
-        key = `${letter.machine_type}/${letter.machine_id}`;
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      if (letter === undefined) return undefined;
+      await client.query(
+        `INSERT INTO ${t.inbox} (machine_type, machine_id, event, sender_type, sender_id) VALUES ($1, $2, $3, $4, $5)`,
+        [letter.machine_type, letter.machine_id, JSON.stringify(letter.event), letter.sender_type, letter.sender_id],
+      );
+      await client.query(`UPDATE ${t.machines} SET status = 'active' WHERE type = $1 AND id = $2 AND status = 'faulted'`, [letter.machine_type, letter.machine_id]);
+      return `${letter.machine_type}/${letter.machine_id}`;
+    });
     if (key !== undefined) this.wake(key);
     return key !== undefined;
   }

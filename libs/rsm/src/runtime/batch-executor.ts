@@ -401,7 +401,8 @@ export class BatchExecutor {
         }
       }
       const handlerSeconds = (performance.now() - startedAt) / 1_000;
-      const latencySeconds = row !== undefined ? (Date.now() - row.createdAt.getTime()) / 1_000 : (Date.now() - (entry.source === 'intake' ? entry.item.enqueuedAt : Date.now())) / 1_000;
+      const acceptedAt = entry.source === 'inbox' ? entry.row.createdAt.getTime() : entry.item.enqueuedAt;
+      const latencySeconds = (Date.now() - acceptedAt) / 1_000;
 
       if (outcome.kind === 'committed') {
         if (row !== undefined) w.consumed.push(row.seq);

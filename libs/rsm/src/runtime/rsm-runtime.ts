@@ -7,7 +7,7 @@ import { BullmqTransport, type InboundJob } from '../delivery/bullmq-transport.j
 import { InboundReceiver } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import type { Json, MachineRef, RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
 import { tableNames, type TableNames } from '../persistence/table-names.js';
@@ -634,4 +634,3 @@ function entityName(entities: DataSource['entityMetadatas'], table: string): str
   return found.name;
 }
 
-export { machineKey };

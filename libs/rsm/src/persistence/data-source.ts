@@ -54,6 +54,10 @@ export async function initializeRsmDataSource(dataSource: DataSource): Promise<v
   if (!dataSource.isInitialized) await dataSource.initialize();
   const schema = String((dataSource.options as { schema?: string }).schema ?? 'public');
   const client = await poolOf(dataSource).connect();
+  // A connection closed by the server while checked out must not crash the process (TypeORM
+  // already listens on the pool for idle ones).
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`rsm-migrate:${schema}`]);
     try {
@@ -63,6 +67,7 @@ export async function initializeRsmDataSource(dataSource: DataSource): Promise<v
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`rsm-migrate:${schema}`]);
     }
   } finally {
+    client.off('error', ignore);
     client.release();
   }
 }

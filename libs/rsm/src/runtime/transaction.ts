@@ -10,6 +10,12 @@ import type { Pool, PoolClient } from 'pg';
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, beforeCommit?: () => void): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A connection the server closes while checked out (Postgres restarting) emits 'error' between
+  // queries; unheard, that would crash the process. The next query fails and the batch is retried.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const value = await work(client);
@@ -24,6 +30,7 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
     }
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

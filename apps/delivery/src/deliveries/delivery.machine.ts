@@ -1,0 +1,123 @@
+import { defineMachine, type StepContext } from '#rsm';
+import type { DeliveryEvents, DeliveryRequest, SagaEvents } from '#contracts';
+
+export type DeliveryStage = 'Created' | 'Rescheduled' | 'HeadedToPickup' | 'HeadedToDropoff' | 'Completed' | 'Cancelled';
+
+export interface DeliveryData {
+  request: DeliveryRequest | null;
+  droneId: string | null;
+  stages: { stage: DeliveryStage; at: string }[];
+  confirmation: string | null;
+  /** Requests refused because the delivery had moved on, kept for inspection. */
+  refused: string[];
+  webhook: string | null;
+  notified: boolean;
+}
+
+/** The stage paths a delivery may take; the verifier checks every history against them. */
+export const DELIVERY_TRANSITIONS: Readonly<Record<DeliveryStage, readonly DeliveryStage[]>> = {
+  Created: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+  Rescheduled: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+  HeadedToPickup: ['HeadedToDropoff', 'Cancelled'],
+  HeadedToDropoff: ['Completed'],
+  Completed: [],
+  Cancelled: [],
+};
+
+const saga = (ctx: StepContext<DeliveryStage>) => ({ type: 'DeliverySaga', id: ctx.self.id });
+
+function stage(data: DeliveryData, ctx: StepContext<DeliveryStage>, next: DeliveryStage): void {
+  data.stages.push({ stage: next, at: ctx.now.toISOString() });
+  ctx.goto(next);
+  ctx.reply({ stage: next });
+}
+
+function notify(data: DeliveryData, ctx: StepContext<DeliveryStage>): void {
+  if (data.webhook === null || data.notified) return;
+  data.notified = true;
+  ctx.call('notify', { url: data.webhook, deliveryId: ctx.self.id, stage: 'Completed' });
+}
+
+const cancel = (data: DeliveryData, _event: unknown, ctx: StepContext<DeliveryStage>) => {
+  stage(data, ctx, 'Cancelled');
+  ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCancelled' });
+};
+/** A cancel asked over REST goes through the saga, which undoes every step and cancels this delivery. */
+const requestCancel = (_data: DeliveryData, _event: unknown, ctx: StepContext<DeliveryStage>) => {
+  ctx.send<SagaEvents>(saga(ctx), { type: 'Cancel', source: 'delivery API' });
+  ctx.reply({ stage: ctx.state, cancelling: true });
+};
+const reschedule = (data: DeliveryData, event: { changes: object }, ctx: StepContext<DeliveryStage>) => {
+  Object.assign(data.request ?? {}, event.changes);
+  stage(data, ctx, 'Rescheduled');
+};
+const notifyMe = (data: DeliveryData, event: { url: string }, ctx: StepContext<DeliveryStage>) => {
+  data.webhook = event.url;
+  ctx.reply({ registered: true });
+  if (ctx.state === 'Completed') notify(data, ctx);
+};
+const notified = () => undefined;
+
+/**
+ * A delivery as its customer sees it: Created -> (Rescheduled)* -> HeadedToPickup ->
+ * HeadedToDropoff -> Completed, or Cancelled before pickup. Anything else asked over REST is
+ * refused (409 with the current stage); the stage history is kept.
+ */
+export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
+  type: 'Delivery',
+  initial: 'Created',
+  initialData: () => ({ request: null, droneId: null, stages: [], confirmation: null, refused: [], webhook: null, notified: false }),
+  states: {
+    Created: {
+      on: {
+        Create: (data, event, ctx) => {
+          data.request = event.request;
+          data.droneId = event.droneId;
+          data.stages.push({ stage: 'Created', at: ctx.now.toISOString() });
+          ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCreated' });
+        },
+        Reschedule: reschedule,
+        HeadedToPickup: (data, _e, ctx) => stage(data, ctx, 'HeadedToPickup'),
+        Cancel: cancel,
+        RequestCancel: requestCancel,
+        NotifyMe: notifyMe,
+      },
+      targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+    },
+    Rescheduled: {
+      on: {
+        Reschedule: reschedule,
+        HeadedToPickup: (data, _e, ctx) => stage(data, ctx, 'HeadedToPickup'),
+        Cancel: cancel,
+        RequestCancel: requestCancel,
+        NotifyMe: notifyMe,
+      },
+      targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+    },
+    HeadedToPickup: {
+      on: {
+        // The drone is on its way: a reschedule forwarded by the saga is too late and is recorded.
+        Reschedule: (data, _e, ctx) => void data.refused.push(`Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`),
+        PickedUp: (data, _e, ctx) => stage(data, ctx, 'HeadedToDropoff'),
+        Cancel: cancel,
+        RequestCancel: requestCancel,
+        NotifyMe: notifyMe,
+      },
+      targets: ['HeadedToDropoff', 'Cancelled'],
+    },
+    HeadedToDropoff: {
+      on: {
+        Confirm: (data, event, ctx) => {
+          data.confirmation = event.confirmationType;
+          stage(data, ctx, 'Completed');
+          ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCompleted' });
+          notify(data, ctx);
+        },
+        NotifyMe: notifyMe,
+      },
+      targets: ['Completed'],
+    },
+    Completed: { on: { NotifyMe: notifyMe, ActivityCompleted: notified, ActivityFailed: notified } },
+    Cancelled: { on: { Cancel: (_d, _e, ctx) => ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCancelled' }), NotifyMe: notifyMe } },
+  },
+});

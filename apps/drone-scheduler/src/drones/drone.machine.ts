@@ -1,0 +1,189 @@
+import { defineMachine, type StepContext } from '#rsm';
+import { FLEET_ID, type DroneEvents, type FleetEvents, type SagaEvents } from '#contracts';
+
+export type DroneState = 'Idle' | 'Reserved' | 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning' | 'Offline';
+
+export interface DroneData {
+  deliveryId: string | null;
+  ownerId: string | null;
+  /** Whether a saga booked this drone and waits for its news (false for a booking over REST). */
+  viaSaga: boolean;
+  pickupLocation: string | null;
+  dropOffLocation: string | null;
+  deliveries: number;
+  /** Requests that did not concern this drone's delivery, kept for inspection. */
+  ignored: string[];
+  history: { at: string; state: DroneState; deliveryId: string | null }[];
+}
+
+/** A flight with no news for this long is asked of the simulator again. */
+export const WATCHDOG_MS = 15_000;
+
+const fleet = { type: 'Fleet', id: FLEET_ID };
+const saga = (id: string) => ({ type: 'DeliverySaga', id });
+
+/** Tells the delivery's saga, if a saga booked this drone. */
+function tellSaga(viaSaga: boolean, ctx: StepContext<DroneState>, deliveryId: string, event: SagaEvents): void {
+  if (viaSaga) ctx.send<SagaEvents>(saga(deliveryId), event);
+}
+
+function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState): void {
+  data.history.push({ at: ctx.now.toISOString(), state, deliveryId: data.deliveryId });
+  if (data.history.length > 50) data.history.shift();
+  ctx.goto(state);
+}
+
+function fly(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
+  ctx.call('fly', { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, from });
+  ctx.startTimer('watchdog', WATCHDOG_MS);
+}
+
+/** Release of this drone's delivery before drop-off: back to Idle, and tell whoever waits. */
+function release(data: DroneData, event: { deliveryId: string; viaSaga: boolean }, ctx: StepContext<DroneState>): void {
+  if (event.deliveryId !== data.deliveryId) {
+    // Not this drone's delivery (it refused the reservation): a no-op, but the saga still waits.
+    data.ignored.push(`Release ${event.deliveryId} while serving ${data.deliveryId ?? 'nobody'}`);
+    tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
+    return;
+  }
+  const viaSaga = data.viaSaga;
+  data.deliveryId = null;
+  data.ownerId = null;
+  ctx.cancelTimer('watchdog');
+  move(data, ctx, 'Idle');
+  tellSaga(viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: ctx.self.id });
+  ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+}
+
+/** A status report that does not fit this drone's flight is answered, not applied. */
+function mismatch(data: DroneData, event: { deliveryId: string; status: string }, ctx: StepContext<DroneState>, expected: string): boolean {
+  if (event.deliveryId === data.deliveryId && event.status === expected) return false;
+  ctx.reply({ ok: false, state: ctx.state, reason: event.deliveryId === data.deliveryId ? `status ${event.status} while ${ctx.state}` : `not flying delivery ${event.deliveryId}` });
+  return true;
+}
+
+function refuse(data: DroneData, event: { deliveryId: string }, ctx: StepContext<DroneState>): void {
+  if (event.deliveryId === data.deliveryId) {
+    tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
+  } else {
+    ctx.send<FleetEvents>(fleet, { type: 'ReservationRefused', droneId: ctx.self.id, deliveryId: event.deliveryId });
+  }
+}
+
+const activityOutcome = (data: DroneData, event: { type: string; callId: string }) => {
+  if (event.type === 'ActivityFailed') data.ignored.push(`fly ${event.callId} failed`);
+};
+
+/** One drone: reserved from Idle only, flown by the simulator, back to Idle after its return. */
+export const Drone = defineMachine<DroneData, DroneEvents>()({
+  type: 'Drone',
+  initial: 'Idle',
+  initialData: () => ({ deliveryId: null, ownerId: null, viaSaga: false, pickupLocation: null, dropOffLocation: null, deliveries: 0, ignored: [], history: [] }),
+  states: {
+    Idle: {
+      on: {
+        Commission: (_data, _event, ctx) => ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id }),
+        Reserve: (data, event, ctx) => {
+          data.deliveryId = event.deliveryId;
+          data.ownerId = event.ownerId;
+          data.viaSaga = event.viaSaga;
+          move(data, ctx, 'Reserved');
+          tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
+        },
+        Release: release,
+        Fault: (data, _e, ctx) => move(data, ctx, 'Offline'),
+        Timeout: () => undefined,
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: ['Reserved', 'Offline'],
+    },
+    Reserved: {
+      on: {
+        Reserve: refuse,
+        Release: release,
+        Dispatch: (data, event, ctx) => {
+          if (event.deliveryId !== data.deliveryId) return void data.ignored.push(`Dispatch ${event.deliveryId}`);
+          data.pickupLocation = event.pickupLocation;
+          data.dropOffLocation = event.dropOffLocation;
+          move(data, ctx, 'EnRouteToPickup');
+          fly(data, ctx, 'EnRouteToPickup');
+          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneEnRoute', droneId: ctx.self.id });
+        },
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: ['Idle', 'EnRouteToPickup'],
+    },
+    EnRouteToPickup: {
+      on: {
+        Reserve: refuse,
+        Release: release,
+        Status: (data, event, ctx) => {
+          if (mismatch(data, event, ctx, 'PickedUp')) return;
+          move(data, ctx, 'EnRouteToDropoff');
+          ctx.startTimer('watchdog', WATCHDOG_MS);
+          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DronePickedUp', droneId: ctx.self.id });
+          ctx.reply({ ok: true, state: 'EnRouteToDropoff' });
+        },
+        Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToPickup'),
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: ['EnRouteToDropoff', 'Idle'],
+    },
+    EnRouteToDropoff: {
+      on: {
+        Reserve: refuse,
+        Release: release,
+        Status: (data, event, ctx) => {
+          if (mismatch(data, event, ctx, 'Delivered')) return;
+          data.deliveries += 1;
+          move(data, ctx, 'Returning');
+          ctx.startTimer('watchdog', WATCHDOG_MS);
+          ctx.send<FleetEvents>(fleet, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
+          ctx.reply({ ok: true, state: 'Returning' });
+        },
+        Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToDropoff'),
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: ['Returning', 'Idle'],
+    },
+    Returning: {
+      on: {
+        Reserve: refuse,
+        Release: (data, event, ctx) => {
+          data.ignored.push(`Release ${event.deliveryId} while returning`);
+          tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
+        },
+        Status: (data, event, ctx) => {
+          if (mismatch(data, event, ctx, 'Returned')) return;
+          data.deliveryId = null;
+          data.ownerId = null;
+          ctx.cancelTimer('watchdog');
+          move(data, ctx, 'Idle');
+          ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+          ctx.reply({ ok: true, state: 'Idle' });
+        },
+        Timeout: (data, _e, ctx) => fly(data, ctx, 'Returning'),
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: ['Idle'],
+    },
+    Offline: {
+      on: {
+        Reserve: refuse,
+        Release: release,
+        Repair: (data, _e, ctx) => {
+          move(data, ctx, 'Idle');
+          ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+        },
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: ['Idle'],
+    },
+  },
+});

@@ -1,0 +1,211 @@
+import { defineMachine, type StepContext } from '#rsm';
+import { FLEET_ID, type DeliveryEvents, type DeliveryRequest, type DroneEvents, type FleetEvents, type PackageEvents, type SagaEvents } from '#contracts';
+
+export type SagaState =
+  | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'InFlight' | 'Completed'
+  | 'Compensating' | 'Failed' | 'Cancelling' | 'Cancelled';
+
+export interface SagaData {
+  request: DeliveryRequest | null;
+  droneId: string | null;
+  /** Steps whose command was sent, so compensation knows what to undo (commands are FIFO per pair). */
+  done: { package: boolean; drone: boolean; delivery: boolean };
+  /** Acknowledgements compensation still waits for. */
+  awaiting: ('package' | 'drone' | 'delivery')[];
+  reason: string | null;
+  history: { at: string; state: string; event: string; note?: string }[];
+}
+
+/** How long a step may wait for its answer before the saga gives up and compensates. */
+export const STEP_TIMEOUT_MS = 30_000;
+
+const pkg = (d: SagaData) => ({ type: 'Package', id: d.request?.packageInfo.packageId ?? '' });
+const delivery = (ctx: StepContext<SagaState>) => ({ type: 'Delivery', id: ctx.self.id });
+const fleet = { type: 'Fleet', id: FLEET_ID };
+const drone = (id: string) => ({ type: 'Drone', id });
+
+function record(data: SagaData, ctx: StepContext<SagaState>, event: string, state: SagaState, note?: string): void {
+  data.history.push({ at: ctx.now.toISOString(), state, event, ...(note ? { note } : {}) });
+  ctx.goto(state);
+}
+
+/** Undoes the done steps in reverse order; the saga ends in `target` once every undo is acknowledged. */
+function compensate(data: SagaData, ctx: StepContext<SagaState>, event: string, target: 'Failed' | 'Cancelled', reason: string): void {
+  data.reason = reason;
+  ctx.cancelTimer('deadline');
+  ctx.cancelTimer('step');
+  const d = data;
+  if (d.done.delivery) {
+    ctx.send<DeliveryEvents>(delivery(ctx), { type: 'Cancel' });
+    d.awaiting.push('delivery');
+  }
+  if (d.done.drone) {
+    ctx.send<FleetEvents>(fleet, { type: 'Release', deliveryId: ctx.self.id });
+    d.awaiting.push('drone');
+  }
+  if (d.done.package) {
+    ctx.send<PackageEvents>(pkg(d), { type: 'Unlink', deliveryId: ctx.self.id });
+    d.awaiting.push('package');
+  }
+  if (d.awaiting.length === 0) record(d, ctx, event, target, reason);
+  else record(d, ctx, event, target === 'Failed' ? 'Compensating' : 'Cancelling', reason);
+}
+
+function acknowledge(data: SagaData, ctx: StepContext<SagaState>, event: string, what: 'package' | 'drone' | 'delivery'): void {
+  data.awaiting = data.awaiting.filter((w) => w !== what);
+  if (data.awaiting.length === 0) record(data, ctx, event, ctx.state === 'Compensating' ? 'Failed' : 'Cancelled');
+}
+
+/** Events that may still arrive after the saga moved on; they change nothing. */
+const late = {
+  PackageLinked: () => undefined,
+  DroneAssigned: () => undefined,
+  DroneEnRoute: () => undefined,
+  DronePickedUp: () => undefined,
+  DeliveryCreated: () => undefined,
+  Timeout: () => undefined,
+  Reschedule: () => undefined,
+} as const;
+
+const cancelBeforePickup = (data: SagaData, event: { source: string }, ctx: StepContext<SagaState>) =>
+  compensate(data, ctx, 'Cancel', 'Cancelled', `cancelled by ${event.source}`);
+const deadlinePassed = (data: SagaData, event: { name: string }, ctx: StepContext<SagaState>) =>
+  compensate(data, ctx, `Timeout(${event.name})`, 'Failed', event.name === 'deadline' ? 'deadline passed before the delivery was scheduled' : 'a step got no answer in time');
+
+/**
+ * One delivery's workflow: package, then drone, then delivery, then the flight. Failure after any
+ * step compensates the done steps in reverse order; a cancel before pickup does the same and ends
+ * Cancelled; a cancel after pickup is refused and recorded.
+ */
+export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
+  type: 'DeliverySaga',
+  initial: 'Received',
+  initialData: () => ({ request: null, droneId: null, done: { package: false, drone: false, delivery: false }, awaiting: [], reason: null, history: [] }),
+  states: {
+    Received: {
+      on: {
+        Start: (data, event, ctx) => {
+          data.request = event.request;
+          const info = event.request.packageInfo;
+          ctx.create<PackageEvents>(pkg(data), { type: 'Register', info: { size: info.size, weight: info.weight, tag: info.tag } });
+          ctx.send<PackageEvents>(pkg(data), { type: 'Link', deliveryId: ctx.self.id });
+          data.done.package = true;
+          ctx.startTimer('deadline', Math.max(0, Date.parse(event.request.deadline) - ctx.now.getTime()));
+          ctx.startTimer('step', STEP_TIMEOUT_MS);
+          record(data, ctx, 'Start', 'PackagePending');
+        },
+      },
+      targets: ['PackagePending'],
+    },
+    PackagePending: {
+      on: {
+        PackageLinked: (data, _event, ctx) => {
+          ctx.send<FleetEvents>(fleet, { type: 'AssignDrone', deliveryId: ctx.self.id, ownerId: data.request?.ownerId ?? '', viaSaga: true });
+          data.done.drone = true;
+          ctx.cancelTimer('step');
+          record(data, ctx, 'PackageLinked', 'DronePending');
+        },
+        PackageRejected: (data, event, ctx) => {
+          data.done.package = false; // nothing was linked
+          compensate(data, ctx, 'PackageRejected', 'Failed', `package rejected: ${event.reason}`);
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: deadlinePassed,
+        Reschedule: (data, event) => void Object.assign(data.request ?? {}, event.changes),
+      },
+      targets: ['DronePending', 'Compensating', 'Failed', 'Cancelling', 'Cancelled'],
+    },
+    DronePending: {
+      on: {
+        DroneAssigned: (data, event, ctx) => {
+          data.droneId = event.droneId;
+          ctx.create<DeliveryEvents>(delivery(ctx), { type: 'Create', request: data.request as DeliveryRequest, droneId: event.droneId });
+          data.done.delivery = true;
+          ctx.startTimer('step', STEP_TIMEOUT_MS);
+          record(data, ctx, 'DroneAssigned', 'DeliveryPending', `drone ${event.droneId}`);
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: deadlinePassed,
+        Reschedule: (data, event) => void Object.assign(data.request ?? {}, event.changes),
+      },
+      targets: ['DeliveryPending', 'Compensating', 'Cancelling'],
+    },
+    DeliveryPending: {
+      on: {
+        DeliveryCreated: (data, _event, ctx) => {
+          const request = data.request as DeliveryRequest;
+          ctx.send<DroneEvents>(drone(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation });
+          ctx.cancelTimer('deadline');
+          ctx.cancelTimer('step');
+          record(data, ctx, 'DeliveryCreated', 'Scheduled');
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: deadlinePassed,
+        Reschedule: (data, event) => void Object.assign(data.request ?? {}, event.changes),
+      },
+      targets: ['Scheduled', 'Compensating', 'Cancelling'],
+    },
+    Scheduled: {
+      on: {
+        DroneEnRoute: (_data, _event, ctx) => ctx.send<DeliveryEvents>(delivery(ctx), { type: 'HeadedToPickup' }),
+        DronePickedUp: (data, _event, ctx) => {
+          ctx.send<DeliveryEvents>(delivery(ctx), { type: 'PickedUp' });
+          ctx.send<PackageEvents>(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
+          record(data, ctx, 'DronePickedUp', 'InFlight');
+        },
+        Reschedule: (data, event, ctx) => {
+          Object.assign(data.request ?? {}, event.changes);
+          ctx.send<DeliveryEvents>(delivery(ctx), { type: 'Reschedule', changes: event.changes });
+          data.history.push({ at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: () => undefined,
+      },
+      targets: ['InFlight', 'Cancelling'],
+    },
+    InFlight: {
+      on: {
+        DeliveryCompleted: (data, _event, ctx) => {
+          ctx.send<PackageEvents>(pkg(data), { type: 'Delivered', deliveryId: ctx.self.id });
+          record(data, ctx, 'DeliveryCompleted', 'Completed');
+        },
+        Cancel: (data, event, ctx) => {
+          data.history.push({ at: ctx.now.toISOString(), state: 'InFlight', event: 'Cancel', note: `refused: the package was picked up (asked by ${event.source})` });
+        },
+        Reschedule: (data, _event, ctx) => {
+          data.history.push({ at: ctx.now.toISOString(), state: 'InFlight', event: 'Reschedule', note: 'refused: the package was picked up' });
+        },
+        DroneEnRoute: () => undefined,
+        Timeout: () => undefined,
+      },
+      targets: ['Completed'],
+    },
+    Compensating: {
+      on: {
+        PackageUnlinked: (data, _e, ctx) => acknowledge(data, ctx, 'PackageUnlinked', 'package'),
+        DroneReleased: (data, _e, ctx) => acknowledge(data, ctx, 'DroneReleased', 'drone'),
+        DeliveryCancelled: (data, _e, ctx) => acknowledge(data, ctx, 'DeliveryCancelled', 'delivery'),
+        PackageRejected: () => undefined,
+        Cancel: () => undefined,
+        ...late,
+      },
+      targets: ['Failed'],
+    },
+    Cancelling: {
+      on: {
+        PackageUnlinked: (data, _e, ctx) => acknowledge(data, ctx, 'PackageUnlinked', 'package'),
+        DroneReleased: (data, _e, ctx) => acknowledge(data, ctx, 'DroneReleased', 'drone'),
+        DeliveryCancelled: (data, _e, ctx) => acknowledge(data, ctx, 'DeliveryCancelled', 'delivery'),
+        PackageRejected: () => undefined,
+        Cancel: () => undefined,
+        ...late,
+      },
+      targets: ['Cancelled'],
+    },
+    Completed: { on: { Cancel: (data, event, ctx) => void data.history.push({ at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
+    Failed: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
+    Cancelled: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
+  },
+});
+
+export const TERMINAL_SAGA_STATES: readonly SagaState[] = ['Completed', 'Failed', 'Cancelled'];

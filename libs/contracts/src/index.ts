@@ -1,0 +1,3 @@
+export * from './routes.js';
+export * from './delivery-request.js';
+export type * from './events.js';

@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TestRuntime } from '#rsm/testing';
+import { FLEET_ID, type DeliveryRequest } from '#contracts';
+import { DeliveryRequestMachine } from '../../apps/ingestion/src/requests/delivery-request.machine.js';
+import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delivery-saga.machine.js';
+import { Package } from '../../apps/package/src/packages/package.machine.js';
+import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
+import { Drone } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
+import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
+
+/** Every machine of the suite in one in-memory runtime, with the drone simulator played by the test. */
+async function suite(drones = 2) {
+  const rt = new TestRuntime([DeliveryRequestMachine, DeliverySaga, Package, Fleet, Drone, Delivery]);
+  await rt.create(Fleet.ref(FLEET_ID), { type: 'Seed', droneIds: Array.from({ length: drones }, (_, i) => `drone-${i + 1}`) });
+  return rt;
+}
+
+let n = 0;
+function request(overrides: Partial<DeliveryRequest> = {}, weight = 2): DeliveryRequest {
+  n += 1;
+  return {
+    deliveryId: `d${n}`,
+    ownerId: 'owner-1',
+    pickupLocation: 'A',
+    dropOffLocation: 'B',
+    pickupTime: '2026-01-01T00:00:00Z',
+    deadline: '2026-01-01T01:00:00Z',
+    expedited: false,
+    confirmationRequired: 'None',
+    packageInfo: { packageId: `p${n}`, size: 'Small', weight, tag: 't' },
+    ...overrides,
+  };
+}
+
+const sagaOf = (rt: TestRuntime, id: string) => rt.get(DeliverySaga.ref(id)) as { state: string; data: SagaData };
+const deliveryOf = (rt: TestRuntime, id: string) => rt.get(Delivery.ref(id)) as { state: string; data: DeliveryData } | undefined;
+const fleetOf = (rt: TestRuntime) => rt.get(Fleet.ref(FLEET_ID))?.data as FleetData;
+
+/** Plays the simulator: reports the flight of the drone that serves `deliveryId`. */
+async function fly(rt: TestRuntime, deliveryId: string, until: 'PickedUp' | 'Delivered' | 'Returned' = 'Returned') {
+  const droneId = sagaOf(rt, deliveryId).data.droneId as string;
+  for (const status of ['PickedUp', 'Delivered', 'Returned'] as const) {
+    const answer = await rt.request(Drone.ref(droneId), { type: 'Status', deliveryId, status });
+    assert.deepEqual((answer as { ok: boolean }).ok, true, `drone accepted ${status}`);
+    if (status === 'Delivered') await rt.request(Delivery.ref(deliveryId), { type: 'Confirm', confirmationType: 'None' });
+    if (status === until) return;
+  }
+}
+
+describe('the suite machines together', () => {
+  it('takes a delivery to Completed and frees its drone', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Scheduled');
+    assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'HeadedToPickup');
+    assert.equal(rt.pendingCalls.filter((c) => c.activity === 'fly').length, 1, 'the drone asked the simulator to fly');
+    await fly(rt, r.deliveryId);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
+    assert.deepEqual(deliveryOf(rt, r.deliveryId)?.data.stages.map((s) => s.stage), ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed']);
+    assert.equal(rt.stateOf(Package.ref(r.packageInfo.packageId)), 'Delivered');
+    assert.equal(rt.stateOf(Drone.ref(sagaOf(rt, r.deliveryId).data.droneId as string)), 'Idle');
+    assert.deepEqual(fleetOf(rt).utilization, { 'owner-1': { '2026-01': 1 } });
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('fails a delivery whose package is rejected, with nothing left done', async () => {
+    const rt = await suite();
+    const r = request({}, 500);
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    const saga = sagaOf(rt, r.deliveryId);
+    assert.equal(saga.state, 'Failed');
+    assert.match(saga.data.reason ?? '', /package rejected: weighs 500 kg/);
+    assert.equal(deliveryOf(rt, r.deliveryId), undefined);
+    assert.deepEqual(fleetOf(rt).assignments, {});
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('fails at the deadline when no drone frees up, and leaves nothing reserved', async () => {
+    const rt = await suite(1);
+    const first = request();
+    await rt.create(DeliveryRequestMachine.ref(first.deliveryId), { type: 'Submit', request: first });
+    const second = request({ deadline: '2026-01-01T00:00:05Z' });
+    await rt.create(DeliveryRequestMachine.ref(second.deliveryId), { type: 'Submit', request: second });
+    assert.equal(sagaOf(rt, second.deliveryId).state, 'DronePending');
+    assert.deepEqual(fleetOf(rt).waiting, [second.deliveryId]);
+    await rt.advance(10_000);
+    assert.equal(sagaOf(rt, second.deliveryId).state, 'Failed');
+    assert.deepEqual(fleetOf(rt).waiting, []);
+    assert.equal(rt.stateOf(Package.ref(second.packageInfo.packageId)), 'Registered', 'package unlinked');
+    assert.equal(Object.keys(fleetOf(rt).assignments).length, 1, 'only the first delivery holds a drone');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  for (const at of ['DronePending', 'Scheduled'] as const) {
+    it(`cancels before pickup (${at}) and undoes every step`, async () => {
+      const rt = await suite(at === 'DronePending' ? 0 : 1);
+      const r = request();
+      await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+      assert.equal(sagaOf(rt, r.deliveryId).state, at);
+      await rt.request(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Cancel' });
+      assert.equal(sagaOf(rt, r.deliveryId).state, 'Cancelled');
+      assert.equal(rt.stateOf(Package.ref(r.packageInfo.packageId)), 'Registered');
+      if (at === 'Scheduled') {
+        assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'Cancelled');
+        assert.equal(rt.stateOf(Drone.ref('drone-1')), 'Idle');
+        assert.deepEqual(fleetOf(rt).idle, ['drone-1']);
+      }
+      assert.deepEqual(fleetOf(rt).assignments, {});
+      assert.deepEqual(rt.deadLetters, []);
+    });
+  }
+
+  it('refuses a cancel after pickup, records it, and completes', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    await fly(rt, r.deliveryId, 'PickedUp');
+    await rt.request(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Cancel' });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'InFlight');
+    assert.match(sagaOf(rt, r.deliveryId).data.history.at(-1)?.note ?? '', /refused: the package was picked up/);
+    await assert.rejects(rt.request(Delivery.ref(r.deliveryId), { type: 'RequestCancel' }), /HeadedToDropoff of Delivery does not accept RequestCancel/);
+    const droneId = sagaOf(rt, r.deliveryId).data.droneId as string;
+    await rt.request(Drone.ref(droneId), { type: 'Status', deliveryId: r.deliveryId, status: 'Delivered' });
+    await rt.request(Delivery.ref(r.deliveryId), { type: 'Confirm', confirmationType: 'None' });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
+  });
+
+  it('reschedules a scheduled delivery before the drone leaves', async () => {
+    const rt = await suite(0);
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    await rt.request(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Reschedule', changes: { dropOffLocation: 'C' } });
+    assert.equal(sagaOf(rt, r.deliveryId).data.request?.dropOffLocation, 'C');
+  });
+
+  it('never gives one drone to two live deliveries, and is idempotent on repeats', async () => {
+    const rt = await suite(3);
+    const requests = Array.from({ length: 8 }, () => request());
+    for (const r of requests) await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    // The client repeats itself: nothing new is created.
+    for (const r of requests) assert.deepEqual(await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r }), { created: false });
+    const live = () => requests.filter((r) => !['Completed', 'Failed', 'Cancelled'].includes(sagaOf(rt, r.deliveryId).state));
+    for (let round = 0; live().length > 0 && round < 10; round += 1) {
+      const flying = live().filter((r) => sagaOf(rt, r.deliveryId).state === 'Scheduled');
+      const drones = flying.map((r) => sagaOf(rt, r.deliveryId).data.droneId);
+      assert.equal(new Set(drones).size, drones.length, `round ${round}: distinct drones ${drones.join(',')}`);
+      assert.ok(flying.length <= 3);
+      for (const r of flying) await fly(rt, r.deliveryId);
+    }
+    assert.deepEqual(live(), []);
+    assert.equal(Object.values(fleetOf(rt).utilization['owner-1'] ?? {}).reduce((a, b) => a + b, 0), 8);
+    const assigned = await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'extra', ownerId: 'o', viaSaga: false });
+    assert.equal(await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'extra', ownerId: 'o', viaSaga: false }).then((a) => (a as { droneId: string }).droneId), (assigned as { droneId: string }).droneId);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('answers illegal delivery transitions with a refusal naming the stage', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    await assert.rejects(rt.request(Delivery.ref(r.deliveryId), { type: 'Confirm', confirmationType: 'None' }), /state HeadedToPickup of Delivery does not accept Confirm/);
+    const answer = await rt.request(Drone.ref('drone-1'), { type: 'Status', deliveryId: 'someone-else', status: 'PickedUp' });
+    assert.deepEqual(answer, { ok: false, state: 'EnRouteToPickup', reason: 'not flying delivery someone-else' });
+  });
+});

@@ -25,3 +25,18 @@ export type MachineType = keyof typeof MACHINE_ROUTES;
 
 /** The one Fleet machine that decides which drone serves which delivery. */
 export const FLEET_ID = 'fleet';
+
+export type DeliveryStage = 'Created' | 'Rescheduled' | 'HeadedToPickup' | 'HeadedToDropoff' | 'Completed' | 'Cancelled';
+
+/** The stage paths a delivery may take; the Delivery machine keeps to them and the verifier checks them. */
+export const DELIVERY_TRANSITIONS: Readonly<Record<DeliveryStage, readonly DeliveryStage[]>> = {
+  Created: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+  Rescheduled: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+  HeadedToPickup: ['HeadedToDropoff', 'Cancelled'],
+  HeadedToDropoff: ['Completed'],
+  Completed: [],
+  Cancelled: [],
+};
+
+/** Saga states after which nothing more happens to a delivery. */
+export const TERMINAL_SAGA_STATES = ['Completed', 'Failed', 'Cancelled'] as const;

@@ -1,7 +1,7 @@
 import { defineMachine, type StepContext } from '#rsm';
-import type { DeliveryEvents, DeliveryRequest, SagaEvents } from '#contracts';
+import type { DeliveryEvents, DeliveryRequest, DeliveryStage, SagaEvents } from '#contracts';
 
-export type DeliveryStage = 'Created' | 'Rescheduled' | 'HeadedToPickup' | 'HeadedToDropoff' | 'Completed' | 'Cancelled';
+export { DELIVERY_TRANSITIONS, type DeliveryStage } from '#contracts';
 
 export interface DeliveryData {
   request: DeliveryRequest | null;
@@ -13,16 +13,6 @@ export interface DeliveryData {
   webhook: string | null;
   notified: boolean;
 }
-
-/** The stage paths a delivery may take; the verifier checks every history against them. */
-export const DELIVERY_TRANSITIONS: Readonly<Record<DeliveryStage, readonly DeliveryStage[]>> = {
-  Created: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
-  Rescheduled: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
-  HeadedToPickup: ['HeadedToDropoff', 'Cancelled'],
-  HeadedToDropoff: ['Completed'],
-  Completed: [],
-  Cancelled: [],
-};
 
 const saga = (ctx: StepContext<DeliveryStage>) => ({ type: 'DeliverySaga', id: ctx.self.id });
 

@@ -208,4 +208,3 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
   },
 });
 
-export const TERMINAL_SAGA_STATES: readonly SagaState[] = ['Completed', 'Failed', 'Cancelled'];

@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { DEFAULT_PORTS } from '#contracts';
+import { baseEnvSchema, loadServiceConfig, port } from '#service-kit';
+
+export const configSchema = baseEnvSchema.extend({
+  PORT: port(DEFAULT_PORTS['drone-scheduler']),
+  /** Drones seeded at start-up (drone-1 .. drone-N); a larger number later adds drones. */
+  FLEET_SIZE: z.coerce.number().int().min(0).max(100_000).default(20),
+  SIM_URL: z.url().default('http://127.0.0.1:3005'),
+});
+export type DroneSchedulerConfig = z.output<typeof configSchema>;
+
+/** The only place drone-scheduler reads its environment. */
+export const loadDroneSchedulerConfig = (): DroneSchedulerConfig => loadServiceConfig('drone-scheduler', configSchema, process.env);

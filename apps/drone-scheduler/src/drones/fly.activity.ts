@@ -1,0 +1,26 @@
+import { Inject } from '@nestjs/common';
+import { RsmActivity, type ActivityContext, type RsmActivityHandler } from '#rsm';
+import type { Flight } from '#contracts';
+import { DRONE_SCHEDULER_CONFIG } from '../tokens.js';
+import type { DroneSchedulerConfig } from '../config.js';
+
+/**
+ * Hands a flight to the drone simulator (the external actor that flies drones). Runs after the
+ * dispatching step commits, retried with one idempotency key; the simulator ignores a flight it
+ * already flies.
+ */
+@RsmActivity('fly', { maxAttempts: 20, initialBackoffMs: 500, maxBackoffMs: 10_000, timeoutMs: 5_000 })
+export class FlyActivity implements RsmActivityHandler<Flight, { status: number }> {
+  constructor(@Inject(DRONE_SCHEDULER_CONFIG) private readonly config: DroneSchedulerConfig) {}
+
+  async run(flight: Flight, ctx: ActivityContext): Promise<{ status: number }> {
+    const response = await fetch(`${this.config.SIM_URL}/api/flights`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey },
+      body: JSON.stringify(flight),
+      signal: ctx.signal,
+    });
+    if (!response.ok) throw new Error(`simulator answered ${response.status}: ${await response.text()}`);
+    return { status: response.status };
+  }
+}

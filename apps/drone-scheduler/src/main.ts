@@ -1,0 +1,24 @@
+import { RsmRuntime } from '#rsm';
+import { FLEET_ID } from '#contracts';
+import { bootstrapService, runMain } from '#service-kit';
+import { AppModule } from './app.module.js';
+import { loadDroneSchedulerConfig } from './config.js';
+import { Fleet } from './fleet/fleet.machine.js';
+
+runMain(async () => {
+  const config = loadDroneSchedulerConfig();
+  await bootstrapService({
+    service: 'drone-scheduler',
+    description: 'Drones and their assignment to deliveries',
+    module: AppModule.forRoot(config),
+    host: config.HOST,
+    port: config.PORT,
+    // Seed the fleet: idempotent, so every replica may do it and a restart changes nothing.
+    afterStart: async (app) => {
+      const rsm = app.get(RsmRuntime);
+      const seed = { type: 'Seed' as const, droneIds: Array.from({ length: config.FLEET_SIZE }, (_, i) => `drone-${i + 1}`) };
+      const { created } = await rsm.create(Fleet.ref(FLEET_ID), seed);
+      if (!created) await rsm.send(Fleet.ref(FLEET_ID), seed, { key: `seed:${config.FLEET_SIZE}` });
+    },
+  });
+});

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { DEFAULT_PORTS } from '#contracts';
+import { baseEnvSchema, loadServiceConfig, port } from '#service-kit';
+
+export const configSchema = baseEnvSchema.omit({ DATABASE_URL: true, DB_SCHEMA: true, REDIS_URL: true, REDIS_PREFIX: true, RSM_WORKER: true }).extend({
+  PORT: port(DEFAULT_PORTS['drone-sim']),
+  DRONE_SCHEDULER_URL: z.url().default('http://127.0.0.1:3003'),
+  DELIVERY_URL: z.url().default('http://127.0.0.1:3004'),
+  /** Each leg of a flight takes a random time between these (accelerated time). */
+  LEG_MS_MIN: z.coerce.number().int().min(0).default(0),
+  LEG_MS_MAX: z.coerce.number().int().min(0).default(2_000),
+  /** How long to keep retrying a report that fails before abandoning the flight. */
+  REPORT_RETRY_MS: z.coerce.number().int().positive().default(120_000),
+});
+export type DroneSimConfig = z.output<typeof configSchema>;
+
+/** The only place drone-sim reads its environment. */
+export const loadDroneSimConfig = (): DroneSimConfig => loadServiceConfig('drone-sim', configSchema, process.env);

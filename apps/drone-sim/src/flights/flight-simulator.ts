@@ -1,0 +1,85 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { Flight } from '#contracts';
+import type { DroneSimConfig } from '../config.js';
+import { DRONE_SIM_CONFIG } from '../tokens.js';
+
+type Leg = 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning';
+const LEGS: readonly Leg[] = ['EnRouteToPickup', 'EnRouteToDropoff', 'Returning'];
+
+/**
+ * Flies drones in accelerated time, as an external actor would: after each leg it reports to the
+ * drone-scheduler (and, at drop-off, confirms to the delivery service). It keeps nothing durable on
+ * purpose: a flight lost with this process is asked again by the drone's watchdog.
+ */
+@Injectable()
+export class FlightSimulator implements OnApplicationShutdown {
+  private readonly logger = new Logger(FlightSimulator.name);
+  private readonly active = new Map<string, Leg>();
+  private stopped = false;
+  flown = 0;
+  abandoned = 0;
+
+  constructor(@Inject(DRONE_SIM_CONFIG) private readonly config: DroneSimConfig) {}
+
+  /** Starts a flight unless this drone already flies this delivery. */
+  start(flight: Flight): 'started' | 'already flying' {
+    const key = `${flight.droneId}/${flight.deliveryId}`;
+    if (this.active.has(key)) return 'already flying';
+    this.active.set(key, flight.from);
+    void this.fly(key, flight).finally(() => this.active.delete(key));
+    return 'started';
+  }
+
+  flights(): { key: string; leg: Leg }[] {
+    return [...this.active].map(([key, leg]) => ({ key, leg }));
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+  }
+
+  private async fly(key: string, flight: Flight): Promise<void> {
+    for (const leg of LEGS.slice(LEGS.indexOf(flight.from))) {
+      this.active.set(key, leg);
+      await this.wait(this.config.LEG_MS_MIN + Math.random() * Math.max(0, this.config.LEG_MS_MAX - this.config.LEG_MS_MIN));
+      const status = leg === 'EnRouteToPickup' ? 'PickedUp' : leg === 'EnRouteToDropoff' ? 'Delivered' : 'Returned';
+      if (!(await this.report(`${this.config.DRONE_SCHEDULER_URL}/api/drones/${flight.droneId}/status`, { deliveryId: flight.deliveryId, status }, false))) return;
+      if (status === 'Delivered') {
+        await this.report(`${this.config.DELIVERY_URL}/api/deliveries/${flight.deliveryId}/confirmations`, { confirmationType: 'None', confirmationBlob: '' }, true);
+      }
+    }
+    this.flown += 1;
+  }
+
+  /**
+   * Posts a report until it is taken. A drone that says the flight is not its own (409) ends the
+   * flight; a delivery that is not yet ready for its confirmation (409) is asked again.
+   */
+  private async report(url: string, body: object, retryConflict: boolean): Promise<boolean> {
+    const deadline = Date.now() + this.config.REPORT_RETRY_MS;
+    for (let attempt = 0; !this.stopped; attempt += 1) {
+      try {
+        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (response.ok) return true;
+        if (response.status === 409 && !retryConflict) {
+          this.logger.log(`abandoning flight: ${url} answered 409 ${await response.text()}`);
+          this.abandoned += 1;
+          return false;
+        }
+      } catch {
+        // the service is down or restarting: try again
+      }
+      if (Date.now() > deadline) {
+        this.abandoned += 1;
+        this.logger.warn(`gave up reporting to ${url}`);
+        return false;
+      }
+      await this.wait(Math.min(2_000, 25 * 2 ** Math.min(attempt, 7)));
+    }
+    return false;
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}

@@ -1,0 +1,1 @@
+export const DRONE_SIM_CONFIG = Symbol('DRONE_SIM_CONFIG');

@@ -1,0 +1,68 @@
+import 'reflect-metadata';
+import { StandardSchemaValidationPipe, type INestApplication, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import type { Registry } from 'prom-client';
+import { RSM_METRICS_REGISTRY, RsmRuntime } from '#rsm';
+import { RsmErrorFilter, validationException } from './http-errors.js';
+import { HttpMetricsInterceptor } from './http-metrics.interceptor.js';
+import { SERVICE_METRICS_REGISTRY } from './tokens.js';
+
+export interface BootstrapOptions {
+  readonly service: string;
+  readonly description: string;
+  readonly module: Type<unknown> | import('@nestjs/common').DynamicModule;
+  readonly host: string;
+  readonly port: number;
+  /** Runs once the app (and its runtime) has started, before it listens. */
+  readonly afterStart?: (app: INestApplication) => Promise<void>;
+}
+
+/**
+ * Starts one service of the suite the same way everywhere: JSON logs, validation that answers 400
+ * with field errors, RSM errors mapped to HTTP, HTTP metrics, OpenAPI at `/api/docs` (JSON at
+ * `/api/docs-json`), graceful shutdown on SIGTERM, and one log line saying where it listens.
+ *
+ * @example
+ * await bootstrapService({ service: 'ingestion', description: 'Delivery intake', module: AppModule.forRoot(config), host, port });
+ */
+export async function bootstrapService(options: BootstrapOptions): Promise<INestApplication> {
+  // Errors reach runMain (exit 1 with the message) rather than Nest aborting the process itself.
+  const app = await NestFactory.create(options.module, { bufferLogs: true, abortOnError: false });
+  app.useLogger(app.get(Logger));
+  app.useGlobalPipes(new StandardSchemaValidationPipe({ exceptionFactory: validationException }));
+  const runtime = getOptional<RsmRuntime>(app, RsmRuntime);
+  app.useGlobalFilters(new RsmErrorFilter(runtime));
+  const registry = getOptional<Registry>(app, RSM_METRICS_REGISTRY) ?? getOptional<Registry>(app, SERVICE_METRICS_REGISTRY);
+  if (registry !== undefined) app.useGlobalInterceptors(new HttpMetricsInterceptor(registry, options.service));
+  app.enableShutdownHooks();
+  const document = SwaggerModule.createDocument(app, new DocumentBuilder().setTitle(`TailSpin ${options.service}`).setDescription(options.description).setVersion('1').build());
+  SwaggerModule.setup('api/docs', app, document);
+  await app.init();
+  await options.afterStart?.(app);
+  await app.listen(options.port, options.host);
+  app.get(Logger).log({ service: options.service, url: await app.getUrl() }, `${options.service} listening`);
+  return app;
+}
+
+function getOptional<T>(app: INestApplication, token: unknown): T | undefined {
+  try {
+    return app.get<T>(token as string, { strict: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs a service's `main`: a configuration error ends the process at once with its message (naming
+ * each bad setting) and exit code 1, instead of a stack trace.
+ */
+export function runMain(main: () => Promise<unknown>): void {
+  main().catch((error: unknown) => {
+    const name = error instanceof Error ? error.name : '';
+    if (name === 'ServiceConfigError' || name === 'RsmConfigError') console.error(error instanceof Error ? error.message : String(error));
+    else console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,18 @@
+import { MACHINE_ROUTES, type ServiceName } from '#contracts';
+import type { RsmModuleOptions, RsmLogger } from '#rsm';
+
+/** The RSM settings of a suite service, from its validated config. */
+export function rsmOptionsFor(
+  service: ServiceName,
+  config: { DATABASE_URL: string; REDIS_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean },
+  logger?: RsmLogger,
+): RsmModuleOptions {
+  return {
+    service,
+    postgres: { url: config.DATABASE_URL, ...(config.DB_SCHEMA !== undefined ? { schema: config.DB_SCHEMA } : {}) },
+    redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX },
+    routes: MACHINE_ROUTES,
+    worker: config.RSM_WORKER,
+    ...(logger !== undefined ? { deps: { logger } } : {}),
+  };
+}

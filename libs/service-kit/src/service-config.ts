@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** Settings every service reads from its environment. */
+export const baseEnvSchema = z.object({
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').default('postgres://postgres@127.0.0.1:5432/test'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// URL').default('redis://127.0.0.1:6379'),
+  /** Schema of this service's tables (default: its name); lets several stacks share a database. */
+  DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case identifier').optional(),
+  REDIS_PREFIX: z.string().min(1).default('rsm'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** false: an API-only process that leaves every step to worker processes. */
+  RSM_WORKER: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+});
+
+/** Thrown when the environment does not configure a service; the message names each bad variable. */
+export class ServiceConfigError extends Error {
+  override readonly name = 'ServiceConfigError';
+}
+
+/**
+ * Parses `env` with `schema`, or throws naming every bad variable.
+ *
+ * @example
+ * export const config = loadServiceConfig('ingestion', baseEnvSchema.extend({ PORT: port(3000) }), process.env);
+ */
+export function loadServiceConfig<S extends z.ZodType>(service: string, schema: S, env: Record<string, string | undefined>): z.output<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ServiceConfigError(`invalid configuration of ${service}:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** A TCP port variable with a default. */
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);

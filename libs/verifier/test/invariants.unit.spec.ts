@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkInvariants, type SuiteSnapshot } from '#verifier';
+
+/** A quiet, healthy suite with one completed and one cancelled delivery. */
+function healthy(): SuiteSnapshot {
+  return {
+    requests: [{ deliveryId: 'd1', state: 'Forwarded' }, { deliveryId: 'd2', state: 'Forwarded' }],
+    sagas: [
+      { deliveryId: 'd1', state: 'Completed', droneId: 'drone-1', packageId: 'p1', awaiting: [], reason: null, history: [{ state: 'PackagePending', event: 'Start' }] },
+      { deliveryId: 'd2', state: 'Cancelled', droneId: null, packageId: 'p2', awaiting: [], reason: 'cancelled', history: [{ state: 'PackagePending', event: 'Start' }] },
+    ],
+    deliveries: [{ id: 'd1', stage: 'Completed', droneId: 'drone-1', packageId: 'p1', stages: ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed'].map((stage) => ({ stage, at: '' })) }],
+    packages: [{ id: 'p1', state: 'Delivered', deliveryId: 'd1' }, { id: 'p2', state: 'Registered', deliveryId: null }],
+    drones: [{ id: 'drone-1', state: 'Idle', deliveryId: null, history: [{ state: 'Reserved', deliveryId: 'd1' }, { state: 'EnRouteToPickup', deliveryId: 'd1' }, { state: 'Idle', deliveryId: null }] }],
+    fleet: { assignments: {}, waiting: [] },
+    deadLetters: { ingestion: [], workflow: [] },
+  };
+}
+
+const failing = (s: SuiteSnapshot) => checkInvariants(s).filter((r) => !r.ok).map((r) => r.id);
+
+describe('invariant verifier', () => {
+  it('passes a healthy suite', () => {
+    assert.deepEqual(failing(healthy()), []);
+  });
+
+  it('catches each kind of violation with the invariant it breaks', () => {
+    const cases: [string, (s: SuiteSnapshot) => void, number][] = [
+      ['a live saga', (s) => void ((s.sagas[1] as { state: string }).state = 'DronePending'), 1],
+      ['a saga without a 202', (s) => void s.sagas.push({ deliveryId: 'ghost', state: 'Failed', droneId: null, packageId: null, awaiting: [], reason: null, history: [{ state: 'x', event: 'Start' }] }), 1],
+      ['disagreeing terminal stages', (s) => void ((s.deliveries[0] as { stage: string }).stage = 'Cancelled'), 2],
+      ['an impossible stage path', (s) => void (s.deliveries[0] as { stages: { stage: string }[] }).stages.splice(1, 1), 3],
+      ['a drone given twice', (s) => void (s.drones[0] as { history: unknown[] }).history.push({ state: 'Reserved', deliveryId: 'd7' }, { state: 'Reserved', deliveryId: 'd8' }), 4],
+      ['a drone held by a finished delivery', (s) => void Object.assign(s.drones[0] as object, { state: 'Reserved', deliveryId: 'd1' }), 4],
+      ['a package linked to a finished delivery', (s) => void Object.assign(s.packages[1] as object, { state: 'Linked', deliveryId: 'd2' }), 5],
+      ['two completions', (s) => void (s.deliveries[0] as { stages: { stage: string; at: string }[] }).stages.push({ stage: 'Completed', at: '' }), 6],
+      ['an unexpected dead letter', (s) => void (s.deadLetters.workflow as unknown[]).push({ id: '1', machineType: 'DeliverySaga', machineId: 'd1', reason: 'boom', event: { type: 'X' } }), 7],
+    ];
+    for (const [name, breakIt, invariant] of cases) {
+      const snapshot = healthy();
+      breakIt(snapshot);
+      assert.ok(failing(snapshot).includes(invariant), `${name} fails invariant ${invariant} (failed: ${failing(snapshot).join(', ') || 'none'})`);
+    }
+  });
+
+  it('accepts dead letters the run injected on purpose', () => {
+    const snapshot = healthy();
+    (snapshot.deadLetters.workflow as unknown[]).push({ id: '1', machineType: 'DeliverySaga', machineId: 'd1', reason: 'poison', event: { type: 'Poison' } });
+    const results = checkInvariants(snapshot, { expectedDeadLetter: (letter) => letter.event.type === 'Poison' });
+    assert.ok(results.every((r) => r.ok));
+  });
+});

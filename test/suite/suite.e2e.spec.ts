@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { checkInvariants, formatResults, readSnapshot, waitUntilQuiet, type SagaView } from '#verifier';
+import { http, SuiteProcesses } from '../support/suite-processes.js';
+
+const FLEET = 6;
+let sequence = 0;
+
+function deliveryRequest(overrides: Record<string, unknown> = {}, packageOverrides: Record<string, unknown> = {}) {
+  sequence += 1;
+  const now = Date.now();
+  return {
+    ownerId: 'owner-e2e',
+    pickupLocation: `pickup ${sequence}`,
+    dropOffLocation: `drop ${sequence}`,
+    pickupTime: new Date(now).toISOString(),
+    deadline: new Date(now + 10 * 60_000).toISOString(),
+    expedited: false,
+    confirmationRequired: 'None',
+    packageInfo: { packageId: `pkg-${sequence}-${Math.random().toString(36).slice(2, 8)}`, size: 'Small', weight: 3, tag: 'e2e', ...packageOverrides },
+    ...overrides,
+  };
+}
+
+describe('the suite end to end, six processes, driven over HTTP', { concurrency: false }, () => {
+  const suite = new SuiteProcesses({
+    'drone-scheduler': { FLEET_SIZE: String(FLEET) },
+    'drone-sim': { LEG_MS_MIN: '0', LEG_MS_MAX: '100' },
+  });
+  const accepted = new Set<string>();
+  const webhookCalls: { key: string | undefined; body: string }[] = [];
+  let webhook: Server;
+
+  const saga = async (id: string) => (await http('GET', `${suite.url('workflow')}/api/workflows/${id}`)).body as SagaView & { statusCode?: number };
+  const waitSaga = async (id: string, states: string[], timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await saga(id);
+      if (states.includes(s.state)) return s;
+      if (Date.now() > deadline) throw new Error(`saga ${id} is ${s.state ?? JSON.stringify(s)}, waited for ${states.join('|')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const submit = async (body: object, headers: Record<string, string> = {}) => {
+    const answer = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, body, headers);
+    assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    const id = (answer.body as { deliveryId: string }).deliveryId;
+    accepted.add(id);
+    return { id, answer };
+  };
+
+  before(async () => {
+    webhook = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        webhookCalls.push({ key: request.headers['idempotency-key'] as string | undefined, body });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    await suite.startAll();
+  });
+
+  after(async () => {
+    await suite.stopAll();
+    await new Promise((resolve) => webhook.close(resolve));
+  });
+
+  it('takes a delivery to Completed and calls the webhook once', async () => {
+    const { id, answer } = await submit(deliveryRequest());
+    assert.equal(answer.headers.get('location'), `/api/deliveryrequests/${id}`);
+    const port = (webhook.address() as AddressInfo).port;
+    // The delivery exists once the drone is assigned; register the webhook then.
+    await waitSaga(id, ['DeliveryPending', 'Scheduled', 'InFlight', 'Completed']);
+    for (let i = 0; (await http('POST', `${suite.url('delivery')}/api/deliveries/${id}/notifymerequests`, { url: `http://127.0.0.1:${port}/hook` })).status !== 201; i += 1) {
+      assert.ok(i < 100, 'the delivery appears');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const done = await waitSaga(id, ['Completed']);
+    assert.ok(done.droneId);
+    const delivery = (await http('GET', `${suite.url('delivery')}/api/deliveries/${id}`)).body as { stage: string; stages: { stage: string }[] };
+    assert.deepEqual(delivery.stages.map((s) => s.stage), ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed']);
+    const deadline = Date.now() + 10_000;
+    while (webhookCalls.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(webhookCalls.length, 1);
+    assert.match(webhookCalls[0]?.key ?? '', /^Delivery\/.+:notify#1$/);
+    assert.deepEqual(JSON.parse(webhookCalls[0]?.body ?? '{}'), { deliveryId: id, stage: 'Completed' });
+    const month = new Date().toISOString().slice(0, 7).split('-');
+    const utilization = (await http('GET', `${suite.url('drone-scheduler')}/api/dronedeliveries/utilization?ownerId=owner-e2e&year=${month[0]}&month=${Number(month[1])}`)).body as { deliveries: number };
+    assert.ok(utilization.deliveries >= 1);
+  });
+
+  it('answers bad input with 400 and field errors, and changes nothing', async () => {
+    const before = ((await http('GET', `${suite.url('ingestion')}/api/deliveryrequests?limit=1000`)).body as unknown[]).length;
+    const bad = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, { ...deliveryRequest(), expedited: 'yes', packageInfo: { packageId: 'x', size: 'Huge', weight: -1, tag: '' } });
+    assert.equal(bad.status, 400);
+    const fields = (bad.body as { fields: { path: string }[] }).fields.map((f) => f.path).sort();
+    assert.deepEqual(fields, ['expedited', 'packageInfo.size', 'packageInfo.weight']);
+    const after = ((await http('GET', `${suite.url('ingestion')}/api/deliveryrequests?limit=1000`)).body as unknown[]).length;
+    assert.equal(after, before);
+    assert.equal((await http('PUT', `${suite.url('package')}/api/packages/p-bad`, { size: 'Small' })).status, 400);
+    assert.equal((await http('GET', `${suite.url('package')}/api/packages/p-bad`)).status, 404);
+  });
+
+  it('returns the same answer for repeated requests and creates nothing new', async () => {
+    const body = { ...deliveryRequest(), deliveryId: `dup-${suite.runId}` };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, body)));
+    assert.deepEqual(answers.map((a) => a.status), [202, 202, 202, 202, 202]);
+    assert.equal(new Set(answers.map((a) => a.headers.get('location'))).size, 1);
+    assert.equal(answers.filter((a) => (a.body as { created: boolean }).created).length, 1);
+    accepted.add(body.deliveryId);
+    const keyed = deliveryRequest();
+    const withKey = await Promise.all(Array.from({ length: 3 }, () => http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, keyed, { 'idempotency-key': `key-${suite.runId}` })));
+    assert.equal(new Set(withKey.map((a) => (a.body as { deliveryId: string }).deliveryId)).size, 1);
+    accepted.add((withKey[0]?.body as { deliveryId: string }).deliveryId);
+    await waitSaga(body.deliveryId, ['Completed']);
+  });
+
+  it('fails a delivery whose package is rejected, undoing nothing that was not done', async () => {
+    const { id } = await submit(deliveryRequest({}, { weight: 500 }));
+    const failed = await waitSaga(id, ['Failed']);
+    assert.match(failed.reason ?? '', /package rejected: weighs 500 kg/);
+    assert.equal((await http('GET', `${suite.url('delivery')}/api/deliveries/${id}`)).status, 404);
+  });
+
+  it('fails at the deadline when no drone is free, and cancels while waiting, leaving nothing reserved', async () => {
+    const holds = Array.from({ length: FLEET }, (_, i) => `hold-${i}`);
+    // Book every drone over REST (no saga), waiting until drones come back from earlier flights.
+    for (const hold of holds) {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const answer = await http('PUT', `${suite.url('drone-scheduler')}/api/dronedeliveries/${hold}`, { ownerId: 'holder' });
+        if (answer.status === 200) break;
+        assert.equal(answer.status, 202);
+        assert.ok(Date.now() < deadline, 'a drone frees up for the hold');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const again = await http('PUT', `${suite.url('drone-scheduler')}/api/dronedeliveries/hold-0`, { ownerId: 'holder' });
+    assert.equal(again.status, 200, 'idempotent: the same drone on retry');
+    const late = await submit(deliveryRequest({ deadline: new Date(Date.now() + 2_000).toISOString() }));
+    const waiting = await submit(deliveryRequest());
+    await waitSaga(waiting.id, ['DronePending']);
+    assert.equal((await http('DELETE', `${suite.url('ingestion')}/api/deliveryrequests/${waiting.id}`)).status, 202);
+    assert.equal((await waitSaga(waiting.id, ['Cancelled'])).state, 'Cancelled');
+    const failed = await waitSaga(late.id, ['Failed'], 15_000);
+    assert.match(failed.reason ?? '', /deadline passed/);
+    const fleet = (await http('GET', `${suite.url('drone-scheduler')}/api/fleet`)).body as { assignments: Record<string, string>; waiting: string[] };
+    assert.deepEqual(fleet.waiting, []);
+    assert.deepEqual(Object.keys(fleet.assignments).sort(), [...holds].sort());
+    for (const hold of holds) assert.equal((await http('DELETE', `${suite.url('drone-scheduler')}/api/dronedeliveries/${hold}`)).status, 200);
+  });
+
+  it('cancels a scheduled delivery before pickup, and refuses a cancel after pickup (the test flies the drone)', async () => {
+    await suite.kill('drone-sim');
+    try {
+      const early = await submit(deliveryRequest());
+      await waitSaga(early.id, ['Scheduled']);
+      assert.equal((await http('DELETE', `${suite.url('ingestion')}/api/deliveryrequests/${early.id}`)).status, 202);
+      const cancelled = await waitSaga(early.id, ['Cancelled']);
+      const drone = (await http('GET', `${suite.url('drone-scheduler')}/api/drones/${cancelled.droneId}`)).body as { state: string };
+      assert.equal(drone.state, 'Idle');
+      assert.equal(((await http('GET', `${suite.url('delivery')}/api/deliveries/${early.id}`)).body as { stage: string }).stage, 'Cancelled');
+
+      const picked = await submit(deliveryRequest());
+      const scheduled = await waitSaga(picked.id, ['Scheduled']);
+      const droneUrl = `${suite.url('drone-scheduler')}/api/drones/${scheduled.droneId}/status`;
+      assert.equal((await http('POST', droneUrl, { deliveryId: 'not-mine', status: 'PickedUp' })).status, 409);
+      assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'PickedUp' })).status, 200);
+      await waitSaga(picked.id, ['InFlight']);
+      assert.equal((await http('DELETE', `${suite.url('ingestion')}/api/deliveryrequests/${picked.id}`)).status, 202);
+      const deliveryUrl = `${suite.url('delivery')}/api/deliveries/${picked.id}`;
+      for (let i = 0; ((await http('GET', deliveryUrl)).body as { stage: string }).stage !== 'HeadedToDropoff'; i += 1) {
+        assert.ok(i < 200, 'the delivery heads to drop-off');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const refused = await http('DELETE', deliveryUrl);
+      assert.equal(refused.status, 409);
+      assert.equal((refused.body as { currentState: string }).currentState, 'HeadedToDropoff');
+      assert.equal((await http('PATCH', deliveryUrl, { dropOffLocation: 'elsewhere' })).status, 409);
+      const history = await waitSaga(picked.id, ['InFlight']);
+      for (let i = 0; !(await saga(picked.id)).history.some((h) => h.note?.startsWith('refused') === true); i += 1) {
+        assert.ok(i < 200, `the refusal is recorded: ${JSON.stringify(history.history)}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'Delivered' })).status, 200);
+      assert.equal((await http('POST', `${deliveryUrl}/confirmations`, { confirmationType: 'None' })).status, 201);
+      assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'Returned' })).status, 200);
+      await waitSaga(picked.id, ['Completed']);
+    } finally {
+      await suite.start('drone-sim');
+    }
+  });
+
+  it('completes a burst of 500 deliveries on fewer drones, and the verifier passes', async () => {
+    const bodies = Array.from({ length: 500 }, () => deliveryRequest());
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++] as object;
+          await submit(body);
+        }
+      }),
+    );
+    const { snapshot, quiet } = await waitUntilQuiet(suite.urls, 180_000);
+    assert.ok(quiet, `quiet: ${snapshot.sagas.filter((s) => !['Completed', 'Failed', 'Cancelled'].includes(s.state)).length} sagas still live`);
+    const results = checkInvariants(snapshot, { accepted });
+    console.log(formatResults(results).split('\n').map((l) => `# ${l}`).join('\n'));
+    assert.deepEqual(results.filter((r) => !r.ok), []);
+    const completed = (await readSnapshot(suite.urls)).sagas.filter((s) => s.state === 'Completed').length;
+    assert.ok(completed >= 500, `${completed} completed`);
+  });
+});

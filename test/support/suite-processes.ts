@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import pg from 'pg';
+import { SERVICES, type ServiceName } from '#contracts';
+import type { SuiteUrls } from '#verifier';
+import { inheritedEnv, suiteTestConfig } from './config.js';
+
+const DIST = join(import.meta.dirname, '..', '..');
+
+interface Running {
+  process: ChildProcess;
+  exited: Promise<void>;
+  output: string[];
+}
+
+/**
+ * The six apps of the suite as separate processes on loopback, each with its own schema, sharing
+ * a Redis prefix no other test uses. Apps can be killed and started again, as pods are.
+ */
+export class SuiteProcesses {
+  readonly ports: Record<ServiceName, number>;
+  readonly runId = randomBytes(3).toString('hex');
+  private readonly running = new Map<ServiceName, Running>();
+
+  constructor(private readonly extraEnv: Partial<Record<ServiceName, Record<string, string>>> = {}) {
+    const base = 21_000 + Math.floor(Math.random() * 400) * 10;
+    this.ports = Object.fromEntries(SERVICES.map((service, i) => [service, base + i])) as Record<ServiceName, number>;
+  }
+
+  url(service: ServiceName): string {
+    return `http://127.0.0.1:${this.ports[service]}`;
+  }
+
+  get urls(): SuiteUrls {
+    return { ingestion: this.url('ingestion'), workflow: this.url('workflow'), package: this.url('package'), 'drone-scheduler': this.url('drone-scheduler'), delivery: this.url('delivery') };
+  }
+
+  schema(service: ServiceName): string {
+    return `e2e_${this.runId}_${service.replaceAll('-', '_')}`;
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all(SERVICES.map((service) => this.start(service)));
+  }
+
+  /** Starts one app and waits until it is ready. */
+  async start(service: ServiceName): Promise<void> {
+    const env = {
+      ...inheritedEnv,
+      PORT: String(this.ports[service]),
+      HOST: '127.0.0.1',
+      DATABASE_URL: suiteTestConfig.DATABASE_URL,
+      REDIS_URL: suiteTestConfig.REDIS_URL,
+      DB_SCHEMA: this.schema(service),
+      REDIS_PREFIX: `e2e-${this.runId}`,
+      LOG_LEVEL: 'warn',
+      SIM_URL: this.url('drone-sim'),
+      DRONE_SCHEDULER_URL: this.url('drone-scheduler'),
+      DELIVERY_URL: this.url('delivery'),
+      ...this.extraEnv[service],
+    };
+    const child = spawn(process.execPath, [join(DIST, 'apps', service, 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    const keep = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (output.length > 200) output.shift();
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.running.set(service, { process: child, exited, output });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode}: ${output.join('')}`);
+      try {
+        const response = await fetch(`${this.url(service)}/health/ready`);
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`${service} not ready after 30 s: ${output.join('').slice(-2_000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** SIGKILLs one app (as a pod killed) and resolves once it is gone. */
+  async kill(service: ServiceName): Promise<void> {
+    const app = this.running.get(service);
+    if (app === undefined) return;
+    if (app.process.exitCode === null && app.process.signalCode === null) app.process.kill('SIGKILL');
+    await app.exited;
+    this.running.delete(service);
+  }
+
+  logs(service: ServiceName): string {
+    return this.running.get(service)?.output.join('') ?? '';
+  }
+
+  /** Stops every app gracefully (SIGTERM) and drops the schemas. */
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      [...this.running.entries()].map(async ([, app]) => {
+        if (app.process.exitCode === null && app.process.signalCode === null) app.process.kill('SIGTERM');
+        const timer = setTimeout(() => app.process.kill('SIGKILL'), 10_000);
+        await app.exited;
+        clearTimeout(timer);
+      }),
+    );
+    this.running.clear();
+    const pool = new pg.Pool({ connectionString: suiteTestConfig.DATABASE_URL, max: 2 });
+    try {
+      for (const service of SERVICES) await pool.query(`DROP SCHEMA IF EXISTS "${this.schema(service)}" CASCADE`);
+    } finally {
+      await pool.end();
+    }
+  }
+}
+
+/** JSON over HTTP for tests: returns status and parsed body. */
+export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const response = await fetch(url, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: parsed, headers: response.headers };
+}

@@ -118,6 +118,20 @@ export class TestRuntime {
       .map((t) => ({ name: t.name, fireAt: new Date(t.fireAt) }));
   }
 
+  /**
+   * Puts a machine directly in `state` with `data` (replacing it if it exists), without running any
+   * handler: the "given" of a test that starts from the middle of a machine's life.
+   *
+   * @example
+   * rt.seed(Drone.ref('d1'), { state: 'EnRouteToPickup', data: { ...flying } });
+   */
+  seed(ref: MachineRef, machine: { state: string; data: unknown; status?: MachineStatus }): void {
+    const definition = this.definitions.get(ref.type);
+    if (definition === undefined) throw new Error(`test runtime owns no machine type ${ref.type}`);
+    if (!(definition.states as readonly string[]).includes(machine.state)) throw new Error(`${ref.type} has no state ${machine.state}`);
+    this.machines.set(machineKey(ref), { type: ref.type, id: ref.id, state: machine.state, data: structuredClone(machine.data), status: machine.status ?? 'active', steps: 0 });
+  }
+
   /** Creates a machine and runs until idle. Idempotent, like the real runtime. */
   async create<E extends RsmEvent>(ref: MachineRef<E>, initEvent: E): Promise<{ created: boolean }> {
     const created = this.createMachine(ref, initEvent, undefined);

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -213,5 +216,21 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
     assert.deepEqual(results.filter((r) => !r.ok), []);
     const completed = (await readSnapshot(suite.urls)).sagas.filter((s) => s.state === 'Completed').length;
     assert.ok(completed >= 500, `${completed} completed`);
+    // The command-line verifier gives the same verdict.
+    const cli = join(import.meta.dirname, '..', '..', 'libs', 'verifier', 'src', 'cli.js');
+    const u = suite.urls;
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, '--ingestion', u.ingestion, '--workflow', u.workflow, '--package', u.package, '--drone-scheduler', u['drone-scheduler'], '--delivery', u.delivery]);
+    assert.match(stdout, /^PASS 1\. conservation/m);
+    assert.match(stdout, /^7 passed, 0 failed$/m);
+  });
+
+  it('stops every app gracefully on SIGTERM', async () => {
+    const ended = await suite.stopAll();
+    assert.deepEqual(Object.keys(ended).sort(), ['delivery', 'drone-scheduler', 'drone-sim', 'ingestion', 'package', 'workflow']);
+    for (const [service, { ended: how, output }] of Object.entries(ended)) {
+      // Nest runs its shutdown hooks, then ends by the same signal.
+      assert.ok(how === 'exit 0' || how === 'signal SIGTERM', `${service} ended by ${how}`);
+      if (service !== 'drone-sim') assert.match(output, /rsm runtime stopped/, `${service} stopped its runtime before exiting`);
+    }
   });
 });

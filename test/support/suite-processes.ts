@@ -97,14 +97,16 @@ export class SuiteProcesses {
     return this.running.get(service)?.output.join('') ?? '';
   }
 
-  /** Stops every app gracefully (SIGTERM) and drops the schemas. */
-  async stopAll(): Promise<void> {
+  /** Stops every app gracefully (SIGTERM), drops the schemas, and returns how each ended, with its last output. */
+  async stopAll(): Promise<Partial<Record<ServiceName, { ended: string; output: string }>>> {
+    const codes: Partial<Record<ServiceName, { ended: string; output: string }>> = {};
     await Promise.all(
-      [...this.running.entries()].map(async ([, app]) => {
+      [...this.running.entries()].map(async ([service, app]) => {
         if (app.process.exitCode === null && app.process.signalCode === null) app.process.kill('SIGTERM');
         const timer = setTimeout(() => app.process.kill('SIGKILL'), 10_000);
         await app.exited;
         clearTimeout(timer);
+        codes[service] = { ended: app.process.exitCode !== null ? `exit ${app.process.exitCode}` : `signal ${app.process.signalCode ?? '?'}`, output: app.output.join('') };
       }),
     );
     this.running.clear();
@@ -114,6 +116,7 @@ export class SuiteProcesses {
     } finally {
       await pool.end();
     }
+    return codes;
   }
 }
 

@@ -9,7 +9,10 @@ export interface RsmLogger {
   child(bindings: Record<string, unknown>): RsmLogger;
 }
 
-/** Structured JSON on stdout. */
+/**
+ * Structured JSON on stdout, written synchronously: the runtime logs little, and its last lines
+ * (a shutdown, a crash) must not be lost when the process ends right after them.
+ */
 export function defaultLogger(service: string): RsmLogger {
-  return pino({ name: 'rsm', base: { service }, level: 'info' });
+  return pino({ name: 'rsm', base: { service }, level: 'info' }, pino.destination({ dest: 1, sync: true }));
 }

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { inheritedEnv } from '../support/config.js';
+
+const exec = promisify(execFile);
+const DIST = join(import.meta.dirname, '..', '..');
+const START = join(DIST, 'scripts', 'suite', 'start.js');
+const STOP = join(DIST, 'scripts', 'suite', 'stop.js');
+const PM2 = join(DIST, '..', 'node_modules', 'pm2', 'bin', 'pm2');
+
+interface Pm2Process { name: string; pid: number; pm2_env: { restart_time: number; status: string } }
+
+function stackEnv(extra: Record<string, string> = {}) {
+  const runDir = mkdtempSync(join(tmpdir(), 'tailspin-run-'));
+  const portBase = 23_000 + Math.floor(Math.random() * 300) * 10;
+  return { runDir, portBase, env: { ...inheritedEnv, RUN_DIR: runDir, PORT_BASE: String(portBase), STACK: `st${Math.random().toString(36).slice(2, 8)}`, LOG_LEVEL: 'warn', LEG_MS_MAX: '200', ...extra } };
+}
+
+async function pm2List(runDir: string): Promise<Pm2Process[]> {
+  const { stdout } = await exec(process.execPath, [PM2, 'jlist'], { env: { ...inheritedEnv, PM2_HOME: join(runDir, 'pm2') } });
+  return JSON.parse(stdout.slice(stdout.indexOf('['))) as Pm2Process[];
+}
+
+describe('npm start and npm stop', { concurrency: false }, () => {
+  it('brings every app up supervised, restarts a killed one, and stops everything', async () => {
+    const { runDir, portBase, env } = stackEnv();
+    try {
+      const started = await exec(process.execPath, [START], { env });
+      for (let i = 0; i < 6; i += 1) assert.match(started.stdout, new RegExp(`http://127\\.0\\.0\\.1:${portBase + i}`));
+      assert.match(started.stdout, /up: OpenAPI/);
+      const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string; url: string }[] };
+      assert.equal(state.apps.length, 6);
+
+      // A pod dies: the supervisor starts it again and it serves again.
+      const workflow = state.apps.find((a) => a.service === 'workflow');
+      assert.ok(workflow);
+      const before = (await pm2List(runDir)).find((p) => p.name === workflow.name);
+      assert.ok(before && before.pid > 0);
+      process.kill(before.pid, 'SIGKILL');
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const now = (await pm2List(runDir)).find((p) => p.name === workflow.name);
+        const ready = await fetch(`${workflow.url}/health/ready`).then((r) => r.ok, () => false);
+        if (now !== undefined && now.pid !== before.pid && now.pm2_env.restart_time > before.pm2_env.restart_time && ready) break;
+        assert.ok(Date.now() < deadline, 'the killed app is restarted and ready');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      await exec(process.execPath, [STOP], { env });
+    }
+    assert.equal(existsSync(join(runDir, 'suite.json')), false);
+    const alive = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => fetch(`http://127.0.0.1:${portBase + i}/health/live`).then(() => true, () => false)));
+    assert.deepEqual(alive, [false, false, false, false, false, false]);
+  });
+
+  it('starts a private PostgreSQL when none answers, and stops it again', async () => {
+    const pgPort = 25_400 + Math.floor(Math.random() * 500);
+    const { env } = stackEnv({ DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/test` });
+    try {
+      const started = await exec(process.execPath, [START], { env });
+      assert.match(started.stdout, new RegExp(`starting a private PostgreSQL on port ${pgPort}`));
+      assert.match(started.stdout, /up: OpenAPI/);
+    } finally {
+      const stopped = await exec(process.execPath, [STOP], { env });
+      assert.match(stopped.stdout, /stopped 6 apps, PostgreSQL/);
+    }
+  });
+
+  it('fails within seconds, saying what is missing, when nothing can provide Redis', async () => {
+    const { env } = stackEnv({ REDIS_URL: 'redis://10.255.255.1:6379' });
+    const started = Date.now();
+    await assert.rejects(exec(process.execPath, [START], { env }), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr ?? '', /Redis at 10\.255\.255\.1:6379 does not answer/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 15_000);
+  });
+});

@@ -156,6 +156,9 @@ describe('runtime on Postgres and Redis', () => {
     const text = await a.metrics.registry.metrics();
     assert.match(text, /rsm_steps_total\{service="svc-a",type="Counter",event="Add",outcome="ok"\} \d+/);
     assert.match(text, /rsm_step_duration_seconds_bucket/);
+    // c3 and c4 went Open -> Closed: one committed transition each.
+    assert.match(text, /rsm_transitions_total\{service="svc-a",type="Counter",from="Open",to="Closed"\} 2/);
+    assert.match(text, /rsm_transition_age_seconds_count\{service="svc-a",type="Counter",to="Closed"\} 2/);
     const health = await a.health();
     assert.deepEqual(health, { status: 'ok', checks: { postgres: true, redis: true, relay: true, running: true } });
   });

@@ -8,6 +8,8 @@ export class RsmMetrics {
   readonly steps: Counter<'service' | 'type' | 'event' | 'outcome'>;
   readonly stepDuration: Histogram<'service' | 'type'>;
   readonly eventLatency: Histogram<'service' | 'type'>;
+  readonly transitions: Counter<'service' | 'type' | 'from' | 'to'>;
+  readonly transitionAge: Histogram<'service' | 'type' | 'to'>;
   readonly batchSize: Histogram<'service'>;
   readonly batchDuration: Histogram<'service'>;
   readonly batchRetries: Counter<'service' | 'reason'>;
@@ -38,6 +40,13 @@ export class RsmMetrics {
     this.steps = counter('rsm_steps_total', 'Events handled, by outcome (ok, rejected, failed, dead_lettered).', ['service', 'type', 'event', 'outcome']);
     this.stepDuration = histogram('rsm_step_duration_seconds', 'Time spent in one handler.', ['service', 'type'], seconds);
     this.eventLatency = histogram('rsm_event_latency_seconds', 'Time from an event being accepted to its step committing.', ['service', 'type'], seconds);
+    this.transitions = counter('rsm_transitions_total', 'Committed state changes, by machine type and states.', ['service', 'type', 'from', 'to']);
+    this.transitionAge = histogram(
+      'rsm_transition_age_seconds',
+      'Age of a machine when it entered a state (for a workflow entering its final state: its end-to-end duration).',
+      ['service', 'type', 'to'],
+      [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 600, 1800],
+    );
     this.batchSize = histogram('rsm_batch_steps', 'Steps committed by one step transaction.', ['service'], [1, 2, 4, 8, 16, 32, 64, 128, 256]);
     this.batchDuration = histogram('rsm_batch_duration_seconds', 'Duration of one step transaction, commit included.', ['service'], seconds);
     this.batchRetries = counter('rsm_batch_retries_total', 'Step transactions run again after a database failure.', ['service', 'reason']);

@@ -56,6 +56,8 @@ export interface StepRecord {
   readonly handlerSeconds: number;
   /** Seconds from acceptance of the event to this commit, when known. */
   readonly latencySeconds: number | undefined;
+  /** Set when the step changed the machine's state: where from, where to, and the machine's age then. */
+  readonly transition?: { readonly from: string; readonly to: string; readonly ageSeconds: number };
 }
 
 /** What the runtime must do once a batch has committed. */
@@ -239,14 +241,18 @@ export class BatchExecutor {
     }
 
     // 2. Lock the machines; those locked elsewhere are busy, the others do not exist.
-    const locked = !handle ? { rows: [] } : await client.query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus }>(
-      `SELECT m.type, m.id, m.state, m.data, m.status FROM ${t.machines} m
+    const locked = !handle ? { rows: [] } : await client.query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus; created_at: Date }>(
+      `SELECT m.type, m.id, m.state, m.data, m.status, m.created_at FROM ${t.machines} m
        JOIN jsonb_to_recordset($1::jsonb) AS k(type text, id text) ON m.type = k.type AND m.id = k.id
        ORDER BY m.type, m.id FOR UPDATE OF m SKIP LOCKED`,
       [JSON.stringify([...refs.values()])],
     );
     const machines = new Map<string, MachineSnapshot>();
-    for (const row of locked.rows) machines.set(machineKey(row), row);
+    const createdAt = new Map<string, number>();
+    for (const row of locked.rows) {
+      machines.set(machineKey(row), { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status });
+      createdAt.set(machineKey(row), row.created_at.getTime());
+    }
     const unlocked = keys.filter((key) => !machines.has(key));
     const existing = new Set<string>();
     if (unlocked.length > 0) {
@@ -346,14 +352,14 @@ export class BatchExecutor {
       } else {
         for (const item of callers) pending.push({ source: 'intake', item });
       }
-      await this.stepMachine(w, result, machine, pending, now);
+      await this.stepMachine(w, result, machine, pending, now, createdAt.get(key) ?? now.getTime());
     }
 
     await this.write(client, w, result);
     return result;
   }
 
-  private async stepMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: Pending[], now: Date): Promise<void> {
+  private async stepMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: Pending[], now: Date, bornAt: number): Promise<void> {
     const definition = this.registry.require(start.type);
     const key = machineKey(start);
     let machine = start;
@@ -425,7 +431,14 @@ export class BatchExecutor {
           to_state: machine.state,
           effects: outcome.effects.length,
         });
-        result.steps.push({ type: machine.type, event: envelope.event.type, outcome: 'ok', handlerSeconds, latencySeconds });
+        result.steps.push({
+          type: machine.type,
+          event: envelope.event.type,
+          outcome: 'ok',
+          handlerSeconds,
+          latencySeconds,
+          ...(fromState !== machine.state ? { transition: { from: fromState, to: machine.state, ageSeconds: (now.getTime() - bornAt) / 1_000 } } : {}),
+        });
         continue;
       }
 

@@ -525,6 +525,10 @@ export class RsmRuntime {
         steps += 1;
         this.metrics.stepDuration.observe({ service, type: step.type }, step.handlerSeconds);
         if (step.latencySeconds !== undefined) this.metrics.eventLatency.observe({ service, type: step.type }, step.latencySeconds);
+        if (step.transition !== undefined) {
+          this.metrics.transitions.inc({ service, type: step.type, from: step.transition.from, to: step.transition.to });
+          this.metrics.transitionAge.observe({ service, type: step.type, to: step.transition.to }, step.transition.ageSeconds);
+        }
       }
     }
     if (result.deadLetters > 0) {

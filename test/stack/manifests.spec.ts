@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { parseAllDocuments, parse } from 'yaml';
+import { SERVICES } from '#contracts';
+
+const exec = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+interface Doc { kind: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown> }
+interface Container { image: string; command: string[]; resources?: { requests?: object; limits?: object }; readinessProbe?: { httpGet?: { path: string } }; livenessProbe?: { httpGet?: { path: string } }; env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }
+
+async function render(overlay: string): Promise<Doc[]> {
+  const { stdout } = await exec('kubectl', ['kustomize', join(ROOT, 'infra', 'k8s', 'overlays', overlay)]);
+  return parseAllDocuments(stdout).map((d) => d.toJSON() as Doc);
+}
+
+const containerOf = (d: Doc) => ((d.spec?.template as { spec: { containers: Container[] } }).spec.containers[0] as Container);
+
+describe('deployment manifests', () => {
+  for (const overlay of ['local', 'production']) {
+    it(`renders the ${overlay} overlay with a complete deployment for every app`, async () => {
+      const docs = await render(overlay);
+      for (const app of SERVICES) {
+        const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === app);
+        assert.ok(deployment, `${app}: Deployment`);
+        const c = containerOf(deployment);
+        assert.deepEqual(c.command, ['node', `dist/apps/${app}/src/main.js`]);
+        assert.equal(c.readinessProbe?.httpGet?.path, '/health/ready');
+        assert.equal(c.livenessProbe?.httpGet?.path, '/health/live');
+        assert.ok(c.resources?.requests && c.resources.limits, `${app}: requests and limits`);
+        assert.ok(c.env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef, `${app}: the database URL comes from a Secret`);
+        for (const kind of ['Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']) {
+          assert.ok(docs.some((d) => d.kind === kind && d.metadata.name === app), `${app}: ${kind}`);
+        }
+        assert.ok(docs.filter((d) => d.kind !== 'Namespace').every((d) => d.metadata.namespace === (overlay === 'local' ? 'tailspin-local' : 'tailspin')));
+      }
+      assert.ok(docs.some((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('tailspin-config')), 'settings in a ConfigMap');
+    });
+  }
+
+  it('runs three replicas of every worker in production, from the registry image and the operator-made database secret', async () => {
+    const docs = await render('production');
+    for (const app of SERVICES.filter((s) => s !== 'drone-sim')) {
+      const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === app) as Doc;
+      assert.equal(deployment.spec?.replicas, 3);
+      const c = containerOf(deployment);
+      assert.equal(c.image, 'registry.example.com/tailspin/tailspin-rsm:0.1.0');
+      assert.deepEqual(c.env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef, { name: 'tailspin-pg-app', key: 'uri' });
+    }
+    assert.ok(docs.some((d) => d.kind === 'Cluster'), 'a CloudNativePG cluster');
+  });
+
+  it('has a compose file that docker-compose accepts, with pinned images and health-gated start', async () => {
+    const { stdout } = await exec('docker-compose', ['-f', join(ROOT, 'docker-compose.yml'), 'config']);
+    const compose = parse(stdout) as { services: Record<string, { image?: string; depends_on?: Record<string, { condition: string }>; healthcheck?: object }> };
+    for (const [name, service] of Object.entries(compose.services)) {
+      assert.ok(service.image !== undefined && !service.image.endsWith(':latest') && service.image.includes(':'), `${name}: pinned image (${service.image})`);
+      assert.ok(service.healthcheck !== undefined || name === 'grafana', `${name}: health check`);
+    }
+    for (const app of SERVICES) {
+      assert.equal(compose.services[app]?.depends_on?.postgres?.condition, 'service_healthy');
+      assert.equal(compose.services[app]?.depends_on?.redis?.condition, 'service_healthy');
+    }
+    assert.ok(compose.services.prometheus && compose.services.grafana);
+  });
+});

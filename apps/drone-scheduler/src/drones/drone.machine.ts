@@ -70,6 +70,13 @@ function refuse(data: DroneData, event: { deliveryId: string }, ctx: StepContext
   }
 }
 
+/**
+ * A dispatch for a delivery this drone no longer serves: the saga sent it before a release from
+ * the Fleet overtook it (events from different senders have no order). Recorded, not applied.
+ */
+const staleDispatch = (data: DroneData, event: { deliveryId: string }, ctx: StepContext<DroneState>) =>
+  void data.ignored.push(`Dispatch ${event.deliveryId} while ${ctx.state}${data.deliveryId !== null ? ` serving ${data.deliveryId}` : ''}`);
+
 const activityOutcome = (data: DroneData, event: { type: string; callId: string }) => {
   if (event.type === 'ActivityFailed') data.ignored.push(`fly ${event.callId} failed`);
 };
@@ -82,6 +89,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
   states: {
     Idle: {
       on: {
+        Dispatch: staleDispatch,
         Commission: (_data, _event, ctx) => ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id }),
         Reserve: (data, event, ctx) => {
           data.deliveryId = event.deliveryId;
@@ -103,7 +111,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         Reserve: refuse,
         Release: release,
         Dispatch: (data, event, ctx) => {
-          if (event.deliveryId !== data.deliveryId) return void data.ignored.push(`Dispatch ${event.deliveryId}`);
+          if (event.deliveryId !== data.deliveryId) return staleDispatch(data, event, ctx);
           data.pickupLocation = event.pickupLocation;
           data.dropOffLocation = event.dropOffLocation;
           move(data, ctx, 'EnRouteToPickup');
@@ -117,6 +125,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
     },
     EnRouteToPickup: {
       on: {
+        Dispatch: staleDispatch,
         Reserve: refuse,
         Release: release,
         Status: (data, event, ctx) => {
@@ -134,6 +143,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
     },
     EnRouteToDropoff: {
       on: {
+        Dispatch: staleDispatch,
         Reserve: refuse,
         Release: release,
         Status: (data, event, ctx) => {
@@ -152,6 +162,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
     },
     Returning: {
       on: {
+        Dispatch: staleDispatch,
         Reserve: refuse,
         Release: (data, event, ctx) => {
           data.ignored.push(`Release ${event.deliveryId} while returning`);
@@ -174,6 +185,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
     },
     Offline: {
       on: {
+        Dispatch: staleDispatch,
         Reserve: refuse,
         Release: release,
         Repair: (data, _e, ctx) => {

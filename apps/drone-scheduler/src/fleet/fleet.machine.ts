@@ -58,13 +58,15 @@ export const Fleet = defineMachine<FleetData, FleetEvents>()({
         Release: (data, event, ctx) => {
           const droneId = data.assignments[event.deliveryId];
           data.waiting = data.waiting.filter((id) => id !== event.deliveryId);
-          const viaSaga = data.requests[event.deliveryId]?.viaSaga ?? false;
           delete data.requests[event.deliveryId];
+          // Whoever asked gets the answer: a saga waits for DroneReleased even when the assignment is
+          // already gone (the drone delivered while the saga, lagging, accepted a cancel).
+          const sagaWaits = ctx.sender?.type === 'DeliverySaga';
           if (droneId === undefined) {
-            if (viaSaga) ctx.send<SagaEvents>({ type: 'DeliverySaga', id: event.deliveryId }, { type: 'DroneReleased', droneId: null });
+            if (sagaWaits) ctx.send<SagaEvents>({ type: 'DeliverySaga', id: event.deliveryId }, { type: 'DroneReleased', droneId: null });
           } else {
             delete data.assignments[event.deliveryId];
-            ctx.send<DroneEvents>(drone(droneId), { type: 'Release', deliveryId: event.deliveryId, viaSaga });
+            ctx.send<DroneEvents>(drone(droneId), { type: 'Release', deliveryId: event.deliveryId, viaSaga: sagaWaits });
           }
           ctx.reply({ released: droneId ?? null });
         },

@@ -1,2 +1,7 @@
 export { TestRuntime, TestRequestError } from './test-runtime.js';
 export type { OutboundEvent, PendingCall, TestMachine, TraceEntry } from './test-runtime.js';
+export { assertExplore, describeFailure, explore, formatTrace, simulate } from './simulation/simulator.js';
+export type { ExploreOptions, ExploreReport, Monitor, RunResult, SimulationSetup, WorldView } from './simulation/simulator.js';
+export { priorityStrategy, randomWalk, seededRandom } from './simulation/strategies.js';
+export type { Strategy } from './simulation/strategies.js';
+export type { ActivityStub, ScriptStep, SimEnvironment, SimMachine, TraceStep } from './simulation/world.js';

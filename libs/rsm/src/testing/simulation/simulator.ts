@@ -1,0 +1,189 @@
+import type { AnyMachineDefinition } from '../../definition/machine-definition.js';
+import { priorityStrategy, randomWalk, seededRandom, type Strategy } from './strategies.js';
+import { World, type ActivityStub, type SimEnvironment, type SimMachine, type TraceStep } from './world.js';
+
+/** What monitors see: the machines, and the dead letters so far. */
+export interface WorldView {
+  readonly machines: ReadonlyMap<string, SimMachine>;
+  readonly deadLetters: readonly { machine: string; event: { type: string }; reason: string }[];
+  /** Machines of one type. */
+  ofType(type: string): SimMachine[];
+  get(type: string, id: string): SimMachine | undefined;
+}
+
+/**
+ * An invariant as code. `safety` is checked after every step; `liveness` when the run ends (nothing
+ * left to do, or the step bound). Each returns a description of the violation, or undefined.
+ */
+export interface Monitor {
+  readonly name: string;
+  readonly safety?: (world: WorldView) => string | undefined;
+  readonly liveness?: (world: WorldView) => string | undefined;
+}
+
+/** The system under test: machine definitions, stand-ins for activities, and how a run begins. */
+export interface SimulationSetup {
+  readonly machines: readonly AnyMachineDefinition[];
+  readonly activities?: Readonly<Record<string, ActivityStub>>;
+  readonly monitors?: readonly Monitor[];
+  /** Creates machines and queues the outside world's events; runs before the first step. */
+  readonly init: (env: SimEnvironment) => void;
+}
+
+export interface ExploreOptions {
+  /** Runs to try (seeds `seed`, `seed + 1`, ...). */
+  readonly runs: number;
+  readonly seed?: number;
+  /** Steps per run before it is cut (and liveness judged on what is left). */
+  readonly maxSteps?: number;
+  /** `random`, `priority`, or alternate the two (default). */
+  readonly strategy?: 'random' | 'priority' | 'mixed';
+  /** Depth of the priority strategy (number of priority changes + 1). */
+  readonly depth?: number;
+  /** Probability that a delivery crashes before its commit (the handler runs, its effects are lost). */
+  readonly crashProbability?: number;
+  /** Probability, per step, that an already delivered message is delivered again. */
+  readonly duplicateProbability?: number;
+  readonly activityMaxAttempts?: number;
+  /** Stop at the first failing run (default true). */
+  readonly stopAtFirstFailure?: boolean;
+}
+
+/** The outcome of one run. */
+export interface RunResult {
+  readonly seed: number;
+  readonly strategy: string;
+  readonly steps: number;
+  /** The violated monitor and why, if any. */
+  readonly failure: string | undefined;
+  readonly trace: readonly TraceStep[];
+  readonly world: World;
+}
+
+export interface ExploreReport {
+  readonly runs: number;
+  readonly failures: readonly RunResult[];
+  readonly seconds: number;
+  readonly runsPerSecond: number;
+  /** Runs it took to hit the first failure (1-based), if any. */
+  readonly runsToFirstFailure: number | undefined;
+}
+
+const DEFAULTS = { maxSteps: 2_000, depth: 3, crashProbability: 0.05, duplicateProbability: 0.05, activityMaxAttempts: 3 } as const;
+
+function viewOf(world: World): WorldView {
+  return {
+    machines: world.machines,
+    deadLetters: world.deadLetters,
+    ofType: (type) => [...world.machines.values()].filter((m) => m.type === type),
+    get: (type, id) => world.machines.get(`${type}/${id}`),
+  };
+}
+
+function strategyFor(options: ExploreOptions, seed: number, random: () => number): Strategy {
+  const kind = options.strategy ?? 'mixed';
+  const useRandom = kind === 'random' || (kind === 'mixed' && seed % 2 === 0);
+  return useRandom ? randomWalk(random) : priorityStrategy(random, options.depth ?? DEFAULTS.depth, options.maxSteps ?? DEFAULTS.maxSteps);
+}
+
+/**
+ * Runs one seeded execution: the same setup, seed and options always give the same run, which is
+ * how a failure found by {@link explore} is replayed.
+ *
+ * @example
+ * const run = await simulate(setup, 1234, { runs: 1 });
+ * console.log(formatTrace(run.trace));
+ */
+export async function simulate(setup: SimulationSetup, seed: number, options: ExploreOptions): Promise<RunResult> {
+  const random = seededRandom(seed);
+  const strategy = strategyFor(options, seed, random);
+  const world = new World(setup.machines, {
+    activities: setup.activities ?? {},
+    activityMaxAttempts: options.activityMaxAttempts ?? DEFAULTS.activityMaxAttempts,
+    scriptMaxAttempts: 50,
+    earlyFiringsPerTimer: 2,
+  });
+  const view = viewOf(world);
+  const monitors = setup.monitors ?? [];
+  const maxSteps = options.maxSteps ?? DEFAULTS.maxSteps;
+  const crashP = options.crashProbability ?? DEFAULTS.crashProbability;
+  const dupP = options.duplicateProbability ?? DEFAULTS.duplicateProbability;
+  setup.init(world.env);
+  const check = (kind: 'safety' | 'liveness'): string | undefined => {
+    for (const monitor of monitors) {
+      const verdict = monitor[kind]?.(view);
+      if (verdict !== undefined) return `${kind} monitor "${monitor.name}": ${verdict}`;
+    }
+    return undefined;
+  };
+  const result = (failure: string | undefined): RunResult => ({ seed, strategy: strategy.name, steps: world.step, failure, trace: world.trace, world });
+
+  while (world.step < maxSteps) {
+    const enabled = world.enabled();
+    if (enabled.length === 0) break;
+    if (random() < dupP) world.injectDuplicate((n) => Math.floor(random() * n));
+    const action = strategy.choose(enabled, world.step);
+    const crash = action.kind === 'deliver' && random() < crashP;
+    await world.perform(action, crash);
+    const violated = check('safety');
+    if (violated !== undefined) return result(`step ${world.step}: ${violated}`);
+  }
+  const pending = world.enabled().length;
+  const stuck = check('liveness');
+  if (stuck !== undefined) return result(`${stuck}${pending > 0 ? ` (cut at ${maxSteps} steps with ${pending} actions still enabled)` : ' (nothing left to do: work is stuck)'}`);
+  return result(undefined);
+}
+
+/**
+ * Runs many seeded executions of a setup and reports the failing ones, each replayable by its seed.
+ *
+ * @example
+ * const report = await explore(setup, { runs: 500, seed: 1 });
+ * assert.equal(report.failures.length, 0, report.failures[0] && describeFailure(report.failures[0]));
+ */
+export async function explore(setup: SimulationSetup, options: ExploreOptions): Promise<ExploreReport> {
+  const started = performance.now();
+  const first = options.seed ?? 1;
+  const failures: RunResult[] = [];
+  let runs = 0;
+  let runsToFirstFailure: number | undefined;
+  for (let i = 0; i < options.runs; i += 1) {
+    const run = await simulate(setup, first + i, options);
+    runs += 1;
+    if (run.failure !== undefined) {
+      failures.push(run);
+      runsToFirstFailure ??= runs;
+      if (options.stopAtFirstFailure ?? true) break;
+    }
+  }
+  const seconds = (performance.now() - started) / 1_000;
+  return { runs, failures, seconds, runsPerSecond: runs / Math.max(seconds, 1e-9), runsToFirstFailure };
+}
+
+/** A step-by-step, human-readable trace. */
+export function formatTrace(trace: readonly TraceStep[], last = 60): string {
+  const lines = trace.slice(-last).map((t) => {
+    const move = t.from === '-' ? '' : t.from === t.to ? ` [${t.from}]` : ` [${t.from} -> ${t.to}]`;
+    const effects = t.effects.length > 0 ? `  => ${t.effects.join('; ')}` : '';
+    return `#${String(t.step).padStart(4)} ${t.outcome.padEnd(17)} ${t.machine} ${t.event}${move}${effects}`;
+  });
+  return (trace.length > last ? [`... ${trace.length - last} earlier steps`] : []).concat(lines).join('\n');
+}
+
+/** The message a test prints for a failing run: what failed, how to replay it, and the trace. */
+export function describeFailure(run: RunResult): string {
+  return `${run.failure ?? 'no failure'}\nreplay with seed ${run.seed} (strategy ${run.strategy}, ${run.steps} steps)\n${formatTrace(run.trace)}`;
+}
+
+/**
+ * For test runners: explores and throws, with the seed and the trace, if any run fails.
+ *
+ * @example
+ * it('never gives one drone to two deliveries', () => assertExplore(setup, { runs: 1_000 }));
+ */
+export async function assertExplore(setup: SimulationSetup, options: ExploreOptions): Promise<ExploreReport> {
+  const report = await explore(setup, options);
+  const failure = report.failures[0];
+  if (failure !== undefined) throw new Error(describeFailure(failure));
+  return report;
+}

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { defineMachine, type AnyMachineDefinition, type Json, type MachineRef, type RsmEvent } from '#rsm';
+import { describeFailure, explore, simulate, type Monitor, type SimulationSetup } from '#rsm/testing';
+import { DELIVERY_TRANSITIONS, FLEET_ID, TERMINAL_SAGA_STATES, type DeliveryRequest, type DeliveryStage } from '#contracts';
+import { DeliveryRequestMachine } from '../../apps/ingestion/src/requests/delivery-request.machine.js';
+import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delivery-saga.machine.js';
+import { Package } from '../../apps/package/src/packages/package.machine.js';
+import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
+import { Drone, type DroneData } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
+import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
+
+const terminal = new Set<string>(TERMINAL_SAGA_STATES);
+
+function request(id: string, packageId: string): DeliveryRequest {
+  return {
+    deliveryId: id, ownerId: 'o', pickupLocation: 'A', dropOffLocation: 'B', pickupTime: '2026-01-01T00:00:00Z',
+    deadline: '2026-01-01T01:00:00Z', expedited: false, confirmationRequired: 'None', packageInfo: { packageId, size: 'Small', weight: 2, tag: 't' },
+  };
+}
+
+/** The invariants of tailspin.md as monitors over the simulated machines. */
+const monitors: Monitor[] = [
+  {
+    name: 'one drone per live delivery, one live delivery per drone',
+    safety: (w) => {
+      const holders = new Map<string, string>();
+      for (const d of w.ofType('Drone')) {
+        const data = d.data as DroneData;
+        if (data.deliveryId === null) continue;
+        const other = holders.get(data.deliveryId);
+        if (other !== undefined) return `delivery ${data.deliveryId} holds ${other} and ${d.id}`;
+        holders.set(data.deliveryId, d.id);
+      }
+      const fleet = w.get('Fleet', FLEET_ID)?.data as FleetData | undefined;
+      const assigned = Object.values(fleet?.assignments ?? {});
+      if (new Set(assigned).size !== assigned.length) return `fleet gives a drone twice: ${JSON.stringify(fleet?.assignments)}`;
+      for (const saga of w.ofType('DeliverySaga')) {
+        const data = saga.data as SagaData;
+        if (!['DeliveryPending', 'Scheduled', 'InFlight'].includes(saga.state) || data.droneId === null) continue;
+        // In flight, the drone may already be home once the delivery is confirmed and the saga lags.
+        if (saga.state === 'InFlight' && w.get('Delivery', saga.id)?.state === 'Completed') continue;
+        const drone = w.get('Drone', data.droneId)?.data as DroneData | undefined;
+        if (drone?.deliveryId !== saga.id) return `saga ${saga.id} (${saga.state}) counts on ${data.droneId}, which serves ${drone?.deliveryId ?? 'nobody'}`;
+      }
+      return undefined;
+    },
+  },
+  {
+    name: 'a package is linked to at most one live delivery',
+    safety: (w) => {
+      const live = new Map<string, string[]>();
+      for (const saga of w.ofType('DeliverySaga')) {
+        if (!['DronePending', 'DeliveryPending', 'Scheduled', 'InFlight'].includes(saga.state)) continue;
+        const pkg = (saga.data as SagaData).request?.packageInfo.packageId ?? '';
+        live.set(pkg, [...(live.get(pkg) ?? []), saga.id]);
+      }
+      for (const [pkg, sagas] of live) if (sagas.length > 1) return `package ${pkg} in live deliveries ${sagas.join(', ')}`;
+      return undefined;
+    },
+  },
+  {
+    name: 'every delivery history is a path of the Delivery machine',
+    safety: (w) => {
+      for (const d of w.ofType('Delivery')) {
+        const stages = (d.data as DeliveryData).stages.map((s) => s.stage);
+        for (let i = 1; i < stages.length; i += 1) {
+          if (!DELIVERY_TRANSITIONS[stages[i - 1] as DeliveryStage].includes(stages[i] as DeliveryStage)) return `delivery ${d.id}: ${stages.join(' -> ')}`;
+        }
+      }
+      return undefined;
+    },
+  },
+  { name: 'nothing silent: no dead letters', safety: (w) => (w.deadLetters[0] ? `${w.deadLetters[0].machine}: ${w.deadLetters[0].reason}` : undefined) },
+  {
+    name: 'every saga ends, agreeing with its delivery, with no drone left held',
+    liveness: (w) => {
+      for (const saga of w.ofType('DeliverySaga')) {
+        if (!terminal.has(saga.state)) return `saga ${saga.id} is stuck in ${saga.state} (awaiting ${JSON.stringify((saga.data as SagaData).awaiting)})`;
+        const delivery = w.get('Delivery', saga.id);
+        if (saga.state === 'Completed' && delivery?.state !== 'Completed') return `saga ${saga.id} Completed, delivery ${delivery?.state ?? 'missing'}`;
+        if (saga.state !== 'Completed' && delivery !== undefined && delivery.state !== 'Cancelled') return `saga ${saga.id} ${saga.state}, delivery ${delivery.state}`;
+      }
+      for (const d of w.ofType('Drone')) {
+        const held = (d.data as DroneData).deliveryId;
+        if (held !== null && held.startsWith('d')) return `drone ${d.id} still holds ${held} (${d.state})`;
+      }
+      return undefined;
+    },
+  },
+];
+
+/**
+ * Three deliveries on two drones (two share a package), clients who cancel them, another who
+ * books a drone over REST twice, an operator who faults a drone and repairs it, and a pilot
+ * (the simulator) who flies each dispatched drone, retrying refused reports.
+ */
+function setup(machines: { fleet?: AnyMachineDefinition; drone?: AnyMachineDefinition; saga?: AnyMachineDefinition; delivery?: AnyMachineDefinition; pkg?: AnyMachineDefinition } = {}): SimulationSetup {
+  const ref = (type: string, id: string): MachineRef => ({ type, id });
+  return {
+    machines: [DeliveryRequestMachine, machines.saga ?? DeliverySaga, machines.pkg ?? Package, machines.fleet ?? Fleet, machines.drone ?? Drone, machines.delivery ?? Delivery],
+    monitors,
+    activities: {
+      // The drone simulator: flies from where the drone is, reports each leg (retrying refusals), and
+      // gives up a confirmation the delivery can no longer take, as the real one stops after 409s.
+      fly: (input, { env }) => {
+        const { droneId, deliveryId, from } = input as { droneId: string; deliveryId: string; from: string };
+        const drone = ref('Drone', droneId);
+        const status = (status: string) => ({ to: drone, event: { type: 'Status', deliveryId, status } as RsmEvent });
+        const confirm = {
+          to: ref('Delivery', deliveryId),
+          event: { type: 'Confirm', confirmationType: 'None' } as RsmEvent,
+          skipIf: (machines: ReadonlyMap<string, { state: string }>) => ['Cancelled', 'Completed'].includes(machines.get(`Delivery/${deliveryId}`)?.state ?? ''),
+        };
+        const legs = { EnRouteToPickup: [status('PickedUp'), status('Delivered'), confirm, status('Returned')], EnRouteToDropoff: [status('Delivered'), confirm, status('Returned')], Returning: [status('Returned')] };
+        env.script(`pilot:${droneId}:${deliveryId}`, legs[from as keyof typeof legs] ?? legs.EnRouteToPickup);
+        return { ok: true };
+      },
+    },
+    init: (env) => {
+      env.create(ref('Fleet', FLEET_ID), { type: 'Seed', droneIds: ['drone-1', 'drone-2'] } as RsmEvent);
+      env.create(ref('DeliveryRequest', 'd1'), { type: 'Submit', request: request('d1', 'p1') } as RsmEvent);
+      env.create(ref('DeliveryRequest', 'd2'), { type: 'Submit', request: request('d2', 'p2') } as RsmEvent);
+      env.create(ref('DeliveryRequest', 'd3'), { type: 'Submit', request: request('d3', 'p1') } as RsmEvent);
+      // Clients cancel whenever the scheduler lets them: before pickup (undone), or after (refused).
+      for (const id of ['d1', 'd2', 'd3']) env.script(`client-cancels-${id}`, [{ to: ref('DeliveryRequest', id), event: { type: 'Cancel' } }]);
+      const book = { to: ref('Fleet', FLEET_ID), event: { type: 'AssignDrone', deliveryId: 'rest-1', ownerId: 'o', viaSaga: false } as RsmEvent };
+      env.script('client-books-twice', [book, book, { to: ref('Fleet', FLEET_ID), event: { type: 'Release', deliveryId: 'rest-1' } as RsmEvent }]);
+      env.script('operator', [{ to: ref('Drone', 'drone-2'), event: { type: 'Fault' } }, { to: ref('Drone', 'drone-2'), event: { type: 'Repair' } }]);
+    },
+  };
+}
+
+/** A definition with some handlers replaced: a known-bad variant of a correct machine. */
+function variant(definition: AnyMachineDefinition, patch: Record<string, Record<string, (...args: never[]) => unknown>>): AnyMachineDefinition {
+  const states = Object.fromEntries(
+    Object.entries(definition.spec.states as Record<string, { on?: object; targets?: string[] }>).map(([state, spec]) => [state, { ...spec, on: { ...spec.on, ...patch[state] } }]),
+  );
+  return defineMachine<unknown, RsmEvent>()({ ...(definition.spec as object), states } as never) as AnyMachineDefinition;
+}
+
+const CI = { runs: 3_000, seed: 1, maxSteps: 3_000 } as const;
+
+describe('systematic exploration of the TailSpin machines', { concurrency: false }, () => {
+  it('keeps every invariant over thousands of runs with crashes, duplicates and adversarial order', async () => {
+    const report = await explore(setup(), { ...CI, runs: 5_000, stopAtFirstFailure: true });
+    assert.equal(report.failures.length, 0, report.failures[0] && describeFailure(report.failures[0]));
+    console.log(`# correct machines: ${report.runs} runs in ${report.seconds.toFixed(1)} s (${report.runsPerSecond.toFixed(0)} runs/s), no violation`);
+  });
+
+  it('replays a run exactly from its seed', async () => {
+    const a = await simulate(setup(), 4242, { runs: 1 });
+    const b = await simulate(setup(), 4242, { runs: 1 });
+    assert.deepEqual(b.trace, a.trace);
+    assert.ok(a.trace.length > 20);
+  });
+
+  const badVariants: [string, () => SimulationSetup, RegExp][] = [
+    [
+      'a drone reservation that is not idempotent',
+      () => setup({
+        fleet: variant(Fleet, {
+          Active: {
+            AssignDrone: ((data: FleetData, event: { deliveryId: string; ownerId: string; viaSaga: boolean }, ctx: { send: (to: MachineRef, e: RsmEvent) => void; reply: (v: Json) => void }) => {
+              // Bug: a repeated request takes another drone instead of returning the one it has.
+              data.requests[event.deliveryId] = { ownerId: event.ownerId, viaSaga: event.viaSaga };
+              const free = data.idle.shift();
+              if (free === undefined) {
+                data.waiting.push(event.deliveryId);
+                return ctx.reply({ droneId: null, queued: true });
+              }
+              data.assignments[`${event.deliveryId}#${free}`] = free;
+              ctx.send({ type: 'Drone', id: free }, { type: 'Reserve', deliveryId: event.deliveryId, ownerId: event.ownerId, viaSaga: event.viaSaga } as RsmEvent);
+              return ctx.reply({ droneId: free, queued: false });
+            }),
+          },
+        }),
+      }),
+      /one drone per live delivery|no drone left held/,
+    ],
+    [
+      'a saga that forgets to release the drone on cancel',
+      () => setup({
+        saga: variant(DeliverySaga, Object.fromEntries(['DronePending', 'DeliveryPending', 'Scheduled'].map((state) => [state, {
+          Cancel: ((data: SagaData, _event: unknown, ctx: { goto: (s: string) => void; send: (to: MachineRef, e: RsmEvent) => void; self: MachineRef; cancelTimer: (n: string) => void }) => {
+            // Bug: undoes the package and the delivery, forgets the drone.
+            ctx.cancelTimer('deadline');
+            if (data.done.delivery) ctx.send({ type: 'Delivery', id: ctx.self.id }, { type: 'Cancel' });
+            ctx.send({ type: 'Package', id: data.request?.packageInfo.packageId ?? '' }, { type: 'Unlink', deliveryId: ctx.self.id } as RsmEvent);
+            data.awaiting = data.done.delivery ? ['package', 'delivery'] : ['package'];
+            ctx.goto('Cancelling');
+          }) as never,
+        }]))),
+      }),
+      /no drone left held|one drone per live delivery/,
+    ],
+    [
+      'a Delivery that accepts a confirmation after cancel',
+      () => setup({
+        delivery: variant(Delivery, {
+          Cancelled: {
+            Confirm: ((data: DeliveryData, _event: unknown, ctx: { goto: (s: string) => void; now: Date }) => {
+              data.stages.push({ stage: 'Completed', at: ctx.now.toISOString() });
+              ctx.goto('Completed');
+            }),
+          },
+        }),
+      }),
+      /path of the Delivery machine|agreeing with its delivery/,
+    ],
+    [
+      'a handler that sends before checking state',
+      () => setup({
+        pkg: variant(Package, {
+          Linked: {
+            Link: ((data: { deliveryId: string | null }, event: { deliveryId: string }, ctx: { send: (to: MachineRef, e: RsmEvent) => void; self: MachineRef }) => {
+              // Bug: confirms the link first, then notices the package serves another delivery.
+              ctx.send({ type: 'DeliverySaga', id: event.deliveryId }, { type: 'PackageLinked', packageId: ctx.self.id } as RsmEvent);
+              if (event.deliveryId !== data.deliveryId) data.deliveryId = event.deliveryId;
+            }),
+          },
+        }),
+      }),
+      /package is linked to at most one live delivery/,
+    ],
+  ];
+
+  for (const [name, build, expected] of badVariants) {
+    it(`finds ${name}`, async () => {
+      const report = await explore(build(), { ...CI });
+      const failure = report.failures[0];
+      assert.ok(failure !== undefined, `no violation in ${report.runs} runs`);
+      assert.match(failure.failure ?? '', expected, describeFailure(failure));
+      console.log(`# ${name}: found after ${report.runsToFirstFailure} runs (seed ${failure.seed}): ${failure.failure?.split('\n')[0]}`);
+      // The seed replays the same failure.
+      const again = await simulate(build(), failure.seed, { ...CI });
+      assert.equal(again.failure, failure.failure);
+    });
+  }
+});
+

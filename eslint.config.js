@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js', 'load-tests/k6/**/*.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js', 'load-tests/k6/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -112,7 +112,8 @@ function setup(machines: { fleet?: AnyMachineDefinition; drone?: AnyMachineDefin
           event: { type: 'Confirm', confirmationType: 'None' } as RsmEvent,
           skipIf: (machines: ReadonlyMap<string, { state: string }>) => ['Cancelled', 'Completed'].includes(machines.get(`Delivery/${deliveryId}`)?.state ?? ''),
         };
-        const legs = { EnRouteToPickup: [status('PickedUp'), status('Delivered'), confirm, status('Returned')], EnRouteToDropoff: [status('Delivered'), confirm, status('Returned')], Returning: [status('Returned')] };
+        // Resumed on the way back, it confirms the drop-off again first (the lost part may be that).
+        const legs = { EnRouteToPickup: [status('PickedUp'), status('Delivered'), confirm, status('Returned')], EnRouteToDropoff: [status('Delivered'), confirm, status('Returned')], Returning: [confirm, status('Returned')] };
         env.script(`pilot:${droneId}:${deliveryId}`, legs[from as keyof typeof legs] ?? legs.EnRouteToPickup);
         return { ok: true };
       },

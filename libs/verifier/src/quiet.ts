@@ -8,14 +8,27 @@ export function isQuiet(s: SuiteSnapshot): boolean {
   return s.sagas.every((x) => terminal.has(x.state)) && s.drones.every((d) => d.state === 'Idle' || d.state === 'Offline') && s.requests.length === s.sagas.length;
 }
 
-/** Waits until the suite is quiet (or the deadline passes) and returns the last snapshot. */
+/**
+ * Waits until the suite is quiet (or the deadline passes) and returns the last snapshot. An app
+ * that is restarting (killed by a chaos run) answers nothing for a moment: reads are retried.
+ */
 export async function waitUntilQuiet(urls: SuiteUrls, timeoutMs: number, onProgress?: (s: SuiteSnapshot) => void): Promise<{ snapshot: SuiteSnapshot; quiet: boolean }> {
   const deadline = Date.now() + timeoutMs;
-  let snapshot = await readSnapshot(urls);
+  const read = async (): Promise<SuiteSnapshot> => {
+    for (;;) {
+      try {
+        return await readSnapshot(urls);
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
+  let snapshot = await read();
   while (!isQuiet(snapshot) && Date.now() < deadline) {
     onProgress?.(snapshot);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    snapshot = await readSnapshot(urls);
+    snapshot = await read();
   }
   return { snapshot, quiet: isQuiet(snapshot) };
 }

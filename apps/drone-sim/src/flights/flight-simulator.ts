@@ -39,14 +39,17 @@ export class FlightSimulator implements OnApplicationShutdown {
   }
 
   private async fly(key: string, flight: Flight): Promise<void> {
+    const confirmUrl = `${this.config.DELIVERY_URL}/api/deliveries/${flight.deliveryId}/confirmations`;
+    const confirmation = { confirmationType: 'None', confirmationBlob: '' };
+    // A flight resumed on the way back (this process died after the drop-off) confirms the drop-off
+    // again first: the confirmation may be what was lost, and a second one is refused harmlessly.
+    if (flight.from === 'Returning') await this.report(confirmUrl, confirmation, true);
     for (const leg of LEGS.slice(LEGS.indexOf(flight.from))) {
       this.active.set(key, leg);
       await this.wait(this.config.LEG_MS_MIN + Math.random() * Math.max(0, this.config.LEG_MS_MAX - this.config.LEG_MS_MIN));
       const status = leg === 'EnRouteToPickup' ? 'PickedUp' : leg === 'EnRouteToDropoff' ? 'Delivered' : 'Returned';
       if (!(await this.report(`${this.config.DRONE_SCHEDULER_URL}/api/drones/${flight.droneId}/status`, { deliveryId: flight.deliveryId, status }, false))) return;
-      if (status === 'Delivered') {
-        await this.report(`${this.config.DELIVERY_URL}/api/deliveries/${flight.deliveryId}/confirmations`, { confirmationType: 'None', confirmationBlob: '' }, true);
-      }
+      if (status === 'Delivered') await this.report(confirmUrl, confirmation, true);
     }
     this.flown += 1;
   }
@@ -61,7 +64,11 @@ export class FlightSimulator implements OnApplicationShutdown {
       try {
         const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         if (response.ok) return true;
-        if (response.status === 409 && !retryConflict) {
+        if (response.status === 409 && retryConflict) {
+          // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.
+          const current = ((await response.json().catch(() => ({}))) as { currentState?: string }).currentState;
+          if (current === 'Completed' || current === 'Cancelled') return true;
+        } else if (response.status === 409) {
           this.logger.log(`abandoning flight: ${url} answered 409 ${await response.text()}`);
           this.abandoned += 1;
           return false;

@@ -320,14 +320,22 @@ export class BatchExecutor {
       for (const item of live.get(key) ?? []) this.persistIntake(w, item, 0, null, null, result);
     }
 
-    // 5. Missing machines: their inbox rows can never be handled.
+    // 5. Missing machines: their inbox rows can never be handled. The machine may have been created
+    // since the check above (each statement sees newer commits): the rows are read only where the
+    // machine still does not exist, in the same statement, and a machine that appeared is drained again.
     const missing = unlocked.filter((key) => !existing.has(key));
     if (missing.length > 0) {
-      const orphans = await this.loadInbox(client, missing.map((key) => refs.get(key) as MachineRef), 1_000);
+      const orphans = await this.loadInbox(client, missing.map((key) => refs.get(key) as MachineRef), 1_000, true);
       for (const row of orphans) {
         w.consumed.push(row.seq);
         this.deadLetter(w, result, row.type, row.id, inboxEnvelope(row), row.requestKey, `no machine ${row.type}/${row.id}`, row.attempts);
       }
+      const appeared = await client.query<{ type: string; id: string }>(
+        `SELECT m.type, m.id FROM ${t.machines} m
+         JOIN jsonb_to_recordset($1::jsonb) AS k(type text, id text) ON m.type = k.type AND m.id = k.id`,
+        [JSON.stringify(missing.map((key) => refs.get(key)))],
+      );
+      for (const row of appeared.rows) result.more.add(machineKey(row));
     }
 
     // 6. Load the locked machines' inbox rows and step through them in order.
@@ -637,7 +645,8 @@ export class BatchExecutor {
     (result as { deadLetters: number }).deadLetters += 1;
   }
 
-  private async loadInbox(client: PoolClient, refs: readonly MachineRef[], limit: number): Promise<InboxEvent[]> {
+  /** The oldest inbox rows of each machine; with `orphansOnly`, only of machines that do not exist. */
+  private async loadInbox(client: PoolClient, refs: readonly MachineRef[], limit: number, orphansOnly = false): Promise<InboxEvent[]> {
     const rows = await client.query<{
       seq: string;
       machine_type: string;
@@ -657,6 +666,7 @@ export class BatchExecutor {
          SELECT seq, machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
                 request_key, attempts, not_before, created_at
          FROM ${this.tables.inbox} WHERE machine_type = k.type AND machine_id = k.id
+           ${orphansOnly ? `AND NOT EXISTS (SELECT 1 FROM ${this.tables.machines} m WHERE m.type = k.type AND m.id = k.id)` : ''}
          ORDER BY seq LIMIT ${limit}
        ) i ORDER BY i.seq`,
       [JSON.stringify(refs.map((ref) => ({ type: ref.type, id: ref.id })))],

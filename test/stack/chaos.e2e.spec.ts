@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { runChaos, writeReport } from '../../load-tests/chaos/src/chaos-experiment.js';
+import { flushRedis, localKiller, restartPostgres } from '../../load-tests/chaos/src/pod-killer.js';
+import { inheritedEnv, suiteTestConfig } from '../support/config.js';
+
+const exec = promisify(execFile);
+const DIST = join(import.meta.dirname, '..', '..');
+
+describe('chaos, sized for CI', { concurrency: false }, () => {
+  it('loses nothing while apps are SIGKILLed every few seconds, Redis loses its data and Postgres restarts', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'tailspin-chaos-'));
+    const portBase = 24_000 + Math.floor(Math.random() * 300) * 10;
+    const env = { ...inheritedEnv, RUN_DIR: runDir, PORT_BASE: String(portBase), STACK: `ch${Math.random().toString(36).slice(2, 7)}`, LOG_LEVEL: 'warn', LEG_MS_MAX: '300' };
+    await exec(process.execPath, [join(DIST, 'scripts', 'suite', 'start.js')], { env });
+    try {
+      const apps = (JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; url: string }[] }).apps;
+      const url = (service: string) => apps.find((a) => a.service === service)?.url ?? '';
+      const run = await runChaos('chaos (CI)', {
+        urls: { ingestion: url('ingestion'), workflow: url('workflow'), package: url('package'), 'drone-scheduler': url('drone-scheduler'), delivery: url('delivery') },
+        load: { ingestionUrl: url('ingestion'), rate: 10, durationS: 30, duplicateShare: 0.1, cancelShare: 0.05, prefix: 'ci' },
+        killer: localKiller(runDir, join(DIST, '..', 'node_modules', 'pm2', 'bin', 'pm2')),
+        apps: apps.map((a) => a.service),
+        killEveryS: 3,
+        disruptions: [
+          { atS: 9, name: 'redis', run: () => flushRedis(suiteTestConfig.REDIS_URL) },
+          { atS: 18, name: 'postgres', run: restartPostgres },
+        ],
+        quietTimeoutMs: 180_000,
+      });
+      const { html } = writeReport(join(runDir, 'report'), [run]);
+      const kills = run.events.filter((e) => e.what.includes('SIGKILL')).length;
+      console.log(`# chaos: ${run.load.accepted} accepted, ${kills} kills, ${run.events.length} disruptions, completed ${run.completedRate.toFixed(2)}/s, acceptance p99 ${run.acceptanceP99Ms.toFixed(0)} ms; report ${html}`);
+      assert.ok(run.quiet, 'the suite became quiet');
+      assert.ok(run.load.accepted >= 250, `${run.load.accepted} accepted`);
+      assert.ok(kills >= 5, `${kills} kills`);
+      assert.ok(run.events.some((e) => e.what === 'redis: FLUSHALL'), 'Redis lost its data');
+      assert.ok(run.events.some((e) => e.what.includes('restarted')), 'Postgres restarted');
+      assert.deepEqual(run.results.filter((r) => !r.ok), [], 'every invariant holds');
+      assert.match(readFileSync(html, 'utf8'), /<svg[\s\S]*polyline/);
+    } finally {
+      await exec(process.execPath, [join(DIST, 'scripts', 'suite', 'stop.js')], { env });
+    }
+  });
+});

@@ -48,6 +48,15 @@ const notifyMe = (data: DeliveryData, event: { url: string }, ctx: StepContext<D
 };
 const notified = () => undefined;
 
+/** Before the drone leaves: rescheduled, dispatched, cancelled. */
+const beforePickup = {
+  Reschedule: reschedule,
+  HeadedToPickup: (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => stage(data, ctx, 'HeadedToPickup'),
+  Cancel: cancel,
+  RequestCancel: requestCancel,
+  NotifyMe: notifyMe,
+};
+
 /**
  * A delivery as its customer sees it: Created -> (Rescheduled)* -> HeadedToPickup ->
  * HeadedToDropoff -> Completed, or Cancelled before pickup. Anything else asked over REST is
@@ -66,24 +75,11 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
           data.stages.push({ stage: 'Created', at: ctx.now.toISOString() });
           ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCreated' });
         },
-        Reschedule: reschedule,
-        HeadedToPickup: (data, _e, ctx) => stage(data, ctx, 'HeadedToPickup'),
-        Cancel: cancel,
-        RequestCancel: requestCancel,
-        NotifyMe: notifyMe,
+        ...beforePickup,
       },
       targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
     },
-    Rescheduled: {
-      on: {
-        Reschedule: reschedule,
-        HeadedToPickup: (data, _e, ctx) => stage(data, ctx, 'HeadedToPickup'),
-        Cancel: cancel,
-        RequestCancel: requestCancel,
-        NotifyMe: notifyMe,
-      },
-      targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
-    },
+    Rescheduled: { on: beforePickup, targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'] },
     HeadedToPickup: {
       on: {
         // The drone is on its way: a reschedule forwarded by the saga is too late and is recorded.

@@ -67,6 +67,16 @@ const late = {
   Reschedule: () => undefined,
 } as const;
 
+/** While undoing (to Failed or to Cancelled): count the acknowledgements, ignore the rest. */
+const undoing = {
+  PackageUnlinked: (data: SagaData, _e: unknown, ctx: StepContext<SagaState>) => acknowledge(data, ctx, 'PackageUnlinked', 'package'),
+  DroneReleased: (data: SagaData, _e: unknown, ctx: StepContext<SagaState>) => acknowledge(data, ctx, 'DroneReleased', 'drone'),
+  DeliveryCancelled: (data: SagaData, _e: unknown, ctx: StepContext<SagaState>) => acknowledge(data, ctx, 'DeliveryCancelled', 'delivery'),
+  PackageRejected: () => undefined,
+  Cancel: () => undefined,
+  ...late,
+};
+
 const cancelBeforePickup = (data: SagaData, event: { source: string }, ctx: StepContext<SagaState>) =>
   compensate(data, ctx, 'Cancel', 'Cancelled', `cancelled by ${event.source}`);
 const deadlinePassed = (data: SagaData, event: { name: string }, ctx: StepContext<SagaState>) =>
@@ -180,28 +190,8 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
       },
       targets: ['Completed'],
     },
-    Compensating: {
-      on: {
-        PackageUnlinked: (data, _e, ctx) => acknowledge(data, ctx, 'PackageUnlinked', 'package'),
-        DroneReleased: (data, _e, ctx) => acknowledge(data, ctx, 'DroneReleased', 'drone'),
-        DeliveryCancelled: (data, _e, ctx) => acknowledge(data, ctx, 'DeliveryCancelled', 'delivery'),
-        PackageRejected: () => undefined,
-        Cancel: () => undefined,
-        ...late,
-      },
-      targets: ['Failed'],
-    },
-    Cancelling: {
-      on: {
-        PackageUnlinked: (data, _e, ctx) => acknowledge(data, ctx, 'PackageUnlinked', 'package'),
-        DroneReleased: (data, _e, ctx) => acknowledge(data, ctx, 'DroneReleased', 'drone'),
-        DeliveryCancelled: (data, _e, ctx) => acknowledge(data, ctx, 'DeliveryCancelled', 'delivery'),
-        PackageRejected: () => undefined,
-        Cancel: () => undefined,
-        ...late,
-      },
-      targets: ['Cancelled'],
-    },
+    Compensating: { on: undoing, targets: ['Failed'] },
+    Cancelling: { on: undoing, targets: ['Cancelled'] },
     Completed: { on: { Cancel: (data, event, ctx) => void data.history.push({ at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
     Failed: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
     Cancelled: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },

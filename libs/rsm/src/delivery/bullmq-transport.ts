@@ -9,18 +9,14 @@ export interface InboundJob {
   readonly messages: readonly RemoteMessage[];
 }
 
-/** Acknowledged outbox ids, sent back to the service that published them. */
-export interface AckJob {
-  readonly ids: readonly string[];
-}
-
 export interface DrainJob {
   readonly key: string;
 }
 
 export interface TransportHandlers {
   readonly inbound: (job: InboundJob) => Promise<void>;
-  readonly acks: (job: AckJob) => Promise<void>;
+  /** Outbox ids another service has taken: safe to delete. */
+  readonly acks: (ids: readonly string[]) => void;
   readonly drain: (job: DrainJob) => Promise<void>;
   readonly reply: (message: string) => void;
 }
@@ -32,14 +28,18 @@ export interface TransportOptions {
   readonly inboundConcurrency: number;
   /** False for an API-only process: it publishes but consumes nothing but acks and replies. */
   readonly worker: boolean;
+  /** A job whose worker has not renewed its lock for this long (a killed pod) is handed to another. */
+  readonly jobLockMs: number;
+  /** How often workers look for such jobs. */
+  readonly stalledCheckMs: number;
 }
 
-/** Queue names in one place: `<service>.inbound`, `<service>.acks`, `<service>.drain`. */
+/** Queue and channel names in one place: queues `<service>.inbound` and `<service>.drain`; channels for replies and acks. */
 export const queueNames = {
   inbound: (service: string) => `${service}.inbound`,
-  acks: (service: string) => `${service}.acks`,
   drain: (service: string) => `${service}.drain`,
   replies: (prefix: string, service: string) => `${prefix}:${service}:replies`,
+  acks: (prefix: string, service: string) => `${prefix}:${service}:acks`,
 };
 
 const JOB_DEFAULTS = {
@@ -91,19 +91,26 @@ export class BullmqTransport {
         prefix,
         concurrency,
         autorun: true,
+        lockDuration: this.options.jobLockMs,
+        stalledInterval: this.options.stalledCheckMs,
+        // A job stalled by repeated kills is still only a copy (the outbox has the original): keep trying.
+        maxStalledCount: 10,
       });
       worker.on('error', (error) => this.logger.debug({ err: error.message, queue: name }, 'queue worker error'));
       worker.on('failed', (job, error) => this.logger.warn({ err: error.message, queue: name, job: job?.id }, 'queue job failed'));
       this.workers.push(worker);
     };
-    make<AckJob>(queueNames.acks(service), 2, handlers.acks);
     if (this.options.worker) {
       make<InboundJob>(queueNames.inbound(service), this.options.inboundConcurrency, handlers.inbound);
       make<DrainJob>(queueNames.drain(service), 8, handlers.drain);
     }
     await Promise.all(this.workers.map((worker) => worker.waitUntilReady()));
-    this.subscriber.on('message', (_channel: string, message: string) => handlers.reply(message));
-    await this.subscriber.subscribe(queueNames.replies(prefix, service));
+    const acks = queueNames.acks(prefix, service);
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === acks) handlers.acks(message.split(','));
+      else handlers.reply(message);
+    });
+    await this.subscriber.subscribe(queueNames.replies(prefix, service), acks);
   }
 
   /** Publishes events to another service's inbound queue, split into jobs of at most `perJob`. */
@@ -116,8 +123,13 @@ export class BullmqTransport {
     await this.guard(this.queue(queueNames.inbound(destination)).addBulk(jobs));
   }
 
+  /**
+   * Tells the publishing service which of its outbox rows arrived. A message on a channel, not a
+   * job: a lost acknowledgement costs only a re-publish, which the pair sequence drops.
+   */
   async publishAcks(destination: string, ids: readonly string[]): Promise<void> {
-    await this.guard(this.queue(queueNames.acks(destination)).add('acks', { ids } satisfies AckJob, JOB_DEFAULTS));
+    if (ids.length === 0) return;
+    await this.guard(this.producer.publish(queueNames.acks(this.options.prefix, destination), ids.join(',')));
   }
 
   /** Rings the doorbell of a machine: some worker of this service drains it. Coalesced per machine. */

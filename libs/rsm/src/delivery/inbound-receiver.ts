@@ -1,5 +1,8 @@
 import type { Pool } from 'pg';
 import { machineKey } from '../definition/types.js';
+import { CombinedWrite } from '../persistence/combined-write.js';
+import { query } from '../persistence/prepared.js';
+import { recordset } from '../persistence/recordset.js';
 import type { TableNames } from '../persistence/table-names.js';
 import type { RemoteMessage } from '../runtime/batch-executor.js';
 import { newMachineRow, type MachineRegistry } from '../runtime/machine-registry.js';
@@ -43,21 +46,22 @@ export class InboundReceiver {
         return { sender, receiver };
       });
       const pairsJson = JSON.stringify(pairs);
-      await client.query(
-        `INSERT INTO ${t.recvSeq} (sender, receiver, last_seq)
-         SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text)
-         ON CONFLICT DO NOTHING`,
+      // Creates each pair's counter or locks the existing one (in key order, so two receivers never
+      // deadlock) and returns its latest value: the upsert sees the newest committed row.
+      const counters = await query<{ sender: string; receiver: string; last_seq: string }>(
+        client,
+        `INSERT INTO ${t.recvSeq} AS c (sender, receiver, last_seq)
+         SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ORDER BY sender, receiver
+         ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = c.last_seq
+         RETURNING c.sender, c.receiver, c.last_seq`,
         [pairsJson],
       );
-      const counters = await client.query<{ sender: string; receiver: string; last_seq: string }>(
-        `SELECT c.sender, c.receiver, c.last_seq FROM ${t.recvSeq} c
-         JOIN jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ON c.sender = p.sender AND c.receiver = p.receiver
-         ORDER BY c.sender, c.receiver FOR UPDATE OF c`,
-        [pairsJson],
-      );
-      const buffered = await client.query<{ sender: string; receiver: string; seq: string; message: RemoteMessage }>(
+      // A statement of its own, after the lock: its fresh snapshot sees what a receiver that held
+      // the lock before us buffered.
+      const buffered = await query<{ sender: string; receiver: string; seq: string; message: RemoteMessage }>(
+        client,
         `SELECT r.sender, r.receiver, r.seq, r.message FROM ${t.reorder} r
-         JOIN jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ON r.sender = p.sender AND r.receiver = p.receiver
+         JOIN ${recordset('$1', 'sender text, receiver text', pairs)} p ON r.sender = p.sender AND r.receiver = p.receiver
          ORDER BY r.seq`,
         [pairsJson],
       );
@@ -106,7 +110,8 @@ export class InboundReceiver {
       let created = new Set<string>();
       if (creates.length > 0) {
         const rows = creates.map((m) => newMachineRow(this.registry.require(m.to.type), m.to));
-        const inserted = await client.query<{ type: string; id: string }>(
+        const inserted = await query<{ type: string; id: string }>(
+          client,
           `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
            SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
              AS r(type text, id text, state text, data jsonb, definition_version int)
@@ -137,46 +142,44 @@ export class InboundReceiver {
         });
         wake.add(key);
       }
+      const write = new CombinedWrite();
       if (inbox.length > 0) {
-        await client.query(
+        write.add(
           `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id)
-           SELECT machine_type, machine_id, event, event_id, sender_type, sender_id FROM jsonb_to_recordset($1::jsonb)
+           SELECT machine_type, machine_id, event, event_id, sender_type, sender_id FROM jsonb_to_recordset(${write.param(JSON.stringify(inbox))}::jsonb)
              AS r(machine_type text, machine_id text, event jsonb, event_id text, sender_type text, sender_id text)`,
-          [JSON.stringify(inbox)],
         );
       }
       if (deadLetters.length > 0) {
-        await client.query(
+        write.add(
           `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, reason)
-           SELECT machine_type, machine_id, event, sender_type, sender_id, reason FROM jsonb_to_recordset($1::jsonb)
+           SELECT machine_type, machine_id, event, sender_type, sender_id, reason FROM jsonb_to_recordset(${write.param(JSON.stringify(deadLetters))}::jsonb)
              AS r(machine_type text, machine_id text, event jsonb, sender_type text, sender_id text, reason text)`,
-          [JSON.stringify(deadLetters)],
         );
       }
       if (newLast.length > 0) {
-        await client.query(
+        write.add(
           `UPDATE ${t.recvSeq} c SET last_seq = u.last_seq
-           FROM jsonb_to_recordset($1::jsonb) AS u(sender text, receiver text, last_seq bigint)
+           FROM ${recordset(write.param(JSON.stringify(newLast)), 'sender text, receiver text, last_seq bigint', newLast)} u
            WHERE c.sender = u.sender AND c.receiver = u.receiver`,
-          [JSON.stringify(newLast)],
         );
       }
+      // Buffered and unbuffered rows are never the same rows: one statement may do both.
       if (toBuffer.length > 0) {
-        await client.query(
+        write.add(
           `INSERT INTO ${t.reorder} (sender, receiver, seq, message)
-           SELECT sender, receiver, seq, message FROM jsonb_to_recordset($1::jsonb)
+           SELECT sender, receiver, seq, message FROM jsonb_to_recordset(${write.param(JSON.stringify(toBuffer))}::jsonb)
              AS r(sender text, receiver text, seq bigint, message jsonb)
            ON CONFLICT DO NOTHING`,
-          [JSON.stringify(toBuffer)],
         );
       }
       if (unbuffer.length > 0) {
-        await client.query(
-          `DELETE FROM ${t.reorder} r USING jsonb_to_recordset($1::jsonb) AS u(sender text, receiver text, seq bigint)
+        write.add(
+          `DELETE FROM ${t.reorder} r USING ${recordset(write.param(JSON.stringify(unbuffer)), 'sender text, receiver text, seq bigint', unbuffer)} u
            WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.seq = u.seq`,
-          [JSON.stringify(unbuffer)],
         );
       }
+      await write.run(client);
       return {
         ack: job.messages.map((m) => m.outboxId),
         wake,

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { prepared } from '../persistence/prepared.js';
 import type { TableNames } from '../persistence/table-names.js';
 import type { OutboxEntry, RemoteMessage } from '../runtime/batch-executor.js';
 import type { CrashHook } from '../runtime/crash-points.js';
@@ -15,6 +16,8 @@ import type { BullmqTransport } from './bullmq-transport.js';
 export class OutboxRelay {
   /** Whether the last publish succeeded; readiness reports it. */
   healthy = true;
+  private readonly acked = new Set<string>();
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -23,6 +26,7 @@ export class OutboxRelay {
     private readonly service: string,
     private readonly messagesPerJob: number,
     private readonly ackTimeoutMs: number,
+    private readonly ackFlushMs: number,
     private readonly logger: RsmLogger,
     private readonly crash: CrashHook | undefined,
     private readonly onSent: (destination: string, count: number) => void,
@@ -65,10 +69,30 @@ export class OutboxRelay {
     });
   }
 
-  /** Deletes acknowledged rows. */
-  async acknowledge(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.pool.query(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[])`, [ids]);
+  /**
+   * Deletes acknowledged rows, many acknowledgements per statement: ids gather for `ackFlushMs`.
+   * A failed delete is only logged; the rows are re-published later and acknowledged again.
+   */
+  acknowledge(ids: readonly string[]): void {
+    for (const id of ids) if (/^\d+$/.test(id)) this.acked.add(id);
+    if (this.acked.size >= 5_000) void this.flushAcks();
+    else if (this.ackTimer === undefined && this.acked.size > 0) {
+      this.ackTimer = setTimeout(() => void this.flushAcks(), this.ackFlushMs);
+    }
+  }
+
+  /** Deletes every row acknowledged so far. */
+  async flushAcks(): Promise<void> {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.acked.size === 0) return;
+    const ids = [...this.acked];
+    this.acked.clear();
+    try {
+      await this.pool.query(prepared(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[])`, [ids]));
+    } catch (error) {
+      this.logger.warn({ err: String(error), count: ids.length }, 'could not delete acknowledged outbox rows; they will be re-published and acknowledged again');
+    }
   }
 
   private async publishGrouped(entries: readonly OutboxEntry[]): Promise<void> {

@@ -9,6 +9,9 @@ import {
   type MachineStatus,
 } from '../definition/step-executor.js';
 import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { CombinedWrite } from '../persistence/combined-write.js';
+import { query } from '../persistence/prepared.js';
+import { recordset } from '../persistence/recordset.js';
 import type { TableNames } from '../persistence/table-names.js';
 import type { CrashHook } from './crash-points.js';
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError } from './errors.js';
@@ -175,7 +178,7 @@ export class BatchExecutor {
     const definition = this.registry.get(ref.type);
     const policy = definition?.failure;
     return inTransaction(this.pool, async (client) => {
-      const head = await client.query<{ seq: string; event: RsmEvent; attempts: number; sender_type: string | null; sender_id: string | null; request_key: string | null }>(
+      const head = await query<{ seq: string; event: RsmEvent; attempts: number; sender_type: string | null; sender_id: string | null; request_key: string | null }>(client,
         `SELECT seq, event, attempts, sender_type, sender_id, request_key FROM ${this.tables.inbox}
          WHERE machine_type = $1 AND machine_id = $2 ORDER BY seq LIMIT 1 FOR UPDATE`,
         [ref.type, ref.id],
@@ -185,14 +188,14 @@ export class BatchExecutor {
       const attempts = row.attempts + 1;
       if (policy !== undefined && attempts < policy.maxAttempts) {
         const delay = backoffMs(attempts, policy.initialBackoffMs, policy.maxBackoffMs);
-        await client.query(
+        await query(client,
           `UPDATE ${this.tables.inbox} SET attempts = $2, last_error = $3, not_before = now() + make_interval(secs => $4::double precision / 1000) WHERE seq = $1`,
           [row.seq, attempts, error, delay],
         );
         return Date.now() + delay;
       }
-      await client.query(`DELETE FROM ${this.tables.inbox} WHERE seq = $1`, [row.seq]);
-      await client.query(
+      await query(client, `DELETE FROM ${this.tables.inbox} WHERE seq = $1`, [row.seq]);
+      await query(client,
         `INSERT INTO ${this.tables.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [ref.type, ref.id, JSON.stringify(row.event), row.sender_type, row.sender_id, row.request_key, `step could not be committed: ${error}`, attempts],
@@ -230,7 +233,7 @@ export class BatchExecutor {
     const creates = [...intake.values()].flat().filter((item) => item.kind === 'create' && !item.cancelled);
     if (creates.length > 0) {
       const rows = uniqueBy(creates, (item) => machineKey(item.ref)).map((item) => newMachineRow(this.registry.require(item.ref.type), item.ref));
-      const inserted = await client.query<{ type: string; id: string }>(
+      const inserted = await query<{ type: string; id: string }>(client,
         `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
          SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
            AS r(type text, id text, state text, data jsonb, definition_version int)
@@ -241,11 +244,12 @@ export class BatchExecutor {
     }
 
     // 2. Lock the machines; those locked elsewhere are busy, the others do not exist.
-    const locked = !handle ? { rows: [] } : await client.query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus; created_at: Date }>(
+    const lockKeys = [...refs.values()];
+    const locked = !handle ? { rows: [] } : await query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus; created_at: Date }>(client,
       `SELECT m.type, m.id, m.state, m.data, m.status, m.created_at FROM ${t.machines} m
-       JOIN jsonb_to_recordset($1::jsonb) AS k(type text, id text) ON m.type = k.type AND m.id = k.id
+       JOIN ${recordset('$1', 'type text, id text', lockKeys)} k ON m.type = k.type AND m.id = k.id
        ORDER BY m.type, m.id FOR UPDATE OF m SKIP LOCKED`,
-      [JSON.stringify([...refs.values()])],
+      [JSON.stringify(lockKeys)],
     );
     const machines = new Map<string, MachineSnapshot>();
     const createdAt = new Map<string, number>();
@@ -256,9 +260,9 @@ export class BatchExecutor {
     const unlocked = keys.filter((key) => !machines.has(key));
     const existing = new Set<string>();
     if (unlocked.length > 0) {
-      const found = await client.query<{ type: string; id: string }>(
+      const found = await query<{ type: string; id: string }>(client,
         `SELECT m.type, m.id FROM ${t.machines} m
-         JOIN jsonb_to_recordset($1::jsonb) AS k(type text, id text) ON m.type = k.type AND m.id = k.id`,
+         JOIN ${recordset('$1', 'type text, id text', unlocked)} k ON m.type = k.type AND m.id = k.id`,
         [JSON.stringify(unlocked.map((key) => refs.get(key)))],
       );
       for (const row of found.rows) existing.add(machineKey(row));
@@ -291,7 +295,7 @@ export class BatchExecutor {
       }
     }
     if (keyed.length > 0) {
-      const inserted = await client.query<{ key: string }>(
+      const inserted = await query<{ key: string }>(client,
         `INSERT INTO ${t.requests} (key, machine_type, machine_id, status)
          SELECT key, machine_type, machine_id, 'pending' FROM jsonb_to_recordset($1::jsonb)
            AS r(key text, machine_type text, machine_id text)
@@ -330,9 +334,9 @@ export class BatchExecutor {
         w.consumed.push(row.seq);
         this.deadLetter(w, result, row.type, row.id, inboxEnvelope(row), row.requestKey, `no machine ${row.type}/${row.id}`, row.attempts);
       }
-      const appeared = await client.query<{ type: string; id: string }>(
+      const appeared = await query<{ type: string; id: string }>(client,
         `SELECT m.type, m.id FROM ${t.machines} m
-         JOIN jsonb_to_recordset($1::jsonb) AS k(type text, id text) ON m.type = k.type AND m.id = k.id`,
+         JOIN ${recordset('$1', 'type text, id text', missing)} k ON m.type = k.type AND m.id = k.id`,
         [JSON.stringify(missing.map((key) => refs.get(key)))],
       );
       for (const row of appeared.rows) result.more.add(machineKey(row));
@@ -647,7 +651,7 @@ export class BatchExecutor {
 
   /** The oldest inbox rows of each machine; with `orphansOnly`, only of machines that do not exist. */
   private async loadInbox(client: PoolClient, refs: readonly MachineRef[], limit: number, orphansOnly = false): Promise<InboxEvent[]> {
-    const rows = await client.query<{
+    const rows = await query<{
       seq: string;
       machine_type: string;
       machine_id: string;
@@ -660,8 +664,8 @@ export class BatchExecutor {
       attempts: number;
       not_before: Date | null;
       created_at: Date;
-    }>(
-      `SELECT i.* FROM jsonb_to_recordset($1::jsonb) AS k(type text, id text)
+    }>(client,
+      `SELECT i.* FROM ${recordset('$1', 'type text, id text', refs)} k
        CROSS JOIN LATERAL (
          SELECT seq, machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
                 request_key, attempts, not_before, created_at
@@ -687,64 +691,87 @@ export class BatchExecutor {
     }));
   }
 
-  /** Writes everything the batch decided, one statement per table. */
+  /**
+   * Writes everything the batch decided, in as few statements as its order allows: one statement
+   * for the independent writes, then the ones that need a fresh snapshot or another's result.
+   */
   private async write(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
     const t = this.tables;
     const json = (value: unknown) => JSON.stringify(value);
 
+    // Timers cancelled or restarted are written in the first statement: that waits for a poller
+    // that is firing one of them right now, so the next statement (a fresh snapshot) sees its
+    // Timeout event and deletes it. A cancelled timer never delivers, even if it was firing concurrently.
+    const first = new CombinedWrite();
     if (w.machineUpdates.size > 0) {
-      await client.query(
+      const updates = [...w.machineUpdates.values()];
+      first.add(
         `UPDATE ${t.machines} m SET state = u.state, data = u.data, status = u.status,
            version = m.version + u.steps, updated_at = now()
-         FROM jsonb_to_recordset($1::jsonb) AS u(type text, id text, state text, data jsonb, status text, steps int)
+         FROM ${recordset(first.param(json(updates)), 'type text, id text, state text, data jsonb, status text, steps int', updates)} u
          WHERE m.type = u.type AND m.id = u.id`,
-        [json([...w.machineUpdates.values()])],
       );
     }
-    if (w.consumed.length > 0) {
-      await client.query(`DELETE FROM ${t.inbox} WHERE seq = ANY($1::bigint[])`, [w.consumed]);
-    }
-    if (w.retries.length > 0) {
-      await client.query(
-        `UPDATE ${t.inbox} i SET attempts = u.attempts, not_before = u.not_before, last_error = u.last_error
-         FROM jsonb_to_recordset($1::jsonb) AS u(seq bigint, attempts int, not_before timestamptz, last_error text)
-         WHERE i.seq = u.seq`,
-        [json(w.retries)],
+    if (w.consumed.length > 0) first.add(`DELETE FROM ${t.inbox} WHERE seq = ANY(${first.param(w.consumed)}::bigint[])`);
+    const timers = [...w.timers.values()];
+    const cancels = timers.filter((timer) => timer.start === null).map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name }));
+    if (cancels.length > 0) {
+      first.add(
+        `DELETE FROM ${t.timers} x USING ${recordset(first.param(json(cancels)), 'machine_type text, machine_id text, name text', cancels)} k
+         WHERE x.machine_type = k.machine_type AND x.machine_id = k.machine_id AND x.name = k.name`,
       );
     }
-    // Timers cancelled or restarted. The timer rows are written first: that waits for a poller that
-    // is firing one of them right now, so the next statement (a fresh snapshot) sees its Timeout
-    // event and deletes it. A cancelled timer never delivers, even if it was firing concurrently.
-    if (w.timers.size > 0) {
-      const timers = [...w.timers.values()];
-      const cancels = timers.filter((timer) => timer.start === null);
-      if (cancels.length > 0) {
-        await client.query(
-          `DELETE FROM ${t.timers} x USING jsonb_to_recordset($1::jsonb) AS k(machine_type text, machine_id text, name text)
-           WHERE x.machine_type = k.machine_type AND x.machine_id = k.machine_id AND x.name = k.name`,
-          [json(cancels.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
-        );
-      }
-      const starts = timers.flatMap((timer) => (timer.start === null ? [] : [{ machine_type: timer.machine_type, machine_id: timer.machine_id, name: timer.name, ...timer.start }]));
-      if (starts.length > 0) {
-        await client.query(
-          `INSERT INTO ${t.timers} (machine_type, machine_id, name, fire_at, period_ms, payload)
-           SELECT machine_type, machine_id, name, fire_at, period_ms, payload FROM jsonb_to_recordset($1::jsonb)
-             AS r(machine_type text, machine_id text, name text, fire_at timestamptz, period_ms bigint, payload jsonb)
-           ON CONFLICT (machine_type, machine_id, name) DO UPDATE
-             SET fire_at = EXCLUDED.fire_at, period_ms = EXCLUDED.period_ms, payload = EXCLUDED.payload, created_at = now()`,
-          [json(starts)],
-        );
-      }
-      await client.query(
-        `DELETE FROM ${t.inbox} i USING jsonb_to_recordset($1::jsonb) AS k(machine_type text, machine_id text, name text)
+    const starts = timers.flatMap((timer) => (timer.start === null ? [] : [{ machine_type: timer.machine_type, machine_id: timer.machine_id, name: timer.name, ...timer.start }]));
+    if (starts.length > 0) {
+      first.add(
+        `INSERT INTO ${t.timers} (machine_type, machine_id, name, fire_at, period_ms, payload)
+         SELECT machine_type, machine_id, name, fire_at, period_ms, payload FROM jsonb_to_recordset(${first.param(json(starts))}::jsonb)
+           AS r(machine_type text, machine_id text, name text, fire_at timestamptz, period_ms bigint, payload jsonb)
+         ON CONFLICT (machine_type, machine_id, name) DO UPDATE
+           SET fire_at = EXCLUDED.fire_at, period_ms = EXCLUDED.period_ms, payload = EXCLUDED.payload, created_at = now()`,
+      );
+    }
+    if (w.requestUpdates.length > 0) {
+      first.add(
+        `UPDATE ${t.requests} r SET status = u.status, reply = u.reply, error = u.error, completed_at = now()
+         FROM ${recordset(first.param(json(w.requestUpdates)), 'key text, status text, reply jsonb, error text', w.requestUpdates)} u
+         WHERE r.key = u.key`,
+      );
+    }
+    if (w.deadLetters.length > 0) {
+      first.add(
+        `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts)
+         SELECT machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts
+         FROM jsonb_to_recordset(${first.param(json(w.deadLetters))}::jsonb) AS r(machine_type text, machine_id text, event jsonb, sender_type text,
+           sender_id text, request_key text, reason text, attempts int)`,
+      );
+    }
+    if (w.steps.length > 0 && this.options.stepHistoryMs > 0) {
+      first.add(
+        `INSERT INTO ${t.steps} (machine_type, machine_id, event_type, event_id, from_state, to_state, effects)
+         SELECT * FROM jsonb_to_recordset(${first.param(json(w.steps))}::jsonb) AS r(machine_type text, machine_id text, event_type text,
+           event_id text, from_state text, to_state text, effects int)`,
+      );
+    }
+    await first.run(client);
+    if (timers.length > 0) {
+      await query(client,
+        `DELETE FROM ${t.inbox} i USING ${recordset('$1', 'machine_type text, machine_id text, name text', timers)} k
          WHERE i.machine_type = k.machine_type AND i.machine_id = k.machine_id AND i.timer_name = k.name`,
         [json(timers.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
       );
     }
+    if (w.retries.length > 0) {
+      await query(client,
+        `UPDATE ${t.inbox} i SET attempts = u.attempts, not_before = u.not_before, last_error = u.last_error
+         FROM ${recordset('$1', 'seq bigint, attempts int, not_before timestamptz, last_error text', w.retries)} u
+         WHERE i.seq = u.seq`,
+        [json(w.retries)],
+      );
+    }
     let created = new Set<string>();
     if (w.creates.size > 0) {
-      const inserted = await client.query<{ type: string; id: string }>(
+      const inserted = await query<{ type: string; id: string }>(client,
         `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
          SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
            AS r(type text, id text, state text, data jsonb, definition_version int)
@@ -755,7 +782,7 @@ export class BatchExecutor {
     }
     const inboxRows = w.inbox.filter((row) => row.createOf === undefined || created.has(row.createOf));
     if (inboxRows.length > 0) {
-      await client.query(
+      await query(client,
         `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
                                   request_key, attempts, not_before, last_error)
          SELECT machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name, request_key,
@@ -769,7 +796,7 @@ export class BatchExecutor {
     }
     if (w.remote.length > 0) await this.writeOutbox(client, w, result);
     if (w.activities.length > 0) {
-      const inserted = await client.query<{ id: string; idempotency_key: string }>(
+      const inserted = await query<{ id: string; idempotency_key: string }>(client,
         `INSERT INTO ${t.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, attempts, next_attempt_at)
          SELECT machine_type, machine_id, activity, call_id, idempotency_key, input, 1, now() + make_interval(secs => $2::double precision / 1000)
          FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, activity text, call_id text,
@@ -786,17 +813,8 @@ export class BatchExecutor {
         if (id !== undefined) result.activities.push({ ...activity, id, attempts: 1 });
       }
     }
-    if (w.deadLetters.length > 0) {
-      await client.query(
-        `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts)
-         SELECT machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts
-         FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, event jsonb, sender_type text,
-           sender_id text, request_key text, reason text, attempts int)`,
-        [json(w.deadLetters)],
-      );
-    }
     if (w.requestInserts.length > 0) {
-      await client.query(
+      await query(client,
         `INSERT INTO ${t.requests} (key, machine_type, machine_id, status)
          SELECT key, machine_type, machine_id, 'pending' FROM jsonb_to_recordset($1::jsonb)
            AS r(key text, machine_type text, machine_id text)
@@ -804,65 +822,57 @@ export class BatchExecutor {
         [json(w.requestInserts)],
       );
     }
-    if (w.requestUpdates.length > 0) {
-      await client.query(
-        `UPDATE ${t.requests} r SET status = u.status, reply = u.reply, error = u.error, completed_at = now()
-         FROM jsonb_to_recordset($1::jsonb) AS u(key text, status text, reply jsonb, error text)
-         WHERE r.key = u.key`,
-        [json(w.requestUpdates)],
-      );
-    }
-    if (w.steps.length > 0 && this.options.stepHistoryMs > 0) {
-      await client.query(
-        `INSERT INTO ${t.steps} (machine_type, machine_id, event_type, event_id, from_state, to_state, effects)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, event_type text,
-           event_id text, from_state text, to_state text, effects int)`,
-        [json(w.steps)],
-      );
-    }
   }
 
-  /** Numbers each sender/receiver pair's messages and writes them to the outbox. */
+  /**
+   * Numbers each sender/receiver pair's messages and writes them to the outbox, in one statement:
+   * the pair counters move by the pair's count and each message takes its place in that range.
+   */
   private async writeOutbox(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
     const t = this.tables;
     const counts = new Map<string, { sender: string; receiver: string; n: number }>();
-    for (const message of w.remote) {
-      const pair = `${machineKey(message.sender)} ${machineKey(message.to)}`;
-      const entry = counts.get(pair) ?? { sender: machineKey(message.sender), receiver: machineKey(message.to), n: 0 };
+    const rows = w.remote.map((message, ord) => {
+      const sender = machineKey(message.sender);
+      const receiver = machineKey(message.to);
+      const pair = `${sender} ${receiver}`;
+      const entry = counts.get(pair) ?? { sender, receiver, n: 0 };
       entry.n += 1;
       counts.set(pair, entry);
-    }
-    const seqs = await client.query<{ sender: string; receiver: string; last_seq: string }>(
-      `INSERT INTO ${t.sendSeq} (sender, receiver, last_seq)
-       SELECT sender, receiver, n FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, n bigint)
-       ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq
-       RETURNING sender, receiver, last_seq`,
-      [JSON.stringify([...counts.values()])],
-    );
-    const next = new Map<string, number>();
-    for (const row of seqs.rows) {
-      const n = counts.get(`${row.sender} ${row.receiver}`)?.n ?? 0;
-      next.set(`${row.sender} ${row.receiver}`, Number(row.last_seq) - n + 1);
-    }
-    const messages = w.remote.map((message) => {
-      const pair = `${machineKey(message.sender)} ${machineKey(message.to)}`;
-      const seq = next.get(pair) ?? 1;
-      next.set(pair, seq + 1);
-      return { destination: message.destination, message: { kind: message.kind, sender: message.sender, to: message.to, seq, event: message.event } };
+      return { ord, destination: message.destination, sender, receiver, idx: entry.n, message: { kind: message.kind, sender: message.sender, to: message.to, event: message.event } };
     });
-    const inserted = await client.query<{ id: string }>(
-      `INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
-       SELECT destination, message, now() + make_interval(secs => $2::double precision / 1000)
-       FROM jsonb_to_recordset($1::jsonb) AS r(destination text, message jsonb)
-       RETURNING id`,
-      [JSON.stringify(messages), this.options.delivery.ackTimeoutMs],
+    const inserted = await query<{ id: string; seq: string; sender: string; receiver: string }>(client,
+      `WITH s AS (
+         INSERT INTO ${t.sendSeq} (sender, receiver, last_seq)
+         SELECT sender, receiver, n FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, n bigint)
+         ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq
+         RETURNING sender, receiver, last_seq
+       ), m AS (
+         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - c.n + m.idx) AS message
+         FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, idx int, message jsonb)
+         JOIN s ON s.sender = m.sender AND s.receiver = m.receiver
+         JOIN jsonb_to_recordset($1::jsonb) AS c(sender text, receiver text, n bigint) ON c.sender = m.sender AND c.receiver = m.receiver
+       )
+       INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
+       SELECT destination, message, now() + make_interval(secs => $3::double precision / 1000) FROM m ORDER BY ord
+       RETURNING id, message->>'seq' AS seq,
+         (message#>>'{sender,type}') || '/' || (message#>>'{sender,id}') AS sender,
+         (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver`,
+      [JSON.stringify([...counts.values()]), JSON.stringify(rows), this.options.delivery.ackTimeoutMs],
     );
-    const ids = inserted.rows.map((row) => row.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    messages.forEach((entry, index) => {
-      const id = ids[index];
-      if (id === undefined) throw new Error('outbox insert returned fewer ids than rows');
-      result.outbox.push({ id, destination: entry.destination, message: { ...entry.message, outboxId: id } });
-    });
+    if (inserted.rows.length !== rows.length) throw new Error(`outbox insert returned ${inserted.rows.length} rows for ${rows.length} messages`);
+    // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order.
+    const byPairSeq = new Map(inserted.rows.map((row) => [`${row.sender} ${row.receiver} ${row.seq}`, row]));
+    const base = new Map<string, number>();
+    for (const row of inserted.rows) {
+      const pair = `${row.sender} ${row.receiver}`;
+      base.set(pair, Math.min(base.get(pair) ?? Infinity, Number(row.seq)));
+    }
+    for (const row of rows) {
+      const seq = (base.get(`${row.sender} ${row.receiver}`) ?? NaN) + row.idx - 1;
+      const stored = byPairSeq.get(`${row.sender} ${row.receiver} ${seq}`);
+      if (stored === undefined) throw new Error(`outbox insert lost message ${row.idx} of ${row.sender} -> ${row.receiver}`);
+      result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, outboxId: stored.id } });
+    }
   }
 }
 

@@ -49,6 +49,12 @@ export const rsmOptionsSchema = z.object({
       inboundConcurrency: positiveInt.default(4),
       /** Events per published BullMQ job. */
       messagesPerJob: positiveInt.default(200),
+      /** A queue job whose process stopped renewing its lock (killed) is handed to another after this long. */
+      jobLockMs: positiveInt.min(1_000).default(5_000),
+      /** How often workers look for such jobs. */
+      stalledCheckMs: positiveInt.min(500).default(2_500),
+      /** Acknowledged outbox rows are deleted together, at most this long after their acknowledgement. */
+      ackFlushMs: z.number().int().nonnegative().default(20),
     })
     .prefault({}),
   timers: z.object({ pollIntervalMs: positiveInt.default(250) }).prefault({}),

@@ -165,7 +165,7 @@ export class RsmRuntime {
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
     const transport = new BullmqTransport(
-      { service: o.service, redisUrl: o.redis.url, prefix: o.redis.prefix, inboundConcurrency: o.delivery.inboundConcurrency, worker: o.worker },
+      { service: o.service, redisUrl: o.redis.url, prefix: o.redis.prefix, inboundConcurrency: o.delivery.inboundConcurrency, worker: o.worker, jobLockMs: o.delivery.jobLockMs, stalledCheckMs: o.delivery.stalledCheckMs },
       this.logger,
     );
     const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash);
@@ -176,7 +176,7 @@ export class RsmRuntime {
       (result, keys, seconds) => this.afterCommit(result, keys, seconds),
       (reason) => this.metrics.batchRetries.inc({ service: o.service, reason }),
     );
-    const relay = new OutboxRelay(pool, this.tables, transport, o.service, o.delivery.messagesPerJob, o.delivery.ackTimeoutMs, this.logger, crash, (destination, n) =>
+    const relay = new OutboxRelay(pool, this.tables, transport, o.service, o.delivery.messagesPerJob, o.delivery.ackTimeoutMs, o.delivery.ackFlushMs, this.logger, crash, (destination, n) =>
       this.metrics.messagesSent.inc({ service: o.service, destination }, n),
     );
     const activities = new ActivityRunner(pool, this.tables, o.activities.concurrency, o.activities.leaseMs, this.logger, crash, (activity, outcome, key) => {
@@ -200,7 +200,7 @@ export class RsmRuntime {
 
     await transport.start({
       inbound: (job) => this.receive(job),
-      acks: async (job) => relay.acknowledge(job.ids),
+      acks: (ids) => relay.acknowledge(ids),
       drain: async (job) => {
         dispatcher.notify(job.key);
         return Promise.resolve();
@@ -234,6 +234,7 @@ export class RsmRuntime {
     if (parts !== undefined) {
       await Promise.all(this.tasks.map((task) => task.stop()));
       await parts.transport.stop();
+      await parts.relay.flushAcks().catch(() => undefined);
       await parts.dispatcher.stop();
       for (const item of parts.dispatcher.drainIntake()) item.reject(new RuntimeStoppedError());
       parts.activities.stop();

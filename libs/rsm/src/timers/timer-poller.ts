@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { recordset } from '../persistence/recordset.js';
 import type { TableNames } from '../persistence/table-names.js';
 import type { CrashHook } from '../runtime/crash-points.js';
 import { inTransaction } from '../runtime/transaction.js';
@@ -36,7 +37,7 @@ export class TimerPoller {
         );
         this.crash?.('whileTimerFires');
         await client.query(
-          `DELETE FROM ${t.timers} x USING jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, period_ms bigint)
+          `DELETE FROM ${t.timers} x USING ${recordset('$1', 'machine_type text, machine_id text, name text, period_ms bigint', due.rows)} r
            WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name AND r.period_ms IS NULL`,
           [rows],
         );
@@ -44,7 +45,7 @@ export class TimerPoller {
         await client.query(
           `UPDATE ${t.timers} x SET fire_at = x.fire_at + make_interval(secs => r.period_ms / 1000.0) *
              GREATEST(1, ceil(extract(epoch FROM (now() - x.fire_at)) * 1000 / r.period_ms))
-           FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, period_ms bigint)
+           FROM ${recordset('$1', 'machine_type text, machine_id text, name text, period_ms bigint', due.rows)} r
            WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name AND r.period_ms IS NOT NULL`,
           [rows],
         );

@@ -16,6 +16,8 @@ export const suiteConfig = z
     FLEET_SIZE: z.coerce.number().int().min(0).default(20),
     LEG_MS_MIN: z.coerce.number().int().min(0).default(0),
     LEG_MS_MAX: z.coerce.number().int().min(0).default(2_000),
+    /** The drones' flight watchdog; by default five longest legs plus 2 s, at least 3 s. */
+    FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).optional(),
     LOG_LEVEL: z.string().default('info'),
     /** Where the process manager and locally started databases keep their files. */
     RUN_DIR: z.string().default(join(root, '.run')),

@@ -58,6 +58,7 @@ try {
         DELIVERY_URL: url(index('delivery')),
         LEG_MS_MIN: String(config.LEG_MS_MIN),
         LEG_MS_MAX: String(config.LEG_MS_MAX),
+        FLIGHT_WATCHDOG_MS: String(config.FLIGHT_WATCHDOG_MS ?? Math.max(3_000, 5 * config.LEG_MS_MAX + 2_000)),
       },
     });
     state.apps.push({ service, name, url: url(index(service)) });

@@ -7,6 +7,8 @@ export const configSchema = baseEnvSchema.extend({
   /** Drones seeded at start-up (drone-1 .. drone-N); a larger number later adds drones. */
   FLEET_SIZE: z.coerce.number().int().min(0).max(100_000).default(20),
   SIM_URL: z.url().default('http://127.0.0.1:3005'),
+  /** A flight with no news for this long is asked of the simulator again (scale it with the legs' length). */
+  FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).default(15_000),
 });
 export type DroneSchedulerConfig = z.output<typeof configSchema>;
 

@@ -16,9 +16,9 @@ runMain(async () => {
     // Seed the fleet: idempotent, so every replica may do it and a restart changes nothing.
     afterStart: async (app) => {
       const rsm = app.get(RsmRuntime);
-      const seed = { type: 'Seed' as const, droneIds: Array.from({ length: config.FLEET_SIZE }, (_, i) => `drone-${i + 1}`) };
+      const seed = { type: 'Seed' as const, droneIds: Array.from({ length: config.FLEET_SIZE }, (_, i) => `drone-${i + 1}`), watchdogMs: config.FLIGHT_WATCHDOG_MS };
       const { created } = await rsm.create(Fleet.ref(FLEET_ID), seed);
-      if (!created) await rsm.send(Fleet.ref(FLEET_ID), seed, { key: `seed:${config.FLEET_SIZE}` });
+      if (!created) await rsm.send(Fleet.ref(FLEET_ID), seed, { key: `seed:${config.FLEET_SIZE}:${config.FLIGHT_WATCHDOG_MS}` });
     },
   });
 });

@@ -36,7 +36,8 @@ export type PackageEvents =
   | { type: 'Delivered'; deliveryId: string };
 
 export type FleetEvents =
-  | { type: 'Seed'; droneIds: string[] }
+  /** `watchdogMs`: how long a flight may go without news before the drone asks again (kept until the next Seed). */
+  | { type: 'Seed'; droneIds: string[]; watchdogMs?: number }
   /** `viaSaga`: a saga asked and waits for the drone's answers; false for a booking over REST. */
   | { type: 'AssignDrone'; deliveryId: string; ownerId: string; viaSaga: boolean }
   | { type: 'Release'; deliveryId: string }
@@ -46,7 +47,7 @@ export type FleetEvents =
 
 export type DroneEvents =
   | { type: 'Commission' }
-  | { type: 'Reserve'; deliveryId: string; ownerId: string; viaSaga: boolean }
+  | { type: 'Reserve'; deliveryId: string; ownerId: string; viaSaga: boolean; watchdogMs?: number }
   | { type: 'Release'; deliveryId: string; viaSaga: boolean }
   | { type: 'Dispatch'; deliveryId: string; pickupLocation: string; dropOffLocation: string }
   | ({ type: 'Status' } & DroneStatus)

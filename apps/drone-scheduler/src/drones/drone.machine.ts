@@ -14,10 +14,14 @@ export interface DroneData {
   /** Requests that did not concern this drone's delivery, kept for inspection. */
   ignored: string[];
   history: { at: string; state: DroneState; deliveryId: string | null }[];
+  /** This reservation's flight watchdog, from the Fleet (absent in drones stored before it existed). */
+  watchdogMs?: number;
 }
 
-/** A flight with no news for this long is asked of the simulator again. */
+/** A flight with no news for this long is asked of the simulator again, unless the Fleet says otherwise. */
 export const WATCHDOG_MS = 15_000;
+
+const startWatchdog = (data: DroneData, ctx: StepContext<DroneState>) => ctx.startTimer('watchdog', data.watchdogMs ?? WATCHDOG_MS);
 
 const fleet = { type: 'Fleet', id: FLEET_ID };
 const saga = (id: string) => ({ type: 'DeliverySaga', id });
@@ -35,7 +39,7 @@ function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState):
 
 function fly(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
   ctx.call('fly', { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, from });
-  ctx.startTimer('watchdog', WATCHDOG_MS);
+  startWatchdog(data, ctx);
 }
 
 /** Release of this drone's delivery before drop-off: back to Idle, and tell whoever waits. */
@@ -95,6 +99,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
           data.deliveryId = event.deliveryId;
           data.ownerId = event.ownerId;
           data.viaSaga = event.viaSaga;
+          if (event.watchdogMs !== undefined) data.watchdogMs = event.watchdogMs;
           move(data, ctx, 'Reserved');
           tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
         },
@@ -131,7 +136,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         Status: (data, event, ctx) => {
           if (mismatch(data, event, ctx, 'PickedUp')) return;
           move(data, ctx, 'EnRouteToDropoff');
-          ctx.startTimer('watchdog', WATCHDOG_MS);
+          startWatchdog(data, ctx);
           tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DronePickedUp', droneId: ctx.self.id });
           ctx.reply({ ok: true, state: 'EnRouteToDropoff' });
         },
@@ -150,7 +155,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
           if (mismatch(data, event, ctx, 'Delivered')) return;
           data.deliveries += 1;
           move(data, ctx, 'Returning');
-          ctx.startTimer('watchdog', WATCHDOG_MS);
+          startWatchdog(data, ctx);
           ctx.send<FleetEvents>(fleet, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
           ctx.reply({ ok: true, state: 'Returning' });
         },

@@ -13,6 +13,8 @@ export interface FleetData {
   /** Completed deliveries per owner and month (`YYYY-MM`). */
   utilization: Record<string, Record<string, number>>;
   drones: string[];
+  /** The flight watchdog handed to each drone with its reservation (the last Seed's). */
+  watchdogMs?: number;
 }
 
 const drone = (id: string) => ({ type: 'Drone', id });
@@ -27,7 +29,7 @@ function assign(data: FleetData, ctx: StepContext, deliveryId: string): string |
     return null;
   }
   data.assignments[deliveryId] = free;
-  ctx.send<DroneEvents>(drone(free), { type: 'Reserve', deliveryId, ownerId: request.ownerId, viaSaga: request.viaSaga });
+  ctx.send<DroneEvents>(drone(free), { type: 'Reserve', deliveryId, ownerId: request.ownerId, viaSaga: request.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
   return free;
 }
 
@@ -44,6 +46,7 @@ export const Fleet = defineMachine<FleetData, FleetEvents>()({
     Active: {
       on: {
         Seed: (data, event, ctx) => {
+          if (event.watchdogMs !== undefined) data.watchdogMs = event.watchdogMs;
           for (const id of event.droneIds) {
             if (data.drones.includes(id)) continue;
             data.drones.push(id);

@@ -61,6 +61,9 @@ export class FlightSimulator implements OnApplicationShutdown {
   private async report(url: string, body: object, retryConflict: boolean): Promise<boolean> {
     const deadline = Date.now() + this.config.REPORT_RETRY_MS;
     for (let attempt = 0; !this.stopped; attempt += 1) {
+      // Not ready yet (the drop-off news is still on its way to the delivery) is waited for longer
+      // than a restarting service: each refused confirmation costs the delivery a transaction.
+      let base = 25;
       try {
         const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         if (response.ok) return true;
@@ -68,6 +71,7 @@ export class FlightSimulator implements OnApplicationShutdown {
           // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.
           const current = ((await response.json().catch(() => ({}))) as { currentState?: string }).currentState;
           if (current === 'Completed' || current === 'Cancelled') return true;
+          base = 100;
         } else if (response.status === 409) {
           this.logger.log(`abandoning flight: ${url} answered 409 ${await response.text()}`);
           this.abandoned += 1;
@@ -81,7 +85,7 @@ export class FlightSimulator implements OnApplicationShutdown {
         this.logger.warn(`gave up reporting to ${url}`);
         return false;
       }
-      await this.wait(Math.min(2_000, 25 * 2 ** Math.min(attempt, 7)));
+      await this.wait(Math.min(1_000, base * 2 ** Math.min(attempt, 7)));
     }
     return false;
   }

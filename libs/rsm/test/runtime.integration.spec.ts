@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MachineNotFoundError, RequestRejectedError, type RsmRuntime } from '#rsm';
+import { defineMachine, MachineNotFoundError, RequestRejectedError, type RsmRuntime } from '#rsm';
 import { Caller, Counter, Receiver, Sender, recordActivity, senderProblems, senderSettled } from './fixtures/machines.js';
 import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
@@ -161,5 +161,52 @@ describe('runtime on Postgres and Redis', () => {
     assert.match(text, /rsm_transition_age_seconds_count\{service="svc-a",type="Counter",to="Closed"\} 2/);
     const health = await a.health();
     assert.deepEqual(health, { status: 'ok', checks: { postgres: true, redis: true, relay: true, running: true } });
+  });
+});
+
+type VaultEvents = { type: 'Open' } | { type: 'Store'; text: string; nul?: boolean };
+/** Stores what it is told; with `nul`, a text Postgres cannot keep in jsonb, so its step's write fails. */
+const Vault = defineMachine<{ text: string | null }, VaultEvents>()({
+  type: 'Vault',
+  initial: 'Open',
+  initialData: () => ({ text: null }),
+  states: { Open: { on: { Open: () => undefined, Store: (data, event) => void (data.text = event.nul === true ? `${event.text}\u0000` : event.text) } } },
+});
+type ForwarderEvents = { type: 'Go'; stores: { id: string; text: string; nul?: boolean }[] };
+const Forwarder = defineMachine<Record<string, never>, ForwarderEvents>()({
+  type: 'Forwarder',
+  initial: 'Ready',
+  initialData: () => ({}),
+  states: { Ready: { on: { Go: (_data, event, ctx) => event.stores.forEach((s) => ctx.send<VaultEvents>({ type: 'Vault', id: s.id }, { type: 'Store', text: s.text, nul: s.nul ?? false })) } } },
+});
+
+describe('a step the database refuses, for events from another service', () => {
+  const schemaC = uniqueSchema('c');
+  const schemaD = uniqueSchema('d');
+  const prefix = uniquePrefix('poison');
+  let c: RsmRuntime;
+  let d: RsmRuntime;
+  before(async () => {
+    c = await startRuntime({ service: 'svc-c', schema: schemaC, prefix, machines: [Forwarder], routes: { Vault: 'svc-d' } });
+    d = await startRuntime({ service: 'svc-d', schema: schemaD, prefix, machines: [Vault] });
+  });
+  after(async () => {
+    await c?.stop();
+    await d?.stop();
+    await dropSchemas(schemaC, schemaD);
+  });
+
+  it('takes the events anyway, handles the others, and dead-letters only the refused one', async () => {
+    for (const id of ['v-bad', 'v-good']) await d.create({ type: 'Vault', id }, { type: 'Open' });
+    // One step sends both: one job carries both events, so receipt-with-step fails as a whole first.
+    await c.create({ type: 'Forwarder', id: 'f1' }, { type: 'Go', stores: [{ id: 'v-bad', text: 'bad', nul: true }, { id: 'v-good', text: 'fine' }] });
+    await waitFor('the good event handled and the bad one dead-lettered', async () =>
+      ((await d.get({ type: 'Vault', id: 'v-good' }))?.data as { text: string | null }).text === 'fine' && (await d.deadLetters({ type: 'Vault' })).length === 1,
+    20_000);
+    const [letter] = await d.deadLetters({ type: 'Vault' });
+    assert.equal(letter?.machineId, 'v-bad');
+    assert.match(letter?.reason ?? '', /could not be committed/);
+    const bad = await d.get({ type: 'Vault', id: 'v-bad' });
+    assert.deepEqual({ data: bad?.data, version: bad?.version }, { data: { text: null }, version: 1 }, 'the refused step changed nothing');
   });
 });

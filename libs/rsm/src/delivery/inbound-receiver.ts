@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { machineKey } from '../definition/types.js';
 import { CombinedWrite } from '../persistence/combined-write.js';
 import { query } from '../persistence/prepared.js';
@@ -31,7 +31,11 @@ export class InboundReceiver {
     private readonly registry: MachineRegistry,
   ) {}
 
-  async receive(job: InboundJob): Promise<ReceiveResult> {
+  /**
+   * Takes a job's events into the inbox. With `then`, runs it in the same transaction once the
+   * events are in (the runtime steps the woken machines there: one commit for receipt and step).
+   */
+  async receive<T = undefined>(job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
       const byPair = new Map<string, RemoteMessage[]>();
@@ -180,13 +184,14 @@ export class InboundReceiver {
         );
       }
       await write.run(client);
-      return {
+      const result = {
         ack: job.messages.map((m) => m.outboxId),
         wake,
         accepted: inbox.length,
         duplicates,
         deadLettered: deadLetters.length,
       };
+      return then === undefined || wake.size === 0 ? result : { ...result, then: await then(client, wake) };
     });
   }
 }

@@ -170,6 +170,16 @@ export class BatchExecutor {
   }
 
   /**
+   * Steps machines inside a transaction the caller owns (the receipt of their events), so receipt
+   * and step commit once. Machines another transaction holds come back in `busy`.
+   */
+  async stepWithin(client: PoolClient, keys: readonly string[]): Promise<BatchResult> {
+    const result = await this.runInTransaction(client, keys, new Map(), true);
+    this.crash?.('beforeCommit');
+    return result;
+  }
+
+  /**
    * Sets aside the head event of a machine whose step the database keeps refusing: counted as a
    * failed attempt with backoff, then dead-lettered like any failing event. Returns when to retry.
    */

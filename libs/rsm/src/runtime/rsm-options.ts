@@ -45,6 +45,11 @@ export const rsmOptionsSchema = z.object({
       sweepIntervalMs: positiveInt.default(1_000),
       /** Inbox rows older than this with no drain running are handed to a worker again. */
       recoveryGraceMs: positiveInt.default(2_000),
+      /**
+       * A worker steps the machines an inbound job wakes in the transaction that takes the job's
+       * events (one commit instead of two, and no wait for the dispatcher).
+       */
+      stepOnReceive: z.boolean().default(true),
       /** Inbound BullMQ jobs handled at once. */
       inboundConcurrency: positiveInt.default(4),
       /** Events per published BullMQ job. */

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
@@ -542,16 +542,45 @@ export class RsmRuntime {
     }
   }
 
+  /**
+   * Takes a job of events from another service. A worker steps the machines they wake in the same
+   * transaction (one commit, no hand-over to the dispatcher); if that fails, the events are taken
+   * alone and the dispatcher, which knows how to isolate a failing machine, steps them.
+   */
   private async receive(job: InboundJob): Promise<void> {
     const parts = this.parts;
     if (parts === undefined) throw new RuntimeStoppedError();
-    const received = await parts.receiver.receive(job);
+    const o = this.options;
+    const startedAt = performance.now();
+    let stepped: readonly string[] = [];
+    const step = o.worker && o.delivery.stepOnReceive
+      ? (client: PoolClient, wake: ReadonlySet<string>) => {
+          stepped = [...wake].slice(0, o.batch.maxMachines);
+          return parts.executor.stepWithin(client, stepped);
+        }
+      : undefined;
+    let received: Awaited<ReturnType<InboundReceiver['receive']>> & { then?: BatchResult };
+    try {
+      received = await parts.receiver.receive(job, step);
+    } catch (error) {
+      if (step === undefined || this.state !== 'running') throw error;
+      this.logger.debug({ err: String(error) }, 'receipt with steps failed; taking the events alone');
+      stepped = [];
+      received = await parts.receiver.receive(job);
+    }
     this.deps.crashHook?.('afterPublishBeforeAck');
+    const batch = received.then;
+    if (batch !== undefined) {
+      this.afterCommit(batch, stepped, (performance.now() - startedAt) / 1_000);
+      for (const key of [...batch.more, ...batch.busy]) parts.dispatcher.notify(key);
+      for (const [key, at] of batch.retryAt) parts.dispatcher.notifyAt(key, at);
+    }
+    const handled = new Set(batch === undefined ? [] : stepped);
     const service = this.options.service;
     this.metrics.messagesReceived.inc({ service }, received.accepted);
     if (received.duplicates > 0) this.metrics.duplicatesDropped.inc({ service, source: 'pair_sequence' }, received.duplicates);
     if (received.deadLettered > 0) this.metrics.deadLetters.inc({ service }, received.deadLettered);
-    for (const key of received.wake) parts.dispatcher.notify(key);
+    for (const key of received.wake) if (!handled.has(key)) parts.dispatcher.notify(key);
     // A lost acknowledgement only means a re-publish, which the pair sequence drops.
     await parts.transport.publishAcks(job.from, received.ack).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'));
   }

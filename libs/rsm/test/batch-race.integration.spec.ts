@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Pool, PoolClient } from 'pg';
+import { tableNames } from '../src/persistence/table-names.js';
+import { BatchExecutor } from '../src/runtime/batch-executor.js';
+import { MachineRegistry, newMachineRow } from '../src/runtime/machine-registry.js';
+import { parseRsmOptions } from '../src/runtime/rsm-options.js';
+import { Counter } from './fixtures/machines.js';
+import { testConfig } from './support/config.js';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema } from './support/helpers.js';
+
+/**
+ * A pool whose connections run `race` (once) just before the first statement whose text contains
+ * `marker`: a deterministic way to commit another transaction's work between two statements of a
+ * batch, where a real race would need luck.
+ */
+function racingPool(pool: Pool, marker: string, race: () => Promise<void>): { pool: Pool; raced: () => boolean } {
+  let raced = false;
+  const wrap = (client: PoolClient): PoolClient =>
+    new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop === 'query') {
+          return async (...args: Parameters<PoolClient['query']>) => {
+            const first: unknown = args[0];
+            const text = typeof first === 'string' ? first : (first as { text: string }).text;
+            if (!raced && text.includes(marker)) {
+              raced = true;
+              await race();
+            }
+            return (target.query as (...a: unknown[]) => Promise<unknown>)(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  const proxy = new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop === 'connect') return async () => wrap(await target.connect());
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { pool: proxy, raced: () => raced };
+}
+
+describe('a step batch racing a receiver that creates the machine', () => {
+  const schema = uniqueSchema('race');
+  const pool = testPool();
+  const tables = tableNames(schema);
+
+  before(async () => {
+    // The runtime's own migrations make the tables; the test then drives the executor by hand.
+    const runtime = await startRuntime({ service: 'race', schema, prefix: uniquePrefix('race'), machines: [Counter] });
+    await runtime.stop();
+  });
+  after(async () => {
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  it('does not dead-letter a creation committed between its existence check and its orphan read', async () => {
+    const registry = new MachineRegistry('race', {});
+    registry.register(Counter);
+    const options = parseRsmOptions({ service: 'race', postgres: { url: testConfig.DATABASE_URL, schema }, redis: { url: testConfig.REDIS_URL } });
+    // What a receiver does for a creation from another service: the machine row and its first
+    // event, in one committed transaction.
+    const receiverCommits = async () => {
+      const row = newMachineRow(Counter, { type: 'Counter', id: 'c1' });
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO ${tables.machines} (type, id, state, data, definition_version) VALUES ($1, $2, $3, $4, $5)`, [row.type, row.id, row.state, JSON.stringify(row.data), row.definition_version]);
+        await client.query(`INSERT INTO ${tables.inbox} (machine_type, machine_id, event, event_id) VALUES ('Counter', 'c1', $1, 'other:1')`, [JSON.stringify({ type: 'Open' })]);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    };
+    // The batch finds Counter/c1 missing; the receiver commits right before the batch reads the
+    // missing machine's inbox (the first inbox read of a batch that locked nothing).
+    const racing = racingPool(pool, 'CROSS JOIN LATERAL', receiverCommits);
+    const executor = new BatchExecutor(racing.pool, tables, registry, options, undefined);
+    const result = await executor.run(['Counter/c1'], new Map(), true);
+
+    assert.ok(racing.raced(), 'the receiver committed between the two statements');
+    assert.equal(result.deadLetters, 0, 'the creation event is not taken for an orphan');
+    assert.ok(result.more.has('Counter/c1'), 'the machine that appeared is stepped again');
+    const left = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${tables.inbox} WHERE machine_id = 'c1'`);
+    assert.equal(left.rows[0]?.n, '1', 'its event waits in the inbox');
+    const letters = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${tables.deadLetters}`);
+    assert.equal(letters.rows[0]?.n, '0');
+
+    // And the next batch handles it.
+    const next = await new BatchExecutor(pool, tables, registry, options, undefined).run(['Counter/c1'], new Map(), true);
+    assert.deepEqual(next.steps.map((s) => [s.event, s.outcome]), [['Open', 'ok']]);
+  });
+});

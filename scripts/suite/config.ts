@@ -14,6 +14,11 @@ export const suiteConfig = z
     /** Prefix of the services' schemas and Redis keys, so several stacks can share one Postgres and Redis. */
     STACK: z.string().regex(/^[a-z][a-z0-9_]{0,20}$/).default('tailspin'),
     FLEET_SIZE: z.coerce.number().int().min(0).default(20),
+    /**
+     * Processes per app (PM2 cluster mode: they share the app's port, as pods share a Service), so
+     * that a killed one leaves the app serving. The drone simulator keeps flights in memory: always one.
+     */
+    REPLICAS: z.coerce.number().int().min(1).max(8).default(1),
     LEG_MS_MIN: z.coerce.number().int().min(0).default(0),
     LEG_MS_MAX: z.coerce.number().int().min(0).default(2_000),
     /** The drones' flight watchdog; by default five longest legs plus 2 s, at least 3 s. */

@@ -34,10 +34,14 @@ try {
   for (const service of SERVICES) {
     const name = processName(config.STACK, service);
     await supervisor.remove(name).catch(() => undefined);
+    const replicas = service === 'drone-sim' ? 1 : config.REPLICAS;
     await supervisor.start({
       name,
       script: join(projectRoot, 'dist', 'apps', service, 'src', 'main.js'),
       cwd: projectRoot,
+      instances: replicas,
+      exec_mode: replicas > 1 ? 'cluster' : 'fork',
+      merge_logs: true,
       autorestart: true,
       restart_delay: 200,
       max_restarts: 1_000_000,

@@ -58,6 +58,37 @@ describe('npm start and npm stop', { concurrency: false }, () => {
     assert.deepEqual(alive, [false, false, false, false, false, false]);
   });
 
+  it('with REPLICAS=2, runs two processes of an app behind one port and keeps serving when one is killed', async () => {
+    const { runDir, env } = stackEnv({ REPLICAS: '2' });
+    try {
+      await exec(process.execPath, [START], { env });
+      const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string; url: string }[] };
+      const ingestion = state.apps.find((a) => a.service === 'ingestion');
+      const sim = state.apps.find((a) => a.service === 'drone-sim');
+      assert.ok(ingestion && sim);
+      const list = await pm2List(runDir);
+      const replicas = list.filter((p) => p.name === ingestion.name && p.pid > 0);
+      assert.equal(replicas.length, 2, 'two ingestion processes');
+      assert.equal(list.filter((p) => p.name === sim.name).length, 1, 'one simulator: its flights live in memory');
+
+      const [victim, survivor] = replicas as [Pm2Process, Pm2Process];
+      process.kill(victim.pid, 'SIGKILL');
+      // While PM2 restarts the killed one, the other answers on the same port.
+      const answers = [];
+      for (let i = 0; i < 10; i += 1) answers.push(await fetch(`${ingestion.url}/health/ready`).then((r) => r.status, () => 0));
+      assert.deepEqual(answers, Array<number>(10).fill(200));
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const now = (await pm2List(runDir)).filter((p) => p.name === ingestion.name && p.pid > 0 && p.pm2_env.status === 'online');
+        if (now.length === 2 && now.some((p) => p.pid === survivor.pid) && !now.some((p) => p.pid === victim.pid)) break;
+        assert.ok(Date.now() < deadline, 'the killed replica is replaced');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      await exec(process.execPath, [STOP], { env });
+    }
+  });
+
   it('starts a private PostgreSQL when none answers, and stops it again', async () => {
     const pgPort = 25_400 + Math.floor(Math.random() * 500);
     const { env } = stackEnv({ DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/test` });

@@ -13,7 +13,7 @@ export interface PodKiller {
   kill(app: string): Promise<string>;
 }
 
-/** The processes `npm start` supervises: SIGKILL the app's process; PM2 starts it again. */
+/** The processes `npm start` supervises: SIGKILL one of the app's processes; PM2 starts it again. */
 export function localKiller(runDir: string, pm2Bin: string): PodKiller {
   const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string }[] };
   return {
@@ -23,8 +23,9 @@ export function localKiller(runDir: string, pm2Bin: string): PodKiller {
       if (name === undefined) throw new Error(`no app ${app} in ${runDir}/suite.json`);
       const { stdout } = await exec(process.execPath, [pm2Bin, 'jlist'], { env: { ...inheritedEnv, PM2_HOME: join(runDir, 'pm2') } });
       const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as { name: string; pid: number }[];
-      const pid = list.find((p) => p.name === name)?.pid;
-      if (pid === undefined || pid === 0) return `${app}: not running`;
+      const running = list.filter((p) => p.name === name && p.pid > 0);
+      const pid = running[Math.floor(Math.random() * running.length)]?.pid;
+      if (pid === undefined) return `${app}: not running`;
       process.kill(pid, 'SIGKILL');
       return `${app}: SIGKILL pid ${pid}`;
     },

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { StandardSchemaValidationPipe, type INestApplication, type Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { ModuleRef, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { Registry } from 'prom-client';
@@ -46,9 +46,13 @@ export async function bootstrapService(options: BootstrapOptions): Promise<INest
   return app;
 }
 
+/**
+ * A provider the app may not have (the simulator has no runtime). Looked up through ModuleRef: the
+ * application object itself logs a missing provider as an error before throwing.
+ */
 function getOptional<T>(app: INestApplication, token: unknown): T | undefined {
   try {
-    return app.get<T>(token as string, { strict: false });
+    return app.get(ModuleRef).get<T>(token as string, { strict: false });
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { defineMachine, MachineNotFoundError, RequestRejectedError, type RsmRuntime } from '#rsm';
 import { Caller, Counter, Receiver, Sender, recordActivity, senderProblems, senderSettled } from './fixtures/machines.js';
-import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
 describe('runtime on Postgres and Redis', () => {
   const schemaA = uniqueSchema('a');
@@ -208,5 +208,33 @@ describe('a step the database refuses, for events from another service', () => {
     assert.match(letter?.reason ?? '', /could not be committed/);
     const bad = await d.get({ type: 'Vault', id: 'v-bad' });
     assert.deepEqual({ data: bad?.data, version: bad?.version }, { data: { text: null }, version: 1 }, 'the refused step changed nothing');
+  });
+});
+
+describe('the janitor under a backlog of old step history', () => {
+  const schema = uniqueSchema('jan');
+  let runtime: RsmRuntime | undefined;
+  const pool = testPool();
+  after(async () => {
+    await runtime?.stop();
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  it('deletes batch after batch without waiting an interval between them', async () => {
+    const intervalMs = 5_000;
+    // Started with history kept for a minute, to put a backlog in place before the janitor's first run.
+    runtime = await startRuntime({ service: 'janitor', schema, prefix: uniquePrefix('jan'), machines: [Counter], overrides: { stepHistoryMs: 60_000, cleanupIntervalMs: intervalMs } });
+    const steps = `"${schema}".rsm_steps`;
+    await pool.query(
+      `INSERT INTO ${steps} (machine_type, machine_id, event_type, event_id, from_state, to_state, effects, at)
+       SELECT 'Counter', 'c' || g, 'Add', 'e' || g, 'Open', 'Open', 0, now() - interval '2 hours' FROM generate_series(1, 25000) g`,
+    );
+    await runtime.create({ type: 'Counter', id: 'recent' }, { type: 'Open' });
+    const count = async () => Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${steps}`)).rows[0]?.n);
+    // Three batches of 10,000: once the first is gone, the rest follow at once, not an interval
+    // (at least 0.8 x 5 s) apart.
+    await waitFor('the janitor to start on the backlog', async () => (await count()) < 25_001, intervalMs * 2);
+    await waitFor('the whole backlog gone', async () => (await count()) === 1, intervalMs * 0.6);
   });
 });

@@ -80,6 +80,8 @@ export const rsmOptionsSchema = z.object({
     .prefault({}),
   /** Handled steps are kept this long for inspection; 0 keeps none. */
   stepHistoryMs: z.number().int().nonnegative().default(3_600_000),
+  /** How often old step history and answered requests are deleted (a full batch goes on at once). */
+  cleanupIntervalMs: positiveInt.default(60_000),
 });
 
 export type RsmOptionsInput = z.input<typeof rsmOptionsSchema>;

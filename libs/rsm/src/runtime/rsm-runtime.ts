@@ -214,7 +214,7 @@ export class RsmRuntime {
         if (n > 0) this.metrics.redeliveries.inc({ service: o.service, kind: 'outbox' }, n);
         return n >= 1_000;
       }, this.logger),
-      new PeriodicTask('janitor', 60_000, () => this.cleanUp(), this.logger),
+      new PeriodicTask('janitor', o.cleanupIntervalMs, () => this.cleanUp(), this.logger),
       new PeriodicTask('stats', 5_000, () => this.refreshGauges(), this.logger),
     );
     if (o.worker) {
@@ -607,20 +607,27 @@ export class RsmRuntime {
     return false;
   }
 
+  /**
+   * Deletes step history and answered requests past their retention, 10,000 rows a statement; a
+   * full batch runs it again at once, so the tables stay bounded however fast steps come.
+   */
   private async cleanUp(): Promise<boolean> {
     const t = this.tables;
     const o = this.options;
+    const batch = 10_000;
+    let full = false;
     if (o.stepHistoryMs > 0) {
-      await this.pool.query(
-        `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT 10000)`,
+      const steps = await this.pool.query(
+        `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,
         [o.stepHistoryMs],
       );
+      full ||= steps.rowCount === batch;
     }
-    await this.pool.query(
-      `DELETE FROM ${t.requests} WHERE key IN (SELECT key FROM ${t.requests} WHERE status <> 'pending' AND created_at < now() - make_interval(secs => $1::double precision / 1000) LIMIT 10000)`,
+    const requests = await this.pool.query(
+      `DELETE FROM ${t.requests} WHERE key IN (SELECT key FROM ${t.requests} WHERE status <> 'pending' AND created_at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,
       [o.requests.retentionMs],
     );
-    return false;
+    return full || requests.rowCount === batch;
   }
 
   private async refreshGauges(): Promise<boolean> {

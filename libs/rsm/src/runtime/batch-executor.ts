@@ -848,8 +848,10 @@ export class BatchExecutor {
       const entry = counts.get(pair) ?? { sender, receiver, n: 0 };
       entry.n += 1;
       counts.set(pair, entry);
-      return { ord, destination: message.destination, sender, receiver, idx: entry.n, message: { kind: message.kind, sender: message.sender, to: message.to, event: message.event } };
+      return { ord, destination: message.destination, sender, receiver, idx: entry.n, pair: entry, message: { kind: message.kind, sender: message.sender, to: message.to, event: message.event } };
     });
+    // Each message's distance below its pair's new last sequence (0 for the pair's last message).
+    const placed = rows.map(({ idx, pair, ...row }) => ({ ...row, back: pair.n - idx }));
     const inserted = await query<{ id: string; seq: string; sender: string; receiver: string }>(client,
       `WITH s AS (
          INSERT INTO ${t.sendSeq} (sender, receiver, last_seq)
@@ -857,17 +859,16 @@ export class BatchExecutor {
          ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq
          RETURNING sender, receiver, last_seq
        ), m AS (
-         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - c.n + m.idx) AS message
-         FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, idx int, message jsonb)
+         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - m.back) AS message
+         FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, back int, message jsonb)
          JOIN s ON s.sender = m.sender AND s.receiver = m.receiver
-         JOIN jsonb_to_recordset($1::jsonb) AS c(sender text, receiver text, n bigint) ON c.sender = m.sender AND c.receiver = m.receiver
        )
        INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
        SELECT destination, message, now() + make_interval(secs => $3::double precision / 1000) FROM m ORDER BY ord
        RETURNING id, message->>'seq' AS seq,
          (message#>>'{sender,type}') || '/' || (message#>>'{sender,id}') AS sender,
          (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver`,
-      [JSON.stringify([...counts.values()]), JSON.stringify(rows), this.options.delivery.ackTimeoutMs],
+      [JSON.stringify([...counts.values()]), JSON.stringify(placed), this.options.delivery.ackTimeoutMs],
     );
     if (inserted.rows.length !== rows.length) throw new Error(`outbox insert returned ${inserted.rows.length} rows for ${rows.length} messages`);
     // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order.

@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
 import type { AnyActivityDefinition } from '../activities/activity.js';
 import { BullmqTransport, type InboundJob } from '../delivery/bullmq-transport.js';
-import { InboundReceiver } from '../delivery/inbound-receiver.js';
+import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import type { Json, MachineRef, RsmEvent } from '../definition/types.js';
@@ -552,30 +552,26 @@ export class RsmRuntime {
     if (parts === undefined) throw new RuntimeStoppedError();
     const o = this.options;
     const startedAt = performance.now();
-    let stepped: readonly string[] = [];
-    const step = o.worker && o.delivery.stepOnReceive
-      ? (client: PoolClient, wake: ReadonlySet<string>) => {
-          stepped = [...wake].slice(0, o.batch.maxMachines);
-          return parts.executor.stepWithin(client, stepped);
-        }
-      : undefined;
-    let received: Awaited<ReturnType<InboundReceiver['receive']>> & { then?: BatchResult };
+    // The machines a job's transaction steps: the first of those its events wake, one batch's worth.
+    const batchOf = (wake: ReadonlySet<string>) => [...wake].slice(0, o.batch.maxMachines);
+    const step = o.worker && o.delivery.stepOnReceive ? (client: PoolClient, wake: ReadonlySet<string>) => parts.executor.stepWithin(client, batchOf(wake)) : undefined;
+    let received: ReceiveResult & { then?: BatchResult };
     try {
       received = await parts.receiver.receive(job, step);
     } catch (error) {
       if (step === undefined || this.state !== 'running') throw error;
       this.logger.debug({ err: String(error) }, 'receipt with steps failed; taking the events alone');
-      stepped = [];
       received = await parts.receiver.receive(job);
     }
     this.deps.crashHook?.('afterPublishBeforeAck');
     const batch = received.then;
+    const stepped = batch === undefined ? [] : batchOf(received.wake);
     if (batch !== undefined) {
       this.afterCommit(batch, stepped, (performance.now() - startedAt) / 1_000);
       for (const key of [...batch.more, ...batch.busy]) parts.dispatcher.notify(key);
       for (const [key, at] of batch.retryAt) parts.dispatcher.notifyAt(key, at);
     }
-    const handled = new Set(batch === undefined ? [] : stepped);
+    const handled = new Set(stepped);
     const service = this.options.service;
     this.metrics.messagesReceived.inc({ service }, received.accepted);
     if (received.duplicates > 0) this.metrics.duplicatesDropped.inc({ service, source: 'pair_sequence' }, received.duplicates);

@@ -59,20 +59,31 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   return check();
 }
 
+/** The host and port of a server that does not answer; only a local one can be started here. */
+function localTarget(url: string, defaultPort: number, name: string): { hostname: string; portNumber: number } {
+  const { hostname, port } = new URL(url);
+  const portNumber = Number(port || defaultPort);
+  if (!isLocal(hostname)) throw new Error(`${name} at ${hostname}:${portNumber} does not answer, and only a local one can be started here`);
+  return { hostname, portNumber };
+}
+
+/** Starts the compose file's service when a Docker engine is present; undefined when that did not make it answer. */
+async function startWithCompose(service: 'postgres' | 'redis', name: string, reachable: () => Promise<boolean>, log: (line: string) => void): Promise<Provided | undefined> {
+  if (!dockerEngine()) return undefined;
+  log(`starting ${name} with docker compose`);
+  await exec('docker', ['compose', 'up', '-d', '--wait', service], { cwd: projectRoot });
+  return (await waitFor(reachable, 30_000)) ? { kind: 'docker', service } : undefined;
+}
+
 /**
  * Makes Postgres reachable at `url`: uses it if it answers; else starts the compose service (with a
  * Docker engine) or a locally installed cluster on the URL's port. Fails with what to install.
  */
 export async function ensurePostgres(url: string, runDir: string, log: (line: string) => void): Promise<Provided> {
   if (await postgresReachable(url)) return { kind: 'external' };
-  const { hostname, port } = new URL(url);
-  const portNumber = Number(port || 5432);
-  if (!isLocal(hostname)) throw new Error(`PostgreSQL at ${hostname}:${portNumber} does not answer, and only a local one can be started here`);
-  if (dockerEngine()) {
-    log('starting PostgreSQL with docker compose');
-    await exec('docker', ['compose', 'up', '-d', '--wait', 'postgres'], { cwd: projectRoot });
-    if (await waitFor(() => postgresReachable(url), 30_000)) return { kind: 'docker', service: 'postgres' };
-  }
+  const { hostname, portNumber } = localTarget(url, 5432, 'PostgreSQL');
+  const composed = await startWithCompose('postgres', 'PostgreSQL', () => postgresReachable(url), log);
+  if (composed !== undefined) return composed;
   const versions = existsSync('/etc/postgresql') ? readdirSync('/etc/postgresql').sort() : [];
   const cluster = versions.at(-1);
   if (cluster !== undefined && which('pg_ctlcluster') && clusterPort(cluster) === portNumber) {
@@ -101,14 +112,9 @@ export async function ensurePostgres(url: string, runDir: string, log: (line: st
 /** Makes Redis reachable at `url`, like {@link ensurePostgres}. */
 export async function ensureRedis(url: string, runDir: string, log: (line: string) => void): Promise<Provided> {
   if (await redisReachable(url)) return { kind: 'external' };
-  const { hostname, port } = new URL(url);
-  const portNumber = Number(port || 6379);
-  if (!isLocal(hostname)) throw new Error(`Redis at ${hostname}:${portNumber} does not answer, and only a local one can be started here`);
-  if (dockerEngine()) {
-    log('starting Redis with docker compose');
-    await exec('docker', ['compose', 'up', '-d', '--wait', 'redis'], { cwd: projectRoot });
-    if (await waitFor(() => redisReachable(url), 30_000)) return { kind: 'docker', service: 'redis' };
-  }
+  const { hostname, portNumber } = localTarget(url, 6379, 'Redis');
+  const composed = await startWithCompose('redis', 'Redis', () => redisReachable(url), log);
+  if (composed !== undefined) return composed;
   if (which('redis-server')) {
     const dir = join(runDir, 'redis');
     mkdirSync(dir, { recursive: true });

@@ -21,6 +21,17 @@ function stackEnv(extra: Record<string, string> = {}) {
   return { runDir, portBase, env: { ...inheritedEnv, RUN_DIR: runDir, PORT_BASE: String(portBase), STACK: `st${Math.random().toString(36).slice(2, 8)}`, LOG_LEVEL: 'warn', LEG_MS_MAX: '200', ...extra } };
 }
 
+/**
+ * The README's walkthrough block (after `<!-- readme-walkthrough -->`), with its ports moved to the
+ * stack under test: the commands a newcomer pastes, so the README cannot rot.
+ */
+function readmeWalkthrough(portBase: number): string {
+  const readme = readFileSync(join(DIST, '..', 'README.md'), 'utf8');
+  const block = /<!-- readme-walkthrough -->\n```sh\n([\s\S]*?)\n```/.exec(readme)?.[1];
+  assert.ok(block, 'the README has its walkthrough block');
+  return block.replace(/localhost:300(\d)/g, (_m, i: string) => `127.0.0.1:${portBase + Number(i)}`);
+}
+
 async function pm2List(runDir: string): Promise<Pm2Process[]> {
   const { stdout } = await exec(process.execPath, [PM2, 'jlist'], { env: { ...inheritedEnv, PM2_HOME: join(runDir, 'pm2') } });
   return JSON.parse(stdout.slice(stdout.indexOf('['))) as Pm2Process[];
@@ -35,6 +46,14 @@ describe('npm start and npm stop', { concurrency: false }, () => {
       assert.match(started.stdout, /up: OpenAPI/);
       const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string; url: string }[] };
       assert.equal(state.apps.length, 6);
+
+      // The README's walkthrough, as printed: a delivery created with curl completes and verifies.
+      const urls = Object.fromEntries(state.apps.map((a) => [`${a.service.toUpperCase().replaceAll('-', '_')}_URL`, a.url]));
+      const walkthrough = await exec('bash', ['-e', '-o', 'pipefail', '-c', readmeWalkthrough(portBase)], { cwd: join(DIST, '..'), env: { ...env, ...urls }, maxBuffer: 4 << 20 });
+      assert.match(walkthrough.stdout, /^HTTP\/1\.1 202 /m, 'the POST is accepted');
+      assert.doesNotMatch(walkthrough.stdout, /FAIL/, 'every invariant passes');
+      assert.match(walkthrough.stdout, /"state":"Completed"/, 'the saga completes');
+      assert.match(walkthrough.stdout, /"stage":"Completed"/, 'the delivery completes');
 
       // A pod dies: the supervisor starts it again and it serves again.
       const workflow = state.apps.find((a) => a.service === 'workflow');

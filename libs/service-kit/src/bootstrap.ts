@@ -2,11 +2,11 @@ import 'reflect-metadata';
 import { StandardSchemaValidationPipe, type INestApplication, type Type } from '@nestjs/common';
 import { ModuleRef, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
 import type { Registry } from 'prom-client';
 import { RSM_METRICS_REGISTRY, RsmRuntime } from '#rsm';
 import { RsmErrorFilter, validationException } from './http-errors.js';
 import { HttpMetricsInterceptor } from './http-metrics.interceptor.js';
+import { PinoLoggerService } from './pino-logger.service.js';
 import { SERVICE_METRICS_REGISTRY } from './tokens.js';
 
 export interface BootstrapOptions {
@@ -30,7 +30,7 @@ export interface BootstrapOptions {
 export async function bootstrapService(options: BootstrapOptions): Promise<INestApplication> {
   // Errors reach runMain (exit 1 with the message) rather than Nest aborting the process itself.
   const app = await NestFactory.create(options.module, { bufferLogs: true, abortOnError: false });
-  app.useLogger(app.get(Logger));
+  app.useLogger(app.get(PinoLoggerService));
   app.useGlobalPipes(new StandardSchemaValidationPipe({ exceptionFactory: validationException }));
   const runtime = getOptional<RsmRuntime>(app, RsmRuntime);
   app.useGlobalFilters(new RsmErrorFilter(runtime));
@@ -42,7 +42,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<INest
   await app.init();
   await options.afterStart?.(app);
   await app.listen(options.port, options.host);
-  app.get(Logger).log({ service: options.service, url: await app.getUrl() }, `${options.service} listening`);
+  app.get(PinoLoggerService).log({ service: options.service, url: await app.getUrl() }, `${options.service} listening`);
   return app;
 }
 

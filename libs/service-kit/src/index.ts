@@ -3,6 +3,7 @@ export type { BootstrapOptions } from './bootstrap.js';
 export { baseEnvSchema, loadServiceConfig, port, ServiceConfigError } from './service-config.js';
 export { RsmErrorFilter, validationException } from './http-errors.js';
 export { HttpMetricsInterceptor } from './http-metrics.interceptor.js';
+export { PinoLoggerService } from './pino-logger.service.js';
 export { ServiceKitModule } from './service-kit.module.js';
 export type { ServiceKitOptions } from './service-kit.module.js';
 export { SERVICE_METRICS_REGISTRY } from './tokens.js';

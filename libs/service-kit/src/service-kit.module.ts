@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { PinoLoggerService } from './pino-logger.service.js';
 import { ServiceHttpController } from './service-http.controller.js';
 import { SERVICE_METRICS_REGISTRY } from './tokens.js';
 
@@ -17,16 +17,15 @@ export class ServiceKitModule {
   static forRoot(options: ServiceKitOptions): DynamicModule {
     return {
       module: ServiceKitModule,
-      imports: [
-        LoggerModule.forRoot({
-          pinoHttp: { level: options.logLevel, base: { service: options.service }, autoLogging: false, quietReqLogger: true },
-        }),
-      ],
+      global: true,
       controllers: options.withoutRuntime ? [ServiceHttpController] : [],
-      providers: options.withoutRuntime
-        ? [{ provide: SERVICE_METRICS_REGISTRY, useFactory: () => { const registry = new Registry(); collectDefaultMetrics({ register: registry }); return registry; } }]
-        : [],
-      exports: options.withoutRuntime ? [SERVICE_METRICS_REGISTRY] : [],
+      providers: [
+        { provide: PinoLoggerService, useFactory: () => new PinoLoggerService(options.service, options.logLevel) },
+        ...(options.withoutRuntime
+          ? [{ provide: SERVICE_METRICS_REGISTRY, useFactory: () => { const registry = new Registry(); collectDefaultMetrics({ register: registry }); return registry; } }]
+          : []),
+      ],
+      exports: [PinoLoggerService, ...(options.withoutRuntime ? [SERVICE_METRICS_REGISTRY] : [])],
     };
   }
 }

@@ -21,6 +21,21 @@ export default tseslint.config(
     },
   },
   {
+    // Machine data is plain JSON keyed by ids from outside: `data.x[id]` reads Object.prototype for
+    // `constructor`, and `data.x['__proto__'] = v` replaces a prototype. Machines use ownGet/ownSet.
+    files: ['apps/**/*.machine.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[computed=true][property.type!='Literal']",
+          message: 'Index machine data with ownGet/ownSet/ownDelete from #contracts (prototype-safe), not obj[key].',
+        },
+        { selector: "CallExpression[callee.object.name='Object'][callee.property.name='assign']", message: 'Object.assign copies __proto__ from outside input; spread into a new object or set known fields.' },
+      ],
+    },
+  },
+  {
     files: ['**/config.ts', '**/*.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICES } from '#contracts';
 import { projectRoot, suiteConfig as config } from './config.js';
+import { appKeyEnv, credentialsEnv, loadOrCreateCredentials } from './credentials.js';
 import { ensurePostgres, ensureRedis } from './infra.js';
 import { connectSupervisor, processName } from './supervisor.js';
 import { stateFile, type SuiteState } from './state.js';
@@ -28,6 +29,9 @@ const url = (i: number) => `http://${config.HOST}:${port(i)}`;
 const index = (service: string) => SERVICES.indexOf(service as (typeof SERVICES)[number]);
 const state: SuiteState = { stack: config.STACK, postgres, redis, apps: [] };
 writeFileSync(stateFile(config.RUN_DIR), JSON.stringify(state, null, 2));
+
+const credentials = loadOrCreateCredentials(config.RUN_DIR);
+const keyEnv = appKeyEnv(credentials);
 
 const supervisor = await connectSupervisor();
 try {
@@ -63,6 +67,9 @@ try {
         LEG_MS_MIN: String(config.LEG_MS_MIN),
         LEG_MS_MAX: String(config.LEG_MS_MAX),
         FLIGHT_WATCHDOG_MS: String(config.FLIGHT_WATCHDOG_MS ?? Math.max(3_000, 5 * config.LEG_MS_MAX + 2_000)),
+        ...keyEnv,
+        // A local demo may register plain-http webhooks; private addresses stay refused.
+        WEBHOOK_ALLOW_HTTP: 'true',
       },
     });
     state.apps.push({ service, name, url: url(index(service)) });
@@ -85,6 +92,12 @@ try {
     process.exitCode = 1;
   } else {
     log(`up: OpenAPI at ${url(0)}/api/docs; stop with npm stop`);
+    log(`API keys (Authorization: Bearer <key>), also in ${credentialsEnv(config.RUN_DIR)}:`);
+    console.log(`  customer (owners ${credentials.customerOwners.join(', ')}): ${credentials.customerKey}`);
+    console.log(`  customer (owners ${credentials.otherCustomerOwners.join(', ')}): ${credentials.otherCustomerKey}`);
+    console.log(`  service: ${credentials.serviceKey}`);
+    console.log(`  operator: ${credentials.operatorKey}`);
+    log(`in a shell: . ${credentialsEnv(config.RUN_DIR)}`);
   }
 } finally {
   supervisor.disconnect();

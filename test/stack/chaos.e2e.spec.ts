@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { runChaos, writeReport } from '../../load-tests/chaos/src/chaos-experiment.js';
 import { flushRedis, localKiller, restartPostgres } from '../../load-tests/chaos/src/pod-killer.js';
+import { loadOrCreateCredentials } from '../../scripts/suite/credentials.js';
 import { inheritedEnv, suiteTestConfig } from '../support/config.js';
 
 const exec = promisify(execFile);
@@ -21,9 +22,10 @@ describe('chaos, sized for CI', { concurrency: false }, () => {
     try {
       const apps = (JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; url: string }[] }).apps;
       const url = (service: string) => apps.find((a) => a.service === service)?.url ?? '';
+      const keys = loadOrCreateCredentials(runDir);
       const run = await runChaos('chaos (CI)', {
         urls: { ingestion: url('ingestion'), workflow: url('workflow'), package: url('package'), 'drone-scheduler': url('drone-scheduler'), delivery: url('delivery') },
-        load: { ingestionUrl: url('ingestion'), rate: 10, durationS: 30, duplicateShare: 0.1, cancelShare: 0.05, prefix: 'ci' },
+        load: { ingestionUrl: url('ingestion'), rate: 10, durationS: 30, duplicateShare: 0.1, cancelShare: 0.05, prefix: 'ci', customerKey: keys.customerKey },
         killer: localKiller(runDir, join(DIST, '..', 'node_modules', 'pm2', 'bin', 'pm2')),
         apps: apps.map((a) => a.service),
         killEveryS: 3,
@@ -32,6 +34,7 @@ describe('chaos, sized for CI', { concurrency: false }, () => {
           { atS: 18, name: 'postgres', run: restartPostgres },
         ],
         quietTimeoutMs: 180_000,
+        operatorKey: keys.operatorKey,
       });
       const { html } = writeReport(join(runDir, 'report'), [run]);
       const kills = run.events.filter((e) => e.what.includes('SIGKILL')).length;

@@ -10,7 +10,7 @@ const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 interface Doc { kind: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown> }
-interface Container { image: string; command: string[]; resources?: { requests?: object; limits?: object }; readinessProbe?: { httpGet?: { path: string } }; livenessProbe?: { httpGet?: { path: string } }; env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }
+interface Container { image: string; command: string[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[]; resources?: { requests?: object; limits?: object }; readinessProbe?: { httpGet?: { path: string } }; livenessProbe?: { httpGet?: { path: string } }; env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }
 
 async function render(overlay: string): Promise<Doc[]> {
   const { stdout } = await exec('kubectl', ['kustomize', join(ROOT, 'infra', 'k8s', 'overlays', overlay)]);
@@ -32,6 +32,10 @@ describe('deployment manifests', () => {
         assert.equal(c.livenessProbe?.httpGet?.path, '/health/live');
         assert.ok(c.resources?.requests && c.resources.limits, `${app}: requests and limits`);
         assert.ok(c.env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef, `${app}: the database URL comes from a Secret`);
+        const keysSecret = c.envFrom?.find((e) => e.secretRef?.name.startsWith('tailspin-api-keys') === true)?.secretRef?.name;
+        assert.ok(keysSecret, `${app}: the API keys come from a Secret`);
+        if (overlay === 'local') assert.ok(docs.some((d) => d.kind === 'Secret' && d.metadata.name === keysSecret), 'the local overlay makes its keys Secret');
+        else assert.ok(!docs.some((d) => d.kind === 'Secret' && d.metadata.name.startsWith('tailspin-api-keys')), 'production keys are not in the repository');
         for (const kind of ['Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']) {
           assert.ok(docs.some((d) => d.kind === kind && d.metadata.name === app), `${app}: ${kind}`);
         }
@@ -65,5 +69,7 @@ describe('deployment manifests', () => {
       assert.equal(compose.services[app]?.depends_on?.redis?.condition, 'service_healthy');
     }
     assert.ok(compose.services.prometheus && compose.services.grafana);
+    const environment = (compose.services as Record<string, { environment?: Record<string, string> }>).ingestion?.environment ?? {};
+    for (const setting of ['CUSTOMER_API_KEYS', 'SERVICE_API_KEYS', 'OPERATOR_API_KEYS']) assert.ok((environment[setting] ?? '').length >= 24, `compose sets ${setting}`);
   });
 });

@@ -25,11 +25,11 @@ function stackEnv(extra: Record<string, string> = {}) {
  * The README's walkthrough block (after `<!-- readme-walkthrough -->`), with its ports moved to the
  * stack under test: the commands a newcomer pastes, so the README cannot rot.
  */
-function readmeWalkthrough(portBase: number): string {
+function readmeWalkthrough(portBase: number, runDir: string): string {
   const readme = readFileSync(join(DIST, '..', 'README.md'), 'utf8');
   const block = /<!-- readme-walkthrough -->\n```sh\n([\s\S]*?)\n```/.exec(readme)?.[1];
   assert.ok(block, 'the README has its walkthrough block');
-  return block.replace(/localhost:300(\d)/g, (_m, i: string) => `127.0.0.1:${portBase + Number(i)}`);
+  return block.replace(/localhost:300(\d)/g, (_m, i: string) => `127.0.0.1:${portBase + Number(i)}`).replaceAll('.run/', `${runDir}/`);
 }
 
 async function pm2List(runDir: string): Promise<Pm2Process[]> {
@@ -44,12 +44,13 @@ describe('npm start and npm stop', { concurrency: false }, () => {
       const started = await exec(process.execPath, [START], { env });
       for (let i = 0; i < 6; i += 1) assert.match(started.stdout, new RegExp(`http://127\\.0\\.0\\.1:${portBase + i}`));
       assert.match(started.stdout, /up: OpenAPI/);
+      assert.match(started.stdout, /customer \(owners o1, [^)]*\): [A-Za-z0-9_-]{24,}/, 'npm start prints the API keys');
       const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string; url: string }[] };
       assert.equal(state.apps.length, 6);
 
       // The README's walkthrough, as printed: a delivery created with curl completes and verifies.
       const urls = Object.fromEntries(state.apps.map((a) => [`${a.service.toUpperCase().replaceAll('-', '_')}_URL`, a.url]));
-      const walkthrough = await exec('bash', ['-e', '-o', 'pipefail', '-c', readmeWalkthrough(portBase)], { cwd: join(DIST, '..'), env: { ...env, ...urls }, maxBuffer: 4 << 20 });
+      const walkthrough = await exec('bash', ['-e', '-o', 'pipefail', '-c', readmeWalkthrough(portBase, runDir)], { cwd: join(DIST, '..'), env: { ...env, ...urls }, maxBuffer: 4 << 20 });
       assert.match(walkthrough.stdout, /^HTTP\/1\.1 202 /m, 'the POST is accepted');
       assert.doesNotMatch(walkthrough.stdout, /FAIL/, 'every invariant passes');
       assert.match(walkthrough.stdout, /"state":"Completed"/, 'the saga completes');

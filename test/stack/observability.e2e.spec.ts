@@ -46,15 +46,15 @@ describe('dashboards and alerts against a real Prometheus scraping the suite', {
     const ids: string[] = [];
     for (let i = 0; i < 12; i += 1) {
       const answer = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, {
-        ownerId: 'o', pickupLocation: 'a', dropOffLocation: 'b', pickupTime: new Date().toISOString(), deadline: new Date(Date.now() + 600_000).toISOString(),
+        ownerId: 'o1', pickupLocation: 'a', dropOffLocation: 'b', pickupTime: new Date().toISOString(), deadline: new Date(Date.now() + 600_000).toISOString(),
         expedited: false, confirmationRequired: 'None', packageInfo: { packageId: `obs-${suite.runId}-${i}`, size: 'Small', weight: 1, tag: 't' },
-      });
+      }, suite.auth('customer'));
       ids.push((answer.body as { deliveryId: string }).deliveryId);
     }
-    await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, { ownerId: '' });
-    await http('GET', `${suite.url('delivery')}/api/deliveries/nope`);
+    await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, { ownerId: '' }, suite.auth('customer'));
+    await http('GET', `${suite.url('delivery')}/api/deliveries/nope`, undefined, suite.auth('customer'));
     for (const id of ids) {
-      for (let n = 0; ((await http('GET', `${suite.url('workflow')}/api/workflows/${id}`)).body as { state: string }).state !== 'Completed'; n += 1) {
+      for (let n = 0; ((await http('GET', `${suite.url('workflow')}/api/workflows/${id}`, undefined, suite.auth('operator'))).body as { state: string }).state !== 'Completed'; n += 1) {
         assert.ok(n < 400, `delivery ${id} completes`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

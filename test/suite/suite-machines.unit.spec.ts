@@ -7,11 +7,12 @@ import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delive
 import { Package } from '../../apps/package/src/packages/package.machine.js';
 import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
 import { Drone } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
+import { Utilization, type UtilizationData } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
 import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
 
 /** Every machine of the suite in one in-memory runtime, with the drone simulator played by the test. */
 async function suite(drones = 2) {
-  const rt = new TestRuntime([DeliveryRequestMachine, DeliverySaga, Package, Fleet, Drone, Delivery]);
+  const rt = new TestRuntime([DeliveryRequestMachine, DeliverySaga, Package, Fleet, Drone, Utilization, Delivery]);
   await rt.create(Fleet.ref(FLEET_ID), { type: 'Seed', droneIds: Array.from({ length: drones }, (_, i) => `drone-${i + 1}`) });
   return rt;
 }
@@ -36,6 +37,7 @@ function request(overrides: Partial<DeliveryRequest> = {}, weight = 2): Delivery
 const sagaOf = (rt: TestRuntime, id: string) => rt.get(DeliverySaga.ref(id)) as { state: string; data: SagaData };
 const deliveryOf = (rt: TestRuntime, id: string) => rt.get(Delivery.ref(id)) as { state: string; data: DeliveryData } | undefined;
 const fleetOf = (rt: TestRuntime) => rt.get(Fleet.ref(FLEET_ID))?.data as FleetData;
+const monthsOf = (rt: TestRuntime, owner: string) => (rt.get(Utilization.ref(owner))?.data as UtilizationData | undefined)?.months ?? {};
 
 /** Plays the simulator: reports the flight of the drone that serves `deliveryId`. */
 async function fly(rt: TestRuntime, deliveryId: string, until: 'PickedUp' | 'Delivered' | 'Returned' = 'Returned') {
@@ -49,6 +51,36 @@ async function fly(rt: TestRuntime, deliveryId: string, until: 'PickedUp' | 'Del
 }
 
 describe('the suite machines together', () => {
+  it('treats names of Object.prototype as ordinary ids: deliveries, owners and packages', async () => {
+    // Ids the API accepts (letters first): each would read or replace prototype members if a
+    // machine indexed its data with it.
+    const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'prototype', 'toLocaleString'];
+    const before = Object.getOwnPropertyNames(Object.prototype).sort();
+    const rt = await suite(names.length);
+    for (const name of names) {
+      const r = request({ deliveryId: name, ownerId: name, packageInfo: { packageId: name, size: 'Small', weight: 2, tag: 't' } });
+      await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+      assert.equal(sagaOf(rt, name).state, 'Scheduled', `${name} is scheduled`);
+    }
+    for (const name of names) await fly(rt, name);
+    for (const name of names) {
+      assert.equal(sagaOf(rt, name).state, 'Completed', `${name} completes`);
+      assert.deepEqual(monthsOf(rt, name), { '2026-01': 1 }, `${name}'s utilization`);
+    }
+    // A booking released over REST with such an id, and one cancelled while waiting.
+    const free = fleetOf(rt).idle[0];
+    assert.ok(free !== undefined);
+    assert.deepEqual(await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'constructor', ownerId: 'x', viaSaga: false }), { droneId: free, queued: false });
+    assert.deepEqual(await rt.request(Drone.ref(free), { type: 'Release', deliveryId: 'constructor', viaSaga: false }), { released: free });
+    assert.deepEqual(fleetOf(rt).assignments, {}, 'the booking released over REST is gone from the Fleet');
+    assert.ok(fleetOf(rt).idle.includes(free), 'its drone is free again');
+    assert.deepEqual(await rt.request(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId: 'toString' }), { released: null });
+    assert.deepEqual(fleetOf(rt).waiting, []);
+    assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), before, 'Object.prototype untouched');
+    assert.equal(({} as { constructor: unknown }).constructor, Object);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it('takes a delivery to Completed and frees its drone', async () => {
     const rt = await suite();
     const r = request();
@@ -61,7 +93,8 @@ describe('the suite machines together', () => {
     assert.deepEqual(deliveryOf(rt, r.deliveryId)?.data.stages.map((s) => s.stage), ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed']);
     assert.equal(rt.stateOf(Package.ref(r.packageInfo.packageId)), 'Delivered');
     assert.equal(rt.stateOf(Drone.ref(sagaOf(rt, r.deliveryId).data.droneId as string)), 'Idle');
-    assert.deepEqual(fleetOf(rt).utilization, { 'owner-1': { '2026-01': 1 } });
+    assert.deepEqual(monthsOf(rt, 'owner-1'), { '2026-01': 1 });
+    assert.equal(fleetOf(rt).utilization, undefined, 'the Fleet keeps no per-owner data');
     assert.deepEqual(rt.deadLetters, []);
   });
 
@@ -150,7 +183,7 @@ describe('the suite machines together', () => {
       for (const r of flying) await fly(rt, r.deliveryId);
     }
     assert.deepEqual(live(), []);
-    assert.equal(Object.values(fleetOf(rt).utilization['owner-1'] ?? {}).reduce((a, b) => a + b, 0), 8);
+    assert.equal(Object.values(monthsOf(rt, 'owner-1')).reduce((a, b) => a + b, 0), 8);
     const assigned = await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'extra', ownerId: 'o', viaSaga: false });
     assert.equal(await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'extra', ownerId: 'o', viaSaga: false }).then((a) => (a as { droneId: string }).droneId), (assigned as { droneId: string }).droneId);
     assert.deepEqual(rt.deadLetters, []);

@@ -8,6 +8,7 @@ import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delive
 import { Package } from '../../apps/package/src/packages/package.machine.js';
 import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
 import { Drone, type DroneData } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
+import { Utilization } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
 import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
 
 const terminal = new Set<string>(TERMINAL_SAGA_STATES);
@@ -98,7 +99,7 @@ const monitors: Monitor[] = [
 function setup(machines: { fleet?: AnyMachineDefinition; drone?: AnyMachineDefinition; saga?: AnyMachineDefinition; delivery?: AnyMachineDefinition; pkg?: AnyMachineDefinition } = {}): SimulationSetup {
   const ref = (type: string, id: string): MachineRef => ({ type, id });
   return {
-    machines: [DeliveryRequestMachine, machines.saga ?? DeliverySaga, machines.pkg ?? Package, machines.fleet ?? Fleet, machines.drone ?? Drone, machines.delivery ?? Delivery],
+    machines: [DeliveryRequestMachine, machines.saga ?? DeliverySaga, machines.pkg ?? Package, machines.fleet ?? Fleet, machines.drone ?? Drone, Utilization, machines.delivery ?? Delivery],
     monitors,
     activities: {
       // The drone simulator: flies from where the drone is, reports each leg (retrying refusals), and

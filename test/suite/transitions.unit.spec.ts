@@ -7,6 +7,7 @@ import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delive
 import { Package, type PackageData } from '../../apps/package/src/packages/package.machine.js';
 import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
 import { Drone, type DroneData } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
+import { Utilization, type UtilizationData } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
 import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
 import { runTransitionTable, tableProblems } from '../support/transition-table.js';
 
@@ -42,6 +43,14 @@ describe('every transition of every suite machine, and every refused one', () =>
       Submit: () => ({ type: 'Submit', request }) as RsmEvent,
       Cancel: () => ({ type: 'Cancel' }),
       Reschedule: () => ({ type: 'Reschedule', changes: { dropOffLocation: 'C' } }) as RsmEvent,
+      Check: () => ({ type: 'Check', fingerprint: 'f' }) as RsmEvent,
+    });
+  });
+
+  it('Utilization', async () => {
+    await check(Utilization, (): UtilizationData => ({ months: { '2026-01': 1 } }), {
+      Open: () => ({ type: 'Open' }),
+      Delivered: () => ({ type: 'Delivered', deliveryId: 'm1', at: '2026-01-02T00:00:00Z' }) as RsmEvent,
     });
   });
 
@@ -90,6 +99,7 @@ describe('every transition of every suite machine, and every refused one', () =>
       AssignDrone: () => ({ type: 'AssignDrone', deliveryId: 'm2', ownerId: 'o1', viaSaga: true }) as RsmEvent,
       Release: () => ({ type: 'Release', deliveryId: 'm1' }) as RsmEvent,
       DroneAvailable: () => ({ type: 'DroneAvailable', droneId: 'drone-3' }) as RsmEvent,
+      BookingReleased: () => ({ type: 'BookingReleased', droneId: 'drone-1', deliveryId: 'm1' }) as RsmEvent,
       ReservationRefused: () => ({ type: 'ReservationRefused', droneId: 'drone-1', deliveryId: 'm1' }) as RsmEvent,
       DeliveryFinished: () => ({ type: 'DeliveryFinished', droneId: 'drone-1', deliveryId: 'm1', ownerId: 'o1', at: '2026-01-01T00:00:00Z' }) as RsmEvent,
     });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { SERVICES, type ServiceName } from '#contracts';
 import type { SuiteUrls } from '#verifier';
+import { appKeyEnv, generateCredentials, type SuiteCredentials } from '../../scripts/suite/credentials.js';
 import { inheritedEnv, suiteTestConfig } from './config.js';
 
 const DIST = join(import.meta.dirname, '..', '..');
@@ -21,6 +22,8 @@ interface Running {
 export class SuiteProcesses {
   readonly ports: Record<ServiceName, number>;
   readonly runId = randomBytes(3).toString('hex');
+  /** The API keys every app of this run is configured with. */
+  readonly keys: SuiteCredentials = generateCredentials();
   private readonly running = new Map<ServiceName, Running>();
 
   constructor(private readonly extraEnv: Partial<Record<ServiceName, Record<string, string>>> = {}) {
@@ -30,6 +33,12 @@ export class SuiteProcesses {
 
   url(service: ServiceName): string {
     return `http://127.0.0.1:${this.ports[service]}`;
+  }
+
+  /** `Authorization` headers of each kind of caller. */
+  auth(as: 'customer' | 'other' | 'service' | 'operator'): Record<string, string> {
+    const key = { customer: this.keys.customerKey, other: this.keys.otherCustomerKey, service: this.keys.serviceKey, operator: this.keys.operatorKey }[as];
+    return { authorization: `Bearer ${key}` };
   }
 
   get urls(): SuiteUrls {
@@ -58,6 +67,10 @@ export class SuiteProcesses {
       SIM_URL: this.url('drone-sim'),
       DRONE_SCHEDULER_URL: this.url('drone-scheduler'),
       DELIVERY_URL: this.url('delivery'),
+      ...appKeyEnv(this.keys),
+      // The tests' webhook receiver listens on loopback, over http.
+      WEBHOOK_ALLOW_HTTP: 'true',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
       ...this.extraEnv[service],
     };
     const child = spawn(process.execPath, [join(DIST, 'apps', service, 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });

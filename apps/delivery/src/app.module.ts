@@ -5,6 +5,7 @@ import type { DeliveryConfig } from './config.js';
 import { DeliveriesController } from './deliveries/deliveries.controller.js';
 import { Delivery } from './deliveries/delivery.machine.js';
 import { NotifyActivity } from './deliveries/notify.activity.js';
+import { DELIVERY_CONFIG } from './tokens.js';
 
 @Module({})
 export class AppModule {
@@ -13,7 +14,7 @@ export class AppModule {
       module: AppModule,
       imports: [ServiceKitModule.forRoot({ service: 'delivery', logLevel: config.LOG_LEVEL }), RsmModule.forRoot(rsmOptionsFor('delivery', config)), RsmModule.forFeature([Delivery])],
       controllers: [DeliveriesController],
-      providers: [NotifyActivity],
+      providers: [{ provide: DELIVERY_CONFIG, useValue: config }, NotifyActivity],
     };
   }
 }

@@ -7,6 +7,7 @@ import { DronesController } from './drones/drones.controller.js';
 import { FlyActivity } from './drones/fly.activity.js';
 import { DroneDeliveriesController } from './fleet/drone-deliveries.controller.js';
 import { Fleet } from './fleet/fleet.machine.js';
+import { Utilization } from './fleet/utilization.machine.js';
 import { DRONE_SCHEDULER_CONFIG } from './tokens.js';
 
 @Module({})
@@ -14,7 +15,7 @@ export class AppModule {
   static forRoot(config: DroneSchedulerConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ServiceKitModule.forRoot({ service: 'drone-scheduler', logLevel: config.LOG_LEVEL }), RsmModule.forRoot(rsmOptionsFor('drone-scheduler', config)), RsmModule.forFeature([Fleet, Drone])],
+      imports: [ServiceKitModule.forRoot({ service: 'drone-scheduler', logLevel: config.LOG_LEVEL }), RsmModule.forRoot(rsmOptionsFor('drone-scheduler', config)), RsmModule.forFeature([Fleet, Drone, Utilization])],
       controllers: [DroneDeliveriesController, DronesController],
       providers: [{ provide: DRONE_SCHEDULER_CONFIG, useValue: config }, FlyActivity],
     };

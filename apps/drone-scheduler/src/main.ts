@@ -12,7 +12,7 @@ runMain(async () => {
     description: 'Drones and their assignment to deliveries',
     module: AppModule.forRoot(config),
     host: config.HOST,
-    port: config.PORT,
+    port: config.PORT, apiKeys: config,
     // Seed the fleet: idempotent, so every replica may do it and a restart changes nothing.
     afterStart: async (app) => {
       const rsm = app.get(RsmRuntime);

@@ -11,6 +11,8 @@ export const configSchema = baseEnvSchema.omit({ DATABASE_URL: true, DB_SCHEMA: 
   LEG_MS_MAX: z.coerce.number().int().min(0).default(2_000),
   /** How long to keep retrying a report that fails before abandoning the flight. */
   REPORT_RETRY_MS: z.coerce.number().int().positive().default(120_000),
+  /** Flights in the air at once; one more is refused (429), so a caller cannot grow this process without end. */
+  MAX_FLIGHTS: z.coerce.number().int().positive().max(1_000_000).default(10_000),
 });
 export type DroneSimConfig = z.output<typeof configSchema>;
 

@@ -4,5 +4,5 @@ import { loadDroneSimConfig } from './config.js';
 
 runMain(async () => {
   const config = loadDroneSimConfig();
-  await bootstrapService({ service: 'drone-sim', description: 'Drone simulator: flies assigned drones and reports', module: AppModule.forRoot(config), host: config.HOST, port: config.PORT });
+  await bootstrapService({ service: 'drone-sim', description: 'Drone simulator: flies assigned drones and reports', module: AppModule.forRoot(config), host: config.HOST, port: config.PORT, apiKeys: config });
 });

@@ -4,5 +4,5 @@ import { loadIngestionConfig } from './config.js';
 
 runMain(async () => {
   const config = loadIngestionConfig();
-  await bootstrapService({ service: 'ingestion', description: 'Delivery requests: intake, cancel, reschedule', module: AppModule.forRoot(config), host: config.HOST, port: config.PORT });
+  await bootstrapService({ service: 'ingestion', description: 'Delivery requests: intake, cancel, reschedule', module: AppModule.forRoot(config), host: config.HOST, port: config.PORT, apiKeys: config });
 });

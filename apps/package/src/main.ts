@@ -4,5 +4,5 @@ import { loadPackageConfig } from './config.js';
 
 runMain(async () => {
   const config = loadPackageConfig();
-  await bootstrapService({ service: 'package', description: 'Packages', module: AppModule.forRoot(config), host: config.HOST, port: config.PORT });
+  await bootstrapService({ service: 'package', description: 'Packages', module: AppModule.forRoot(config), host: config.HOST, port: config.PORT, apiKeys: config });
 });

@@ -1,15 +1,23 @@
 import type { ActivityCompleted, ActivityFailed, TimeoutEvent } from '#rsm';
 import type { DeliveryRequest, DroneStatus, PackageUpsert, Reschedule } from './delivery-request.js';
 
+export type ConfirmationKind = 'FingerPrint' | 'Picture' | 'Voice' | 'None';
+
 /**
  * The events between the suite's machines, version 1. Each union is what one machine type accepts;
  * a sender imports the union of its receiver, so the compiler checks every cross-service send.
  */
 
+/**
+ * `owners`: the customer's owner ids, checked by the machine against the request's owner (the
+ * request is its creation event, so the check never races it); absent for operators.
+ */
 export type DeliveryRequestEvents =
   | { type: 'Submit'; request: DeliveryRequest }
-  | { type: 'Cancel' }
-  | { type: 'Reschedule'; changes: Reschedule };
+  | { type: 'Cancel'; owners?: string[] }
+  | { type: 'Reschedule'; changes: Reschedule; owners?: string[] }
+  /** Is this the request the machine holds? Answers a repeated POST: same (202) or a conflict (422). */
+  | { type: 'Check'; fingerprint: string };
 
 export type SagaEvents =
   | { type: 'Start'; request: DeliveryRequest }
@@ -27,10 +35,11 @@ export type SagaEvents =
   | { type: 'DeliveryCancelled' }
   | TimeoutEvent<'deadline' | 'step'>;
 
+/** `ownerId` of Register and Link: whose package it is (absent from events sent before owners existed). */
 export type PackageEvents =
-  | { type: 'Register'; info: PackageUpsert }
-  | { type: 'Update'; changes: Partial<PackageUpsert> }
-  | { type: 'Link'; deliveryId: string }
+  | { type: 'Register'; info: PackageUpsert; ownerId?: string }
+  | { type: 'Update'; changes: Partial<PackageUpsert>; owners?: string[] }
+  | { type: 'Link'; deliveryId: string; ownerId?: string }
   | { type: 'Unlink'; deliveryId: string }
   | { type: 'PickedUp'; deliveryId: string }
   | { type: 'Delivered'; deliveryId: string };
@@ -42,14 +51,20 @@ export type FleetEvents =
   | { type: 'AssignDrone'; deliveryId: string; ownerId: string; viaSaga: boolean }
   | { type: 'Release'; deliveryId: string }
   | { type: 'DroneAvailable'; droneId: string }
+  /** A drone released over REST ends its booking (sent before its DroneAvailable). */
+  | { type: 'BookingReleased'; droneId: string; deliveryId: string }
   | { type: 'ReservationRefused'; droneId: string; deliveryId: string }
   | { type: 'DeliveryFinished'; droneId: string; deliveryId: string; ownerId: string; at: string };
+
+/** Completed deliveries of one owner (machine id: the owner id), per month. */
+export type UtilizationEvents = { type: 'Open' } | { type: 'Delivered'; deliveryId: string; at: string };
 
 export type DroneEvents =
   | { type: 'Commission' }
   | { type: 'Reserve'; deliveryId: string; ownerId: string; viaSaga: boolean; watchdogMs?: number }
+  /** `viaSaga`: the saga's compensation (through the Fleet); false: a booking released over REST, answered to its caller. */
   | { type: 'Release'; deliveryId: string; viaSaga: boolean }
-  | { type: 'Dispatch'; deliveryId: string; pickupLocation: string; dropOffLocation: string }
+  | { type: 'Dispatch'; deliveryId: string; pickupLocation: string; dropOffLocation: string; confirmationRequired?: ConfirmationKind }
   | ({ type: 'Status' } & DroneStatus)
   | { type: 'Fault' }
   | { type: 'Repair' }
@@ -62,7 +77,7 @@ export type DeliveryEvents =
   | { type: 'Reschedule'; changes: Reschedule }
   | { type: 'HeadedToPickup' }
   | { type: 'PickedUp' }
-  | { type: 'Confirm'; confirmationType: string }
+  | { type: 'Confirm'; confirmationType: ConfirmationKind }
   | { type: 'Cancel' }
   | { type: 'RequestCancel' }
   | { type: 'NotifyMe'; url: string }

@@ -1,3 +1,5 @@
 export * from './routes.js';
 export * from './delivery-request.js';
 export type * from './events.js';
+export { canonicalJson, fingerprint } from './fingerprint.js';
+export { ownDelete, ownGet, ownHas, ownSet } from './safe-record.js';

@@ -18,6 +18,7 @@ export const MACHINE_ROUTES = {
   Package: 'package',
   Fleet: 'drone-scheduler',
   Drone: 'drone-scheduler',
+  Utilization: 'drone-scheduler',
   Delivery: 'delivery',
 } as const satisfies Record<string, ServiceName>;
 

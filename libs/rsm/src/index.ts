@@ -31,4 +31,5 @@ export { RsmModule } from './nest/rsm.module.js';
 export type { RsmModuleAsyncOptions, RsmModuleOptions } from './nest/rsm.module.js';
 export { RsmActivity } from './nest/rsm-activity.decorator.js';
 export type { RsmActivityHandler } from './nest/rsm-activity.decorator.js';
-export { RSM_METRICS_REGISTRY } from './nest/rsm.constants.js';
+export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './nest/rsm.constants.js';
+export { RsmAdminGuard } from './nest/rsm-admin.guard.js';

@@ -8,3 +8,8 @@ export { ServiceKitModule } from './service-kit.module.js';
 export type { ServiceKitOptions } from './service-kit.module.js';
 export { SERVICE_METRICS_REGISTRY } from './tokens.js';
 export { rsmOptionsFor } from './rsm-options.js';
+export { Allow, type Access } from './auth/allow.decorator.js';
+export { ApiAuthGuard, assertOwnOwner, Caller, canAccessOwner } from './auth/api-auth.guard.js';
+export { ApiKeys, customerKeysSchema, keyListSchema, OWNER_ID_PATTERN } from './auth/api-keys.js';
+export type { ApiKeysConfig, Principal, Role } from './auth/api-keys.js';
+export { badTextReason, InputHygienePipe, requireJsonBodies } from './input-hygiene.js';

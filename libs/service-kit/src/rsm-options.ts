@@ -4,7 +4,7 @@ import type { RsmModuleOptions, RsmLogger } from '#rsm';
 /** The RSM settings of a suite service, from its validated config. */
 export function rsmOptionsFor(
   service: ServiceName,
-  config: { DATABASE_URL: string; REDIS_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean },
+  config: { DATABASE_URL: string; REDIS_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean; OPERATOR_API_KEYS: readonly string[] },
   logger?: RsmLogger,
 ): RsmModuleOptions {
   return {
@@ -13,6 +13,7 @@ export function rsmOptionsFor(
     redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX },
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
+    adminTokens: config.OPERATOR_API_KEYS,
     ...(logger !== undefined ? { deps: { logger } } : {}),
   };
 }

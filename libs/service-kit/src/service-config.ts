@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { customerKeysSchema, keyListSchema } from './auth/api-keys.js';
 
 /** Settings every service reads from its environment. */
 export const baseEnvSchema = z.object({
@@ -11,6 +12,12 @@ export const baseEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** false: an API-only process that leaves every step to worker processes. */
   RSM_WORKER: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Customer keys, each bound to its owner ids: `<key>=<owner>[|<owner>...]`, comma-separated. */
+  CUSTOMER_API_KEYS: customerKeysSchema,
+  /** Keys of devices and services (the simulator, service-to-service calls); the first is the one this app sends. */
+  SERVICE_API_KEYS: keyListSchema,
+  /** Keys of operators: `/rsm/*`, lists of everything, admin routes. */
+  OPERATOR_API_KEYS: keyListSchema,
 });
 
 /** Thrown when the environment does not configure a service; the message names each bad variable. */

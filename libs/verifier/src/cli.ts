@@ -15,13 +15,14 @@ const program = new Command('verify')
   .addOption(new Option('--package <url>').env('PACKAGE_URL').default(defaults.package))
   .addOption(new Option('--drone-scheduler <url>').env('DRONE_SCHEDULER_URL').default(defaults['drone-scheduler']))
   .addOption(new Option('--delivery <url>').env('DELIVERY_URL').default(defaults.delivery))
+  .addOption(new Option('--operator-key <key>', 'an operator API key (the lists and /rsm/* need one)').env('TAILSPIN_OPERATOR_KEY'))
   .addOption(new Option('--quiet-timeout <ms>', 'how long to wait for the suite to be quiet').default('120000'))
   .addOption(new Option('--json', 'print the results as JSON'));
 program.parse();
-const o = program.opts<{ ingestion: string; workflow: string; package: string; droneScheduler: string; delivery: string; quietTimeout: string; json?: boolean }>();
+const o = program.opts<{ ingestion: string; workflow: string; package: string; droneScheduler: string; delivery: string; operatorKey?: string; quietTimeout: string; json?: boolean }>();
 
 const urls = { ingestion: o.ingestion, workflow: o.workflow, package: o.package, 'drone-scheduler': o.droneScheduler, delivery: o.delivery };
-const { snapshot, quiet } = await waitUntilQuiet(urls, Number(o.quietTimeout));
+const { snapshot, quiet } = await waitUntilQuiet(urls, Number(o.quietTimeout), { operatorKey: o.operatorKey });
 if (!quiet) console.error(`the suite was not quiet after ${o.quietTimeout} ms; verifying what is there`);
 const results = checkInvariants(snapshot);
 console.log(o.json === true ? JSON.stringify(results, null, 2) : formatResults(results));

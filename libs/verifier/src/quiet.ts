@@ -12,12 +12,12 @@ export function isQuiet(s: SuiteSnapshot): boolean {
  * Waits until the suite is quiet (or the deadline passes) and returns the last snapshot. An app
  * that is restarting (killed by a chaos run) answers nothing for a moment: reads are retried.
  */
-export async function waitUntilQuiet(urls: SuiteUrls, timeoutMs: number, onProgress?: (s: SuiteSnapshot) => void): Promise<{ snapshot: SuiteSnapshot; quiet: boolean }> {
+export async function waitUntilQuiet(urls: SuiteUrls, timeoutMs: number, options: { operatorKey?: string | undefined; onProgress?: (s: SuiteSnapshot) => void } = {}): Promise<{ snapshot: SuiteSnapshot; quiet: boolean }> {
   const deadline = Date.now() + timeoutMs;
   const read = async (): Promise<SuiteSnapshot> => {
     for (;;) {
       try {
-        return await readSnapshot(urls);
+        return await readSnapshot(urls, options.operatorKey);
       } catch (error) {
         if (Date.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 500));
@@ -26,7 +26,7 @@ export async function waitUntilQuiet(urls: SuiteUrls, timeoutMs: number, onProgr
   };
   let snapshot = await read();
   while (!isQuiet(snapshot) && Date.now() < deadline) {
-    onProgress?.(snapshot);
+    options.onProgress?.(snapshot);
     await new Promise((resolve) => setTimeout(resolve, 500));
     snapshot = await read();
   }

@@ -24,18 +24,19 @@ export function defaultUrls(host = '127.0.0.1'): SuiteUrls {
   return { ingestion: url('ingestion'), workflow: url('workflow'), package: url('package'), 'drone-scheduler': url('drone-scheduler'), delivery: url('delivery') };
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+/** Reads as an operator: the lists and `/rsm/*` of every service need an operator key. */
+async function getJson<T>(url: string, operatorKey: string | undefined): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(30_000), ...(operatorKey !== undefined ? { headers: { authorization: `Bearer ${operatorKey}` } } : {}) });
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as T;
 }
 
 /** Reads a paged list (`?limit=&after=`) to its end. */
-async function listAll<T>(base: string, idOf: (item: T) => string): Promise<T[]> {
+async function listAll<T>(base: string, idOf: (item: T) => string, operatorKey: string | undefined): Promise<T[]> {
   const all: T[] = [];
   let after: string | undefined;
   for (;;) {
-    const page = await getJson<T[]>(`${base}?limit=1000${after !== undefined ? `&after=${encodeURIComponent(after)}` : ''}`);
+    const page = await getJson<T[]>(`${base}?limit=1000${after !== undefined ? `&after=${encodeURIComponent(after)}` : ''}`, operatorKey);
     all.push(...page);
     if (page.length < 1000) return all;
     after = idOf(page[page.length - 1] as T);
@@ -43,16 +44,16 @@ async function listAll<T>(base: string, idOf: (item: T) => string): Promise<T[]>
 }
 
 /** Takes a snapshot of the suite through its REST APIs. */
-export async function readSnapshot(urls: SuiteUrls): Promise<SuiteSnapshot> {
+export async function readSnapshot(urls: SuiteUrls, operatorKey?: string): Promise<SuiteSnapshot> {
   const [requests, sagas, deliveries, packages, drones, fleet] = await Promise.all([
-    listAll<{ deliveryId: string; state: string }>(`${urls.ingestion}/api/deliveryrequests`, (r) => r.deliveryId),
-    listAll<SagaView>(`${urls.workflow}/api/workflows`, (s) => s.deliveryId),
-    listAll<DeliveryView>(`${urls.delivery}/api/deliveries`, (d) => d.id),
-    listAll<PackageView>(`${urls.package}/api/packages`, (p) => p.id),
-    listAll<DroneView>(`${urls['drone-scheduler']}/api/drones`, (d) => d.id),
-    getJson<{ assignments: Record<string, string>; waiting: string[] }>(`${urls['drone-scheduler']}/api/fleet`),
+    listAll<{ deliveryId: string; state: string }>(`${urls.ingestion}/api/deliveryrequests`, (r) => r.deliveryId, operatorKey),
+    listAll<SagaView>(`${urls.workflow}/api/workflows`, (s) => s.deliveryId, operatorKey),
+    listAll<DeliveryView>(`${urls.delivery}/api/deliveries`, (d) => d.id, operatorKey),
+    listAll<PackageView>(`${urls.package}/api/packages`, (p) => p.id, operatorKey),
+    listAll<DroneView>(`${urls['drone-scheduler']}/api/drones`, (d) => d.id, operatorKey),
+    getJson<{ assignments: Record<string, string>; waiting: string[] }>(`${urls['drone-scheduler']}/api/fleet`, operatorKey),
   ]);
   const deadLetters: Record<string, DeadLetterView[]> = {};
-  for (const [service, url] of Object.entries(urls)) deadLetters[service] = await getJson<DeadLetterView[]>(`${url}/rsm/dead-letters?limit=1000`);
+  for (const [service, url] of Object.entries(urls)) deadLetters[service] = await getJson<DeadLetterView[]>(`${url}/rsm/dead-letters?limit=1000`, operatorKey);
   return { requests, sagas, deliveries, packages, drones, fleet, deadLetters };
 }

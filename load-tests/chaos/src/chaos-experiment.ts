@@ -14,6 +14,8 @@ export interface ChaosOptions {
   /** Other disruptions at given seconds after the start (Redis data loss, Postgres restart). */
   readonly disruptions?: readonly { atS: number; name: string; run: () => Promise<string> }[];
   readonly quietTimeoutMs: number;
+  /** An operator API key: the verifier reads every service's lists and dead letters. */
+  readonly operatorKey: string;
 }
 
 export interface ChaosRun {
@@ -50,7 +52,7 @@ export async function runChaos(label: string, o: ChaosOptions): Promise<ChaosRun
     for (const t of timers) clearInterval(t);
   }
   await Promise.all(pending);
-  const { snapshot, quiet } = await waitUntilQuiet(o.urls, o.quietTimeoutMs);
+  const { snapshot, quiet } = await waitUntilQuiet(o.urls, o.quietTimeoutMs, { operatorKey: o.operatorKey });
   const mine = (id: string) => id.startsWith(`${o.load.prefix}-`);
   const runSnapshot: SuiteSnapshot = { ...snapshot, sagas: snapshot.sagas, requests: snapshot.requests };
   const results = checkInvariants(runSnapshot, { accepted: new Set([...snapshot.requests.map((r) => r.deliveryId).filter((id) => !mine(id)), ...load.accepted]) });

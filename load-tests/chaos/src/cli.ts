@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
 import { SERVICES } from '#contracts';
 import { runChaos, writeReport, type ChaosRun } from './chaos-experiment.js';
+import { loadOrCreateCredentials } from '../../../scripts/suite/credentials.js';
 import { inheritedEnv } from './config.js';
 import { composeKiller, flushRedis, kubernetesKiller, localKiller, restartPostgres, type PodKiller } from './pod-killer.js';
 
@@ -31,9 +32,11 @@ const program = new Command('chaos')
   .addOption(new Option('--namespace <ns>', 'k8s backend: namespace').default('tailspin'))
   .addOption(new Option('--base-url <url>', 'compose/k8s: where the apps answer (ports 3000-3004)').default('http://127.0.0.1'))
   .addOption(new Option('--redis-url <url>').default('redis://127.0.0.1:6379'))
+  .addOption(new Option('--customer-key <key>', 'compose/k8s: a customer API key acting for owner chaos (local: the stack\'s own)').env('TAILSPIN_CUSTOMER_KEY'))
+  .addOption(new Option('--operator-key <key>', 'compose/k8s: an operator API key, for the verifier (local: the stack\'s own)').env('TAILSPIN_OPERATOR_KEY'))
   .addOption(new Option('--report <dir>', 'where to write the report').default(join(ROOT, 'chaos-report')));
 program.parse();
-const o = program.opts<{ backend: string; rate: string; duration: string; killEvery: string; apps: string; redisFlushAt?: string; pgRestartAt?: string; baseline: boolean; runDir: string; namespace: string; baseUrl: string; redisUrl: string; report: string }>();
+const o = program.opts<{ backend: string; rate: string; duration: string; killEvery: string; apps: string; redisFlushAt?: string; pgRestartAt?: string; baseline: boolean; runDir: string; namespace: string; baseUrl: string; redisUrl: string; customerKey?: string; operatorKey?: string; report: string }>();
 
 let startedHere = false;
 const stateFile = join(o.runDir, 'suite.json');
@@ -51,17 +54,24 @@ const disruptions = [
   ...(o.redisFlushAt !== undefined ? [{ atS: Number(o.redisFlushAt), name: 'redis', run: () => flushRedis(o.redisUrl) }] : []),
   ...(o.pgRestartAt !== undefined ? [{ atS: Number(o.pgRestartAt), name: 'postgres', run: restartPostgres }] : []),
 ];
-const load = (prefix: string) => ({ ingestionUrl: urls.ingestion, rate: Number(o.rate), durationS: Number(o.duration), duplicateShare: 0.1, cancelShare: 0.05, prefix });
+const local = o.backend === 'local' ? loadOrCreateCredentials(o.runDir) : undefined;
+const customerKey = o.customerKey ?? local?.customerKey;
+const operatorKey = o.operatorKey ?? local?.operatorKey;
+if (customerKey === undefined || operatorKey === undefined) {
+  console.error('[chaos] --customer-key and --operator-key (or TAILSPIN_CUSTOMER_KEY and TAILSPIN_OPERATOR_KEY) are needed for this backend');
+  process.exit(2);
+}
+const load = (prefix: string) => ({ ingestionUrl: urls.ingestion, rate: Number(o.rate), durationS: Number(o.duration), duplicateShare: 0.1, cancelShare: 0.05, prefix, customerKey });
 const stamp = Date.now().toString(36);
 
 const runs: ChaosRun[] = [];
 try {
   if (o.baseline) {
     console.log(`[chaos] no-chaos run: ${o.rate}/s for ${o.duration} s`);
-    runs.push(await runChaos('no chaos', { urls, load: load(`base-${stamp}`), apps: [], killEveryS: 0, quietTimeoutMs: 180_000 }));
+    runs.push(await runChaos('no chaos', { urls, load: load(`base-${stamp}`), apps: [], killEveryS: 0, quietTimeoutMs: 180_000, operatorKey }));
   }
   console.log(`[chaos] chaos run: ${o.rate}/s for ${o.duration} s, a ${o.backend} kill every ${o.killEvery} s`);
-  runs.push(await runChaos('chaos', { urls, load: load(`chaos-${stamp}`), killer, apps: o.apps.split(','), killEveryS: Number(o.killEvery), disruptions, quietTimeoutMs: 180_000 }));
+  runs.push(await runChaos('chaos', { urls, load: load(`chaos-${stamp}`), killer, apps: o.apps.split(','), killEveryS: Number(o.killEvery), disruptions, quietTimeoutMs: 180_000, operatorKey }));
 } finally {
   if (startedHere) await exec(process.execPath, [join(ROOT, 'dist', 'scripts', 'suite', 'stop.js')], { env: { ...inheritedEnv, RUN_DIR: o.runDir } });
 }

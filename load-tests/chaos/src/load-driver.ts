@@ -11,6 +11,8 @@ export interface LoadOptions {
   readonly duplicateShare: number;
   readonly cancelShare: number;
   readonly prefix: string;
+  /** A customer API key acting for owner `chaos`. */
+  readonly customerKey: string;
   /** How long a client keeps retrying one request. */
   readonly retryForMs?: number;
 }
@@ -50,12 +52,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     for (let i = 0; ; i += 1) {
       attempts += 1;
       try {
-        const response = await fetch(`${o.ingestionUrl}/api/deliveryrequests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload, signal: AbortSignal.timeout(10_000) });
+        const response = await fetch(`${o.ingestionUrl}/api/deliveryrequests`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${o.customerKey}` }, body: payload, signal: AbortSignal.timeout(10_000) });
         if (response.status === 202) {
           latencies.push(performance.now() - t);
           return true;
         }
-        if (response.status === 400) return false;
+        // Refused for what it is (invalid, unauthorized, conflicting): retrying changes nothing.
+        if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) return false;
       } catch {
         // the app is restarting: retry
       }
@@ -78,7 +81,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         const second = Math.floor((Date.now() - startedAt) / 1_000);
         perSecond[second] = (perSecond[second] ?? 0) + 1;
         if (Math.random() < o.duplicateShare) await post(id, payload);
-        if (Math.random() < o.cancelShare) await fetch(`${o.ingestionUrl}/api/deliveryrequests/${id}`, { method: 'DELETE' }).catch(() => undefined);
+        if (Math.random() < o.cancelShare) await fetch(`${o.ingestionUrl}/api/deliveryrequests/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${o.customerKey}` } }).catch(() => undefined);
       })(),
     );
   }

@@ -1,11 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, UnprocessableEntityException } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { RsmRuntime, type MachineView } from '#rsm';
-import { confirmationBodySchema, notifyMeSchema, rescheduleSchema, type Reschedule } from '#contracts';
-import { Delivery, type DeliveryData } from './delivery.machine.js';
+import { confirmationBodySchema, idSchema, notifyMeSchema, rescheduleSchema, type DeliveryEvents, type Reschedule } from '#contracts';
+import { Allow, Caller, canAccessOwner, type Principal } from '#service-kit';
+import type { DeliveryConfig } from '../config.js';
+import { DELIVERY_CONFIG } from '../tokens.js';
+import { Delivery, type DeliveryData, type DeliveryRefusal } from './delivery.machine.js';
+import { webhookRefusal } from './webhook-policy.js';
 
-const listQuery = z.object({ stage: z.string().optional(), after: z.string().optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) });
+const STAGES = ['Created', 'Rescheduled', 'HeadedToPickup', 'HeadedToDropoff', 'Completed', 'Cancelled'] as const;
+const listQuery = z.object({ stage: z.enum(STAGES).optional(), after: idSchema.optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) }).strict();
 const view = (machine: MachineView) => {
   const data = machine.data as DeliveryData;
   return {
@@ -18,68 +23,96 @@ const view = (machine: MachineView) => {
     dropOffLocation: data.request?.dropOffLocation ?? null,
     pickupTime: data.request?.pickupTime ?? null,
     deadline: data.request?.deadline ?? null,
+    confirmationRequired: data.request?.confirmationRequired ?? null,
     confirmation: data.confirmation,
     stages: data.stages,
     refused: data.refused,
+    refusedCount: data.refusedCount ?? data.refused.length,
   };
 };
 
+/** A refusal the machine answered: 409 when the delivery moved on, 422 when the request does not fit it. */
+function refused(id: string, answer: unknown, stage: string): void {
+  if (answer === null || typeof answer !== 'object' || !('refused' in answer)) return;
+  const { refused: reason, kind } = answer as DeliveryRefusal;
+  if (kind === 'invalid') throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `delivery ${id}: ${reason}` });
+  throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `delivery ${id}: ${reason}`, currentState: stage });
+}
+
 @ApiTags('deliveries')
+@ApiBearerAuth()
 @Controller('api/deliveries')
 export class DeliveriesController {
-  constructor(@Inject(RsmRuntime) private readonly rsm: RsmRuntime) {}
+  constructor(
+    @Inject(RsmRuntime) private readonly rsm: RsmRuntime,
+    @Inject(DELIVERY_CONFIG) private readonly config: DeliveryConfig,
+  ) {}
 
-  private async find(id: string): Promise<MachineView> {
+  /** The delivery, if the caller may see it: a customer sees its own owners' only (404 for others'). */
+  private async find(id: string, caller: Principal): Promise<MachineView> {
     const machine = await this.rsm.get(Delivery.ref(id));
-    if (machine === undefined) throw new NotFoundException(`no delivery ${id}`);
+    if (machine === undefined || !canAccessOwner(caller, (machine.data as DeliveryData).request?.ownerId)) throw new NotFoundException(`no delivery ${id}`);
     return machine;
   }
 
   @Get()
+  @Allow('operator')
   async list(@Query({ schema: listQuery }) query: z.infer<typeof listQuery>) {
     return (await this.rsm.list('Delivery', { limit: query.limit, ...(query.stage ? { state: query.stage } : {}), ...(query.after ? { afterId: query.after } : {}) })).map(view);
   }
 
   @Get(':id')
+  @Allow('customer', 'service', 'operator')
   @ApiOperation({ summary: 'A delivery with its history of stages.' })
-  async get(@Param('id') id: string) {
-    return view(await this.find(id));
+  async get(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
+    return view(await this.find(id, caller));
   }
 
   @Get(':id/status')
-  async status(@Param('id') id: string) {
-    const machine = await this.find(id);
+  @Allow('customer', 'service', 'operator')
+  async status(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
+    const machine = await this.find(id, caller);
     return { id, stage: machine.state, droneId: (machine.data as DeliveryData).droneId, updatedAt: machine.updatedAt };
   }
 
   @Patch(':id')
+  @Allow('customer')
   @ApiOperation({ summary: 'Reschedules before the drone leaves; 409 with the current stage after.' })
-  async reschedule(@Param('id') id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule) {
-    await this.rsm.request(Delivery.ref(id), { type: 'Reschedule', changes });
-    return view(await this.find(id));
+  async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
+    const machine = await this.find(id, caller);
+    refused(id, await this.rsm.request<DeliveryRefusal | { stage: string } | undefined, DeliveryEvents>(Delivery.ref(id), { type: 'Reschedule', changes }), machine.state);
+    return view(await this.find(id, caller));
   }
 
   @Delete(':id')
   @HttpCode(202)
+  @Allow('customer')
   @ApiOperation({ summary: 'Asks the workflow to cancel (before pickup); 409 with the current stage after pickup.' })
-  async cancel(@Param('id') id: string) {
-    await this.rsm.request(Delivery.ref(id), { type: 'RequestCancel' });
+  async cancel(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
+    await this.find(id, caller);
+    await this.rsm.request<undefined, DeliveryEvents>(Delivery.ref(id), { type: 'RequestCancel' });
     return { id, cancel: 'accepted' };
   }
 
   @Post(':id/confirmations')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Confirms the drop-off: completes the delivery; 409 unless it is headed to drop-off.' })
-  async confirm(@Param('id') id: string, @Body({ schema: confirmationBodySchema }) body: z.infer<typeof confirmationBodySchema>) {
-    await this.rsm.request(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType });
-    return view(await this.find(id));
+  @Allow('service')
+  @ApiOperation({ summary: 'The drone confirms the drop-off (the simulator): completes the delivery; 409 unless it is headed to drop-off, 422 unless the confirmation is the one required.' })
+  async confirm(@Param('id', { schema: idSchema }) id: string, @Body({ schema: confirmationBodySchema }) body: z.infer<typeof confirmationBodySchema>, @Caller() caller: Principal) {
+    const machine = await this.find(id, caller);
+    refused(id, await this.rsm.request<DeliveryRefusal | { stage: string } | undefined, DeliveryEvents>(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType }), machine.state);
+    return view(await this.find(id, caller));
   }
 
   @Post(':id/notifymerequests')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Registers a webhook called once, with an idempotency key, when the delivery completes.' })
-  async notifyMe(@Param('id') id: string, @Body({ schema: notifyMeSchema }) body: { url: string }) {
-    await this.rsm.request(Delivery.ref(id), { type: 'NotifyMe', url: body.url });
+  @Allow('customer')
+  @ApiOperation({ summary: 'Registers the owner\'s webhook, called once with an idempotency key when the delivery completes: https, a public address, no redirects.' })
+  async notifyMe(@Param('id', { schema: idSchema }) id: string, @Body({ schema: notifyMeSchema }) body: { url: string }, @Caller() caller: Principal) {
+    await this.find(id, caller);
+    const refusal = await webhookRefusal(body.url, this.config);
+    if (refusal !== undefined) throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `webhook refused: ${refusal}`, fields: [{ path: 'url', message: refusal }] });
+    await this.rsm.request<undefined, DeliveryEvents>(Delivery.ref(id), { type: 'NotifyMe', url: body.url });
     return { id, url: body.url };
   }
 }

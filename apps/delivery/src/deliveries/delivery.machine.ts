@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import type { DeliveryEvents, DeliveryRequest, DeliveryStage, SagaEvents } from '#contracts';
+import { applyReschedule, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule, type SagaEvents } from '#contracts';
 
 export { DELIVERY_TRANSITIONS, type DeliveryStage } from '#contracts';
 
@@ -8,13 +8,27 @@ export interface DeliveryData {
   droneId: string | null;
   stages: { stage: DeliveryStage; at: string }[];
   confirmation: string | null;
-  /** Requests refused because the delivery had moved on, kept for inspection. */
+  /** The last {@link REFUSED_LIMIT} requests refused because the delivery had moved on, kept for inspection. */
   refused: string[];
+  refusedCount?: number;
   webhook: string | null;
   notified: boolean;
 }
 
 const saga = (ctx: StepContext<DeliveryStage>) => ({ type: 'DeliverySaga', id: ctx.self.id });
+
+export const REFUSED_LIMIT = 20;
+/** Reschedules a delivery takes: each adds a stage to its history, which stays bounded. */
+export const MAX_RESCHEDULES = 20;
+
+/** A refusal answered to a REST caller: the controller turns it into 409 (or 422 for a wrong confirmation). */
+export type DeliveryRefusal = { refused: string; kind: 'conflict' | 'invalid' };
+
+function refuse(data: DeliveryData, text: string): void {
+  data.refused.push(text);
+  if (data.refused.length > REFUSED_LIMIT) data.refused.splice(0, data.refused.length - REFUSED_LIMIT);
+  data.refusedCount = (data.refusedCount ?? 0) + 1;
+}
 
 function stage(data: DeliveryData, ctx: StepContext<DeliveryStage>, next: DeliveryStage): void {
   data.stages.push({ stage: next, at: ctx.now.toISOString() });
@@ -37,8 +51,12 @@ const requestCancel = (_data: DeliveryData, _event: unknown, ctx: StepContext<De
   ctx.send<SagaEvents>(saga(ctx), { type: 'Cancel', source: 'delivery API' });
   ctx.reply({ stage: ctx.state, cancelling: true });
 };
-const reschedule = (data: DeliveryData, event: { changes: object }, ctx: StepContext<DeliveryStage>) => {
-  Object.assign(data.request ?? {}, event.changes);
+const reschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) => {
+  if (data.stages.filter((s) => s.stage === 'Rescheduled').length >= MAX_RESCHEDULES) {
+    refuse(data, `Reschedule at ${ctx.now.toISOString()}: more than ${MAX_RESCHEDULES} reschedules`);
+    return ctx.reply({ refused: `at most ${MAX_RESCHEDULES} reschedules`, kind: 'conflict' } satisfies DeliveryRefusal);
+  }
+  if (data.request !== null) data.request = applyReschedule(data.request, event.changes);
   stage(data, ctx, 'Rescheduled');
 };
 const notifyMe = (data: DeliveryData, event: { url: string }, ctx: StepContext<DeliveryStage>) => {
@@ -83,7 +101,10 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
     HeadedToPickup: {
       on: {
         // The drone is on its way: a reschedule forwarded by the saga is too late and is recorded.
-        Reschedule: (data, _e, ctx) => void data.refused.push(`Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`),
+        Reschedule: (data, _e, ctx) => {
+          refuse(data, `Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`);
+          ctx.reply({ refused: 'the drone is already headed to pickup', kind: 'conflict' } satisfies DeliveryRefusal);
+        },
         PickedUp: (data, _e, ctx) => stage(data, ctx, 'HeadedToDropoff'),
         Cancel: cancel,
         RequestCancel: requestCancel,
@@ -94,6 +115,11 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
     HeadedToDropoff: {
       on: {
         Confirm: (data, event, ctx) => {
+          const required = data.request?.confirmationRequired ?? 'None';
+          if (required !== 'None' && event.confirmationType !== required) {
+            refuse(data, `Confirm ${event.confirmationType} at ${ctx.now.toISOString()}: ${required} required`);
+            return ctx.reply({ refused: `a ${required} confirmation is required`, kind: 'invalid' } satisfies DeliveryRefusal);
+          }
           data.confirmation = event.confirmationType;
           stage(data, ctx, 'Completed');
           ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCompleted' });

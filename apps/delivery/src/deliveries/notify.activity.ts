@@ -1,19 +1,57 @@
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Inject } from '@nestjs/common';
+import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
 import { RsmActivity, type ActivityContext, type RsmActivityHandler } from '#rsm';
+import type { DeliveryConfig } from '../config.js';
+import { DELIVERY_CONFIG } from '../tokens.js';
 
 /**
  * Calls the webhook a customer registered with `notifymerequests`, once the delivery completes.
  * At least once, with the same `Idempotency-Key` on every attempt so the receiver can drop repeats.
+ * The connection is refused unless the name resolves to a public address at connect time (the
+ * agent checks the address it connects to, so a name that changed since registration gains
+ * nothing); redirects are not followed; the call has a timeout and at most a bounded answer is read.
  */
-@RsmActivity('notify', { maxAttempts: 8, initialBackoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 5_000 })
+@RsmActivity('notify', { maxAttempts: 8, initialBackoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 10_000 })
 export class NotifyActivity implements RsmActivityHandler<{ url: string; deliveryId: string; stage: string }, { status: number }> {
+  private readonly agents: { http: Agent; https: Agent };
+
+  constructor(@Inject(DELIVERY_CONFIG) private readonly config: DeliveryConfig) {
+    const filter = { allowPrivateIPAddress: config.WEBHOOK_ALLOW_PRIVATE, allowMetaIPAddress: config.WEBHOOK_ALLOW_PRIVATE };
+    this.agents = { http: new RequestFilteringHttpAgent(filter), https: new RequestFilteringHttpsAgent(filter) };
+  }
+
   async run(input: { url: string; deliveryId: string; stage: string }, ctx: ActivityContext): Promise<{ status: number }> {
-    const response = await fetch(input.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey },
-      body: JSON.stringify({ deliveryId: input.deliveryId, stage: input.stage }),
-      signal: ctx.signal,
+    const url = new URL(input.url);
+    const secure = url.protocol === 'https:';
+    if (!secure && !(url.protocol === 'http:' && this.config.WEBHOOK_ALLOW_HTTP)) return { status: 0 }; // registered under another policy: dropped
+    const body = JSON.stringify({ deliveryId: input.deliveryId, stage: input.stage });
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = (secure ? httpsRequest : httpRequest)(
+        url,
+        {
+          method: 'POST',
+          agent: secure ? this.agents.https : this.agents.http,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'idempotency-key': ctx.idempotencyKey },
+          timeout: this.config.WEBHOOK_TIMEOUT_MS,
+          signal: ctx.signal,
+        },
+        (response: IncomingMessage) => {
+          let read = 0;
+          response.on('data', (chunk: Buffer) => {
+            read += chunk.length;
+            if (read > this.config.WEBHOOK_MAX_RESPONSE_BYTES) response.destroy();
+          });
+          response.on('close', () => resolve(response.statusCode ?? 0));
+          response.on('error', () => resolve(response.statusCode ?? 0));
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`webhook took longer than ${this.config.WEBHOOK_TIMEOUT_MS} ms`)));
+      request.on('error', reject);
+      request.end(body);
     });
-    if (response.status >= 500 || response.status === 429) throw new Error(`webhook answered ${response.status}`);
-    return { status: response.status };
+    if (status >= 500 || status === 429) throw new Error(`webhook answered ${status}`);
+    return { status };
   }
 }

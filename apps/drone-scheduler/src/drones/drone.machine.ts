@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { FLEET_ID, type DroneEvents, type FleetEvents, type SagaEvents } from '#contracts';
+import { FLEET_ID, type ConfirmationKind, type DroneEvents, type FleetEvents, type SagaEvents, type UtilizationEvents } from '#contracts';
 
 export type DroneState = 'Idle' | 'Reserved' | 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning' | 'Offline';
 
@@ -10,12 +10,26 @@ export interface DroneData {
   viaSaga: boolean;
   pickupLocation: string | null;
   dropOffLocation: string | null;
+  /** What the drop-off confirmation of this flight must be (absent in drones stored before it existed). */
+  confirmationRequired?: ConfirmationKind;
   deliveries: number;
-  /** Requests that did not concern this drone's delivery, kept for inspection. */
+  /** The last {@link IGNORED_LIMIT} requests that did not concern this drone's delivery, kept for inspection. */
   ignored: string[];
+  ignoredCount?: number;
   history: { at: string; state: DroneState; deliveryId: string | null }[];
   /** This reservation's flight watchdog, from the Fleet (absent in drones stored before it existed). */
   watchdogMs?: number;
+}
+
+export const IGNORED_LIMIT = 20;
+
+/** What a release over REST answers its caller (the service that booked the drone). */
+export type ReleaseAnswer = { released: string | null } | { refused: string; state: DroneState };
+
+function ignore(data: DroneData, text: string): void {
+  data.ignored.push(text);
+  if (data.ignored.length > IGNORED_LIMIT) data.ignored.splice(0, data.ignored.length - IGNORED_LIMIT);
+  data.ignoredCount = (data.ignoredCount ?? 0) + 1;
 }
 
 /** A flight with no news for this long is asked of the simulator again, unless the Fleet says otherwise. */
@@ -38,7 +52,7 @@ function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState):
 }
 
 function fly(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
-  ctx.call('fly', { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, from });
+  ctx.call('fly', { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
   startWatchdog(data, ctx);
 }
 
@@ -46,8 +60,14 @@ function fly(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPick
 function release(data: DroneData, event: { deliveryId: string; viaSaga: boolean }, ctx: StepContext<DroneState>): void {
   if (event.deliveryId !== data.deliveryId) {
     // Not this drone's delivery (it refused the reservation): a no-op, but the saga still waits.
-    data.ignored.push(`Release ${event.deliveryId} while serving ${data.deliveryId ?? 'nobody'}`);
+    ignore(data, `Release ${event.deliveryId} while serving ${data.deliveryId ?? 'nobody'}`);
     tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
+    ctx.reply({ released: null } satisfies ReleaseAnswer);
+    return;
+  }
+  if (!event.viaSaga && data.viaSaga) {
+    // Over REST, only a REST booking: a saga's drone is released by cancelling its delivery.
+    ctx.reply({ refused: `booked by the workflow of delivery ${event.deliveryId}: cancel the delivery instead`, state: ctx.state } satisfies ReleaseAnswer);
     return;
   }
   const viaSaga = data.viaSaga;
@@ -56,7 +76,20 @@ function release(data: DroneData, event: { deliveryId: string; viaSaga: boolean 
   ctx.cancelTimer('watchdog');
   move(data, ctx, 'Idle');
   tellSaga(viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: ctx.self.id });
+  // Asked directly (over REST), not by the Fleet: the Fleet still holds the booking.
+  if (ctx.sender === undefined) ctx.send<FleetEvents>(fleet, { type: 'BookingReleased', droneId: ctx.self.id, deliveryId: event.deliveryId });
   ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+  ctx.reply({ released: ctx.self.id } satisfies ReleaseAnswer);
+}
+
+/**
+ * After pickup the package is in the air: the drone is not released. A saga (lagging behind the
+ * flight) still gets its answer; a REST caller is refused with the drone's state (409).
+ */
+function refuseRelease(data: DroneData, event: { deliveryId: string; viaSaga: boolean }, ctx: StepContext<DroneState>): void {
+  ignore(data, `Release ${event.deliveryId} while ${ctx.state}`);
+  tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
+  ctx.reply({ refused: event.deliveryId === data.deliveryId ? 'the package was picked up' : `not serving delivery ${event.deliveryId}`, state: ctx.state } satisfies ReleaseAnswer);
 }
 
 /** A status report that does not fit this drone's flight is answered, not applied. */
@@ -79,10 +112,10 @@ function refuse(data: DroneData, event: { deliveryId: string }, ctx: StepContext
  * the Fleet overtook it (events from different senders have no order). Recorded, not applied.
  */
 const staleDispatch = (data: DroneData, event: { deliveryId: string }, ctx: StepContext<DroneState>) =>
-  void data.ignored.push(`Dispatch ${event.deliveryId} while ${ctx.state}${data.deliveryId !== null ? ` serving ${data.deliveryId}` : ''}`);
+  ignore(data, `Dispatch ${event.deliveryId} while ${ctx.state}${data.deliveryId !== null ? ` serving ${data.deliveryId}` : ''}`);
 
 const activityOutcome = (data: DroneData, event: { type: string; callId: string }) => {
-  if (event.type === 'ActivityFailed') data.ignored.push(`fly ${event.callId} failed`);
+  if (event.type === 'ActivityFailed') ignore(data, `fly ${event.callId} failed`);
 };
 
 /** One drone: reserved from Idle only, flown by the simulator, back to Idle after its return. */
@@ -119,6 +152,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
           if (event.deliveryId !== data.deliveryId) return staleDispatch(data, event, ctx);
           data.pickupLocation = event.pickupLocation;
           data.dropOffLocation = event.dropOffLocation;
+          data.confirmationRequired = event.confirmationRequired ?? 'None';
           move(data, ctx, 'EnRouteToPickup');
           fly(data, ctx, 'EnRouteToPickup');
           tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneEnRoute', droneId: ctx.self.id });
@@ -150,13 +184,18 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
       on: {
         Dispatch: staleDispatch,
         Reserve: refuse,
-        Release: release,
+        Release: refuseRelease,
         Status: (data, event, ctx) => {
           if (mismatch(data, event, ctx, 'Delivered')) return;
           data.deliveries += 1;
           move(data, ctx, 'Returning');
           startWatchdog(data, ctx);
           ctx.send<FleetEvents>(fleet, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
+          if (data.ownerId !== null && data.ownerId !== '') {
+            const utilization = { type: 'Utilization', id: data.ownerId };
+            ctx.create<UtilizationEvents>(utilization, { type: 'Open' });
+            ctx.send<UtilizationEvents>(utilization, { type: 'Delivered', deliveryId: event.deliveryId, at: ctx.now.toISOString() });
+          }
           ctx.reply({ ok: true, state: 'Returning' });
         },
         Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToDropoff'),
@@ -169,10 +208,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
       on: {
         Dispatch: staleDispatch,
         Reserve: refuse,
-        Release: (data, event, ctx) => {
-          data.ignored.push(`Release ${event.deliveryId} while returning`);
-          tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
-        },
+        Release: refuseRelease,
         Status: (data, event, ctx) => {
           if (mismatch(data, event, ctx, 'Returned')) return;
           data.deliveryId = null;

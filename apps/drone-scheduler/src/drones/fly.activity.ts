@@ -16,7 +16,7 @@ export class FlyActivity implements RsmActivityHandler<Flight, { status: number 
   async run(flight: Flight, ctx: ActivityContext): Promise<{ status: number }> {
     const response = await fetch(`${this.config.SIM_URL}/api/flights`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey },
+      headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey, authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` },
       body: JSON.stringify(flight),
       signal: ctx.signal,
     });

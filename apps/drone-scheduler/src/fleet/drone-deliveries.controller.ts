@@ -1,41 +1,62 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Put, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, HttpException, HttpStatus, Inject, NotFoundException, Param, Put, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { RsmRuntime } from '#rsm';
-import { droneDeliverySchema, FLEET_ID, utilizationQuerySchema, type FleetEvents } from '#contracts';
-import { Fleet, type FleetData } from './fleet.machine.js';
+import { droneDeliverySchema, FLEET_ID, idSchema, ownGet, utilizationQuerySchema, type DroneEvents, type FleetEvents } from '#contracts';
+import { Allow, Caller, canAccessOwner, type Principal } from '#service-kit';
+import { Drone, type ReleaseAnswer } from '../drones/drone.machine.js';
+import { Fleet, type AssignAnswer, type FleetData } from './fleet.machine.js';
+import { Utilization, type UtilizationData } from './utilization.machine.js';
 
 @ApiTags('drone deliveries')
+@ApiBearerAuth()
 @Controller('api')
 export class DroneDeliveriesController {
   constructor(@Inject(RsmRuntime) private readonly rsm: RsmRuntime) {}
 
   @Put('dronedeliveries/:deliveryId')
-  @ApiOperation({ summary: 'Books a drone for a delivery: 200 with the drone, the same one on retry; 202 when queued for the next free drone.' })
-  async assign(@Param('deliveryId') deliveryId: string, @Body({ schema: droneDeliverySchema }) body: { ownerId: string }, @Res({ passthrough: true }) response: Response) {
-    const answer = await this.rsm.request<{ droneId: string | null; queued: boolean }, FleetEvents>(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId, ownerId: body.ownerId, viaSaga: false });
+  @Allow('service')
+  @ApiOperation({ summary: 'Books a drone for a delivery: 200 with the drone, the same one on retry; 202 when queued for the next free drone; 429 when too many REST bookings are held.' })
+  async assign(@Param('deliveryId', { schema: idSchema }) deliveryId: string, @Body({ schema: droneDeliverySchema }) body: { ownerId: string }, @Res({ passthrough: true }) response: Response) {
+    const answer = await this.rsm.request<AssignAnswer, FleetEvents>(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId, ownerId: body.ownerId, viaSaga: false });
+    if (answer !== undefined && 'refused' in answer) throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: answer.refused }, HttpStatus.TOO_MANY_REQUESTS);
     if (answer?.queued === true) response.status(202);
     return { deliveryId, droneId: answer?.droneId ?? null, queued: answer?.queued ?? false };
   }
 
   @Delete('dronedeliveries/:deliveryId')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Releases the drone booked for a delivery, or takes it out of the queue.' })
-  async release(@Param('deliveryId') deliveryId: string) {
-    const answer = await this.rsm.request<{ released: string | null }, FleetEvents>(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId });
+  @Allow('service')
+  @ApiOperation({ summary: 'Releases the drone booked over REST for a delivery, or takes it out of the queue; 409 with the drone state once the package is picked up, or for a workflow\'s booking.' })
+  async release(@Param('deliveryId', { schema: idSchema }) deliveryId: string) {
+    const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined;
+    const droneId = fleet === undefined ? undefined : ownGet(fleet.assignments, deliveryId);
+    if (droneId === undefined) {
+      // Not flying: take it out of the queue, if it waits there.
+      const answer = await this.rsm.request<{ released: string | null }, FleetEvents>(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId });
+      return { deliveryId, released: answer?.released ?? null };
+    }
+    // The drone decides: it alone knows whether the package is already in the air.
+    const answer = await this.rsm.request<ReleaseAnswer, DroneEvents>(Drone.ref(droneId), { type: 'Release', deliveryId, viaSaga: false });
+    if (answer !== undefined && 'refused' in answer) throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `drone ${droneId} not released: ${answer.refused}`, currentState: answer.state });
     return { deliveryId, released: answer?.released ?? null };
   }
 
   @Get('dronedeliveries/utilization')
-  @ApiOperation({ summary: 'Deliveries completed for an owner in a month.' })
-  async utilization(@Query({ schema: utilizationQuerySchema }) query: z.infer<typeof utilizationQuerySchema>) {
-    const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined;
+  @Allow('customer', 'operator')
+  @ApiOperation({ summary: 'Deliveries completed for an owner in a month (a customer asks for its own owners).' })
+  async utilization(@Query({ schema: utilizationQuerySchema }) query: z.infer<typeof utilizationQuerySchema>, @Caller() caller: Principal) {
     const month = `${query.year}-${String(query.month).padStart(2, '0')}`;
-    return { ownerId: query.ownerId, year: query.year, month: query.month, deliveries: fleet?.utilization[query.ownerId]?.[month] ?? 0 };
+    if (!canAccessOwner(caller, query.ownerId)) throw new NotFoundException(`no owner ${query.ownerId} for this key`);
+    const counts = (await this.rsm.get(Utilization.ref(query.ownerId)))?.data as UtilizationData | undefined;
+    const legacy = ((await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined)?.utilization;
+    const before = legacy === undefined ? 0 : (ownGet(ownGet(legacy, query.ownerId) ?? {}, month) ?? 0);
+    return { ownerId: query.ownerId, year: query.year, month: query.month, deliveries: (counts === undefined ? 0 : (ownGet(counts.months, month) ?? 0)) + before };
   }
 
   @Get('fleet')
+  @Allow('operator')
   @ApiOperation({ summary: 'Live assignments, queue and idle drones (for operators and the verifier).' })
   async fleet() {
     const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined;

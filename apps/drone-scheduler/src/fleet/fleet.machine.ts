@@ -1,79 +1,111 @@
 import { defineMachine, type StepContext } from '#rsm';
-import type { DroneEvents, FleetEvents, SagaEvents } from '#contracts';
+import { ownDelete, ownGet, ownHas, ownSet, type DroneEvents, type FleetEvents, type SagaEvents } from '#contracts';
 
 export interface FleetData {
   /** Drones that can take a delivery now, in the order they became free. */
   idle: string[];
-  /** Live assignments: deliveryId -> droneId. */
+  /** Live assignments: deliveryId -> droneId (read and written with own-property helpers only). */
   assignments: Record<string, string>;
   /** Who each assigned or waiting delivery belongs to, and whether a saga waits for answers. */
   requests: Record<string, { ownerId: string; viaSaga: boolean }>;
   /** Deliveries waiting for a drone, oldest first. */
   waiting: string[];
-  /** Completed deliveries per owner and month (`YYYY-MM`). */
-  utilization: Record<string, Record<string, number>>;
+  /**
+   * Completed deliveries per owner and month, from before they moved to the Utilization machines;
+   * kept for reading, never written again, so the Fleet's data no longer grows with owners or time.
+   */
+  utilization?: Record<string, Record<string, number>>;
   drones: string[];
   /** The flight watchdog handed to each drone with its reservation (the last Seed's). */
   watchdogMs?: number;
 }
 
+/**
+ * Bookings over REST (not by a saga) held or waiting at once. Each is a row of the Fleet's data,
+ * rewritten on every Fleet step, so they are bounded: the next one is refused (429).
+ */
+export const MAX_REST_BOOKINGS = 200;
+
+/** What `AssignDrone` answers its caller. */
+export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
+
 const drone = (id: string) => ({ type: 'Drone', id });
 
 function assign(data: FleetData, ctx: StepContext, deliveryId: string): string | null {
-  const existing = data.assignments[deliveryId];
+  const existing = ownGet(data.assignments, deliveryId);
   if (existing !== undefined) return existing;
-  const request = data.requests[deliveryId] ?? { ownerId: '', viaSaga: false };
+  const request = ownGet(data.requests, deliveryId) ?? { ownerId: '', viaSaga: false };
   const free = data.idle.shift();
   if (free === undefined) {
     if (!data.waiting.includes(deliveryId)) data.waiting.push(deliveryId);
     return null;
   }
-  data.assignments[deliveryId] = free;
+  ownSet(data.assignments, deliveryId, free);
   ctx.send<DroneEvents>(drone(free), { type: 'Reserve', deliveryId, ownerId: request.ownerId, viaSaga: request.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
   return free;
+}
+
+/** Drops what the Fleet holds for a delivery whose drone is free again or that finished. */
+function forget(data: FleetData, deliveryId: string): void {
+  ownDelete(data.assignments, deliveryId);
+  ownDelete(data.requests, deliveryId);
 }
 
 /**
  * The one place where drones are given to deliveries. Being a single machine, it has one writer at
  * a time however many drone-scheduler processes run, so no drone can be given to two live
  * deliveries; the Drone machine refuses a second reservation too, as a second line of defence.
+ * Its data is bounded by the fleet and the live deliveries: utilization lives in one Utilization
+ * machine per owner, REST bookings are capped.
  */
 export const Fleet = defineMachine<FleetData, FleetEvents>()({
   type: 'Fleet',
   initial: 'Active',
-  initialData: () => ({ idle: [], assignments: {}, requests: {}, waiting: [], utilization: {}, drones: [] }),
+  initialData: () => ({ idle: [], assignments: {}, requests: {}, waiting: [], drones: [] }),
   states: {
     Active: {
       on: {
         Seed: (data, event, ctx) => {
           if (event.watchdogMs !== undefined) data.watchdogMs = event.watchdogMs;
+          const known = new Set(data.drones);
           for (const id of event.droneIds) {
-            if (data.drones.includes(id)) continue;
+            if (known.has(id)) continue;
+            known.add(id);
             data.drones.push(id);
             ctx.create<DroneEvents>(drone(id), { type: 'Commission' });
           }
         },
         AssignDrone: (data, event, ctx) => {
-          data.requests[event.deliveryId] ??= { ownerId: event.ownerId, viaSaga: event.viaSaga };
+          if (!event.viaSaga && !ownHas(data.requests, event.deliveryId)) {
+            const restBookings = Object.values(data.requests).filter((r) => !r.viaSaga).length;
+            if (restBookings >= MAX_REST_BOOKINGS) return ctx.reply({ refused: `${restBookings} drone bookings over REST are held or waiting, the most allowed` } satisfies AssignAnswer);
+          }
+          if (!ownHas(data.requests, event.deliveryId)) ownSet(data.requests, event.deliveryId, { ownerId: event.ownerId, viaSaga: event.viaSaga });
           const droneId = assign(data, ctx, event.deliveryId);
-          ctx.reply({ droneId, queued: droneId === null });
+          ctx.reply({ droneId, queued: droneId === null } satisfies AssignAnswer);
         },
         Release: (data, event, ctx) => {
-          const droneId = data.assignments[event.deliveryId];
+          const droneId = ownGet(data.assignments, event.deliveryId);
           data.waiting = data.waiting.filter((id) => id !== event.deliveryId);
-          delete data.requests[event.deliveryId];
+          ownDelete(data.requests, event.deliveryId);
           // Whoever asked gets the answer: a saga waits for DroneReleased even when the assignment is
           // already gone (the drone delivered while the saga, lagging, accepted a cancel).
           const sagaWaits = ctx.sender?.type === 'DeliverySaga';
           if (droneId === undefined) {
             if (sagaWaits) ctx.send<SagaEvents>({ type: 'DeliverySaga', id: event.deliveryId }, { type: 'DroneReleased', droneId: null });
           } else {
-            delete data.assignments[event.deliveryId];
+            ownDelete(data.assignments, event.deliveryId);
             ctx.send<DroneEvents>(drone(droneId), { type: 'Release', deliveryId: event.deliveryId, viaSaga: sagaWaits });
           }
           ctx.reply({ released: droneId ?? null });
         },
+        BookingReleased: (data, event) => {
+          // A drone released over REST (it answered its caller itself): the booking ends. Its
+          // DroneAvailable follows (same sender, so in order) and makes it idle.
+          if (ownGet(data.assignments, event.deliveryId) === event.droneId) forget(data, event.deliveryId);
+        },
         DroneAvailable: (data, event, ctx) => {
+          // A drone still assigned is not free: this is an older announcement overtaken by its reservation.
           if (Object.values(data.assignments).includes(event.droneId) || data.idle.includes(event.droneId)) return;
           data.idle.push(event.droneId);
           const next = data.waiting.shift();
@@ -81,17 +113,14 @@ export const Fleet = defineMachine<FleetData, FleetEvents>()({
         },
         ReservationRefused: (data, event, ctx) => {
           // The drone was not idle after all: give the delivery the next one.
-          if (data.assignments[event.deliveryId] === event.droneId) {
-            delete data.assignments[event.deliveryId];
+          if (ownGet(data.assignments, event.deliveryId) === event.droneId) {
+            ownDelete(data.assignments, event.deliveryId);
             assign(data, ctx, event.deliveryId);
           }
         },
         DeliveryFinished: (data, event) => {
-          if (data.assignments[event.deliveryId] === event.droneId) delete data.assignments[event.deliveryId];
-          delete data.requests[event.deliveryId];
-          const month = event.at.slice(0, 7);
-          const owner = (data.utilization[event.ownerId] ??= {});
-          owner[month] = (owner[month] ?? 0) + 1;
+          if (ownGet(data.assignments, event.deliveryId) === event.droneId) ownDelete(data.assignments, event.deliveryId);
+          ownDelete(data.requests, event.deliveryId);
         },
       },
     },

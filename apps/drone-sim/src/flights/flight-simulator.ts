@@ -21,10 +21,11 @@ export class FlightSimulator implements OnApplicationShutdown {
 
   constructor(@Inject(DRONE_SIM_CONFIG) private readonly config: DroneSimConfig) {}
 
-  /** Starts a flight unless this drone already flies this delivery. */
-  start(flight: Flight): 'started' | 'already flying' {
+  /** Starts a flight unless this drone already flies this delivery, or too many are in the air. */
+  start(flight: Flight): 'started' | 'already flying' | 'full' {
     const key = `${flight.droneId}/${flight.deliveryId}`;
     if (this.active.has(key)) return 'already flying';
+    if (this.active.size >= this.config.MAX_FLIGHTS) return 'full';
     this.active.set(key, flight.from);
     void this.fly(key, flight).finally(() => this.active.delete(key));
     return 'started';
@@ -40,7 +41,8 @@ export class FlightSimulator implements OnApplicationShutdown {
 
   private async fly(key: string, flight: Flight): Promise<void> {
     const confirmUrl = `${this.config.DELIVERY_URL}/api/deliveries/${flight.deliveryId}/confirmations`;
-    const confirmation = { confirmationType: 'None', confirmationBlob: '' };
+    // The drone's camera, scanner or microphone, simulated: the evidence the delivery asked for.
+    const confirmation = { confirmationType: flight.confirmationRequired, confirmationBlob: flight.confirmationRequired === 'None' ? '' : `simulated ${flight.confirmationRequired} for ${flight.deliveryId}` };
     // A flight resumed on the way back (this process died after the drop-off) confirms the drop-off
     // again first: the confirmation may be what was lost, and a second one is refused harmlessly.
     if (flight.from === 'Returning') await this.report(confirmUrl, confirmation, true);
@@ -65,7 +67,7 @@ export class FlightSimulator implements OnApplicationShutdown {
       // than a restarting service: each refused confirmation costs the delivery a transaction.
       let base = 25;
       try {
-        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
         if (response.ok) return true;
         if (response.status === 409 && retryConflict) {
           // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.

@@ -1,5 +1,5 @@
 import { defineMachine } from '#rsm';
-import type { DeliveryRequest, DeliveryRequestEvents, SagaEvents } from '#contracts';
+import { fingerprint, timeIssues, type DeliveryRequest, type DeliveryRequestEvents, type SagaEvents } from '#contracts';
 
 export interface DeliveryRequestData {
   request: DeliveryRequest | null;
@@ -7,7 +7,13 @@ export interface DeliveryRequestData {
   reschedules: number;
 }
 
+/** What a customer's cancel or reschedule gets back: done, not theirs (404), or not coherent (422). */
+export type RequestAnswer = { accepted: true } | { accepted: false; reason: 'not-found' } | { accepted: false; reason: 'invalid'; fields: { path: string; message: string }[] };
+
 const saga = (id: string) => ({ type: 'DeliverySaga', id });
+
+/** A customer acting for other owners sees no such request. */
+const foreign = (data: DeliveryRequestData, owners: string[] | undefined) => owners !== undefined && (data.request === null || !owners.includes(data.request.ownerId));
 
 /**
  * One accepted delivery request (one per deliveryId): created once however often the client
@@ -30,15 +36,22 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
     },
     Forwarded: {
       on: {
-        Cancel: (data, _event, ctx) => {
+        Check: (data, event, ctx) => ctx.reply({ same: data.request !== null && fingerprint(data.request) === event.fingerprint }),
+        Cancel: (data, event, ctx) => {
+          if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
           data.cancels += 1;
           ctx.send<SagaEvents>(saga(ctx.self.id), { type: 'Cancel', source: 'ingestion API' });
-          ctx.reply({ accepted: true });
+          ctx.reply({ accepted: true } satisfies RequestAnswer);
         },
         Reschedule: (data, event, ctx) => {
+          if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
+          // The changes must fit the request they change: a deadline after the (new or old) pickup time.
+          const merged = { pickupTime: event.changes.pickupTime ?? data.request?.pickupTime, deadline: event.changes.deadline ?? data.request?.deadline };
+          const fields = timeIssues(merged, ctx.now.getTime()).filter((issue) => issue.path in event.changes || (issue.path === 'deadline' && event.changes.pickupTime !== undefined));
+          if (fields.length > 0) return ctx.reply({ accepted: false, reason: 'invalid', fields } satisfies RequestAnswer);
           data.reschedules += 1;
           ctx.send<SagaEvents>(saga(ctx.self.id), { type: 'Reschedule', changes: event.changes });
-          ctx.reply({ accepted: true });
+          ctx.reply({ accepted: true } satisfies RequestAnswer);
         },
       },
     },

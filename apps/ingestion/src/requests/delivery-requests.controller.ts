@@ -1,14 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, Res, UnprocessableEntityException } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { RsmRuntime } from '#rsm';
-import { deliveryRequestSchema, rescheduleSchema, type DeliveryRequestDto, type Reschedule } from '#contracts';
-import { DeliveryRequestMachine } from './delivery-request.machine.js';
-
-const idParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a delivery id');
-const listQuery = z.object({ after: z.string().optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) });
+import { deliveryRequestSchema, fingerprint, idempotencyKeySchema, idSchema, pageQuerySchema, rescheduleSchema, type DeliveryRequestDto, type DeliveryRequestEvents, type Reschedule } from '#contracts';
+import { Allow, assertOwnOwner, Caller, canAccessOwner, validationException, type Principal } from '#service-kit';
+import { DeliveryRequestMachine, type DeliveryRequestData, type RequestAnswer } from './delivery-request.machine.js';
 
 /** A client-chosen idempotency key maps to one delivery id, so repeats of the request are the same delivery. */
 export function deliveryIdFor(body: DeliveryRequestDto, idempotencyKey: string | undefined): string {
@@ -17,53 +14,98 @@ export function deliveryIdFor(body: DeliveryRequestDto, idempotencyKey: string |
   return randomUUID();
 }
 
+function headerValue(name: string, value: string | undefined): string | undefined {
+  const parsed = idempotencyKeySchema.safeParse(value);
+  if (!parsed.success) throw validationException(parsed.error.issues.map((issue) => ({ ...issue, path: [name] })));
+  return parsed.data;
+}
+
+const owners = (caller: Principal) => (caller.role === 'customer' ? [...caller.owners] : undefined);
+
+/** 404 for a request that is not the customer's, 422 for changes that do not fit it. */
+function answer(id: string, reply: RequestAnswer | undefined): void {
+  if (reply === undefined || reply.accepted) return;
+  if (reply.reason === 'not-found') throw new NotFoundException(`no delivery request ${id}`);
+  throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: 'the changes do not fit the delivery request', fields: reply.fields });
+}
+
 @ApiTags('delivery requests')
+@ApiBearerAuth()
 @Controller('api/deliveryrequests')
 export class DeliveryRequestsController {
   constructor(@Inject(RsmRuntime) private readonly rsm: RsmRuntime) {}
 
   @Post()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Accept a delivery request; 202 only once it is committed. Repeats return the same answer.' })
+  @Allow('customer')
+  @ApiOperation({ summary: 'Accept a delivery request; 202 only once it is committed. Repeats return the same answer; the same id or key with another body is 422.' })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   async create(
     @Body({ schema: deliveryRequestSchema }) body: DeliveryRequestDto,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Headers('idempotency-key') rawKey: string | undefined,
+    @Caller() caller: Principal,
     @Res({ passthrough: true }) response: Response,
   ): Promise<{ deliveryId: string; created: boolean }> {
+    const idempotencyKey = headerValue('Idempotency-Key', rawKey);
+    assertOwnOwner(caller, body.ownerId);
     const deliveryId = deliveryIdFor(body, idempotencyKey);
-    const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request: { ...body, deliveryId } });
+    const request = { ...body, deliveryId };
+    const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request });
+    if (!created) {
+      // A repeat: the same request is answered as the first time; another one under the same id or key is a conflict.
+      const check = await this.rsm.request<{ same: boolean }, DeliveryRequestEvents>(DeliveryRequestMachine.ref(deliveryId), { type: 'Check', fingerprint: fingerprint(request) });
+      if (check?.same !== true) {
+        throw new UnprocessableEntityException({
+          statusCode: 422,
+          error: 'Unprocessable Entity',
+          message: `${body.deliveryId !== undefined ? 'deliveryId' : 'Idempotency-Key'} was already used for a different delivery request`,
+          fields: [{ path: body.deliveryId !== undefined ? 'deliveryId' : 'Idempotency-Key', message: 'already used with another body' }],
+        });
+      }
+    }
     response.setHeader('Location', `/api/deliveryrequests/${deliveryId}`);
     return { deliveryId, created };
   }
 
   @Get()
-  @ApiOperation({ summary: 'Accepted requests in id order (for the verifier).' })
-  async list(@Query({ schema: listQuery }) query: z.infer<typeof listQuery>) {
+  @Allow('operator')
+  @ApiOperation({ summary: 'Accepted requests in id order (operators and the verifier).' })
+  async list(@Query({ schema: pageQuerySchema }) query: { after?: string | undefined; limit: number }) {
     const machines = await this.rsm.list('DeliveryRequest', { limit: query.limit, ...(query.after !== undefined ? { afterId: query.after } : {}) });
     return machines.map((m) => ({ deliveryId: m.id, state: m.state, createdAt: m.createdAt }));
   }
 
   @Get(':id')
-  async get(@Param('id', { schema: idParam }) id: string) {
+  @Allow('customer', 'operator')
+  async get(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     const machine = await this.rsm.get(DeliveryRequestMachine.ref(id));
-    if (machine === undefined) throw new NotFoundException(`no delivery request ${id}`);
-    return { deliveryId: id, state: machine.state, ...(machine.data as object) };
+    const data = machine?.data as DeliveryRequestData | undefined;
+    if (machine === undefined || !canAccessOwner(caller, data?.request?.ownerId)) throw new NotFoundException(`no delivery request ${id}`);
+    return { deliveryId: id, state: machine.state, ...data };
   }
 
   @Delete(':id')
   @HttpCode(202)
+  @Allow('customer')
   @ApiOperation({ summary: 'Cancel: forwarded to the workflow, which cancels before pickup and refuses after.' })
-  async cancel(@Param('id', { schema: idParam }) id: string, @Headers('idempotency-key') key: string | undefined) {
-    await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Cancel' }, key ? { key: `cancel:${id}:${key}` } : {});
+  async cancel(@Param('id', { schema: idSchema }) id: string, @Headers('idempotency-key') rawKey: string | undefined, @Caller() caller: Principal) {
+    const key = headerValue('Idempotency-Key', rawKey);
+    const known = await this.rsm.get(DeliveryRequestMachine.ref(id));
+    if (known === undefined) throw new NotFoundException(`no delivery request ${id}`);
+    const ownerList = owners(caller);
+    answer(id, await this.rsm.request<RequestAnswer, DeliveryRequestEvents>(DeliveryRequestMachine.ref(id), { type: 'Cancel', ...(ownerList ? { owners: ownerList } : {}) }, key ? { key: `cancel:${id}:${key}` } : {}));
     return { deliveryId: id, cancel: 'accepted' };
   }
 
   @Patch(':id')
   @HttpCode(202)
+  @Allow('customer')
   @ApiOperation({ summary: 'Reschedule: forwarded to the workflow.' })
-  async reschedule(@Param('id', { schema: idParam }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule) {
-    await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes });
+  async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
+    const known = await this.rsm.get(DeliveryRequestMachine.ref(id));
+    if (known === undefined) throw new NotFoundException(`no delivery request ${id}`);
+    const ownerList = owners(caller);
+    answer(id, await this.rsm.request<RequestAnswer, DeliveryRequestEvents>(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes, ...(ownerList ? { owners: ownerList } : {}) }));
     return { deliveryId: id, reschedule: 'accepted' };
   }
 }

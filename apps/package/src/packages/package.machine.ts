@@ -1,21 +1,40 @@
 import { defineMachine, type StepContext } from '#rsm';
-import type { PackageEvents, PackageUpsert, SagaEvents } from '#contracts';
+import { MAX_WEIGHT_KG, type PackageEvents, type PackageUpsert, type SagaEvents } from '#contracts';
+
+export { MAX_WEIGHT_KG } from '#contracts';
 
 export interface PackageData {
   info: PackageUpsert | null;
+  /** Whose package it is: a customer sees and changes only its own, and a delivery links only its owner's. */
+  ownerId?: string | null;
   deliveryId: string | null;
+  /** The last {@link HISTORY_LIMIT} moves. */
   history: { at: string; state: string; deliveryId: string | null }[];
+  /** Moves ever made: a package linked and unlinked again and again keeps a bounded history. */
+  moves?: number;
 }
 
-/** Heavier packages are refused: a drone cannot lift them (this is how a saga sees a rejection). */
-export const MAX_WEIGHT_KG = 100;
+export const HISTORY_LIMIT = 50;
+
+/** What an update over REST gets back: the new info, or not this customer's package (404). */
+export type UpdateAnswer = PackageUpsert | { notFound: true };
+
+const foreignOwner = (data: PackageData, owners: string[] | undefined) => owners !== undefined && (data.ownerId === undefined || data.ownerId === null || !owners.includes(data.ownerId));
 
 type PackageState = 'Registered' | 'Linked' | 'PickedUp' | 'Delivered';
 const saga = (deliveryId: string) => ({ type: 'DeliverySaga', id: deliveryId });
 
 function move(data: PackageData, ctx: StepContext<PackageState>, state: PackageState): void {
   data.history.push({ at: ctx.now.toISOString(), state, deliveryId: data.deliveryId });
+  if (data.history.length > HISTORY_LIMIT) data.history.splice(0, data.history.length - HISTORY_LIMIT);
+  data.moves = (data.moves ?? data.history.length - 1) + 1;
   ctx.goto(state);
+}
+
+/** A delivery of another owner may not take this package. */
+function ownerConflict(data: PackageData, event: { ownerId?: string }): string | undefined {
+  if (event.ownerId === undefined || data.ownerId === undefined || data.ownerId === null || data.ownerId === event.ownerId) return undefined;
+  return 'belongs to another owner';
 }
 
 const acknowledgeUnlink = (_data: PackageData, event: { deliveryId: string }, ctx: StepContext<PackageState>) =>
@@ -33,18 +52,22 @@ export const Package = defineMachine<PackageData, PackageEvents>()({
     Registered: {
       on: {
         Register: (data, event, ctx) => {
+          const first = data.history.length === 0;
           data.info ??= event.info;
-          ctx.reply({ created: data.history.length === 0 });
-          if (data.history.length === 0) move(data, ctx, 'Registered');
+          if (first && event.ownerId !== undefined) data.ownerId = event.ownerId;
+          ctx.reply({ created: first });
+          if (first) move(data, ctx, 'Registered');
         },
         Update: (data, event, ctx) => {
+          if (foreignOwner(data, event.owners)) return ctx.reply({ notFound: true } satisfies UpdateAnswer);
           data.info = { ...(data.info as PackageUpsert), ...event.changes };
-          ctx.reply(data.info);
+          ctx.reply(data.info satisfies UpdateAnswer);
         },
         Link: (data, event, ctx) => {
           const weight = data.info?.weight ?? 0;
-          if (weight > MAX_WEIGHT_KG) {
-            ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `weighs ${weight} kg, more than ${MAX_WEIGHT_KG} kg` });
+          const refusal = weight > MAX_WEIGHT_KG ? `weighs ${weight} kg, more than ${MAX_WEIGHT_KG} kg` : ownerConflict(data, event);
+          if (refusal !== undefined) {
+            ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: refusal });
             return;
           }
           data.deliveryId = event.deliveryId;

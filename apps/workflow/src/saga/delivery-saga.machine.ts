@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { FLEET_ID, type DeliveryEvents, type DeliveryRequest, type DroneEvents, type FleetEvents, type PackageEvents, type SagaEvents } from '#contracts';
+import { applyReschedule, FLEET_ID, type DeliveryEvents, type Reschedule, type DeliveryRequest, type DroneEvents, type FleetEvents, type PackageEvents, type SagaEvents } from '#contracts';
 
 export type SagaState =
   | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'InFlight' | 'Completed'
@@ -13,7 +13,21 @@ export interface SagaData {
   /** Acknowledgements compensation still waits for. */
   awaiting: ('package' | 'drone' | 'delivery')[];
   reason: string | null;
+  /** The last {@link HISTORY_LIMIT} entries; older ones are counted in `historyDropped`. */
   history: { at: string; state: string; event: string; note?: string }[];
+  historyDropped?: number;
+}
+
+/** A saga's history is bounded: a client repeating a refused request cannot grow it without end. */
+export const HISTORY_LIMIT = 50;
+
+function note(data: SagaData, entry: SagaData['history'][number]): void {
+  data.history.push(entry);
+  const excess = data.history.length - HISTORY_LIMIT;
+  if (excess > 0) {
+    data.history.splice(0, excess);
+    data.historyDropped = (data.historyDropped ?? 0) + excess;
+  }
 }
 
 /** How long a step may wait for its answer before the saga gives up and compensates. */
@@ -24,8 +38,12 @@ const delivery = (ctx: StepContext<SagaState>) => ({ type: 'Delivery', id: ctx.s
 const fleet = { type: 'Fleet', id: FLEET_ID };
 const drone = (id: string) => ({ type: 'Drone', id });
 
-function record(data: SagaData, ctx: StepContext<SagaState>, event: string, state: SagaState, note?: string): void {
-  data.history.push({ at: ctx.now.toISOString(), state, event, ...(note ? { note } : {}) });
+function reschedule(data: SagaData, changes: Reschedule): void {
+  if (data.request !== null) data.request = applyReschedule(data.request, changes);
+}
+
+function record(data: SagaData, ctx: StepContext<SagaState>, event: string, state: SagaState, text?: string): void {
+  note(data, { at: ctx.now.toISOString(), state, event, ...(text ? { note: text } : {}) });
   ctx.goto(state);
 }
 
@@ -97,8 +115,9 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         Start: (data, event, ctx) => {
           data.request = event.request;
           const info = event.request.packageInfo;
-          ctx.create<PackageEvents>(pkg(data), { type: 'Register', info: { size: info.size, weight: info.weight, tag: info.tag } });
-          ctx.send<PackageEvents>(pkg(data), { type: 'Link', deliveryId: ctx.self.id });
+          const ownerId = event.request.ownerId;
+          ctx.create<PackageEvents>(pkg(data), { type: 'Register', info: { size: info.size, weight: info.weight, tag: info.tag }, ownerId });
+          ctx.send<PackageEvents>(pkg(data), { type: 'Link', deliveryId: ctx.self.id, ownerId });
           data.done.package = true;
           ctx.startTimer('deadline', Math.max(0, Date.parse(event.request.deadline) - ctx.now.getTime()));
           ctx.startTimer('step', STEP_TIMEOUT_MS);
@@ -121,7 +140,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event) => void Object.assign(data.request ?? {}, event.changes),
+        Reschedule: (data, event) => reschedule(data, event.changes),
       },
       targets: ['DronePending', 'Compensating', 'Failed', 'Cancelling', 'Cancelled'],
     },
@@ -136,7 +155,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event) => void Object.assign(data.request ?? {}, event.changes),
+        Reschedule: (data, event) => reschedule(data, event.changes),
       },
       targets: ['DeliveryPending', 'Compensating', 'Cancelling'],
     },
@@ -144,14 +163,14 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
       on: {
         DeliveryCreated: (data, _event, ctx) => {
           const request = data.request as DeliveryRequest;
-          ctx.send<DroneEvents>(drone(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation });
+          ctx.send<DroneEvents>(drone(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired });
           ctx.cancelTimer('deadline');
           ctx.cancelTimer('step');
           record(data, ctx, 'DeliveryCreated', 'Scheduled');
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event) => void Object.assign(data.request ?? {}, event.changes),
+        Reschedule: (data, event) => reschedule(data, event.changes),
       },
       targets: ['Scheduled', 'Compensating', 'Cancelling'],
     },
@@ -164,9 +183,9 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           record(data, ctx, 'DronePickedUp', 'InFlight');
         },
         Reschedule: (data, event, ctx) => {
-          Object.assign(data.request ?? {}, event.changes);
+          reschedule(data, event.changes);
           ctx.send<DeliveryEvents>(delivery(ctx), { type: 'Reschedule', changes: event.changes });
-          data.history.push({ at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });
+          note(data, { at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });
         },
         Cancel: cancelBeforePickup,
         Timeout: () => undefined,
@@ -180,10 +199,10 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           record(data, ctx, 'DeliveryCompleted', 'Completed');
         },
         Cancel: (data, event, ctx) => {
-          data.history.push({ at: ctx.now.toISOString(), state: 'InFlight', event: 'Cancel', note: `refused: the package was picked up (asked by ${event.source})` });
+          note(data, { at: ctx.now.toISOString(), state: 'InFlight', event: 'Cancel', note: `refused: the package was picked up (asked by ${event.source})` });
         },
         Reschedule: (data, _event, ctx) => {
-          data.history.push({ at: ctx.now.toISOString(), state: 'InFlight', event: 'Reschedule', note: 'refused: the package was picked up' });
+          note(data, { at: ctx.now.toISOString(), state: 'InFlight', event: 'Reschedule', note: 'refused: the package was picked up' });
         },
         DroneEnRoute: () => undefined,
         Timeout: () => undefined,
@@ -192,7 +211,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
     },
     Compensating: { on: undoing, targets: ['Failed'] },
     Cancelling: { on: undoing, targets: ['Cancelled'] },
-    Completed: { on: { Cancel: (data, event, ctx) => void data.history.push({ at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
+    Completed: { on: { Cancel: (data, event, ctx) => note(data, { at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
     Failed: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
     Cancelled: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
   },

@@ -1,10 +1,27 @@
-import { Controller, Get, Header, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Header, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException, SetMetadata, UseGuards } from '@nestjs/common';
 import type { Registry } from 'prom-client';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
-import { RSM_METRICS_REGISTRY } from './rsm.constants.js';
+import { RsmAdminGuard } from './rsm-admin.guard.js';
+import { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './rsm.constants.js';
 
-/** `/metrics`, `/health/live`, `/health/ready` and `/rsm/*` inspection for every app that imports the module. */
+/** Largest id of a bigserial column: a longer or larger number cannot name a dead letter. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A path or query value the runtime can store and look up: bounded, no NUL (Postgres text refuses it), no lone surrogate. */
+function checkedText(name: string, value: string, max: number): string {
+  if (value.length === 0 || value.length > max) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} must be 1-${max} characters`, fields: [{ path: name, message: `1-${max} characters` }] });
+  if (value.includes('\u0000') || LONE_SURROGATE.test(value)) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} has a NUL character or a lone surrogate`, fields: [{ path: name, message: 'no NUL characters or lone surrogates' }] });
+  return value;
+}
+
+/**
+ * `/metrics`, `/health/live`, `/health/ready` (open: probes and scrapers carry no credential) and
+ * `/rsm/*` inspection and redrive, which need an operator token (`RsmModuleOptions.adminTokens`).
+ */
 @Controller()
+@SetMetadata(RSM_SELF_GUARDED, true)
 export class RsmHttpController {
   constructor(
     @Inject(RsmRuntime) private readonly runtime: RsmRuntime,
@@ -27,10 +44,14 @@ export class RsmHttpController {
 
   /** Dead letters of this service, newest first (`?type=`, `?limit=`, `?all=true` for redriven ones too). */
   @Get('rsm/dead-letters')
-  async deadLetters(@Query('type') type?: string, @Query('limit') limit?: string, @Query('all') all?: string) {
+  @UseGuards(RsmAdminGuard)
+  async deadLetters(@Query('type') type?: unknown, @Query('limit') limit?: unknown, @Query('all') all?: unknown) {
+    if ((type !== undefined && typeof type !== 'string') || (limit !== undefined && typeof limit !== 'string') || (all !== undefined && typeof all !== 'string')) {
+      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'type, limit and all are single values', fields: [{ path: 'query', message: 'repeated parameter' }] });
+    }
     const parsed = Number(limit ?? 100);
     return this.runtime.deadLetters({
-      ...(type ? { type } : {}),
+      ...(type ? { type: checkedText('type', type, 200) } : {}),
       limit: Number.isInteger(parsed) && parsed > 0 ? Math.min(parsed, 1_000) : 100,
       includeRedriven: all === 'true',
     });
@@ -39,16 +60,19 @@ export class RsmHttpController {
   /** Puts a dead letter's event back into its machine's inbox. */
   @Post('rsm/dead-letters/:id/redrive')
   @HttpCode(200)
+  @UseGuards(RsmAdminGuard)
   async redrive(@Param('id') id: string) {
-    if (!/^\d+$/.test(id) || !(await this.runtime.redrive(id))) throw new NotFoundException(`no open dead letter ${id}`);
+    const known = /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
+    if (!known || !(await this.runtime.redrive(id))) throw new NotFoundException(`no open dead letter ${id.slice(0, 40)}`);
     return { redriven: id };
   }
 
   /** A machine with its pending inbox and recent steps. */
   @Get('rsm/machines/:type/:id')
+  @UseGuards(RsmAdminGuard)
   async inspect(@Param('type') type: string, @Param('id') id: string) {
-    const machine = await this.runtime.inspect({ type, id });
-    if (machine === undefined) throw new NotFoundException(`no machine ${type}/${id}`);
+    const machine = await this.runtime.inspect({ type: checkedText('type', type, 200), id: checkedText('id', id, 1_000) });
+    if (machine === undefined) throw new NotFoundException(`no machine ${type.slice(0, 200)}/${id.slice(0, 200)}`);
     return machine;
   }
 

@@ -2,3 +2,5 @@
 export const RSM_MODULE_OPTIONS = Symbol('RSM_MODULE_OPTIONS');
 export const RSM_METRICS_REGISTRY = Symbol('RSM_METRICS_REGISTRY');
 export const RSM_ACTIVITY_METADATA = 'rsm:activity';
+/** Class metadata of the module's own controller, which guards its routes itself (see `RsmModuleOptions.adminTokens`). */
+export const RSM_SELF_GUARDED = 'rsm:self-guarded';

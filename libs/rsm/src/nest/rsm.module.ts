@@ -14,6 +14,7 @@ import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import type { RsmOptionsInput } from '../runtime/rsm-options.js';
 import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
 import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';
+import { RsmAdminGuard } from './rsm-admin.guard.js';
 import { RsmHttpController } from './rsm-http.controller.js';
 import { RSM_ACTIVITY_METADATA, RSM_METRICS_REGISTRY, RSM_MODULE_OPTIONS } from './rsm.constants.js';
 
@@ -22,6 +23,11 @@ export interface RsmModuleOptions extends RsmOptionsInput {
   readonly deps?: Omit<RsmRuntimeDeps, 'machines' | 'activities' | 'metricsRegistry'>;
   /** Serve `/metrics` and `/health/*` (default true). */
   readonly httpEndpoints?: boolean;
+  /**
+   * Bearer tokens that may call `/rsm/*` (dead letters with their payloads, redrive, machine
+   * state); several, so that one can be rotated. With none, those routes refuse every caller.
+   */
+  readonly adminTokens?: readonly string[];
 }
 
 export interface RsmModuleAsyncOptions {
@@ -70,11 +76,12 @@ const runtimeProviders = (optionsProvider: Provider): Provider[] => [
     provide: RsmRuntime,
     inject: [RSM_MODULE_OPTIONS, RSM_METRICS_REGISTRY],
     useFactory: (options: RsmModuleOptions, registry: Registry) => {
-      const { deps, httpEndpoints: _http, ...runtimeOptions } = options;
+      const { deps, httpEndpoints: _http, adminTokens: _tokens, ...runtimeOptions } = options;
       return new RsmRuntime(runtimeOptions, { ...deps, metricsRegistry: registry });
     },
   },
   RsmLifecycle,
+  RsmAdminGuard,
 ];
 
 /**

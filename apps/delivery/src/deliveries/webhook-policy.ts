@@ -1,0 +1,47 @@
+import { lookup } from 'node:dns/promises';
+import ipaddr from 'ipaddr.js';
+
+/** Where webhooks may point: the settings of the delivery service that relax it for local runs and tests. */
+export interface WebhookPolicy {
+  readonly WEBHOOK_ALLOW_HTTP: boolean;
+  readonly WEBHOOK_ALLOW_PRIVATE: boolean;
+}
+
+/**
+ * Whether an address is somewhere on the public internet. Loopback, private, link-local (cloud
+ * metadata at 169.254.169.254), carrier-grade NAT, unique-local, multicast and reserved ranges are
+ * not: a webhook there would let a customer make the service call into its own network (SSRF).
+ */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  return ipaddr.process(address).range() === 'unicast';
+}
+
+/**
+ * Why a webhook URL is refused, or undefined when it may be registered: https only (http when
+ * allowed), no credentials in it, and a host whose every address is public. Checked again when the
+ * webhook is called (the name may resolve elsewhere by then), by the notify activity's agent.
+ */
+export async function webhookRefusal(raw: string, policy: WebhookPolicy): Promise<string | undefined> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'not a URL';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.WEBHOOK_ALLOW_HTTP)) return policy.WEBHOOK_ALLOW_HTTP ? 'must be http or https' : 'must be https';
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials';
+  if (policy.WEBHOOK_ALLOW_PRIVATE) return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  let addresses: string[];
+  if (ipaddr.isValid(host)) addresses = [host];
+  else {
+    try {
+      addresses = (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+    } catch {
+      return `host ${host} does not resolve`;
+    }
+  }
+  const blocked = addresses.find((a) => !isPublicAddress(a));
+  return blocked === undefined ? undefined : `host ${host} resolves to ${blocked}, which is not a public address`;
+}

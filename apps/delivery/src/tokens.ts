@@ -1,0 +1,1 @@
+export const DELIVERY_CONFIG = Symbol('DELIVERY_CONFIG');

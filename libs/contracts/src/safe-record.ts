@@ -1,0 +1,22 @@
+/**
+ * Records keyed by outside input (delivery ids, owner ids) in machine data. Machine data is plain
+ * JSON, so these are ordinary objects: `record[key]` with a key such as `constructor` reads
+ * `Object.prototype`, and `record['__proto__'] = x` replaces the prototype. These read and write own
+ * properties only, so every id the API accepts is an ordinary key. The lint rule in
+ * eslint.config.js makes machine files use them.
+ */
+export function ownGet<V>(record: Readonly<Record<string, V>>, key: string): V | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+export function ownHas(record: Readonly<Record<string, unknown>>, key: string): boolean {
+  return Object.hasOwn(record, key);
+}
+
+export function ownSet<V>(record: Record<string, V>, key: string, value: V): void {
+  Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+export function ownDelete(record: Record<string, unknown>, key: string): void {
+  if (Object.hasOwn(record, key)) Reflect.deleteProperty(record, key);
+}

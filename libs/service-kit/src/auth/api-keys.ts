@@ -1,0 +1,80 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/** Who is calling: a customer (bound to its owner ids), a device or service, or an operator. */
+export type Principal =
+  | { readonly role: 'customer'; readonly owners: ReadonlySet<string> }
+  | { readonly role: 'service' }
+  | { readonly role: 'operator' };
+export type Role = Principal['role'];
+
+/** An owner id: the same charset as every other id of the API. */
+export const OWNER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** A key long and random enough to be a bearer credential, in characters safe in headers and env files. */
+const key = z.string().regex(/^[A-Za-z0-9_-]{24,200}$/, 'keys are 24-200 characters of A-Z a-z 0-9 _ -');
+
+/** `SERVICE_API_KEYS` / `OPERATOR_API_KEYS`: comma-separated keys (several, so a key can be rotated). */
+export const keyListSchema = z
+  .string()
+  .transform((value) => value.split(',').map((k) => k.trim()).filter((k) => k !== ''))
+  .pipe(z.array(key).min(1, 'at least one key'));
+
+/**
+ * `CUSTOMER_API_KEYS`: comma-separated `<key>=<ownerId>[|<ownerId>...]`; a customer key sees and
+ * changes only the deliveries and packages of its owners. Empty means no customer can call.
+ */
+export const customerKeysSchema = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const bindings: { key: string; owners: string[] }[] = [];
+    for (const entry of value.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+      const [k = '', owners = ''] = entry.split('=', 2);
+      const parsedKey = key.safeParse(k);
+      const ownerList = owners.split('|').filter((o) => o !== '');
+      if (!parsedKey.success) ctx.addIssue({ code: 'custom', message: `an entry's key: ${parsedKey.error.issues[0]?.message ?? 'invalid'}` });
+      else if (ownerList.length === 0 || !ownerList.every((o) => OWNER_ID_PATTERN.test(o))) ctx.addIssue({ code: 'custom', message: 'each entry is <key>=<ownerId>[|<ownerId>...], owner ids of A-Z a-z 0-9 _ . - (at most 64)' });
+      else bindings.push({ key: k, owners: ownerList });
+    }
+    return bindings;
+  });
+
+export interface ApiKeysConfig {
+  readonly CUSTOMER_API_KEYS: readonly { key: string; owners: string[] }[];
+  readonly SERVICE_API_KEYS: readonly string[];
+  readonly OPERATOR_API_KEYS: readonly string[];
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * The keys of one app, kept as SHA-256 digests. A presented key is compared with every known one in
+ * constant time (equal-length digests, no early exit), so timing tells nothing about which key, or
+ * how much of one, matched. Keys never reach a log line.
+ */
+export class ApiKeys {
+  private readonly entries: { digest: Buffer; principal: Principal }[] = [];
+
+  constructor(config: ApiKeysConfig) {
+    const owners = new Map<string, Set<string>>();
+    for (const binding of config.CUSTOMER_API_KEYS) {
+      const set = owners.get(binding.key) ?? new Set<string>();
+      for (const owner of binding.owners) set.add(owner);
+      owners.set(binding.key, set);
+    }
+    for (const [k, set] of owners) this.entries.push({ digest: digest(k), principal: { role: 'customer', owners: set } });
+    for (const k of config.SERVICE_API_KEYS) this.entries.push({ digest: digest(k), principal: { role: 'service' } });
+    for (const k of config.OPERATOR_API_KEYS) this.entries.push({ digest: digest(k), principal: { role: 'operator' } });
+  }
+
+  /** The principal of a presented key, or undefined. */
+  authenticate(presented: string): Principal | undefined {
+    const candidate = digest(presented);
+    let found: Principal | undefined;
+    for (const entry of this.entries) {
+      if (timingSafeEqual(entry.digest, candidate) && found === undefined) found = entry.principal;
+    }
+    return found;
+  }
+}

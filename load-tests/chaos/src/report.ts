@@ -23,6 +23,8 @@ export interface ReportMark {
 export interface ReportSeries {
   readonly label: string;
   readonly color: string;
+  /** Dashed, so a line that often equals another (p99 at a low rate equals p95) leaves it visible. */
+  readonly dashed?: boolean;
   /** One value per second of the section's `seconds`; null where there is no value (a gap). */
   readonly values: readonly (number | null)[];
 }
@@ -116,7 +118,7 @@ export function runSections(run: RunMeasurements): ReportSection[] {
       series: [
         { label: 'p50', color: '#17becf', values: pad((latency.p50 ?? []).map(toSeconds), length, null) },
         { label: 'p95', color: '#bcbd22', values: pad((latency.p95 ?? []).map(toSeconds), length, null) },
-        { label: 'p99', color: '#8c564b', values: pad((latency.p99 ?? []).map(toSeconds), length, null) },
+        { label: 'p99', color: '#8c564b', dashed: true, values: pad((latency.p99 ?? []).map(toSeconds), length, null) },
       ],
       marks,
     },
@@ -195,7 +197,7 @@ const BOOTSTRAP = `
       scales: { x: { time: false } },
       axes: [{ label: 'seconds since the load started' }, { label: s.yLabel }],
       series: [{ label: 'second', value: function (u, v) { return v == null ? '-' : v + ' s'; } }].concat(s.series.map(function (series) {
-        return { label: series.label, stroke: series.color, width: 2, spanGaps: false, value: fmt };
+        return { label: series.label, stroke: series.color, width: 2, dash: series.dashed ? [8, 5] : undefined, spanGaps: false, value: fmt };
       })),
       hooks: { draw: [function (u) { drawMarks(u, s.marks, c.markStyles); }] },
     };
@@ -239,7 +241,7 @@ export function renderReportHtml(report: ChaosReport, assets: ChartAssets): stri
       .map((x) => `<li class="${x.ok ? 'ok' : 'fail'}">${x.ok ? 'PASS' : 'FAIL'} ${x.id}. ${escapeHtml(x.name)} <small>${escapeHtml(JSON.stringify(x.counts))}</small>${x.problems.map((p) => `<br><small>${escapeHtml(p)}</small>`).join('')}</li>`)
       .join('');
     const events = run.events.map((e) => `<li>${e.atS} s: ${escapeHtml(e.what)}</li>`).join('');
-    return `<section><h2>${escapeHtml(run.label)}</h2><p class="headline">${escapeHtml(headline)}</p>${sections}<h3>Invariants</h3><ul class="invariants">${verdict}</ul><h3>Disruptions</h3><ul>${events || '<li>none</li>'}</ul></section>`;
+    return `<section id="run-${r}"><h2>${escapeHtml(run.label)}</h2><p class="headline">${escapeHtml(headline)}</p>${sections}<h3>Invariants</h3><ul class="invariants">${verdict}</ul><h3>Disruptions</h3><ul>${events || '<li>none</li>'}</ul></section>`;
   });
   const ratio = report.ratio !== undefined ? `<p class="ratio">completed per second, chaos / no chaos: <b>${report.ratio.toFixed(2)}</b></p>` : '';
   return `<!doctype html>

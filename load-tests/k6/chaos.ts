@@ -1,26 +1,27 @@
 // The throughput scenario, meant to run while pods are killed (npm run chaos kills them). Requests
 // may fail while an app restarts; what must never happen is an accepted delivery that does not
-// finish: every 202 ends Completed, Cancelled or Failed by the end.
+// end: every 202 ends Completed, Cancelled or Failed before the run is over.
 import type { Options } from 'k6/options';
-import { DURATION, RATE, vusFor } from './lib/config.ts';
-import { deliveryIteration, healthGate, summaryFiles } from './lib/deliveries.ts';
+import { DURATION, EXPECTED_ITERATION_S, RATE, TIMING } from './lib/config.ts';
+import { deliveryIteration, setupRun, summaryFiles, type RunData } from './lib/deliveries.ts';
+import { constantArrival } from './lib/load-profile.ts';
+import { TREND_STATS, type SummaryData } from './lib/summary-text.ts';
+import { thresholdsFor } from './lib/thresholds.ts';
 
 export const options: Options = {
-  scenarios: { chaos: { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, ...vusFor(RATE) } },
-  thresholds: {
-    deliveries_unfinished: ['count==0'],
-    deliveries_accepted: ['count>0'],
-  },
+  scenarios: { chaos: constantArrival({ rate: RATE, duration: DURATION, expectedIterationS: EXPECTED_ITERATION_S, timing: TIMING }) },
+  thresholds: thresholdsFor({ kind: 'chaos', scenario: 'chaos', arrivalRate: true }),
+  summaryTrendStats: TREND_STATS,
 };
 
-export function setup(): void {
-  healthGate();
+export function setup(): RunData {
+  return setupRun();
 }
 
-export default function (): void {
-  deliveryIteration('chaos', true);
+export default function (run: RunData): void {
+  deliveryIteration('chaos', run);
 }
 
-export function handleSummary(data: object): Record<string, string> {
+export function handleSummary(data: SummaryData): Record<string, string> {
   return summaryFiles('chaos', data);
 }

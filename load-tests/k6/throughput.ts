@@ -1,33 +1,28 @@
 // Deliveries arriving at RATE per second (constant), or ramping to it (RAMP=1), each followed to
 // the end: accepted, completed, end-to-end latency, and acceptance latency per request.
 import type { Options } from 'k6/options';
-import { DURATION, RATE, vusFor } from './lib/config.ts';
-import { deliveryIteration, healthGate, summaryFiles } from './lib/deliveries.ts';
+import { DURATION, EXPECTED_ITERATION_S, RATE, TIMING } from './lib/config.ts';
+import { deliveryIteration, setupRun, summaryFiles, type RunData } from './lib/deliveries.ts';
+import { constantArrival, rampingArrival } from './lib/load-profile.ts';
+import { TREND_STATS, type SummaryData } from './lib/summary-text.ts';
+import { thresholdsFor } from './lib/thresholds.ts';
 
-const ramp = __ENV.RAMP === '1';
+const profile = { rate: RATE, duration: DURATION, expectedIterationS: EXPECTED_ITERATION_S, timing: TIMING };
 
 export const options: Options = {
-  scenarios: {
-    deliveries: ramp
-      ? { executor: 'ramping-arrival-rate', startRate: 1, timeUnit: '1s', stages: [{ target: RATE, duration: DURATION }, { target: RATE, duration: DURATION }], ...vusFor(RATE) }
-      : { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, ...vusFor(RATE) },
-  },
-  thresholds: {
-    'http_req_duration{name:submit}': ['p(99)<200'],
-    'checks{check:submit: 202}': ['rate>0.999'],
-    deliveries_unfinished: ['count==0'],
-    dropped_iterations: ['count==0'],
-  },
+  scenarios: { deliveries: __ENV.RAMP === '1' ? rampingArrival(profile) : constantArrival(profile) },
+  thresholds: thresholdsFor({ kind: 'throughput', scenario: 'deliveries', arrivalRate: true }),
+  summaryTrendStats: TREND_STATS,
 };
 
-export function setup(): void {
-  healthGate();
+export function setup(): RunData {
+  return setupRun();
 }
 
-export default function (): void {
-  deliveryIteration('tp', true);
+export default function (run: RunData): void {
+  deliveryIteration('tp', run);
 }
 
-export function handleSummary(data: object): Record<string, string> {
+export function handleSummary(data: SummaryData): Record<string, string> {
   return summaryFiles('throughput', data);
 }

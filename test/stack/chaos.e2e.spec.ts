@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { runChaos, writeReport } from '../../load-tests/chaos/src/chaos-experiment.js';
+import { runChaos } from '../../load-tests/chaos/src/chaos-experiment.js';
 import { flushRedis, localKiller, restartPostgres } from '../../load-tests/chaos/src/pod-killer.js';
 import { loadOrCreateCredentials } from '../../scripts/suite/credentials.js';
+import { writeReport } from '../../load-tests/chaos/src/report.js';
 import { inheritedEnv, suiteTestConfig } from '../support/config.js';
 
 const exec = promisify(execFile);
@@ -45,7 +46,7 @@ describe('chaos, sized for CI', { concurrency: false }, () => {
       assert.ok(run.events.some((e) => e.what === 'redis: FLUSHALL'), 'Redis lost its data');
       assert.ok(run.events.some((e) => e.what.includes('restarted')), 'Postgres restarted');
       assert.deepEqual(run.results.filter((r) => !r.ok), [], 'every invariant holds');
-      assert.match(readFileSync(html, 'utf8'), /<svg[\s\S]*polyline/);
+      assert.match(readFileSync(html, 'utf8'), /"label":"completed"[\s\S]*new uPlot\(/);
     } finally {
       await exec(process.execPath, [join(DIST, 'scripts', 'suite', 'stop.js')], { env });
     }

@@ -1,7 +1,8 @@
 /**
  * `npm run chaos`: brings the suite up (or uses a running one), drives deliveries at a constant
  * rate, kills pods on a schedule, waits until the suite is quiet, checks the seven invariants, and
- * writes a report (report.json, report.html with accepted/completed per second and the kills).
+ * writes a report (report.json; report.html charts deliveries per second and end-to-end latency,
+ * the disruptions marked).
  * A no-chaos run of the same length and rate comes first, for the chaos / no-chaos ratio.
  * Exits 1 if any invariant fails.
  */
@@ -11,10 +12,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
 import { SERVICES } from '#contracts';
-import { runChaos, writeReport, type ChaosRun } from './chaos-experiment.js';
+import { runChaos, type ChaosRun } from './chaos-experiment.js';
 import { loadOrCreateCredentials } from '../../../scripts/suite/credentials.js';
 import { inheritedEnv } from './config.js';
 import { composeKiller, flushRedis, kubernetesKiller, localKiller, restartPostgres, type PodKiller } from './pod-killer.js';
+import { writeReport } from './report.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..', '..', '..');

@@ -22,6 +22,10 @@ export interface LoadResult {
   readonly accepted: Set<string>;
   /** Per second since start: requests accepted. */
   readonly acceptedPerSecond: number[];
+  /** Per second since start: attempts refused (an answer other than 202, or no connection). */
+  readonly refusedPerSecond: number[];
+  /** Epoch ms of each accepted delivery's first attempt, for end-to-end latency. */
+  readonly firstAttemptAt: Map<string, number>;
   readonly acceptanceLatenciesMs: number[];
   readonly attempts: number;
   readonly gaveUp: number;
@@ -41,6 +45,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const startedAt = Date.now();
   const accepted = new Set<string>();
   const perSecond: number[] = [];
+  const refusedPerSecond: number[] = [];
+  const firstAttemptAt = new Map<string, number>();
+  const refused = () => {
+    const second = Math.floor((Date.now() - startedAt) / 1_000);
+    refusedPerSecond[second] = (refusedPerSecond[second] ?? 0) + 1;
+  };
   const latencies: number[] = [];
   let attempts = 0;
   let gaveUp = 0;
@@ -57,10 +67,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           latencies.push(performance.now() - t);
           return true;
         }
+        refused();
         // Refused for what it is (invalid, unauthorized, conflicting): retrying changes nothing.
         if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) return false;
       } catch {
         // the app is restarting: retry
+        refused();
       }
       if (Date.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** i)));
@@ -76,8 +88,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     inFlight.push(
       (async () => {
         const payload = body(id);
+        const first = Date.now();
         if (!(await post(id, payload))) return void (gaveUp += 1);
         accepted.add(id);
+        firstAttemptAt.set(id, first);
         const second = Math.floor((Date.now() - startedAt) / 1_000);
         perSecond[second] = (perSecond[second] ?? 0) + 1;
         if (Math.random() < o.duplicateShare) await post(id, payload);
@@ -86,5 +100,5 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     );
   }
   await Promise.all(inFlight);
-  return { accepted, acceptedPerSecond: Array.from(perSecond, (v) => v ?? 0), acceptanceLatenciesMs: latencies, attempts, gaveUp, startedAt };
+  return { accepted, acceptedPerSecond: Array.from(perSecond, (v) => v ?? 0), refusedPerSecond: Array.from(refusedPerSecond, (v) => v ?? 0), firstAttemptAt, acceptanceLatenciesMs: latencies, attempts, gaveUp, startedAt };
 }

@@ -1,6 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { StepContext } from './step-context.js';
-import type { MachineRef, RsmEvent } from './types.js';
+import { MACHINE_TYPE_PATTERN, type MachineRef, type RsmEvent } from './types.js';
 
 /** A handler: changes `data` in place (or returns new data) and uses `ctx` for everything else. */
 export type Handler<Data, E extends RsmEvent, State extends string> = (
@@ -116,7 +116,7 @@ export function defineMachine<Data, Events extends RsmEvent>() {
 function buildDefinition<Data, Events extends RsmEvent, State extends string>(
   spec: MachineSpec<Data, Events, State>,
 ): MachineDefinition<Data, Events, State> {
-  if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(spec.type)) {
+  if (!MACHINE_TYPE_PATTERN.test(spec.type)) {
     throw new Error(`machine type ${JSON.stringify(spec.type)} must start with a letter and use only letters, digits, _ . -`);
   }
   const states = Object.keys(spec.states) as State[];

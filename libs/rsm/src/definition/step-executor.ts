@@ -115,7 +115,7 @@ export async function executeStep(
         activity,
         input,
         callId,
-        idempotencyKey: `${machine.type}/${machine.id}:${envelope.eventId}:${callId}`,
+        idempotencyKey: activityIdempotencyKey(machine, envelope.eventId, callId),
       });
       return callId;
     },
@@ -165,4 +165,19 @@ export function describeError(error: unknown): string {
 /** Retry delay of attempt `attempt` (1-based) under a doubling backoff. */
 export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
   return Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+}
+
+/**
+ * The idempotency key of an activity call: `type/id:eventId:callId` with the id and the call id
+ * percent-encoded where they hold `%`, `:`, `/` or anything but printable ASCII. No id can make two
+ * calls share a key (a type has neither separator, and the event id sits between the first `:` and
+ * the last one), the key fits in an HTTP header, and plain ids read as they are.
+ */
+export function activityIdempotencyKey(machine: MachineRef, eventId: string, callId: string): string {
+  return `${machine.type}/${escapeForKey(machine.id)}:${eventId}:${escapeForKey(callId)}`;
+}
+
+function escapeForKey(text: string): string {
+  // A lone surrogate (which Postgres would refuse anyway) cannot be percent-encoded: U+FFFD stands in.
+  return text.replace(/[%:/]|[^\x21-\x7e]/gu, (c) => (/[\ud800-\udfff]/u.test(c) ? '%EF%BF%BD' : encodeURIComponent(c)));
 }

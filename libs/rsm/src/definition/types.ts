@@ -51,7 +51,11 @@ export interface ActivityFailed<Name extends string = string> {
   readonly attempts: number;
 }
 
-/** `type/id`: the string form of a machine reference, used as map key and in logs. */
+/**
+ * `type/id`: the string form of a machine reference, used as map key and in logs. Unambiguous
+ * because a type never contains `/` (checked by `defineMachine`, and by the receiver for refs that
+ * come from elsewhere); the id may contain anything.
+ */
 export function machineKey(ref: MachineRef): string {
   return `${ref.type}/${ref.id}`;
 }
@@ -64,3 +68,14 @@ export function parseMachineKey(key: string): MachineRef {
   }
   return { type: key.slice(0, slash), id: key.slice(slash + 1) };
 }
+
+/**
+ * One key for several strings, unambiguous whatever they contain (spaces, separators, quotes):
+ * the JSON of the array. For in-memory maps; never split, keep the parts beside it instead.
+ */
+export function compositeKey(...parts: readonly (string | number)[]): string {
+  return JSON.stringify(parts);
+}
+
+/** What a machine type may look like; also what `machineKey` relies on (no `/`). */
+export const MACHINE_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]*$/;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RemoteMessage } from '../runtime/batch-executor.js';
@@ -140,7 +141,7 @@ export class BullmqTransport {
         keys.map((key) => ({
           name: 'drain',
           data: { key } satisfies DrainJob,
-          opts: { ...JOB_DEFAULTS, attempts: 1, deduplication: { id: key, keepLastIfActive: true } },
+          opts: { ...JOB_DEFAULTS, attempts: 1, deduplication: { id: drainDedupId(key), keepLastIfActive: true } },
         })),
       ),
     );
@@ -187,4 +188,9 @@ export class BullmqTransport {
       throw error;
     }
   }
+}
+
+/** A machine key as a Redis-safe name of fixed length: ids may be long and hold any character. */
+function drainDedupId(key: string): string {
+  return createHash('sha256').update(key).digest('base64url');
 }

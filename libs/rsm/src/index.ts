@@ -19,7 +19,7 @@ export { RsmRuntime } from './runtime/rsm-runtime.js';
 export type { HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
 export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './runtime/rsm-options.js';
 export type { RsmOptions, RsmOptionsInput } from './runtime/rsm-options.js';
-export { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError } from './runtime/errors.js';
+export { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './runtime/errors.js';
 export { CRASH_POINTS } from './runtime/crash-points.js';
 export type { CrashHook, CrashPoint } from './runtime/crash-points.js';
 export type { RsmLogger } from './runtime/logger.js';

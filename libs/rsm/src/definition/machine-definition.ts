@@ -32,6 +32,11 @@ export interface FailurePolicy {
   readonly maxBackoffMs: number;
   /** `dead-letter`: the machine goes on with its next event; `fault`: it stops until redriven. */
   readonly onExhausted: 'dead-letter' | 'fault';
+  /**
+   * A handler that has not returned after this long counts as a failed attempt (default 30 s), so
+   * one that never returns cannot hold its machine, its transaction and its callers forever.
+   */
+  readonly handlerTimeoutMs: number;
 }
 
 export const DEFAULT_FAILURE_POLICY: FailurePolicy = {
@@ -39,6 +44,7 @@ export const DEFAULT_FAILURE_POLICY: FailurePolicy = {
   initialBackoffMs: 100,
   maxBackoffMs: 10_000,
   onExhausted: 'dead-letter',
+  handlerTimeoutMs: 30_000,
 };
 
 /** The declaration given to {@link defineMachine}. */
@@ -140,6 +146,9 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string>(
   const failure: FailurePolicy = { ...DEFAULT_FAILURE_POLICY, ...spec.failure };
   if (!Number.isInteger(failure.maxAttempts) || failure.maxAttempts < 1) {
     throw new Error(`machine ${spec.type}: failure.maxAttempts must be a positive integer`);
+  }
+  if (!Number.isFinite(failure.handlerTimeoutMs) || failure.handlerTimeoutMs <= 0) {
+    throw new Error(`machine ${spec.type}: failure.handlerTimeoutMs must be a positive number`);
   }
   const transitions = (): TransitionInfo[] =>
     states.flatMap((from) =>

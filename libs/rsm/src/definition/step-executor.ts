@@ -131,7 +131,7 @@ export async function executeStep(
 
   try {
     const data: unknown = structuredClone(machine.data);
-    const returned: unknown = await handler(data, event, ctx);
+    const returned: unknown = await withHandlerTimeout(handler(data, event, ctx), definition.failure.handlerTimeoutMs);
     return {
       kind: 'committed',
       state: nextState,
@@ -141,6 +141,20 @@ export async function executeStep(
     };
   } catch (error) {
     return { kind: 'failed', error: describeError(error) };
+  }
+}
+
+/** The handler's result, or a rejection once it has run `ms` without returning. */
+async function withHandlerTimeout<T>(result: T | Promise<T>, ms: number): Promise<T> {
+  if (!(result instanceof Promise)) return result;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`handler did not return within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([result, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

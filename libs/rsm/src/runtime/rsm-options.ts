@@ -78,6 +78,17 @@ export const rsmOptionsSchema = z.object({
       retentionMs: positiveInt.default(24 * 3_600_000),
     })
     .prefault({}),
+  /**
+   * Deadlines of the public calls other than `request` (which has `requests.timeoutMs`): `send`,
+   * `create`, `get`, `inspect`, `list`, `deadLetters`, `redrive` and the like fail with a typed
+   * error after this long; `health` answers within `healthTimeoutMs` whatever hangs.
+   */
+  calls: z
+    .object({
+      timeoutMs: positiveInt.default(10_000),
+      healthTimeoutMs: positiveInt.default(2_000),
+    })
+    .prefault({}),
   /** Handled steps are kept this long for inspection; 0 keeps none. */
   stepHistoryMs: z.number().int().nonnegative().default(3_600_000),
   /** How often old step history and answered requests are deleted (a full batch goes on at once). */

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
 import type { AnyActivityDefinition } from '../activities/activity.js';
-import { BullmqTransport, type InboundJob } from '../delivery/bullmq-transport.js';
+import { BullmqTransport, type InboundJob, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
 import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
@@ -99,6 +99,7 @@ export class RsmRuntime {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly tasks: PeriodicTask[] = [];
   private replyCheck: PeriodicTask | undefined;
+  private readonly refusalLog = new Map<string, { at: number; suppressed: number }>();
   private poolRef: Pool | undefined;
   private parts:
     | {
@@ -168,7 +169,18 @@ export class RsmRuntime {
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
     const transport = new BullmqTransport(
-      { service: o.service, redisUrl: o.redis.url, prefix: o.redis.prefix, inboundConcurrency: o.delivery.inboundConcurrency, worker: o.worker, jobLockMs: o.delivery.jobLockMs, stalledCheckMs: o.delivery.stalledCheckMs },
+      {
+        service: o.service,
+        redisUrl: o.redis.url,
+        prefix: o.redis.prefix,
+        inboundConcurrency: o.delivery.inboundConcurrency,
+        worker: o.worker,
+        jobLockMs: o.delivery.jobLockMs,
+        stalledCheckMs: o.delivery.stalledCheckMs,
+        signingKeys: o.redis.signingKeys,
+        maxMessageAgeMs: o.delivery.maxMessageAgeMs,
+        onRefused: (channel, reason, detail) => this.refused(channel, reason, detail),
+      },
       this.logger,
     );
     const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash);
@@ -203,12 +215,12 @@ export class RsmRuntime {
 
     await transport.start({
       inbound: (job) => this.receive(job),
-      acks: (ids) => relay.acknowledge(ids),
+      acks: (from, ids) => relay.acknowledge(from, ids),
       drain: async (job) => {
         dispatcher.notify(job.key);
         return Promise.resolve();
       },
-      reply: (message) => this.onReplyMessage(message),
+      reply: (reply) => this.deliverReply(reply),
     });
 
     this.tasks.push(
@@ -519,12 +531,20 @@ export class RsmRuntime {
     return true;
   }
 
-  private onReplyMessage(message: string): void {
-    try {
-      this.deliverReply(JSON.parse(message) as KeyedReply);
-    } catch (error) {
-      this.logger.warn({ err: String(error) }, 'unreadable reply message');
+  /** Counts an item refused by the transport, and logs it (at most one line per second per kind). */
+  private refused(channel: TransportChannel, reason: RefusalReason, detail: string): void {
+    this.metrics.transportRefused.inc({ service: this.options.service, channel, reason });
+    const kind = `${channel}/${reason}`;
+    const entry = this.refusalLog.get(kind) ?? { at: 0, suppressed: 0 };
+    const now = Date.now();
+    if (now - entry.at < 1_000) {
+      entry.suppressed += 1;
+    } else {
+      this.logger.warn({ channel, reason, detail, suppressed: entry.suppressed }, 'refused an item from Redis');
+      entry.at = now;
+      entry.suppressed = 0;
     }
+    this.refusalLog.set(kind, entry);
   }
 
   private afterCommit(result: BatchResult, keys: readonly string[], seconds: number): void {
@@ -537,7 +557,7 @@ export class RsmRuntime {
       if (outcome?.status === 'duplicate') this.metrics.duplicatesDropped.inc({ service, source: 'idempotency_key' });
     }
     for (const reply of result.replies) {
-      if (!this.deliverReply(reply)) void parts.transport.publishReply(JSON.stringify(reply)).catch(() => undefined);
+      if (!this.deliverReply(reply)) void parts.transport.publishReply(reply).catch(() => undefined);
     }
     void parts.relay.publishCommitted(result.outbox);
     if (result.activities.length > 0) parts.activities.submit(result.activities);

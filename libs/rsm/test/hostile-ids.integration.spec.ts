@@ -60,6 +60,13 @@ describe('any id the API accepts', () => {
     }
   });
 
+  it('refuses at the source an id longer than receivers accept', async () => {
+    await assert.rejects(a.create({ type: 'Counter', id: 'é'.repeat(257) }, { type: 'Open' }), /at most 512 bytes/);
+    const longest = 'é'.repeat(256);
+    await a.create({ type: 'Counter', id: longest }, { type: 'Open' });
+    assert.equal(await a.request({ type: 'Counter', id: longest }, { type: 'Add', n: 1 }), 1);
+  });
+
   it('delivers every message across services exactly once, in order per pair', async () => {
     const count = 16;
     for (const id of HOSTILE_IDS) await b.create({ type: 'Receiver', id }, { type: 'Hello' });

@@ -1,7 +1,7 @@
 import type { Effect } from './effects.js';
 import type { AnyMachineDefinition } from './machine-definition.js';
 import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
-import type { Json, MachineRef, RsmEvent } from './types.js';
+import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from './types.js';
 
 /** The machine as a step sees it. */
 export interface MachineSnapshot {
@@ -159,8 +159,9 @@ async function withHandlerTimeout<T>(result: T | Promise<T>, ms: number): Promis
 }
 
 function checkRef(ref: MachineRef): MachineRef {
-  if (typeof ref?.type !== 'string' || typeof ref.id !== 'string' || ref.id === '') {
-    throw new Error(`not a machine reference: ${JSON.stringify(ref)}`);
+  const invalid = invalidIdReason(ref?.id);
+  if (typeof ref?.type !== 'string' || invalid !== undefined) {
+    throw new Error(`not a machine reference (${invalid ?? 'the type must be a string'}): ${JSON.stringify(ref).slice(0, 200)}`);
   }
   return { type: ref.type, id: ref.id };
 }

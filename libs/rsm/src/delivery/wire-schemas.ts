@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MACHINE_TYPE_PATTERN } from '../definition/types.js';
+import { MACHINE_TYPE_PATTERN, MAX_ID_BYTES } from '../definition/types.js';
 
 /**
  * What a signed item must hold once opened. A signature proves who wrote an item, not that the
@@ -8,8 +8,6 @@ import { MACHINE_TYPE_PATTERN } from '../definition/types.js';
  */
 
 const SERVICE = /^[a-z][a-z0-9-]{0,40}$/;
-/** Ids are at most this many UTF-8 bytes: they are primary-key columns, and btree rows are bounded. */
-export const MAX_ID_BYTES = 512;
 
 const service = z.string().regex(SERVICE);
 const at = z.number().int().nonnegative();

@@ -7,7 +7,7 @@ import { BullmqTransport, type InboundJob, type RefusalReason, type TransportCha
 import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import type { Json, MachineRef, RsmEvent } from '../definition/types.js';
+import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
 import { prepared } from '../persistence/prepared.js';
@@ -441,7 +441,8 @@ export class RsmRuntime {
   }
 
   private makeItem(kind: IntakeItem['kind'], ref: MachineRef, event: RsmEvent, key: string | undefined): IntakeItem & { promise: Promise<IntakeResult> } {
-    if (typeof ref?.type !== 'string' || typeof ref.id !== 'string' || ref.id === '') throw new TypeError(`not a machine reference: ${JSON.stringify(ref)}`);
+    const invalid = invalidIdReason(ref?.id);
+    if (typeof ref?.type !== 'string' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a string'}): ${JSON.stringify(ref).slice(0, 200)}`);
     if (typeof event?.type !== 'string') throw new TypeError(`not an event: ${JSON.stringify(event)}`);
     if (this.registry.get(ref.type) === undefined) {
       throw new Error(`service ${this.options.service} does not own machine type ${ref.type}; send to it from a machine instead`);

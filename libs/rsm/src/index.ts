@@ -23,6 +23,7 @@ export { MachineNotFoundError, RequestFailedError, RequestRejectedError, Request
 export { CRASH_POINTS } from './runtime/crash-points.js';
 export type { CrashHook, CrashPoint } from './runtime/crash-points.js';
 export type { RsmLogger } from './runtime/logger.js';
+export type { EventContracts } from './runtime/machine-registry.js';
 export { createRsmDataSource, initializeRsmDataSource, poolOf } from './persistence/data-source.js';
 export type { RsmDataSourceOptions } from './persistence/data-source.js';
 export type { DeadLetterRow, InboxRow, MachineRow, StepRow } from './persistence/entities/rsm-entities.js';

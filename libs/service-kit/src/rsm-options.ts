@@ -1,4 +1,4 @@
-import { MACHINE_ROUTES, type ServiceName } from '#contracts';
+import { EVENT_CONTRACTS, MACHINE_ROUTES, type ServiceName } from '#contracts';
 import type { RsmModuleOptions, RsmLogger } from '#rsm';
 import { ServiceConfigError } from './service-config.js';
 
@@ -38,6 +38,6 @@ export function rsmOptionsFor(
     redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX, signingKeys: signingKeysFor(service, config) },
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
-    ...(logger !== undefined ? { deps: { logger } } : {}),
+    deps: { contracts: EVENT_CONTRACTS, ...(logger !== undefined ? { logger } : {}) },
   };
 }

@@ -21,7 +21,7 @@ import { Deadline, withDeadline } from './deadline.js';
 import { RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
-import { MachineRegistry } from './machine-registry.js';
+import { MachineRegistry, type EventContracts } from './machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
 import { inTransaction } from './transaction.js';
 import { parseRsmOptions, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
@@ -37,6 +37,12 @@ export interface RsmRuntimeDeps {
   readonly metricsRegistry?: Registry;
   /** Crash tests only: called at each named crash point. */
   readonly crashHook?: CrashHook;
+  /**
+   * Schemas every event must meet before its handler runs, by machine type and event type (any
+   * Standard Schema: zod, valibot...). An event that fails becomes a dead letter with the reason
+   * (a request is refused with RequestRejectedError).
+   */
+  readonly contracts?: EventContracts;
 }
 
 /** A machine as inspection shows it. */
@@ -122,7 +128,7 @@ export class RsmRuntime {
   ) {
     this.options = parseRsmOptions(options);
     this.logger = deps.logger ?? defaultLogger(this.options.service);
-    this.registry = new MachineRegistry(this.options.service, this.options.routes);
+    this.registry = new MachineRegistry(this.options.service, this.options.routes, deps.contracts);
     for (const definition of deps.machines ?? []) this.registry.register(definition);
     for (const activity of deps.activities ?? []) this.registerActivity(activity);
     this.metrics = new RsmMetrics(deps.metricsRegistry ?? new Registry());

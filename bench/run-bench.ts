@@ -3,7 +3,7 @@
  * the same run doing the same SQL work per step (dedupe insert, lock and update the state row,
  * insert the outgoing row, commit), so the ratio means something on a noisy machine.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -28,9 +28,12 @@ const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** di
 let peakRss = 0;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
 
+/** One key for the runtimes of this process, which sign and check each other's Redis items. */
+const signingKey = randomBytes(32).toString('hex');
+
 function runtime(service: string, schema: string, machines: Parameters<typeof RsmRuntime.prototype.register>[0][], routes: Record<string, string> = {}) {
   return new RsmRuntime(
-    { service, postgres: { url: config.DATABASE_URL, schema, poolSize: 12 }, redis: { url: config.REDIS_URL, prefix: "rsm-bench" }, routes },
+    { service, postgres: { url: config.DATABASE_URL, schema, poolSize: 12 }, redis: { url: config.REDIS_URL, prefix: "rsm-bench", signingKeys: [signingKey] }, routes },
     { machines, logger: silent },
   );
 }

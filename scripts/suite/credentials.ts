@@ -16,6 +16,8 @@ export interface SuiteCredentials {
   readonly otherCustomerOwners: readonly string[];
   readonly serviceKey: string;
   readonly operatorKey: string;
+  /** Signs what the runtime puts in Redis (absent in credentials made before it existed: added on load). */
+  readonly signingKey?: string;
 }
 
 /** Owners of the demo customer key: the README's `o1`, the chaos driver's `chaos`, k6's `owner-0..6`. */
@@ -27,13 +29,19 @@ export const credentialsJson = (runDir: string) => join(runDir, 'credentials.jso
 export const credentialsEnv = (runDir: string) => join(runDir, 'credentials.env');
 
 export function generateCredentials(): SuiteCredentials {
-  return { customerKey: newKey(), customerOwners: DEMO_OWNERS, otherCustomerKey: newKey(), otherCustomerOwners: ['o2'], serviceKey: newKey(), operatorKey: newKey() };
+  return { customerKey: newKey(), customerOwners: DEMO_OWNERS, otherCustomerKey: newKey(), otherCustomerOwners: ['o2'], serviceKey: newKey(), operatorKey: newKey(), signingKey: randomBytes(32).toString('base64url') };
 }
 
 /** The credentials of the stack in `runDir`, created (with a shell file to source) if there are none. */
 export function loadOrCreateCredentials(runDir: string): SuiteCredentials {
   const file = credentialsJson(runDir);
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SuiteCredentials;
+  if (existsSync(file)) {
+    const known = JSON.parse(readFileSync(file, 'utf8')) as SuiteCredentials;
+    if (known.signingKey !== undefined) return known;
+    const upgraded = { ...known, signingKey: randomBytes(32).toString('base64url') };
+    writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
   const credentials = generateCredentials();
   writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   writeFileSync(
@@ -52,9 +60,10 @@ export function loadOrCreateCredentials(runDir: string): SuiteCredentials {
   return credentials;
 }
 
-/** The key settings every app of the stack reads. */
-export function appKeyEnv(c: SuiteCredentials): Record<'CUSTOMER_API_KEYS' | 'SERVICE_API_KEYS' | 'OPERATOR_API_KEYS', string> {
+/** The key settings every app of the stack reads: API keys and the Redis signing key. */
+export function appKeyEnv(c: SuiteCredentials): Record<'CUSTOMER_API_KEYS' | 'SERVICE_API_KEYS' | 'OPERATOR_API_KEYS', string> & { RSM_SIGNING_KEY?: string } {
   return {
+    ...(c.signingKey !== undefined ? { RSM_SIGNING_KEY: c.signingKey } : {}),
     CUSTOMER_API_KEYS: `${c.customerKey}=${c.customerOwners.join('|')},${c.otherCustomerKey}=${c.otherCustomerOwners.join('|')}`,
     SERVICE_API_KEYS: c.serviceKey,
     OPERATOR_API_KEYS: c.operatorKey,

@@ -6,7 +6,7 @@ import { BatchExecutor } from '../src/runtime/batch-executor.js';
 import { MachineRegistry, newMachineRow } from '../src/runtime/machine-registry.js';
 import { parseRsmOptions } from '../src/runtime/rsm-options.js';
 import { Counter } from './fixtures/machines.js';
-import { testConfig } from './support/config.js';
+import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema } from './support/helpers.js';
 
 /**
@@ -62,7 +62,7 @@ describe('a step batch racing a receiver that creates the machine', () => {
   it('does not dead-letter a creation committed between its existence check and its orphan read', async () => {
     const registry = new MachineRegistry('race', {});
     registry.register(Counter);
-    const options = parseRsmOptions({ service: 'race', postgres: { url: testConfig.DATABASE_URL, schema }, redis: { url: testConfig.REDIS_URL } });
+    const options = parseRsmOptions({ service: 'race', postgres: { url: testConfig.DATABASE_URL, schema }, redis: { url: testConfig.REDIS_URL, signingKeys: TEST_SIGNING_KEYS } });
     // What a receiver does for a creation from another service: the machine row and its first
     // event, in one committed transaction.
     const receiverCommits = async () => {

@@ -84,19 +84,20 @@ describe('in-memory test runtime', () => {
 describe('runtime options', () => {
   it('stops start-up with a message naming each bad setting', () => {
     assert.throws(
-      () => parseRsmOptions({ service: 'Bad Name', postgres: { url: 'mysql://x' }, redis: { url: 'redis://x' }, batch: { concurrency: 0 } }),
+      () => parseRsmOptions({ service: 'Bad Name', postgres: { url: 'mysql://x' }, redis: { url: 'redis://x', signingKeys: ['short'] }, batch: { concurrency: 0 } }),
       (error: unknown) => {
         assert.ok(error instanceof RsmConfigError);
         assert.match(error.message, /rsm\.service: lower-case letters/);
         assert.match(error.message, /rsm\.postgres\.url: a postgres:\/\/ URL/);
         assert.match(error.message, /rsm\.batch\.concurrency/);
+        assert.match(error.message, /rsm\.redis\.signingKeys\.0: at least 32 characters/);
         return true;
       },
     );
   });
 
   it('derives the schema from the service name', () => {
-    const options = parseRsmOptions({ service: 'drone-scheduler', postgres: { url: 'postgres://x/y' }, redis: { url: 'redis://x' } });
+    const options = parseRsmOptions({ service: 'drone-scheduler', postgres: { url: 'postgres://x/y' }, redis: { url: 'redis://x', signingKeys: ['k'.repeat(32)] } });
     assert.equal(options.postgres.schema, 'drone_scheduler');
     assert.equal(options.batch.maxMachines, 64);
   });

@@ -4,7 +4,7 @@ import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { RsmActivity, RsmModule, RsmRuntime, type ActivityContext, type RsmActivityHandler } from '#rsm';
 import { Caller, Counter } from './fixtures/machines.js';
-import { testConfig } from './support/config.js';
+import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, quietLogger, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
 @Injectable()
@@ -35,7 +35,7 @@ describe('Nest module', () => {
         RsmModule.forRoot({
           service: 'nest-test',
           postgres: { url: testConfig.DATABASE_URL, schema },
-          redis: { url: testConfig.REDIS_URL, prefix: uniquePrefix('nest') },
+          redis: { url: testConfig.REDIS_URL, prefix: uniquePrefix('nest'), signingKeys: TEST_SIGNING_KEYS },
           deps: { logger: quietLogger },
         }),
         RsmModule.forFeature([Counter]),

@@ -1,7 +1,7 @@
 import { BadRequestException, Catch, HttpStatus, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Response } from 'express';
-import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
+import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
 
 /** A 400 naming each invalid field, from Standard Schema issues. */
 export function validationException(issues: readonly StandardSchemaV1.Issue[]): BadRequestException {
@@ -18,9 +18,10 @@ export function validationException(issues: readonly StandardSchemaV1.Issue[]): 
 
 /**
  * Maps the runtime's errors to HTTP: a refused transition is 409 with the machine's current state,
- * an unknown machine 404, a handler that kept failing 422, no answer in time 504, stopping 503.
+ * an unknown machine 404, a handler that kept failing 422, no answer in time 504, a read or
+ * intake past its deadline (Postgres unreachable) or stopping 503.
  */
-@Catch(RequestRejectedError, MachineNotFoundError, RequestFailedError, RequestTimeoutError, RuntimeStoppedError)
+@Catch(RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError)
 export class RsmErrorFilter implements ExceptionFilter {
   constructor(private readonly runtime: RsmRuntime | undefined) {}
 
@@ -43,6 +44,7 @@ export class RsmErrorFilter implements ExceptionFilter {
       response.status(HttpStatus.GATEWAY_TIMEOUT).json({ statusCode: 504, error: 'Gateway Timeout', message: `${error.message}; retry with the same key` });
       return;
     }
+    if (error instanceof RsmTimeoutError) response.setHeader('Retry-After', '1');
     response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: error.message });
   }
 }

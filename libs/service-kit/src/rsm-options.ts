@@ -1,19 +1,44 @@
-import { MACHINE_ROUTES, type ServiceName } from '#contracts';
+import { EVENT_CONTRACTS, MACHINE_ROUTES, type ServiceName } from '#contracts';
 import type { RsmModuleOptions, RsmLogger } from '#rsm';
+import { ServiceConfigError } from './service-config.js';
+
+/**
+ * The key used outside production when RSM_SIGNING_KEY is not set, so that `npm start` and the
+ * tests need no secret. It is public: a deployment must set its own (NODE_ENV=production requires it).
+ */
+export const DEVELOPMENT_SIGNING_KEY = 'tailspin-development-signing-key-not-a-secret';
+
+interface SigningConfig {
+  RSM_SIGNING_KEY?: string | undefined;
+  RSM_SIGNING_KEY_PREVIOUS?: string | undefined;
+  NODE_ENV?: string | undefined;
+}
+
+/** The current key first, then the previous one during a rotation. */
+export function signingKeysFor(service: string, config: SigningConfig): string[] {
+  const current = config.RSM_SIGNING_KEY;
+  if (current === undefined) {
+    if (config.NODE_ENV === 'production') {
+      throw new ServiceConfigError(`invalid configuration of ${service}:\n  RSM_SIGNING_KEY: required in production (at least 32 characters, shared by every service)`);
+    }
+    return [DEVELOPMENT_SIGNING_KEY];
+  }
+  return config.RSM_SIGNING_KEY_PREVIOUS === undefined ? [current] : [current, config.RSM_SIGNING_KEY_PREVIOUS];
+}
 
 /** The RSM settings of a suite service, from its validated config. */
 export function rsmOptionsFor(
   service: ServiceName,
-  config: { DATABASE_URL: string; REDIS_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean; OPERATOR_API_KEYS: readonly string[] },
+  config: { DATABASE_URL: string; REDIS_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean; OPERATOR_API_KEYS: readonly string[] } & SigningConfig,
   logger?: RsmLogger,
 ): RsmModuleOptions {
   return {
     service,
     postgres: { url: config.DATABASE_URL, ...(config.DB_SCHEMA !== undefined ? { schema: config.DB_SCHEMA } : {}) },
-    redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX },
+    redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX, signingKeys: signingKeysFor(service, config) },
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
     adminTokens: config.OPERATOR_API_KEYS,
-    ...(logger !== undefined ? { deps: { logger } } : {}),
+    deps: { contracts: EVENT_CONTRACTS, ...(logger !== undefined ? { logger } : {}) },
   };
 }

@@ -18,6 +18,13 @@ export const baseEnvSchema = z.object({
   SERVICE_API_KEYS: keyListSchema,
   /** Keys of operators: `/rsm/*`, lists of everything, admin routes. */
   OPERATOR_API_KEYS: keyListSchema,
+  /**
+   * HMAC key that signs what the runtime puts in Redis, shared by every service of a deployment;
+   * required when NODE_ENV=production (see rsmOptionsFor). `_PREVIOUS` is still accepted during a rotation.
+   */
+  RSM_SIGNING_KEY: z.string().min(32, 'at least 32 characters').optional(),
+  RSM_SIGNING_KEY_PREVIOUS: z.string().min(32, 'at least 32 characters').optional(),
+  NODE_ENV: z.string().optional(),
 });
 
 /** Thrown when the environment does not configure a service; the message names each bad variable. */

@@ -1,6 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { StepContext } from './step-context.js';
-import type { MachineRef, RsmEvent } from './types.js';
+import { MACHINE_TYPE_PATTERN, type MachineRef, type RsmEvent } from './types.js';
 
 /** A handler: changes `data` in place (or returns new data) and uses `ctx` for everything else. */
 export type Handler<Data, E extends RsmEvent, State extends string> = (
@@ -32,6 +32,11 @@ export interface FailurePolicy {
   readonly maxBackoffMs: number;
   /** `dead-letter`: the machine goes on with its next event; `fault`: it stops until redriven. */
   readonly onExhausted: 'dead-letter' | 'fault';
+  /**
+   * A handler that has not returned after this long counts as a failed attempt (default 30 s), so
+   * one that never returns cannot hold its machine, its transaction and its callers forever.
+   */
+  readonly handlerTimeoutMs: number;
 }
 
 export const DEFAULT_FAILURE_POLICY: FailurePolicy = {
@@ -39,6 +44,7 @@ export const DEFAULT_FAILURE_POLICY: FailurePolicy = {
   initialBackoffMs: 100,
   maxBackoffMs: 10_000,
   onExhausted: 'dead-letter',
+  handlerTimeoutMs: 30_000,
 };
 
 /** The declaration given to {@link defineMachine}. */
@@ -116,7 +122,7 @@ export function defineMachine<Data, Events extends RsmEvent>() {
 function buildDefinition<Data, Events extends RsmEvent, State extends string>(
   spec: MachineSpec<Data, Events, State>,
 ): MachineDefinition<Data, Events, State> {
-  if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(spec.type)) {
+  if (!MACHINE_TYPE_PATTERN.test(spec.type)) {
     throw new Error(`machine type ${JSON.stringify(spec.type)} must start with a letter and use only letters, digits, _ . -`);
   }
   const states = Object.keys(spec.states) as State[];
@@ -140,6 +146,9 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string>(
   const failure: FailurePolicy = { ...DEFAULT_FAILURE_POLICY, ...spec.failure };
   if (!Number.isInteger(failure.maxAttempts) || failure.maxAttempts < 1) {
     throw new Error(`machine ${spec.type}: failure.maxAttempts must be a positive integer`);
+  }
+  if (!Number.isFinite(failure.handlerTimeoutMs) || failure.handlerTimeoutMs <= 0) {
+    throw new Error(`machine ${spec.type}: failure.handlerTimeoutMs must be a positive number`);
   }
   const transitions = (): TransitionInfo[] =>
     states.flatMap((from) =>

@@ -1,7 +1,7 @@
 import type { Effect } from './effects.js';
 import type { AnyMachineDefinition } from './machine-definition.js';
 import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
-import type { Json, MachineRef, RsmEvent } from './types.js';
+import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from './types.js';
 
 /** The machine as a step sees it. */
 export interface MachineSnapshot {
@@ -115,7 +115,7 @@ export async function executeStep(
         activity,
         input,
         callId,
-        idempotencyKey: `${machine.type}/${machine.id}:${envelope.eventId}:${callId}`,
+        idempotencyKey: activityIdempotencyKey(machine, envelope.eventId, callId),
       });
       return callId;
     },
@@ -131,7 +131,7 @@ export async function executeStep(
 
   try {
     const data: unknown = structuredClone(machine.data);
-    const returned: unknown = await handler(data, event, ctx);
+    const returned: unknown = await withHandlerTimeout(handler(data, event, ctx), definition.failure.handlerTimeoutMs);
     return {
       kind: 'committed',
       state: nextState,
@@ -144,9 +144,24 @@ export async function executeStep(
   }
 }
 
+/** The handler's result, or a rejection once it has run `ms` without returning. */
+async function withHandlerTimeout<T>(result: T | Promise<T>, ms: number): Promise<T> {
+  if (!(result instanceof Promise)) return result;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`handler did not return within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([result, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function checkRef(ref: MachineRef): MachineRef {
-  if (typeof ref?.type !== 'string' || typeof ref.id !== 'string' || ref.id === '') {
-    throw new Error(`not a machine reference: ${JSON.stringify(ref)}`);
+  const invalid = invalidIdReason(ref?.id);
+  if (typeof ref?.type !== 'string' || invalid !== undefined) {
+    throw new Error(`not a machine reference (${invalid ?? 'the type must be a string'}): ${JSON.stringify(ref).slice(0, 200)}`);
   }
   return { type: ref.type, id: ref.id };
 }
@@ -165,4 +180,19 @@ export function describeError(error: unknown): string {
 /** Retry delay of attempt `attempt` (1-based) under a doubling backoff. */
 export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
   return Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+}
+
+/**
+ * The idempotency key of an activity call: `type/id:eventId:callId` with the id and the call id
+ * percent-encoded where they hold `%`, `:`, `/` or anything but printable ASCII. No id can make two
+ * calls share a key (a type has neither separator, and the event id sits between the first `:` and
+ * the last one), the key fits in an HTTP header, and plain ids read as they are.
+ */
+export function activityIdempotencyKey(machine: MachineRef, eventId: string, callId: string): string {
+  return `${machine.type}/${escapeForKey(machine.id)}:${eventId}:${escapeForKey(callId)}`;
+}
+
+function escapeForKey(text: string): string {
+  // A lone surrogate (which Postgres would refuse anyway) cannot be percent-encoded: U+FFFD stands in.
+  return text.replace(/[%:/]|[^\x21-\x7e]/gu, (c) => (/[\ud800-\udfff]/u.test(c) ? '%EF%BF%BD' : encodeURIComponent(c)));
 }

@@ -51,7 +51,11 @@ export interface ActivityFailed<Name extends string = string> {
   readonly attempts: number;
 }
 
-/** `type/id`: the string form of a machine reference, used as map key and in logs. */
+/**
+ * `type/id`: the string form of a machine reference, used as map key and in logs. Unambiguous
+ * because a type never contains `/` (checked by `defineMachine`, and by the receiver for refs that
+ * come from elsewhere); the id may contain anything.
+ */
 export function machineKey(ref: MachineRef): string {
   return `${ref.type}/${ref.id}`;
 }
@@ -64,3 +68,27 @@ export function parseMachineKey(key: string): MachineRef {
   }
   return { type: key.slice(0, slash), id: key.slice(slash + 1) };
 }
+
+/**
+ * One key for several strings, unambiguous whatever they contain (spaces, separators, quotes):
+ * the JSON of the array. For in-memory maps; never split, keep the parts beside it instead.
+ */
+export function compositeKey(...parts: readonly (string | number)[]): string {
+  return JSON.stringify(parts);
+}
+
+/**
+ * The longest id, in UTF-8 bytes. Ids are primary-key columns (Postgres btree rows are bounded)
+ * and travel between services, whose receivers refuse longer ones: refused at the source instead.
+ */
+export const MAX_ID_BYTES = 512;
+
+/** Why `id` is not a valid machine id, or undefined when it is one. */
+export function invalidIdReason(id: unknown): string | undefined {
+  if (typeof id !== 'string' || id === '') return 'the id must be a non-empty string';
+  if (Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) return `the id must be at most ${MAX_ID_BYTES} bytes of UTF-8`;
+  return undefined;
+}
+
+/** What a machine type may look like; also what `machineKey` relies on (no `/`). */
+export const MACHINE_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]*$/;

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { RemoteMessage } from '../runtime/batch-executor.js';
+import type { z } from 'zod';
+import type { KeyedReply, RemoteMessage } from '../runtime/batch-executor.js';
 import type { RsmLogger } from '../runtime/logger.js';
+import { MessageSigner, type SignedKind } from './message-signer.js';
+import { ackSchema, drainSchema, inboundJobSchema, replySchema } from './wire-schemas.js';
 
 /** One BullMQ job carrying events from one service to another. */
 export interface InboundJob {
@@ -15,11 +19,15 @@ export interface DrainJob {
 
 export interface TransportHandlers {
   readonly inbound: (job: InboundJob) => Promise<void>;
-  /** Outbox ids another service has taken: safe to delete. */
-  readonly acks: (ids: readonly string[]) => void;
+  /** Outbox ids that service `from` has taken: safe to delete if they were addressed to it. */
+  readonly acks: (from: string, ids: readonly string[]) => void;
   readonly drain: (job: DrainJob) => Promise<void>;
-  readonly reply: (message: string) => void;
+  readonly reply: (reply: KeyedReply) => void;
 }
+
+/** Where a refused item came from, and why it was refused: bounded sets, fit for metric labels. */
+export type TransportChannel = 'inbound' | 'drain' | 'acks' | 'replies';
+export type RefusalReason = 'malformed' | 'bad_signature' | 'expired' | 'misaddressed';
 
 export interface TransportOptions {
   readonly service: string;
@@ -32,6 +40,12 @@ export interface TransportOptions {
   readonly jobLockMs: number;
   /** How often workers look for such jobs. */
   readonly stalledCheckMs: number;
+  /** HMAC keys: the first signs, any verifies. */
+  readonly signingKeys: readonly string[];
+  /** Signed items older than this (or this far in the future) are refused: replays are bounded in time. */
+  readonly maxMessageAgeMs: number;
+  /** Called for every item refused, after it is dropped. */
+  readonly onRefused: (channel: TransportChannel, reason: RefusalReason, detail: string) => void;
 }
 
 /** Queue and channel names in one place: queues `<service>.inbound` and `<service>.drain`; channels for replies and acks. */
@@ -59,6 +73,7 @@ export class BullmqTransport {
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
   private readonly workerConnection: Redis;
+  private readonly signer: MessageSigner;
   /** Whether the last Redis command succeeded; readiness reports it. */
   healthy = false;
 
@@ -66,6 +81,7 @@ export class BullmqTransport {
     private readonly options: TransportOptions,
     private readonly logger: RsmLogger,
   ) {
+    this.signer = new MessageSigner(options.signingKeys);
     // Producers fail fast while Redis is down (the outbox keeps everything); workers wait for it.
     this.producer = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
     this.workerConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
@@ -100,15 +116,35 @@ export class BullmqTransport {
       worker.on('failed', (job, error) => this.logger.warn({ err: error.message, queue: name, job: job?.id }, 'queue job failed'));
       this.workers.push(worker);
     };
+    // A refused job completes without effect: it is dropped, never retried, never acknowledged.
     if (this.options.worker) {
-      make<InboundJob>(queueNames.inbound(service), this.options.inboundConcurrency, handlers.inbound);
-      make<DrainJob>(queueNames.drain(service), 8, handlers.drain);
+      make<unknown>(queueNames.inbound(service), this.options.inboundConcurrency, async (data) => {
+        const job = this.openItem('inbound', 'job', data, inboundJobSchema);
+        if (job !== undefined && this.addressedHere('inbound', job.to) && this.fresh('inbound', job.at)) await handlers.inbound(job);
+      });
+      make<unknown>(queueNames.drain(service), 8, async (data) => {
+        const drain = this.openItem('drain', 'drain', data, drainSchema);
+        if (drain !== undefined && this.addressedHere('drain', drain.service)) await handlers.drain({ key: drain.key });
+      });
     }
     await Promise.all(this.workers.map((worker) => worker.waitUntilReady()));
     const acks = queueNames.acks(prefix, service);
     this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === acks) handlers.acks(message.split(','));
-      else handlers.reply(message);
+      const kind: TransportChannel = channel === acks ? 'acks' : 'replies';
+      let raw: unknown;
+      try {
+        raw = JSON.parse(message);
+      } catch {
+        this.options.onRefused(kind, 'malformed', 'not JSON');
+        return;
+      }
+      if (kind === 'acks') {
+        const ack = this.openItem('acks', 'ack', raw, ackSchema);
+        if (ack !== undefined && this.addressedHere('acks', ack.to) && this.fresh('acks', ack.at)) handlers.acks(ack.from, ack.ids);
+      } else {
+        const reply = this.openItem('replies', 'reply', raw, replySchema);
+        if (reply !== undefined && this.addressedHere('replies', reply.service) && this.fresh('replies', reply.at)) handlers.reply(reply.reply);
+      }
     });
     await this.subscriber.subscribe(queueNames.replies(prefix, service), acks);
   }
@@ -118,7 +154,8 @@ export class BullmqTransport {
     const jobs = [];
     for (let i = 0; i < messages.length; i += perJob) {
       const chunk = messages.slice(i, i + perJob);
-      jobs.push({ name: 'events', data: { from, messages: chunk } satisfies InboundJob, opts: JOB_DEFAULTS });
+      const job: InboundJob & { to: string; at: number } = { from, to: destination, at: Date.now(), messages: chunk };
+      jobs.push({ name: 'events', data: this.signer.seal('job', job), opts: JOB_DEFAULTS });
     }
     await this.guard(this.queue(queueNames.inbound(destination)).addBulk(jobs));
   }
@@ -129,7 +166,8 @@ export class BullmqTransport {
    */
   async publishAcks(destination: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.guard(this.producer.publish(queueNames.acks(this.options.prefix, destination), ids.join(',')));
+    const ack = { from: this.options.service, to: destination, at: Date.now(), ids };
+    await this.guard(this.producer.publish(queueNames.acks(this.options.prefix, destination), JSON.stringify(this.signer.seal('ack', ack))));
   }
 
   /** Rings the doorbell of a machine: some worker of this service drains it. Coalesced per machine. */
@@ -139,15 +177,17 @@ export class BullmqTransport {
       queue.addBulk(
         keys.map((key) => ({
           name: 'drain',
-          data: { key } satisfies DrainJob,
-          opts: { ...JOB_DEFAULTS, attempts: 1, deduplication: { id: key, keepLastIfActive: true } },
+          data: this.signer.seal('drain', { service: this.options.service, key }),
+          opts: { ...JOB_DEFAULTS, attempts: 1, deduplication: { id: drainDedupId(key), keepLastIfActive: true } },
         })),
       ),
     );
   }
 
-  async publishReply(message: string): Promise<void> {
-    await this.guard(this.producer.publish(queueNames.replies(this.options.prefix, this.options.service), message));
+  /** Answers a caller waiting in another process of this service. */
+  async publishReply(reply: KeyedReply): Promise<void> {
+    const message = this.signer.seal('reply', { service: this.options.service, at: Date.now(), reply });
+    await this.guard(this.producer.publish(queueNames.replies(this.options.prefix, this.options.service), JSON.stringify(message)));
   }
 
   async ping(): Promise<boolean> {
@@ -165,6 +205,37 @@ export class BullmqTransport {
     await Promise.allSettled(this.workers.map((worker) => worker.close()));
     await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
     for (const connection of [this.producer, this.workerConnection, this.subscriber]) connection.disconnect();
+  }
+
+  /** The checked payload of a signed item, or undefined after counting its refusal. */
+  private openItem<S extends z.ZodType>(channel: TransportChannel, kind: SignedKind, raw: unknown, schema: S): z.output<S> | undefined {
+    const opened = this.signer.open(kind, raw);
+    if (!opened.ok) {
+      this.options.onRefused(channel, opened.reason, opened.reason === 'bad_signature' ? 'signature matches no key' : 'not a signed envelope');
+      return undefined;
+    }
+    const parsed = schema.safeParse(opened.payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.options.onRefused(channel, 'malformed', issue === undefined ? 'invalid' : `${issue.path.join('.')}: ${issue.message}`);
+      return undefined;
+    }
+    return parsed.data;
+  }
+
+  /** Whether a signed item names this service as its destination (a signed item can still be sent to the wrong place). */
+  private addressedHere(channel: TransportChannel, destination: string): boolean {
+    if (destination === this.options.service) return true;
+    this.options.onRefused(channel, 'misaddressed', `addressed to ${destination}`);
+    return false;
+  }
+
+  /** Whether a signed item is recent: an old one replayed from Redis is refused. */
+  private fresh(channel: TransportChannel, at: number): boolean {
+    const age = Date.now() - at;
+    if (age <= this.options.maxMessageAgeMs && age >= -this.options.maxMessageAgeMs) return true;
+    this.options.onRefused(channel, 'expired', `signed ${Math.round(age / 1_000)} s ago`);
+    return false;
   }
 
   private queue(name: string): Queue {
@@ -187,4 +258,9 @@ export class BullmqTransport {
       throw error;
     }
   }
+}
+
+/** A machine key as a Redis-safe name of fixed length: ids may be long and hold any character. */
+function drainDedupId(key: string): string {
+  return createHash('sha256').update(key).digest('base64url');
 }

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { machineKey } from '../definition/types.js';
+import { compositeKey, machineKey } from '../definition/types.js';
 import { CombinedWrite } from '../persistence/combined-write.js';
 import { query } from '../persistence/prepared.js';
 import { recordset } from '../persistence/recordset.js';
@@ -38,17 +38,19 @@ export class InboundReceiver {
   async receive<T = undefined>(job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
-      const byPair = new Map<string, RemoteMessage[]>();
+      // Pairs are kept as objects under an unambiguous key: ids may hold any character.
+      const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[] }>();
       for (const message of job.messages) {
-        const pair = `${machineKey(message.sender)} ${machineKey(message.to)}`;
-        const list = byPair.get(pair) ?? [];
-        list.push(message);
-        byPair.set(pair, list);
+        const sender = machineKey(message.sender);
+        const receiver = machineKey(message.to);
+        const pair = compositeKey(sender, receiver);
+        const entry = byPair.get(pair) ?? { sender, receiver, messages: [] };
+        entry.messages.push(message);
+        byPair.set(pair, entry);
       }
-      const pairs = [...byPair.keys()].sort().map((pair) => {
-        const [sender, receiver] = pair.split(' ') as [string, string];
-        return { sender, receiver };
-      });
+      const pairs = [...byPair.values()]
+        .map(({ sender, receiver }) => ({ sender, receiver }))
+        .sort((a, b) => (a.sender === b.sender ? compareText(a.receiver, b.receiver) : compareText(a.sender, b.sender)));
       const pairsJson = JSON.stringify(pairs);
       // Creates each pair's counter or locks the existing one (in key order, so two receivers never
       // deadlock) and returns its latest value: the upsert sees the newest committed row.
@@ -71,7 +73,7 @@ export class InboundReceiver {
       );
       const bufferedByPair = new Map<string, Map<number, RemoteMessage>>();
       for (const row of buffered.rows) {
-        const pair = `${row.sender} ${row.receiver}`;
+        const pair = compositeKey(row.sender, row.receiver);
         const map = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
         map.set(Number(row.seq), row.message);
         bufferedByPair.set(pair, map);
@@ -83,11 +85,11 @@ export class InboundReceiver {
       const newLast: { sender: string; receiver: string; last_seq: number }[] = [];
       let duplicates = 0;
       for (const row of counters.rows) {
-        const pair = `${row.sender} ${row.receiver}`;
+        const pair = compositeKey(row.sender, row.receiver);
         let last = Number(row.last_seq);
         const waiting = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
         const fromBuffer = new Set(waiting.keys());
-        for (const message of byPair.get(pair) ?? []) {
+        for (const message of byPair.get(pair)?.messages ?? []) {
           if (message.seq <= last || waiting.has(message.seq)) {
             duplicates += 1;
           } else {
@@ -194,4 +196,9 @@ export class InboundReceiver {
       return then === undefined || wake.size === 0 ? result : { ...result, then: await then(client, wake) };
     });
   }
+}
+
+/** Code-point order, the same for every process (unlike `localeCompare`): lock order must agree. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -16,7 +16,9 @@ import type { BullmqTransport } from './bullmq-transport.js';
 export class OutboxRelay {
   /** Whether the last publish succeeded; readiness reports it. */
   healthy = true;
-  private readonly acked = new Set<string>();
+  /** Acknowledged ids by the service that acknowledged them. */
+  private readonly acked = new Map<string, Set<string>>();
+  private ackedCount = 0;
   private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -73,10 +75,18 @@ export class OutboxRelay {
    * Deletes acknowledged rows, many acknowledgements per statement: ids gather for `ackFlushMs`.
    * A failed delete is only logged; the rows are re-published later and acknowledged again.
    */
-  acknowledge(ids: readonly string[]): void {
-    for (const id of ids) if (/^\d+$/.test(id)) this.acked.add(id);
-    if (this.acked.size >= 5_000) void this.flushAcks();
-    else if (this.ackTimer === undefined && this.acked.size > 0) {
+  acknowledge(from: string, ids: readonly string[]): void {
+    let set = this.acked.get(from);
+    if (set === undefined) {
+      set = new Set<string>();
+      this.acked.set(from, set);
+    }
+    for (const id of ids) {
+      if (!set.has(id)) this.ackedCount += 1;
+      set.add(id);
+    }
+    if (this.ackedCount >= 5_000) void this.flushAcks();
+    else if (this.ackTimer === undefined && this.ackedCount > 0) {
       this.ackTimer = setTimeout(() => void this.flushAcks(), this.ackFlushMs);
     }
   }
@@ -85,14 +95,20 @@ export class OutboxRelay {
   async flushAcks(): Promise<void> {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    if (this.acked.size === 0) return;
-    const ids = [...this.acked];
+    if (this.ackedCount === 0) return;
+    const batches = [...this.acked].map(([from, ids]) => ({ from, ids: [...ids] }));
     this.acked.clear();
-    try {
-      await this.pool.query(prepared(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[])`, [ids]));
-    } catch (error) {
-      this.logger.warn({ err: String(error), count: ids.length }, 'could not delete acknowledged outbox rows; they will be re-published and acknowledged again');
-    }
+    this.ackedCount = 0;
+    // Only rows addressed to the acknowledging service: one service can never delete another's.
+    await Promise.all(
+      batches.map(async ({ from, ids }) => {
+        try {
+          await this.pool.query(prepared(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[]) AND destination = $2`, [ids, from]));
+        } catch (error) {
+          this.logger.warn({ err: String(error), count: ids.length }, 'could not delete acknowledged outbox rows; they will be re-published and acknowledged again');
+        }
+      }),
+    );
   }
 
   private async publishGrouped(entries: readonly OutboxEntry[]): Promise<void> {

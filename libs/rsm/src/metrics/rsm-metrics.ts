@@ -27,6 +27,7 @@ export class RsmMetrics {
   readonly timersPending: Gauge<'service'>;
   readonly deadLettersOpen: Gauge<'service'>;
   readonly activitiesPending: Gauge<'service'>;
+  readonly transportRefused: Counter<'service' | 'channel' | 'reason'>;
 
   constructor(readonly registry: Registry) {
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
@@ -63,6 +64,11 @@ export class RsmMetrics {
     this.outboxOldestAge = gauge('rsm_outbox_oldest_age_seconds', 'Age of the oldest unacknowledged event.', ['service']);
     this.timersPending = gauge('rsm_timers_pending', 'Timers started and not yet fired or cancelled.', ['service']);
     this.deadLettersOpen = gauge('rsm_dead_letters_open', 'Dead letters not redriven.', ['service']);
+    this.transportRefused = counter(
+      'rsm_transport_refused_total',
+      'Items read from Redis and dropped unread: bad signature, malformed, expired (replayed) or addressed elsewhere.',
+      ['service', 'channel', 'reason'],
+    );
     this.activitiesPending = gauge('rsm_activities_pending', 'Activity calls not yet completed.', ['service']);
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { Effect } from '../definition/effects.js';
+import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import {
   backoffMs,
   executeStep,
@@ -8,7 +9,7 @@ import {
   type MachineSnapshot,
   type MachineStatus,
 } from '../definition/step-executor.js';
-import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import { CombinedWrite } from '../persistence/combined-write.js';
 import { query } from '../persistence/prepared.js';
 import { recordset } from '../persistence/recordset.js';
@@ -455,7 +456,7 @@ export class BatchExecutor {
         });
         result.steps.push({
           type: machine.type,
-          event: envelope.event.type,
+          event: eventLabel(definition, envelope.event),
           outcome: 'ok',
           handlerSeconds,
           latencySeconds,
@@ -469,11 +470,11 @@ export class BatchExecutor {
         if (isRequest) {
           // The caller sees the refusal; nothing is silent, so no dead letter is needed.
           this.settle(entry, requestKey, true, { ok: false, kind: 'rejected', reason: outcome.reason }, w, result);
-          result.steps.push({ type: machine.type, event: envelope.event.type, outcome: 'rejected', handlerSeconds, latencySeconds });
+          result.steps.push({ type: machine.type, event: eventLabel(definition, envelope.event), outcome: 'rejected', handlerSeconds, latencySeconds });
         } else {
           this.deadLetter(w, result, machine.type, machine.id, envelope, requestKey, outcome.reason, attemptsBefore);
           this.settle(entry, requestKey, false, { ok: false, kind: 'rejected', reason: outcome.reason }, w, result);
-          result.steps.push({ type: machine.type, event: envelope.event.type, outcome: 'dead_lettered', handlerSeconds, latencySeconds });
+          result.steps.push({ type: machine.type, event: eventLabel(definition, envelope.event), outcome: 'dead_lettered', handlerSeconds, latencySeconds });
         }
         continue;
       }
@@ -489,7 +490,7 @@ export class BatchExecutor {
           this.persistIntake(w, entry.item, attempts, notBefore.toISOString(), outcome.error, result);
         }
         result.retryAt.set(key, notBefore.getTime());
-        result.steps.push({ type: machine.type, event: envelope.event.type, outcome: 'failed', handlerSeconds, latencySeconds });
+        result.steps.push({ type: machine.type, event: eventLabel(definition, envelope.event), outcome: 'failed', handlerSeconds, latencySeconds });
         blocked = true;
         continue;
       }
@@ -497,7 +498,7 @@ export class BatchExecutor {
       const reason = `handler failed ${attempts} times, last: ${outcome.error}`;
       this.deadLetter(w, result, machine.type, machine.id, envelope, requestKey, reason, attempts);
       this.settle(entry, requestKey, isRequest, { ok: false, kind: 'failed', reason }, w, result);
-      result.steps.push({ type: machine.type, event: envelope.event.type, outcome: 'dead_lettered', handlerSeconds, latencySeconds });
+      result.steps.push({ type: machine.type, event: eventLabel(definition, envelope.event), outcome: 'dead_lettered', handlerSeconds, latencySeconds });
       if (policy.onExhausted === 'fault') {
         machine = { ...machine, status: 'faulted' };
         steps += 1;
@@ -580,7 +581,7 @@ export class BatchExecutor {
         case 'startTimer': {
           touchedTimers.add(effect.name);
           const fireAt = now.getTime() + effect.delayMs;
-          w.timers.set(`${machine.type}/${machine.id}/${effect.name}`, {
+          w.timers.set(compositeKey(machine.type, machine.id, effect.name), {
             machine_type: machine.type,
             machine_id: machine.id,
             name: effect.name,
@@ -591,7 +592,7 @@ export class BatchExecutor {
         }
         case 'cancelTimer':
           touchedTimers.add(effect.name);
-          w.timers.set(`${machine.type}/${machine.id}/${effect.name}`, {
+          w.timers.set(compositeKey(machine.type, machine.id, effect.name), {
             machine_type: machine.type,
             machine_id: machine.id,
             name: effect.name,
@@ -844,7 +845,7 @@ export class BatchExecutor {
     const rows = w.remote.map((message, ord) => {
       const sender = machineKey(message.sender);
       const receiver = machineKey(message.to);
-      const pair = `${sender} ${receiver}`;
+      const pair = compositeKey(sender, receiver);
       const entry = counts.get(pair) ?? { sender, receiver, n: 0 };
       entry.n += 1;
       counts.set(pair, entry);
@@ -872,19 +873,34 @@ export class BatchExecutor {
     );
     if (inserted.rows.length !== rows.length) throw new Error(`outbox insert returned ${inserted.rows.length} rows for ${rows.length} messages`);
     // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order.
-    const byPairSeq = new Map(inserted.rows.map((row) => [`${row.sender} ${row.receiver} ${row.seq}`, row]));
+    const byPairSeq = new Map(inserted.rows.map((row) => [compositeKey(row.sender, row.receiver, row.seq), row]));
     const base = new Map<string, number>();
     for (const row of inserted.rows) {
-      const pair = `${row.sender} ${row.receiver}`;
+      const pair = compositeKey(row.sender, row.receiver);
       base.set(pair, Math.min(base.get(pair) ?? Infinity, Number(row.seq)));
     }
     for (const row of rows) {
-      const seq = (base.get(`${row.sender} ${row.receiver}`) ?? NaN) + row.idx - 1;
-      const stored = byPairSeq.get(`${row.sender} ${row.receiver} ${seq}`);
+      const seq = (base.get(compositeKey(row.sender, row.receiver)) ?? NaN) + row.idx - 1;
+      const stored = byPairSeq.get(compositeKey(row.sender, row.receiver, String(seq)));
       if (stored === undefined) throw new Error(`outbox insert lost message ${row.idx} of ${row.sender} -> ${row.receiver}`);
       result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, outboxId: stored.id } });
     }
   }
+}
+
+const declaredEvents = new WeakMap<AnyMachineDefinition, ReadonlySet<string>>();
+
+/**
+ * An event's type as a metric label: only the types its machine declares, `other` for anything
+ * else, so that events forged with made-up types cannot grow the number of series.
+ */
+function eventLabel(definition: AnyMachineDefinition, event: RsmEvent): string {
+  let known = declaredEvents.get(definition);
+  if (known === undefined) {
+    known = new Set([...definition.transitions().map((t) => t.event), ...Object.keys(definition.spec.schemas ?? {})]);
+    declaredEvents.set(definition, known);
+  }
+  return typeof event?.type === 'string' && known.has(event.type) ? event.type : 'other';
 }
 
 function inboxEnvelope(row: InboxEvent): Envelope {

@@ -30,14 +30,33 @@ export class RequestFailedError extends Error {
   }
 }
 
-/** No answer within the timeout. The request may still be handled later: retry with the same key. */
-export class RequestTimeoutError extends Error {
+/**
+ * A public call of the runtime did not finish within its deadline. Nothing is known about its
+ * effect: a write may still commit later, so retry writes with the same idempotency key.
+ */
+export class RsmTimeoutError extends Error {
+  override readonly name: string = 'RsmTimeoutError';
+  constructor(
+    readonly operation: string,
+    readonly timeoutMs: number,
+    message = `${operation} did not finish within ${timeoutMs} ms`,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * No answer within the timeout from `request` (or no durable acceptance from `send`/`create`). The
+ * event may still be handled later: retry with the same key.
+ */
+export class RequestTimeoutError extends RsmTimeoutError {
   override readonly name = 'RequestTimeoutError';
   constructor(
     readonly ref: MachineRef,
-    readonly timeoutMs: number,
+    timeoutMs: number,
+    operation = 'request',
   ) {
-    super(`no reply from ${ref.type}/${ref.id} within ${timeoutMs} ms`);
+    super(operation, timeoutMs, `no ${operation === 'request' ? 'reply' : 'acceptance'} from ${ref.type}/${ref.id} within ${timeoutMs} ms`);
   }
 }
 

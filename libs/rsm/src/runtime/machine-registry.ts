@@ -1,4 +1,8 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+
+/** Machine type -> event type -> schema: the contracts events from anywhere must meet. */
+export type EventContracts = Readonly<Record<string, Readonly<Record<string, StandardSchemaV1>>>>;
 
 /**
  * The machine types a service owns and where the others live. Built at start-up; a duplicate type
@@ -10,9 +14,17 @@ export class MachineRegistry {
   constructor(
     private readonly service: string,
     private readonly routes: Readonly<Record<string, string>>,
+    private readonly contracts: EventContracts = {},
   ) {}
 
-  register(definition: AnyMachineDefinition): void {
+  /**
+   * Adds a machine type. Its events are checked against the type's contracts, where given, before
+   * any handler runs (the definition's own schemas win for an event type both name).
+   */
+  register(given: AnyMachineDefinition): void {
+    const contract = this.contracts[given.type];
+    const definition: AnyMachineDefinition =
+      contract === undefined ? given : { ...given, spec: { ...given.spec, schemas: { ...contract, ...(given.spec.schemas ?? {}) } } };
     if (this.definitions.has(definition.type)) {
       throw new Error(`machine type ${definition.type} is registered twice in service ${this.service}`);
     }

@@ -19,9 +19,19 @@ export const rsmOptionsSchema = z.object({
     poolSize: positiveInt.default(12),
   }),
   redis: z.object({
-    url: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
+    /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS (Node's CAs; `NODE_EXTRA_CA_CERTS` adds one). */
+    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
     /** Key prefix of every BullMQ queue and channel. */
     prefix: z.string().min(1).default('rsm'),
+    /**
+     * HMAC keys that authenticate every job, acknowledgement and reply the runtime puts in Redis:
+     * the first signs, any verifies (two during a rotation). Every service of a deployment shares
+     * them; Redis never sees them.
+     */
+    signingKeys: z
+      .array(z.string().min(32, 'at least 32 characters'), 'a list of one or two keys')
+      .min(1, 'at least one key')
+      .max(2, 'at most two keys (the current one and the previous one)'),
   }),
   /** Which service owns each machine type that this service sends to but does not own. */
   routes: z.record(z.string(), serviceName).default({}),
@@ -58,6 +68,11 @@ export const rsmOptionsSchema = z.object({
       jobLockMs: positiveInt.min(1_000).default(5_000),
       /** How often workers look for such jobs. */
       stalledCheckMs: positiveInt.min(500).default(2_500),
+      /**
+       * Signed items older than this are refused as replays (an unacknowledged event is simply
+       * published again, freshly signed). Allows for clock skew between hosts, too.
+       */
+      maxMessageAgeMs: positiveInt.min(10_000).default(15 * 60_000),
       /** Acknowledged outbox rows are deleted together, at most this long after their acknowledgement. */
       ackFlushMs: z.number().int().nonnegative().default(20),
     })
@@ -76,6 +91,17 @@ export const rsmOptionsSchema = z.object({
       timeoutMs: positiveInt.default(10_000),
       /** Answered requests are kept this long so that a retry with the same key gets the same answer. */
       retentionMs: positiveInt.default(24 * 3_600_000),
+    })
+    .prefault({}),
+  /**
+   * Deadlines of the public calls other than `request` (which has `requests.timeoutMs`): `send`,
+   * `create`, `get`, `inspect`, `list`, `deadLetters`, `redrive` and the like fail with a typed
+   * error after this long; `health` answers within `healthTimeoutMs` whatever hangs.
+   */
+  calls: z
+    .object({
+      timeoutMs: positiveInt.default(10_000),
+      healthTimeoutMs: positiveInt.default(2_000),
     })
     .prefault({}),
   /** Handled steps are kept this long for inspection; 0 keeps none. */

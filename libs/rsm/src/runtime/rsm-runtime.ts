@@ -3,23 +3,25 @@ import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
 import type { AnyActivityDefinition } from '../activities/activity.js';
-import { BullmqTransport, type InboundJob } from '../delivery/bullmq-transport.js';
+import { BullmqTransport, type InboundJob, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
 import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import type { Json, MachineRef, RsmEvent } from '../definition/types.js';
+import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
+import { prepared } from '../persistence/prepared.js';
 import { tableNames, type TableNames } from '../persistence/table-names.js';
 import { TimerPoller } from '../timers/timer-poller.js';
 import { RsmMetrics } from '../metrics/rsm-metrics.js';
 import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './batch-executor.js';
 import type { CrashHook } from './crash-points.js';
 import { Dispatcher } from './dispatcher.js';
-import { RequestFailedError, RequestRejectedError, RequestTimeoutError, RuntimeStoppedError } from './errors.js';
+import { Deadline, withDeadline } from './deadline.js';
+import { RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
-import { MachineRegistry } from './machine-registry.js';
+import { MachineRegistry, type EventContracts } from './machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
 import { inTransaction } from './transaction.js';
 import { parseRsmOptions, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
@@ -35,6 +37,12 @@ export interface RsmRuntimeDeps {
   readonly metricsRegistry?: Registry;
   /** Crash tests only: called at each named crash point. */
   readonly crashHook?: CrashHook;
+  /**
+   * Schemas every event must meet before its handler runs, by machine type and event type (any
+   * Standard Schema: zod, valibot...). An event that fails becomes a dead letter with the reason
+   * (a request is refused with RequestRejectedError).
+   */
+  readonly contracts?: EventContracts;
 }
 
 /** A machine as inspection shows it. */
@@ -96,6 +104,8 @@ export class RsmRuntime {
   private readonly activityList: AnyActivityDefinition[] = [];
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly tasks: PeriodicTask[] = [];
+  private replyCheck: PeriodicTask | undefined;
+  private readonly refusalLog = new Map<string, { at: number; suppressed: number }>();
   private poolRef: Pool | undefined;
   private parts:
     | {
@@ -118,7 +128,7 @@ export class RsmRuntime {
   ) {
     this.options = parseRsmOptions(options);
     this.logger = deps.logger ?? defaultLogger(this.options.service);
-    this.registry = new MachineRegistry(this.options.service, this.options.routes);
+    this.registry = new MachineRegistry(this.options.service, this.options.routes, deps.contracts);
     for (const definition of deps.machines ?? []) this.registry.register(definition);
     for (const activity of deps.activities ?? []) this.registerActivity(activity);
     this.metrics = new RsmMetrics(deps.metricsRegistry ?? new Registry());
@@ -165,7 +175,18 @@ export class RsmRuntime {
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
     const transport = new BullmqTransport(
-      { service: o.service, redisUrl: o.redis.url, prefix: o.redis.prefix, inboundConcurrency: o.delivery.inboundConcurrency, worker: o.worker, jobLockMs: o.delivery.jobLockMs, stalledCheckMs: o.delivery.stalledCheckMs },
+      {
+        service: o.service,
+        redisUrl: o.redis.url,
+        prefix: o.redis.prefix,
+        inboundConcurrency: o.delivery.inboundConcurrency,
+        worker: o.worker,
+        jobLockMs: o.delivery.jobLockMs,
+        stalledCheckMs: o.delivery.stalledCheckMs,
+        signingKeys: o.redis.signingKeys,
+        maxMessageAgeMs: o.delivery.maxMessageAgeMs,
+        onRefused: (channel, reason, detail) => this.refused(channel, reason, detail),
+      },
       this.logger,
     );
     const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash);
@@ -200,12 +221,12 @@ export class RsmRuntime {
 
     await transport.start({
       inbound: (job) => this.receive(job),
-      acks: (ids) => relay.acknowledge(ids),
+      acks: (from, ids) => relay.acknowledge(from, ids),
       drain: async (job) => {
         dispatcher.notify(job.key);
         return Promise.resolve();
       },
-      reply: (message) => this.onReplyMessage(message),
+      reply: (reply) => this.deliverReply(reply),
     });
 
     this.tasks.push(
@@ -217,6 +238,8 @@ export class RsmRuntime {
       new PeriodicTask('janitor', o.cleanupIntervalMs, () => this.cleanUp(), this.logger),
       new PeriodicTask('stats', 5_000, () => this.refreshGauges(), this.logger),
     );
+    this.replyCheck = new PeriodicTask('reply-check', 1_000, () => this.checkStoredReplies(), this.logger);
+    this.tasks.push(this.replyCheck);
     if (o.worker) {
       this.tasks.push(timerTask, activityTask, new PeriodicTask('inbox-recovery', o.delivery.sweepIntervalMs, () => this.recoverInbox(), this.logger));
     }
@@ -284,24 +307,26 @@ export class RsmRuntime {
   async request<R extends Json | undefined = Json | undefined, E extends RsmEvent = RsmEvent>(ref: MachineRef<E>, event: E, options: RequestOptions = {}): Promise<R> {
     const timeoutMs = options.timeoutMs ?? this.options.requests.timeoutMs;
     const item = this.makeItem('request', ref, event, options.key);
-    const pending = this.enqueue(item);
-    const timeout = new Promise<never>((_, reject) => {
-      const timer = setTimeout(() => {
-        item.cancelled = true;
-        reject(new RequestTimeoutError(ref, timeoutMs));
-      }, timeoutMs);
-      timer.unref();
-      void pending.finally(() => clearTimeout(timer)).catch(() => undefined);
+    // One deadline for every stage: intake, then the wait for an answer from whoever handles it.
+    const deadline = new Deadline(timeoutMs, () => new RequestTimeoutError(ref, timeoutMs), () => {
+      item.cancelled = true;
     });
-    const first = await Promise.race([pending, timeout]);
-    if (first.status === 'handled') return first.reply as R;
-    // Durable but not handled here (machine busy elsewhere, or a repeated key): wait for the answer.
-    const key = options.key ?? item.eventId;
-    return (await Promise.race([this.awaitReply(key, ref), timeout])) as R;
+    try {
+      const first = await deadline.race(this.enqueue(item));
+      if (first.status === 'handled') return first.reply as R;
+      // Durable but not handled here (machine busy elsewhere, or a repeated key): wait for the answer.
+      return (await this.awaitReply(options.key ?? item.eventId, ref, deadline)) as R;
+    } finally {
+      deadline.clear();
+    }
   }
 
   /** A machine's state and data, or undefined. */
   async get(ref: MachineRef): Promise<MachineView | undefined> {
+    return this.timed('get', () => this.getNow(ref));
+  }
+
+  private async getNow(ref: MachineRef): Promise<MachineView | undefined> {
     const result = await this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
       `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines} WHERE type = $1 AND id = $2`,
       [ref.type, ref.id],
@@ -312,7 +337,11 @@ export class RsmRuntime {
 
   /** A machine with its pending inbox and its recent steps, for inspection. */
   async inspect(ref: MachineRef, limit = 20): Promise<MachineInspection | undefined> {
-    const machine = await this.get(ref);
+    return this.timed('inspect', () => this.inspectNow(ref, limit));
+  }
+
+  private async inspectNow(ref: MachineRef, limit: number): Promise<MachineInspection | undefined> {
+    const machine = await this.getNow(ref);
     if (machine === undefined) return undefined;
     const entities = this.dataSource.entityMetadatas;
     const inboxRepo = this.dataSource.getRepository<InboxRow>(entityName(entities, 'rsm_inbox'));
@@ -326,24 +355,24 @@ export class RsmRuntime {
 
   /** Machines of a type, optionally in one state, in id order, `limit` at a time after `afterId`. */
   async list(type: string, options: { state?: string; limit?: number; afterId?: string } = {}): Promise<MachineView[]> {
-    const result = await this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
+    const result = await this.timed('list', () => this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
       `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines}
        WHERE type = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id > $3)
        ORDER BY id LIMIT $4`,
       [type, options.state ?? null, options.afterId ?? null, options.limit ?? 100],
-    );
+    ));
     return result.rows.map(toView);
   }
 
   /** Dead letters, newest first; by default only those not redriven. */
   async deadLetters(options: { type?: string; limit?: number; includeRedriven?: boolean } = {}): Promise<DeadLetterRow[]> {
-    const result = await this.pool.query<Record<string, unknown>>(
+    const result = await this.timed('deadLetters', () => this.pool.query<Record<string, unknown>>(
       `SELECT id, machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts, created_at, redriven_at
        FROM ${this.tables.deadLetters}
        WHERE ($1::text IS NULL OR machine_type = $1) AND ($2::boolean OR redriven_at IS NULL)
        ORDER BY id DESC LIMIT $3`,
       [options.type ?? null, options.includeRedriven ?? false, options.limit ?? 100],
-    );
+    ));
     return result.rows.map((row) => ({
       id: String(row.id),
       machineType: row.machine_type as string,
@@ -365,7 +394,7 @@ export class RsmRuntime {
    */
   async redrive(deadLetterId: string): Promise<boolean> {
     const t = this.tables;
-    const key = await inTransaction(this.pool, async (client) => {
+    const key = await this.timed('redrive', () => inTransaction(this.pool, async (client) => {
       const row = await client.query<{ machine_type: string; machine_id: string; event: RsmEvent; sender_type: string | null; sender_id: string | null }>(
         `UPDATE ${t.deadLetters} SET redriven_at = now() WHERE id = $1 AND redriven_at IS NULL
          RETURNING machine_type, machine_id, event, sender_type, sender_id`,
@@ -379,7 +408,7 @@ export class RsmRuntime {
       );
       await client.query(`UPDATE ${t.machines} SET status = 'active' WHERE type = $1 AND id = $2 AND status = 'faulted'`, [letter.machine_type, letter.machine_id]);
       return `${letter.machine_type}/${letter.machine_id}`;
-    });
+    }));
     if (key !== undefined) this.wake(key);
     return key !== undefined;
   }
@@ -387,8 +416,13 @@ export class RsmRuntime {
   /** Liveness and readiness: Postgres answers, Redis answers, the relay is publishing. */
   async health(): Promise<HealthReport> {
     const running = this.state === 'running';
-    const postgres = running && (await this.pool.query('SELECT 1').then(() => true, () => false));
-    const redis = running && ((await this.parts?.transport.ping()) ?? false);
+    // Each check answers within its deadline: a probe that hangs is a failed probe, not a hung one.
+    const ms = this.options.calls.healthTimeoutMs;
+    const check = (work: () => Promise<boolean>) => (running ? withDeadline(ms, () => new RsmTimeoutError('health', ms), work).catch(() => false) : Promise.resolve(false));
+    const [postgres, redis] = await Promise.all([
+      check(async () => (await this.pool.query('SELECT 1'), true)),
+      check(async () => (await this.parts?.transport.ping()) ?? false),
+    ]);
     const relay = running && (this.parts?.relay.healthy ?? false);
     const ok = running && postgres && redis && relay;
     return { status: ok ? 'ok' : 'error', checks: { postgres, redis, relay, running } };
@@ -413,7 +447,8 @@ export class RsmRuntime {
   }
 
   private makeItem(kind: IntakeItem['kind'], ref: MachineRef, event: RsmEvent, key: string | undefined): IntakeItem & { promise: Promise<IntakeResult> } {
-    if (typeof ref?.type !== 'string' || typeof ref.id !== 'string' || ref.id === '') throw new TypeError(`not a machine reference: ${JSON.stringify(ref)}`);
+    const invalid = invalidIdReason(ref?.id);
+    if (typeof ref?.type !== 'string' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a string'}): ${JSON.stringify(ref).slice(0, 200)}`);
     if (typeof event?.type !== 'string') throw new TypeError(`not an event: ${JSON.stringify(event)}`);
     if (this.registry.get(ref.type) === undefined) {
       throw new Error(`service ${this.options.service} does not own machine type ${ref.type}; send to it from a machine instead`);
@@ -433,55 +468,69 @@ export class RsmRuntime {
     return item.promise;
   }
 
-  private intake(kind: IntakeItem['kind'], ref: MachineRef, event: RsmEvent, key: string | undefined): Promise<IntakeResult> {
-    return this.enqueue(this.makeItem(kind, ref, event, key));
-  }
-
-  private awaitReply(key: string, ref: MachineRef): Promise<Json | undefined> {
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, ref };
-      const set = this.waiters.get(key) ?? new Set<Waiter>();
-      set.add(waiter);
-      this.waiters.set(key, set);
-      const cleanup = () => {
-        clearInterval(poll);
-        set.delete(waiter);
-        if (set.size === 0) this.waiters.delete(key);
-      };
-      waiter.resolve = (value) => {
-        cleanup();
-        resolve(value);
-      };
-      waiter.reject = (error) => {
-        cleanup();
-        reject(error);
-      };
-      // Pub/sub can lose a message (Redis restarting): the stored answer is the reference.
-      const check = () => void this.checkStoredReply(key).catch(() => undefined);
-      const poll = setInterval(check, 1_000);
-      poll.unref();
-      check();
+  /** A caller's event made durable within `calls.timeoutMs`, or RequestTimeoutError (retry with the same key). */
+  private async intake(kind: IntakeItem['kind'], ref: MachineRef, event: RsmEvent, key: string | undefined): Promise<IntakeResult> {
+    const item = this.makeItem(kind, ref, event, key);
+    const timeoutMs = this.options.calls.timeoutMs;
+    const deadline = new Deadline(timeoutMs, () => new RequestTimeoutError(ref, timeoutMs, kind), () => {
+      item.cancelled = true;
     });
+    try {
+      return await deadline.race(this.enqueue(item));
+    } finally {
+      deadline.clear();
+    }
   }
 
-  private async checkStoredReply(key: string): Promise<void> {
-    if (!this.waiters.has(key) || this.poolRef === undefined) return;
-    const result = await this.pool.query<{ status: string; reply: Json | null; error: string | null }>(
-      `SELECT status, reply, error FROM ${this.tables.requests} WHERE key = $1`,
-      [key],
+  /** A read or small write of a public call, failing with RsmTimeoutError after `calls.timeoutMs`. */
+  private timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.options.calls.timeoutMs;
+    return withDeadline(timeoutMs, () => new RsmTimeoutError(operation, timeoutMs), work);
+  }
+
+  /**
+   * Waits for the answer to `key` until `deadline`. Answers come by pub/sub; since pub/sub can lose
+   * a message (Redis restarting), the stored answer is the reference: one query per second looks up
+   * every key still waited for (see `checkStoredReplies`), however many callers wait.
+   */
+  private async awaitReply(key: string, ref: MachineRef, deadline: Deadline): Promise<Json | undefined> {
+    let waiter!: Waiter;
+    const answer = new Promise<Json | undefined>((resolve, reject) => {
+      waiter = { resolve, reject, ref };
+    });
+    const set = this.waiters.get(key) ?? new Set<Waiter>();
+    set.add(waiter);
+    this.waiters.set(key, set);
+    this.replyCheck?.wakeAt(Date.now() + 20);
+    try {
+      return await deadline.race(answer);
+    } finally {
+      set.delete(waiter);
+      if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+    }
+  }
+
+  /** Looks up stored answers for every waited-for key, 1,000 at a time. */
+  private async checkStoredReplies(): Promise<boolean> {
+    if (this.waiters.size === 0 || this.poolRef === undefined) return false;
+    const keys = [...this.waiters.keys()].slice(0, 1_000);
+    const result = await this.pool.query<{ key: string; status: string; reply: Json | null; error: string | null }>(
+      prepared(`SELECT key, status, reply, error FROM ${this.tables.requests} WHERE key = ANY($1::text[]) AND status <> 'pending'`, [keys]),
     );
-    const row = result.rows[0];
-    if (row === undefined || row.status === 'pending') return;
-    this.deliverReply(
-      row.status === 'done'
-        ? { key, ok: true, value: row.reply }
-        : { key, ok: false, kind: row.error?.startsWith('rejected') === true ? 'rejected' : 'failed', reason: (row.error ?? '').replace(/^(rejected|failed): /, '') },
-    );
+    for (const row of result.rows) {
+      this.deliverReply(
+        row.status === 'done'
+          ? { key: row.key, ok: true, value: row.reply }
+          : { key: row.key, ok: false, kind: row.error?.startsWith('rejected') === true ? 'rejected' : 'failed', reason: (row.error ?? '').replace(/^(rejected|failed): /, '') },
+      );
+    }
+    return false;
   }
 
   private deliverReply(reply: KeyedReply): boolean {
     const set = this.waiters.get(reply.key);
     if (set === undefined) return false;
+    this.waiters.delete(reply.key);
     for (const waiter of [...set]) {
       if (reply.ok) waiter.resolve(reply.value ?? undefined);
       else waiter.reject(reply.kind === 'rejected' ? new RequestRejectedError(waiter.ref, reply.reason) : new RequestFailedError(waiter.ref, reply.reason));
@@ -489,12 +538,20 @@ export class RsmRuntime {
     return true;
   }
 
-  private onReplyMessage(message: string): void {
-    try {
-      this.deliverReply(JSON.parse(message) as KeyedReply);
-    } catch (error) {
-      this.logger.warn({ err: String(error) }, 'unreadable reply message');
+  /** Counts an item refused by the transport, and logs it (at most one line per second per kind). */
+  private refused(channel: TransportChannel, reason: RefusalReason, detail: string): void {
+    this.metrics.transportRefused.inc({ service: this.options.service, channel, reason });
+    const kind = `${channel}/${reason}`;
+    const entry = this.refusalLog.get(kind) ?? { at: 0, suppressed: 0 };
+    const now = Date.now();
+    if (now - entry.at < 1_000) {
+      entry.suppressed += 1;
+    } else {
+      this.logger.warn({ channel, reason, detail, suppressed: entry.suppressed }, 'refused an item from Redis');
+      entry.at = now;
+      entry.suppressed = 0;
     }
+    this.refusalLog.set(kind, entry);
   }
 
   private afterCommit(result: BatchResult, keys: readonly string[], seconds: number): void {
@@ -507,7 +564,7 @@ export class RsmRuntime {
       if (outcome?.status === 'duplicate') this.metrics.duplicatesDropped.inc({ service, source: 'idempotency_key' });
     }
     for (const reply of result.replies) {
-      if (!this.deliverReply(reply)) void parts.transport.publishReply(JSON.stringify(reply)).catch(() => undefined);
+      if (!this.deliverReply(reply)) void parts.transport.publishReply(reply).catch(() => undefined);
     }
     void parts.relay.publishCommitted(result.outbox);
     if (result.activities.length > 0) parts.activities.submit(result.activities);

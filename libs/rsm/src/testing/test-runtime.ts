@@ -3,7 +3,7 @@ import type { Effect } from '../definition/effects.js';
 import { newMachineRow } from '../runtime/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { executeStep, type MachineStatus } from '../definition/step-executor.js';
-import { machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 
 /** A machine as the test runtime holds it. */
 export interface TestMachine {
@@ -161,7 +161,7 @@ export class TestRuntime {
       const next = [...this.timers.values()].filter((t) => t.fireAt <= until).sort((a, b) => a.fireAt - b.fireAt)[0];
       if (next === undefined) break;
       this.clock = Math.max(this.clock, next.fireAt);
-      const key = `${machineKey(next.machine)}/${next.name}`;
+      const key = compositeKey(machineKey(next.machine), next.name);
       if (next.periodMs === null) this.timers.delete(key);
       else next.fireAt += next.periodMs;
       this.enqueue({
@@ -285,10 +285,10 @@ export class TestRuntime {
         else this.outbound.push({ kind: 'create', from: self, to: effect.to, event: effect.event });
         break;
       case 'startTimer':
-        this.timers.set(`${machineKey(self)}/${effect.name}`, { machine: self, name: effect.name, fireAt: this.clock + effect.delayMs, periodMs: effect.periodMs, payload: effect.payload });
+        this.timers.set(compositeKey(machineKey(self), effect.name), { machine: self, name: effect.name, fireAt: this.clock + effect.delayMs, periodMs: effect.periodMs, payload: effect.payload });
         break;
       case 'cancelTimer':
-        this.timers.delete(`${machineKey(self)}/${effect.name}`);
+        this.timers.delete(compositeKey(machineKey(self), effect.name));
         break;
       case 'call': {
         const call: PendingCall = { machine: self, activity: effect.activity, callId: effect.callId, idempotencyKey: effect.idempotencyKey, input: effect.input };

@@ -8,5 +8,8 @@ const schema = z.object({
 
 export const testConfig = schema.parse(process.env);
 
+/** The HMAC key every test runtime signs its Redis items with (tests of rotation add their own). */
+export const TEST_SIGNING_KEYS = ['rsm-test-signing-key-0123456789abcdef'];
+
 /** The environment children of tests start from (PATH and the like). */
 export const inheritedEnv: NodeJS.ProcessEnv = { ...process.env };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { RsmRuntime, type AnyMachineDefinition, type ActivityDefinition, type RsmOptionsInput, type CrashHook } from '#rsm';
-import { testConfig } from './config.js';
+import { TEST_SIGNING_KEYS, testConfig } from './config.js';
 
 /** A schema name no other test uses, so test files can run side by side on one database. */
 export function uniqueSchema(prefix: string): string {
@@ -41,7 +41,7 @@ export async function startRuntime(spec: RuntimeSpec): Promise<RsmRuntime> {
     {
       service: spec.service,
       postgres: { url: testConfig.DATABASE_URL, schema: spec.schema, poolSize: 8 },
-      redis: { url: testConfig.REDIS_URL, prefix: spec.prefix },
+      redis: { url: testConfig.REDIS_URL, prefix: spec.prefix, signingKeys: TEST_SIGNING_KEYS },
       routes: spec.routes ?? {},
       delivery: { ackTimeoutMs: 1_000, sweepIntervalMs: 200, recoveryGraceMs: 500 },
       timers: { pollIntervalMs: 50 },

@@ -1,7 +1,7 @@
 import type { Effect } from '../../definition/effects.js';
 import type { AnyMachineDefinition } from '../../definition/machine-definition.js';
 import { executeStep, type MachineStatus } from '../../definition/step-executor.js';
-import { machineKey, type Json, type MachineRef, type RsmEvent } from '../../definition/types.js';
+import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../../definition/types.js';
 import { newMachineRow } from '../../runtime/machine-registry.js';
 
 /** A machine as the simulation holds it; monitors read these. */
@@ -151,13 +151,13 @@ export class World {
       // transaction that creates the machine); other senders' events are ordered per pair only.
       const creation = pairs.get('creation');
       if (creation !== undefined && creation.length > 0) {
-        actions.push({ kind: 'deliver', actor: receiver, key: `${receiver}|creation`, label: `deliver ${creation[0]?.event.type ?? ''} to ${receiver} (creation)` });
+        actions.push({ kind: 'deliver', actor: receiver, key: compositeKey('deliver', receiver, 'creation'), label: `deliver ${creation[0]?.event.type ?? ''} to ${receiver} (creation)` });
         continue;
       }
       for (const [pair, queue] of pairs) {
         const head = queue[0];
         if (head === undefined) continue;
-        actions.push({ kind: 'deliver', actor: receiver, key: `${receiver}|${pair}`, label: `deliver ${head.event.type} to ${receiver} from ${pair}` });
+        actions.push({ kind: 'deliver', actor: receiver, key: compositeKey('deliver', receiver, pair), label: `deliver ${head.event.type} to ${receiver} from ${pair}` });
       }
     }
     for (const script of this.scripts.values()) {
@@ -172,7 +172,7 @@ export class World {
       const refusedAt = this.refusedAt.get(script.actor);
       if (head !== undefined && refusedAt !== undefined && (this.versions.get(machineKey(head.to)) ?? 0) === refusedAt) continue;
       if (head !== undefined && (this.queues.get(machineKey(head.to))?.get('creation')?.length ?? 0) > 0) continue;
-      if (head !== undefined) actions.push({ kind: 'deliver', actor: `script:${script.actor}`, key: `script|${script.actor}`, label: `${script.actor} sends ${head.event.type} to ${machineKey(head.to)}` });
+      if (head !== undefined) actions.push({ kind: 'deliver', actor: `script:${script.actor}`, key: compositeKey('script', script.actor), label: `${script.actor} sends ${head.event.type} to ${machineKey(head.to)}` });
     }
     for (const call of this.calls.values()) actions.push({ kind: 'activity', actor: machineKey(call.machine), key: call.id, label: `attempt ${call.activity} (${call.callId}) of ${machineKey(call.machine)}` });
     // A timer may fire ahead of other work a few times per run (any delay is possible); past that it
@@ -191,10 +191,12 @@ export class World {
     this.step += 1;
     this.clock += 1;
     switch (action.kind) {
-      case 'deliver':
-        if (action.key.startsWith('script|')) await this.deliverScript(action.key.slice('script|'.length), crash);
-        else await this.deliver(action.key, crash);
+      case 'deliver': {
+        const [source, first, second] = JSON.parse(action.key) as [string, string, string];
+        if (source === 'script') await this.deliverScript(first, crash);
+        else await this.deliver(first, second, crash);
         return;
+      }
       case 'fire':
         this.fire(action.key);
         return;
@@ -232,7 +234,7 @@ export class World {
     this.machines.set(key, { type: to.type, id: to.id, state: row.state, data: row.data, status: 'active' });
     if (sender !== undefined) {
       // The creation counts as the first message of the creator -> created pair.
-      const pair = `${machineKey(sender)}>${key}`;
+      const pair = compositeKey(machineKey(sender), key);
       this.sendSeq.set(pair, (this.sendSeq.get(pair) ?? 0) + 1);
       this.recvSeq.set(pair, this.sendSeq.get(pair) ?? 1);
     }
@@ -244,19 +246,18 @@ export class World {
       this.env.send(to, event);
       return;
     }
-    const pair = `${machineKey(sender)}>${machineKey(to)}`;
+    const pair = compositeKey(machineKey(sender), machineKey(to));
     const seq = (this.sendSeq.get(pair) ?? 0) + 1;
     this.sendSeq.set(pair, seq);
     this.enqueue(machineKey(to), machineKey(sender), { event, sender, seq, attempts: 0 });
   }
 
-  private async deliver(queueKey: string, crash: boolean): Promise<void> {
-    const [receiver, pair] = queueKey.split('|') as [string, string];
+  private async deliver(receiver: string, pair: string, crash: boolean): Promise<void> {
     const queue = this.queues.get(receiver)?.get(pair);
     const message = queue?.[0];
-    if (queue === undefined || message === undefined) throw new Error(`no message queued at ${queueKey}`);
+    if (queue === undefined || message === undefined) throw new Error(`no message queued for ${receiver} from ${pair}`);
     if (message.seq !== undefined && message.sender !== undefined) {
-      const seqKey = `${machineKey(message.sender)}>${receiver}`;
+      const seqKey = compositeKey(machineKey(message.sender), receiver);
       if (message.seq <= (this.recvSeq.get(seqKey) ?? 0)) {
         queue.shift();
         this.record(receiver, message.event, '-', '-', 'duplicate-dropped', []);
@@ -267,7 +268,7 @@ export class World {
     if (result === 'keep') return;
     queue.shift();
     if (message.seq !== undefined && message.sender !== undefined) {
-      this.recvSeq.set(`${machineKey(message.sender)}>${receiver}`, message.seq);
+      this.recvSeq.set(compositeKey(machineKey(message.sender), receiver), message.seq);
       this.delivered.push({ receiver, pair, message });
       if (this.delivered.length > 200) this.delivered.shift();
     }
@@ -363,7 +364,7 @@ export class World {
       case 'startTimer':
       case 'cancelTimer': {
         // Starting or cancelling drops any Timeout of that name already fired and not yet handled.
-        const key = `${machineKey(self)}/${effect.name}`;
+        const key = compositeKey(machineKey(self), effect.name);
         const queue = this.queues.get(machineKey(self))?.get(`timer:${effect.name}`);
         if (queue !== undefined) queue.length = 0;
         if (effect.kind === 'cancelTimer') {

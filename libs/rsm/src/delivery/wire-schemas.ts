@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { MACHINE_TYPE_PATTERN, MAX_ID_BYTES } from '../definition/types.js';
+
+/**
+ * What a signed item must hold once opened. A signature proves who wrote an item, not that the
+ * writer (or a bug in it) wrote something sensible: every field the runtime relies on is checked
+ * before anything reads it.
+ */
+
+const SERVICE = /^[a-z][a-z0-9-]{0,40}$/;
+
+const service = z.string().regex(SERVICE);
+const at = z.number().int().nonnegative();
+const machineRef = z.object({
+  type: z.string().max(200).regex(MACHINE_TYPE_PATTERN),
+  id: z
+    .string()
+    .min(1)
+    .refine((id) => Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES, `at most ${MAX_ID_BYTES} bytes`),
+});
+const outboxId = z.string().regex(/^[1-9]\d{0,18}$/);
+
+export const remoteMessageSchema = z.object({
+  outboxId,
+  kind: z.enum(['event', 'create']),
+  sender: machineRef,
+  to: machineRef,
+  seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  event: z.looseObject({ type: z.string().min(1).max(200) }),
+});
+
+export const inboundJobSchema = z.object({
+  from: service,
+  to: service,
+  at,
+  messages: z.array(remoteMessageSchema).min(1).max(10_000),
+});
+
+export const ackSchema = z.object({
+  from: service,
+  to: service,
+  at,
+  ids: z.array(outboxId).min(1).max(100_000),
+});
+
+export const drainSchema = z.object({
+  service,
+  key: z.string().min(3).max(MAX_ID_BYTES + 250),
+});
+
+export const replySchema = z.object({
+  service,
+  at,
+  reply: z.union([
+    z.object({ key: z.string().min(1), ok: z.literal(true), value: z.json().nullable() }),
+    z.object({ key: z.string().min(1), ok: z.literal(false), kind: z.enum(['rejected', 'failed']), reason: z.string() }),
+  ]),
+});

@@ -36,6 +36,8 @@ describe('chaos, sized for CI', { concurrency: false }, () => {
         ],
         quietTimeoutMs: 180_000,
         operatorKey: keys.operatorKey,
+        // Hostile requests beside the load, aimed at its deliveries, all through the kills.
+        hostile: { rate: 2, keys: { customer: keys.customerKey, other: keys.otherCustomerKey, service: keys.serviceKey } },
       });
       const { html } = writeReport(join(runDir, 'report'), [run]);
       const kills = run.events.filter((e) => e.what.includes('SIGKILL')).length;
@@ -46,6 +48,12 @@ describe('chaos, sized for CI', { concurrency: false }, () => {
       assert.ok(run.events.some((e) => e.what === 'redis: FLUSHALL'), 'Redis lost its data');
       assert.ok(run.events.some((e) => e.what.includes('restarted')), 'Postgres restarted');
       assert.deepEqual(run.results.filter((r) => !r.ok), [], 'every invariant holds');
+      const hostile = run.hostile;
+      assert.ok(hostile !== undefined && hostile.sent >= 50, 'hostile requests were sent');
+      console.log(`# hostile: ${hostile.sent} sent, ${hostile.serverErrors} 5xx, ${hostile.accepted} accepted; ${JSON.stringify(hostile.byRoute)}`);
+      assert.equal(hostile.accepted, 0, `no hostile request accepted: ${hostile.examples.join(' | ')}`);
+      assert.equal(hostile.serverErrors, 0, `no hostile request answered 5xx: ${hostile.examples.join(' | ')}`);
+      assert.match(readFileSync(html, 'utf8'), /Hostile requests: \d+ sent, 0 answered 5xx, 0 accepted/);
       assert.match(readFileSync(html, 'utf8'), /"label":"completed"[\s\S]*new uPlot\(/);
     } finally {
       await exec(process.execPath, [join(DIST, 'scripts', 'suite', 'stop.js')], { env });

@@ -46,7 +46,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<INest
   app.useGlobalGuards(new ApiAuthGuard(app.get(Reflector), new ApiKeys(options.apiKeys)));
   app.useGlobalPipes(new InputHygienePipe(), new StandardSchemaValidationPipe({ exceptionFactory: validationException }));
   const runtime = getOptional<RsmRuntime>(app, RsmRuntime);
-  app.useGlobalFilters(new RsmErrorFilter(runtime));
+  app.useGlobalFilters(new RsmErrorFilter(runtime, app.getHttpAdapter()));
   const registry = getOptional<Registry>(app, RSM_METRICS_REGISTRY) ?? getOptional<Registry>(app, SERVICE_METRICS_REGISTRY);
   if (registry !== undefined) app.useGlobalInterceptors(new HttpMetricsInterceptor(registry, options.service));
   app.enableShutdownHooks();

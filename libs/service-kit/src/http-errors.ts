@@ -1,4 +1,5 @@
-import { BadRequestException, Catch, HttpStatus, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { BadRequestException, Catch, HttpException, HttpStatus, type ArgumentsHost, type HttpServer } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Response } from 'express';
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
@@ -16,20 +17,45 @@ export function validationException(issues: readonly StandardSchemaV1.Issue[]): 
   });
 }
 
+const RSM_ERRORS = [RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError];
+
+/** Postgres class 08 (connection) and 57P (shutdown, cannot connect now) codes, and socket errors. */
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|Connection is closed|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+}
+
 /**
  * Maps the runtime's errors to HTTP: a refused transition is 409 with the machine's current state,
  * an unknown machine 404, a handler that kept failing 422, no answer in time 504, a read or
- * intake past its deadline (Postgres unreachable) or stopping 503.
+ * intake past its deadline (Postgres unreachable) or stopping 503, and a datastore that refuses or
+ * drops connections 503 with Retry-After; anything else goes to Nest's own handling.
  */
-@Catch(RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError)
-export class RsmErrorFilter implements ExceptionFilter {
-  constructor(private readonly runtime: RsmRuntime | undefined) {}
+@Catch()
+export class RsmErrorFilter extends BaseExceptionFilter {
+  constructor(
+    private readonly runtime: RsmRuntime | undefined,
+    adapter?: HttpServer,
+  ) {
+    super(adapter);
+  }
 
-  async catch(error: Error, host: ArgumentsHost): Promise<void> {
+  override catch(error: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http' || error instanceof HttpException) return super.catch(error, host);
     const response = host.switchToHttp().getResponse<Response>();
+    if (isUnavailable(error)) {
+      // Postgres or Redis unreachable, restarting or refusing connections: try again shortly.
+      response.setHeader('Retry-After', '1');
+      response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: 'a datastore is unavailable; retry shortly' });
+      return;
+    }
+    if (!(error instanceof Error) || !RSM_ERRORS.some((type) => error instanceof type)) return super.catch(error, host);
     if (error instanceof RequestRejectedError) {
-      const current = await this.runtime?.get(error.ref).catch(() => undefined);
-      response.status(HttpStatus.CONFLICT).json({ statusCode: 409, error: 'Conflict', message: error.message, currentState: current?.state ?? null });
+      void this.conflict(error, response);
       return;
     }
     if (error instanceof MachineNotFoundError) {
@@ -46,5 +72,11 @@ export class RsmErrorFilter implements ExceptionFilter {
     }
     if (error instanceof RsmTimeoutError) response.setHeader('Retry-After', '1');
     response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: error.message });
+  }
+
+  /** 409 with the machine's current state, read after the refusal (null if it cannot be read now). */
+  private async conflict(error: RequestRejectedError, response: Response): Promise<void> {
+    const current = await this.runtime?.get(error.ref).catch(() => undefined);
+    response.status(HttpStatus.CONFLICT).json({ statusCode: 409, error: 'Conflict', message: error.message, currentState: current?.state ?? null });
   }
 }

@@ -1,4 +1,5 @@
 import { checkInvariants, waitUntilQuiet, type InvariantResult, type SuiteSnapshot, type SuiteUrls } from '#verifier';
+import { runHostile, type HostileOptions, type HostileResult } from './hostile-load.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load-driver.js';
 import type { PodKiller } from './pod-killer.js';
 import { countPerSecond, percentile, percentilesPerSecond, type TimedValue } from './timeline.js';
@@ -15,6 +16,8 @@ export interface ChaosOptions {
   readonly quietTimeoutMs: number;
   /** An operator API key: the verifier reads every service's lists and dead letters. */
   readonly operatorKey: string;
+  /** Hostile requests beside the load (`--hostile`): their rate and the keys they misuse. */
+  readonly hostile?: { readonly rate: number; readonly keys: HostileOptions['keys'] };
 }
 
 /** A disruption as it happened: `kind` is `kill` or the disruption's name (`redis`, `postgres`). */
@@ -38,6 +41,8 @@ export interface ChaosRun {
   readonly e2eMs: { p50: number; p95: number; p99: number };
   /** The same percentiles per second since the start, by the second a delivery completed (null: none). */
   readonly e2eBySecondMs: Record<string, (number | null)[]>;
+  /** Hostile requests by route and status, when the run sent any. */
+  readonly hostile?: HostileResult;
 }
 
 /** Drives load while killing pods on a schedule, waits until the suite is quiet, and verifies it. */
@@ -55,8 +60,10 @@ export async function runChaos(label: string, o: ChaosOptions): Promise<ChaosRun
   }
   for (const d of o.disruptions ?? []) timers.push(setTimeout(() => note(d.name, d.run), d.atS * 1_000));
   let load: LoadResult;
+  let hostile: HostileResult | undefined;
   try {
-    load = await runLoad(o.load);
+    const attack = o.hostile === undefined || o.hostile.rate <= 0 ? undefined : runHostile({ urls: o.urls, rate: o.hostile.rate, durationS: o.load.durationS, prefix: o.load.prefix, loadRate: o.load.rate, keys: o.hostile.keys });
+    [load, hostile] = await Promise.all([runLoad(o.load), attack]);
   } finally {
     for (const t of timers) clearInterval(t);
   }
@@ -87,5 +94,6 @@ export async function runChaos(label: string, o: ChaosOptions): Promise<ChaosRun
     acceptanceP99Ms: percentile(load.acceptanceLatenciesMs, 99),
     e2eMs: { p50: percentile(e2eValues, 50), p95: percentile(e2eValues, 95), p99: percentile(e2eValues, 99) },
     e2eBySecondMs: percentilesPerSecond(e2e, load.startedAt, [50, 95, 99]),
+    ...(hostile !== undefined ? { hostile } : {}),
   };
 }

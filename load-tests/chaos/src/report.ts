@@ -125,6 +125,20 @@ export function runSections(run: RunMeasurements): ReportSection[] {
   ];
 }
 
+/** Hostile requests by route and status: every one must be a 4xx (0: no answer while an app restarted). */
+export function hostileSection(hostile: NonNullable<ChaosRun['hostile']>): TableSection {
+  const statuses = [...new Set(Object.values(hostile.byRoute).flatMap((tally) => Object.keys(tally)))].sort();
+  return {
+    kind: 'table',
+    title: `Hostile requests: ${hostile.sent} sent, ${hostile.serverErrors} answered 5xx, ${hostile.accepted} accepted`,
+    note: 'Requests an attacker or a broken client would send, aimed at this run\'s deliveries. Each must be refused with a 4xx; 503 (with Retry-After) is allowed only while a datastore is down, status 0 means no answer (the app was being killed).' + (hostile.examples.length > 0 ? ` Failures: ${hostile.examples.join(' | ')}` : ''),
+    columns: ['route', ...statuses, 'total'],
+    rows: Object.entries(hostile.byRoute)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([route, tally]) => [route, ...statuses.map((status) => tally[status] ?? 0), Object.values(tally).reduce((a, b) => a + b, 0)]),
+  };
+}
+
 /** The report's data model, from the runs (no-chaos first, if any). */
 export function buildReport(runs: readonly ChaosRun[], generatedAt: Date): ChaosReport {
   const baseline = runs.find((r) => r.events.length === 0);
@@ -137,7 +151,7 @@ export function buildReport(runs: readonly ChaosRun[], generatedAt: Date): Chaos
     sections: [],
     runs: runs.map(({ load: { acceptanceLatenciesMs: _latencies, firstAttemptAt: _first, ...load }, ...rest }) => {
       const run: RunMeasurements = { ...rest, load };
-      return { ...run, sections: runSections(run) };
+      return { ...run, sections: [...runSections(run), ...(run.hostile !== undefined ? [hostileSection(run.hostile)] : [])] };
     }),
   };
 }

@@ -76,11 +76,15 @@ export class RsmHttpController {
     return machine;
   }
 
-  /** Postgres and Redis answer and the outbox relay publishes. */
+  /**
+   * 200 while Postgres answers, `degraded` included (Redis down: intake still commits and the
+   * outbox sweeper publishes later, so taking every pod out of service would only add an outage);
+   * 503 when Postgres does not answer within the health deadline or the runtime stopped.
+   */
   @Get('health/ready')
   async ready(): Promise<HealthReport> {
     const report = await this.runtime.health();
-    if (report.status !== 'ok') throw new ServiceUnavailableException(report);
+    if (report.status === 'error') throw new ServiceUnavailableException(report);
     return report;
   }
 }

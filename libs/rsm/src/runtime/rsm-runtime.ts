@@ -6,6 +6,7 @@ import type { AnyActivityDefinition } from '../activities/activity.js';
 import { BullmqTransport, type InboundJob, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
 import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
+import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
@@ -18,13 +19,14 @@ import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './
 import type { CrashHook } from './crash-points.js';
 import { Dispatcher } from './dispatcher.js';
 import { Deadline, withDeadline } from './deadline.js';
-import { RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { isConnectionFailure } from './pg-errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
 import { MachineRegistry, type EventContracts } from './machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
 import { inTransaction } from './transaction.js';
-import { parseRsmOptions, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
+import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
 
 /** What the runtime is built from besides its options. */
 export interface RsmRuntimeDeps {
@@ -71,8 +73,14 @@ export interface RequestOptions extends SendOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * `ok`: everything answers. `degraded`: Postgres answers but Redis or the relay does not; the pod
+ * still serves (intake commits to Postgres, local steps run, the outbox keeps cross-service events
+ * until the sweeper can publish them), so it stays ready. `error`: stopped, or Postgres does not
+ * answer within `calls.healthTimeoutMs`: nothing can be served.
+ */
 export interface HealthReport {
-  readonly status: 'ok' | 'error';
+  readonly status: 'ok' | 'degraded' | 'error';
   readonly checks: { readonly postgres: boolean; readonly redis: boolean; readonly relay: boolean; readonly running: boolean };
 }
 
@@ -140,6 +148,13 @@ export class RsmRuntime {
         schema: this.options.postgres.schema,
         poolSize: this.options.postgres.poolSize,
         applicationName: `rsm-${this.options.service}`,
+        timeouts: {
+          connectMs: this.options.postgres.connectTimeoutMs,
+          statementMs: this.options.postgres.statementTimeoutMs,
+          queryMs: this.options.postgres.queryTimeoutMs,
+          idleInTransactionMs: this.options.postgres.idleInTransactionTimeoutMs,
+          keepAliveInitialDelayMs: this.options.postgres.keepAliveInitialDelayMs,
+        },
       });
   }
 
@@ -165,12 +180,27 @@ export class RsmRuntime {
     return this.poolRef;
   }
 
-  /** Connects, migrates, and starts delivering, stepping, firing timers and running activities. */
+  /**
+   * Connects, migrates, and starts delivering, stepping, firing timers and running activities. Waits
+   * up to `redis.startupTimeoutMs` for Redis (logging each attempt); on any failure it closes what
+   * it opened and rejects (RsmStartupError when a dependency did not answer).
+   */
   async start(): Promise<void> {
     this.assertNotStarted();
     this.state = 'starting';
+    try {
+      await this.startNow();
+    } catch (error) {
+      await this.abortStart();
+      throw error;
+    }
+  }
+
+  private async startNow(): Promise<void> {
     const o = this.options;
     const crash = this.deps.crashHook;
+    this.checkIdleInTransactionTimeout();
+    await waitForRedis(o.redis.url, o.redis.startupTimeoutMs, this.logger);
     await initializeRsmDataSource(this.dataSource);
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
@@ -247,6 +277,29 @@ export class RsmRuntime {
     this.state = 'running';
     if (o.worker) await this.recoverInbox(true);
     this.logger.info({ machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema }, 'rsm runtime started');
+  }
+
+  /** Handlers run inside the step transaction: Postgres must not end it while one still may return. */
+  private checkIdleInTransactionTimeout(): void {
+    const idleMs = this.options.postgres.idleInTransactionTimeoutMs;
+    for (const type of this.registry.types()) {
+      const handlerMs = this.registry.require(type).failure.handlerTimeoutMs;
+      if (handlerMs >= idleMs) {
+        throw new RsmConfigError(
+          `invalid RSM configuration:\n  rsm.postgres.idleInTransactionTimeoutMs: ${idleMs} ms must exceed the handler timeout of machine type ${type} (${handlerMs} ms)`,
+        );
+      }
+    }
+  }
+
+  /** Closes whatever a failed start opened, so that nothing keeps the process alive or retrying. */
+  private async abortStart(): Promise<void> {
+    this.state = 'stopping';
+    await Promise.allSettled(this.tasks.map((task) => task.stop()));
+    await this.parts?.transport.stop().catch(() => undefined);
+    if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
+    this.poolRef = undefined;
+    this.state = 'stopped';
   }
 
   /** Stops taking work, lets running transactions finish, and closes connections. */
@@ -413,7 +466,13 @@ export class RsmRuntime {
     return key !== undefined;
   }
 
-  /** Liveness and readiness: Postgres answers, Redis answers, the relay is publishing. */
+  /**
+   * Readiness within `calls.healthTimeoutMs`, whatever hangs: `ok`, `degraded` (Redis or the relay
+   * down: still serving from Postgres) or `error` (see HealthReport).
+   *
+   * @example
+   * const ready = (await rsm.health()).status !== 'error';
+   */
   async health(): Promise<HealthReport> {
     const running = this.state === 'running';
     // Each check answers within its deadline: a probe that hangs is a failed probe, not a hung one.
@@ -424,8 +483,8 @@ export class RsmRuntime {
       check(async () => (await this.parts?.transport.ping()) ?? false),
     ]);
     const relay = running && (this.parts?.relay.healthy ?? false);
-    const ok = running && postgres && redis && relay;
-    return { status: ok ? 'ok' : 'error', checks: { postgres, redis, relay, running } };
+    const status = !running || !postgres ? 'error' : redis && relay ? 'ok' : 'degraded';
+    return { status, checks: { postgres, redis, relay, running } };
   }
 
   /** Resolves when this process has no step transaction running and none ready (tests use it). */
@@ -483,9 +542,15 @@ export class RsmRuntime {
   }
 
   /** A read or small write of a public call, failing with RsmTimeoutError after `calls.timeoutMs`. */
-  private timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  private async timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
     const timeoutMs = this.options.calls.timeoutMs;
-    return withDeadline(timeoutMs, () => new RsmTimeoutError(operation, timeoutMs), work);
+    try {
+      return await withDeadline(timeoutMs, () => new RsmTimeoutError(operation, timeoutMs), work);
+    } catch (error) {
+      // The driver's own deadlines may end the call first; callers get one typed error either way.
+      if (isConnectionFailure(error)) throw new PostgresUnavailableError(operation, timeoutMs, error);
+      throw error;
+    }
   }
 
   /**

@@ -16,7 +16,7 @@ export type { Effect } from './definition/effects.js';
 export { DEFAULT_ACTIVITY_RETRY } from './activities/activity.js';
 export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy } from './activities/activity.js';
 export { RsmRuntime } from './runtime/rsm-runtime.js';
-export type { HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
+export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
 export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './runtime/rsm-options.js';
 export type { RsmOptions, RsmOptionsInput } from './runtime/rsm-options.js';
 export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmStartupError, RsmTimeoutError, RuntimeStoppedError } from './runtime/errors.js';

@@ -28,6 +28,9 @@ export class RsmMetrics {
   readonly deadLettersOpen: Gauge<'service'>;
   readonly activitiesPending: Gauge<'service'>;
   readonly transportRefused: Counter<'service' | 'channel' | 'reason'>;
+  readonly gapPairs: Gauge<'service'>;
+  readonly reorderOldestAge: Gauge<'service'>;
+  readonly gapsSkipped: Counter<'service'>;
 
   constructor(readonly registry: Registry) {
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
@@ -70,5 +73,12 @@ export class RsmMetrics {
       ['service', 'channel', 'reason'],
     );
     this.activitiesPending = gauge('rsm_activities_pending', 'Activity calls not yet completed.', ['service']);
+    this.gapPairs = gauge(
+      'rsm_gap_pairs',
+      'Sender/receiver pairs whose next sequence number has been missing longer than delivery.gapAfterMs (later messages wait in the reorder buffer).',
+      ['service'],
+    );
+    this.reorderOldestAge = gauge('rsm_reorder_oldest_age_seconds', 'Age of the oldest message waiting in the reorder buffer for a missing sequence number.', ['service']);
+    this.gapsSkipped = counter('rsm_gaps_skipped_total', 'Gaps an operator skipped (their missing messages given up, with a record).', ['service']);
   }
 }

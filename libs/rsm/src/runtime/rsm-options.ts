@@ -96,6 +96,12 @@ export const rsmOptionsSchema = z.object({
        * published again, freshly signed). Allows for clock skew between hosts, too.
        */
       maxMessageAgeMs: positiveInt.min(10_000).default(15 * 60_000),
+      /**
+       * A pair whose next sequence number has not come this long after a later one arrived has a
+       * gap: `gaps()`, `GET /rsm/gaps` and `rsm_gap_pairs` show it. Longer than the sender's
+       * re-publish backoff, which repairs a lost message by itself.
+       */
+      gapAfterMs: positiveInt.min(1_000).default(120_000),
       /** Acknowledged outbox rows are deleted together, at most this long after their acknowledgement. */
       ackFlushMs: z.number().int().nonnegative().default(20),
     })

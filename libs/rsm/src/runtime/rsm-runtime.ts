@@ -8,7 +8,7 @@ import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receive
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { invalidIdReason, machineKey, parseMachineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
 import { prepared } from '../persistence/prepared.js';
@@ -82,6 +82,28 @@ export interface RequestOptions extends SendOptions {
 export interface HealthReport {
   readonly status: 'ok' | 'degraded' | 'error';
   readonly checks: { readonly postgres: boolean; readonly redis: boolean; readonly relay: boolean; readonly running: boolean };
+}
+
+/** A sender/receiver pair waiting for a missing sequence number, as `gaps()` shows it. */
+export interface GapView {
+  readonly sender: MachineRef;
+  readonly receiver: MachineRef;
+  /** The first missing sequence number (last handled + 1). */
+  readonly missingFrom: number;
+  /** The first buffered one: `missingFrom` to `nextBuffered - 1` are missing. */
+  readonly nextBuffered: number;
+  /** Messages of the pair waiting in the reorder buffer. */
+  readonly waiting: number;
+  /** When the oldest of them arrived. */
+  readonly waitingSince: Date;
+}
+
+/** What `skipGap` did. */
+export interface GapSkip {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  /** Buffered messages now in the inbox. */
+  readonly released: number;
 }
 
 interface Waiter {
@@ -467,6 +489,68 @@ export class RsmRuntime {
   }
 
   /**
+   * Pairs whose next sequence number has been missing for at least `olderThanMs` (default
+   * `delivery.gapAfterMs`), oldest first. The sender re-publishes whatever is still in its outbox,
+   * so a gap that lasts means the message is gone (its outbox row deleted): see `skipGap`.
+   *
+   * @example
+   * for (const gap of await rsm.gaps()) console.log(gap.sender, gap.receiver, gap.missingFrom, gap.nextBuffered);
+   */
+  async gaps(options: { olderThanMs?: number; limit?: number } = {}): Promise<GapView[]> {
+    const t = this.tables;
+    const result = await this.timed('gaps', () => this.pool.query<{ sender: string; receiver: string; last_seq: string | null; next_seq: string; waiting: string; since: Date }>(
+      // Pairs come from the oldest buffered rows (an index range, bounded), then each pair is read by its key.
+      `WITH pairs AS (
+         SELECT DISTINCT sender, receiver FROM (
+           SELECT sender, receiver FROM ${t.reorder}
+           WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
+           ORDER BY created_at LIMIT 10000) oldest)
+       SELECT p.sender, p.receiver, c.last_seq, b.next_seq, b.waiting, b.since
+       FROM pairs p
+       CROSS JOIN LATERAL (SELECT min(seq) AS next_seq, count(*) AS waiting, min(created_at) AS since FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver) b
+       LEFT JOIN ${t.recvSeq} c ON c.sender = p.sender AND c.receiver = p.receiver
+       ORDER BY b.since LIMIT $2`,
+      [options.olderThanMs ?? this.options.delivery.gapAfterMs, options.limit ?? 100],
+    ));
+    return result.rows.map((row) => ({
+      sender: parseMachineKey(row.sender),
+      receiver: parseMachineKey(row.receiver),
+      missingFrom: Number(row.last_seq ?? 0) + 1,
+      nextBuffered: Number(row.next_seq),
+      waiting: Number(row.waiting),
+      waitingSince: row.since,
+    }));
+  }
+
+  /**
+   * Gives up the missing messages of a gap, when they are really gone (the sender's outbox no
+   * longer has them; if it still does, they would arrive later and be dropped as duplicates, so
+   * check first). The receiver's counter moves to just before the first buffered message, a row in
+   * `rsm_gap_skips` records the skipped numbers with `by`, `reason` and the time, and the buffered
+   * messages that now follow are handled in order. Returns undefined when the pair has no gap.
+   *
+   * @example
+   * await rsm.skipGap({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' }, { by: 'alice', reason: 'outbox row lost in restore' });
+   */
+  async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string }): Promise<GapSkip | undefined> {
+    for (const ref of [sender, receiver]) {
+      const invalid = invalidIdReason(ref?.id);
+      if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
+    }
+    for (const [name, value] of [['by', record.by], ['reason', record.reason]] as const) {
+      if (typeof value !== 'string' || value.trim() === '' || value.length > 1_000) throw new TypeError(`skipGap needs a ${name} of 1-1000 characters`);
+    }
+    const parts = this.parts;
+    if (parts === undefined) throw new RuntimeStoppedError();
+    const skipped = await this.timed('skipGap', () => parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason));
+    if (skipped === undefined) return undefined;
+    this.metrics.gapsSkipped.inc({ service: this.options.service });
+    this.logger.warn({ sender: machineKey(sender), receiver: machineKey(receiver), fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, by: record.by, reason: record.reason }, 'gap skipped by an operator');
+    for (const key of skipped.wake) this.wake(key);
+    return { fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, released: skipped.accepted };
+  }
+
+  /**
    * Readiness within `calls.healthTimeoutMs`, whatever hangs: `ok`, `degraded` (Redis or the relay
    * down: still serving from Postgres) or `error` (see HealthReport).
    *
@@ -758,7 +842,12 @@ export class RsmRuntime {
          (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.outbox}) AS outbox_age,
          (SELECT count(*) FROM (SELECT 1 FROM ${t.timers} LIMIT 100000) x) AS timers,
          (SELECT count(*) FROM ${t.deadLetters} WHERE redriven_at IS NULL) AS dead_letters,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities`,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities,
+         (SELECT count(*) FROM (SELECT DISTINCT sender, receiver FROM (
+            SELECT sender, receiver FROM ${t.reorder} WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
+            ORDER BY created_at LIMIT 10000) oldest) pairs) AS gap_pairs,
+         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.reorder}) AS reorder_age`,
+      [this.options.delivery.gapAfterMs],
     );
     const row = result.rows[0] ?? {};
     const n = (value: string | null | undefined) => (value == null ? 0 : Number(value));
@@ -770,6 +859,8 @@ export class RsmRuntime {
     this.metrics.timersPending.set(labels, n(row.timers));
     this.metrics.deadLettersOpen.set(labels, n(row.dead_letters));
     this.metrics.activitiesPending.set(labels, n(row.activities));
+    this.metrics.gapPairs.set(labels, n(row.gap_pairs));
+    this.metrics.reorderOldestAge.set(labels, n(row.reorder_age));
     return false;
   }
 }

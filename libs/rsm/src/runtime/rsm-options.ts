@@ -135,6 +135,27 @@ export const rsmOptionsSchema = z.object({
     .prefault({}),
   /** Handled steps are kept this long for inspection; 0 keeps none. */
   stepHistoryMs: z.number().int().nonnegative().default(3_600_000),
+  /**
+   * How long the janitor keeps what only grows otherwise; 0 keeps it forever. Sequence counters are
+   * never deleted (see the README): dropping one side of a pair would let a re-published message
+   * in twice or leave the pair waiting forever.
+   */
+  retention: z
+    .object({
+      /** Dead letters never redriven: after this long they are deleted (a metric counts them). */
+      openDeadLettersMs: z.number().int().nonnegative().default(30 * 86_400_000),
+      /** Dead letters already redriven. */
+      redrivenDeadLettersMs: z.number().int().nonnegative().default(7 * 86_400_000),
+      /**
+       * Halted machines, this long after their last step, when nothing waits for them (no inbox
+       * row, no timer). Afterwards their id is free: a create makes a new machine, whose pair
+       * sequences go on from the kept counters.
+       */
+      haltedMachinesMs: z.number().int().nonnegative().default(30 * 86_400_000),
+      /** Records of skipped gaps. */
+      gapSkipsMs: z.number().int().nonnegative().default(90 * 86_400_000),
+    })
+    .prefault({}),
   /** How often old step history and answered requests are deleted (a full batch goes on at once). */
   cleanupIntervalMs: positiveInt.default(60_000),
 });

@@ -810,14 +810,38 @@ export class RsmRuntime {
   }
 
   /**
-   * Deletes step history and answered requests past their retention, 10,000 rows a statement; a
-   * full batch runs it again at once, so the tables stay bounded however fast steps come.
+   * Deletes step history, answered requests, dead letters, halted machines and gap records past
+   * their retention, 10,000 rows a statement, each found through an index on its age; a full batch
+   * runs it again at once, so the tables stay bounded however fast rows come.
    */
   private async cleanUp(): Promise<boolean> {
     const t = this.tables;
     const o = this.options;
     const batch = 10_000;
     let full = false;
+    const retire = async (table: string, ms: number, sql: string) => {
+      if (ms === 0) return;
+      const deleted = await this.pool.query(sql, [ms]);
+      const n = deleted.rowCount ?? 0;
+      if (n > 0) this.metrics.retentionDeleted.inc({ service: o.service, table }, n);
+      full ||= n === batch;
+    };
+    const older = (column: string) => `${column} < now() - make_interval(secs => $1::double precision / 1000)`;
+    await retire('dead_letters', o.retention.openDeadLettersMs,
+      `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NULL AND ${older('created_at')} ORDER BY created_at LIMIT ${batch})`);
+    await retire('dead_letters', o.retention.redrivenDeadLettersMs,
+      `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NOT NULL AND ${older('redriven_at')} ORDER BY redriven_at LIMIT ${batch})`);
+    // Only a halted machine nothing waits for, skipping rows a step holds. An event that arrives for
+    // it at the same instant is dead-lettered either way ("halted" or "no machine"): nothing is lost.
+    await retire('machines', o.retention.haltedMachinesMs,
+      `DELETE FROM ${t.machines} m WHERE (m.type, m.id) IN (
+         SELECT h.type, h.id FROM ${t.machines} h
+         WHERE h.status = 'halted' AND ${older('h.updated_at')}
+           AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = h.type AND i.machine_id = h.id)
+           AND NOT EXISTS (SELECT 1 FROM ${t.timers} x WHERE x.machine_type = h.type AND x.machine_id = h.id)
+         ORDER BY h.updated_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
+    await retire('gap_skips', o.retention.gapSkipsMs,
+      `DELETE FROM ${t.gapSkips} WHERE id IN (SELECT id FROM ${t.gapSkips} WHERE ${older('at')} ORDER BY at LIMIT ${batch})`);
     if (o.stepHistoryMs > 0) {
       const steps = await this.pool.query(
         `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,
@@ -841,13 +865,15 @@ export class RsmRuntime {
          (SELECT count(*) FROM (SELECT 1 FROM ${t.outbox} LIMIT 100000) x) AS outbox_depth,
          (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.outbox}) AS outbox_age,
          (SELECT count(*) FROM (SELECT 1 FROM ${t.timers} LIMIT 100000) x) AS timers,
-         (SELECT count(*) FROM ${t.deadLetters} WHERE redriven_at IS NULL) AS dead_letters,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.deadLetters} WHERE redriven_at IS NULL LIMIT 100000) x) AS dead_letters,
+         (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($2)) AS send_counters,
+         (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($3)) AS recv_counters,
          (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities,
          (SELECT count(*) FROM (SELECT DISTINCT sender, receiver FROM (
             SELECT sender, receiver FROM ${t.reorder} WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
             ORDER BY created_at LIMIT 10000) oldest) pairs) AS gap_pairs,
          (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.reorder}) AS reorder_age`,
-      [this.options.delivery.gapAfterMs],
+      [this.options.delivery.gapAfterMs, t.sendSeq, t.recvSeq],
     );
     const row = result.rows[0] ?? {};
     const n = (value: string | null | undefined) => (value == null ? 0 : Number(value));
@@ -860,6 +886,8 @@ export class RsmRuntime {
     this.metrics.deadLettersOpen.set(labels, n(row.dead_letters));
     this.metrics.activitiesPending.set(labels, n(row.activities));
     this.metrics.gapPairs.set(labels, n(row.gap_pairs));
+    this.metrics.sequenceCounters.set({ ...labels, side: 'send' }, n(row.send_counters));
+    this.metrics.sequenceCounters.set({ ...labels, side: 'receive' }, n(row.recv_counters));
     this.metrics.reorderOldestAge.set(labels, n(row.reorder_age));
     return false;
   }

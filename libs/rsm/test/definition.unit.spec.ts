@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { defineMachine, parseRsmOptions, RsmConfigError } from '#rsm';
+import { defineMachine, parseRsmOptions, RsmConfigError, RsmRuntime } from '#rsm';
 import { TestRequestError, TestRuntime } from '#rsm/testing';
 import { Counter, Sender } from './fixtures/machines.js';
 
@@ -100,5 +100,26 @@ describe('runtime options', () => {
     const options = parseRsmOptions({ service: 'drone-scheduler', postgres: { url: 'postgres://x/y' }, redis: { url: 'redis://x', signingKeys: ['k'.repeat(32)] } });
     assert.equal(options.postgres.schema, 'drone_scheduler');
     assert.equal(options.batch.maxMachines, 64);
+  });
+
+  it('gives every connection deadlines, and refuses a client answer deadline not above the statement timeout', () => {
+    const base = { service: 'svc', redis: { url: 'redis://x', signingKeys: ['k'.repeat(32)] } };
+    const options = parseRsmOptions({ ...base, postgres: { url: 'postgres://x/y' } });
+    assert.deepEqual(
+      [options.postgres.connectTimeoutMs, options.postgres.statementTimeoutMs, options.postgres.queryTimeoutMs, options.postgres.idleInTransactionTimeoutMs, options.postgres.keepAliveInitialDelayMs, options.redis.startupTimeoutMs],
+      [10_000, 30_000, 40_000, 60_000, 10_000, 60_000],
+    );
+    assert.throws(
+      () => parseRsmOptions({ ...base, postgres: { url: 'postgres://x/y', statementTimeoutMs: 5_000, queryTimeoutMs: 5_000 } }),
+      (error: unknown) => error instanceof RsmConfigError && /rsm\.postgres\.queryTimeoutMs: must be longer than postgres\.statementTimeoutMs/.test(error.message),
+    );
+  });
+
+  it('refuses to start when Postgres would end a step transaction before its handler may return', async () => {
+    const rsm = new RsmRuntime(
+      { service: 'svc', postgres: { url: 'postgres://127.0.0.1:1/none', idleInTransactionTimeoutMs: 20_000 }, redis: { url: 'redis://127.0.0.1:1', signingKeys: ['k'.repeat(32)] } },
+      { machines: [Counter] },
+    );
+    await assert.rejects(rsm.start(), (error: unknown) => error instanceof RsmConfigError && /idleInTransactionTimeoutMs: 20000 ms must exceed the handler timeout of machine type Counter \(30000 ms\)/.test(error.message));
   });
 });

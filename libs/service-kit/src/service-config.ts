@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { customerKeysSchema, keyListSchema } from './auth/api-keys.js';
 
+/** A positive whole number of milliseconds, or unset. */
+const optionalMs = z.coerce.number().int().positive().optional();
+
 /** Settings every service reads from its environment. */
 export const baseEnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
@@ -25,6 +28,12 @@ export const baseEnvSchema = z.object({
   RSM_SIGNING_KEY: z.string().min(32, 'at least 32 characters').optional(),
   RSM_SIGNING_KEY_PREVIOUS: z.string().min(32, 'at least 32 characters').optional(),
   NODE_ENV: z.string().optional(),
+  /** Runtime deadlines (rsm.postgres.*TimeoutMs, rsm.redis.startupTimeoutMs); unset: the runtime's defaults. */
+  RSM_PG_CONNECT_TIMEOUT_MS: optionalMs,
+  RSM_PG_STATEMENT_TIMEOUT_MS: optionalMs,
+  RSM_PG_QUERY_TIMEOUT_MS: optionalMs,
+  RSM_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: optionalMs,
+  RSM_REDIS_STARTUP_TIMEOUT_MS: optionalMs,
 });
 
 /** Thrown when the environment does not configure a service; the message names each bad variable. */

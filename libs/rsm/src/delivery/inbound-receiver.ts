@@ -36,165 +36,198 @@ export class InboundReceiver {
    * events are in (the runtime steps the woken machines there: one commit for receipt and step).
    */
   async receive<T = undefined>(job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
+    return inTransaction(this.pool, (client) => this.receiveWithin(client, job, then));
+  }
+
+  /**
+   * An operator's answer to a gap whose messages are gone for good (their outbox rows deleted):
+   * advances the pair's counter to just before its first buffered message, records who skipped
+   * which sequence numbers and why, and releases the buffered messages that now follow in order,
+   * all in one transaction. Returns undefined when the pair has no gap (nothing buffered).
+   */
+  async skipGap(sender: string, receiver: string, by: string, reason: string): Promise<(ReceiveResult & { fromSeq: number; toSeq: number }) | undefined> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
-      // Pairs are kept as objects under an unambiguous key: ids may hold any character.
-      const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[] }>();
-      for (const message of job.messages) {
-        const sender = machineKey(message.sender);
-        const receiver = machineKey(message.to);
-        const pair = compositeKey(sender, receiver);
-        const entry = byPair.get(pair) ?? { sender, receiver, messages: [] };
-        entry.messages.push(message);
-        byPair.set(pair, entry);
-      }
-      const pairs = [...byPair.values()]
-        .map(({ sender, receiver }) => ({ sender, receiver }))
-        .sort((a, b) => (a.sender === b.sender ? compareText(a.receiver, b.receiver) : compareText(a.sender, b.sender)));
-      const pairsJson = JSON.stringify(pairs);
-      // Creates each pair's counter or locks the existing one (in key order, so two receivers never
-      // deadlock) and returns its latest value: the upsert sees the newest committed row.
-      const counters = await query<{ sender: string; receiver: string; last_seq: string }>(
-        client,
-        `INSERT INTO ${t.recvSeq} AS c (sender, receiver, last_seq)
-         SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ORDER BY sender, receiver
-         ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = c.last_seq
-         RETURNING c.sender, c.receiver, c.last_seq`,
-        [pairsJson],
+      const counter = await client.query<{ last_seq: string }>(`SELECT last_seq FROM ${t.recvSeq} WHERE sender = $1 AND receiver = $2 FOR UPDATE`, [sender, receiver]);
+      const last = Number(counter.rows[0]?.last_seq ?? 0);
+      const buffered = await client.query<{ seq: string; message: RemoteMessage; from_service: string | null }>(
+        `SELECT seq, message, from_service FROM ${t.reorder} WHERE sender = $1 AND receiver = $2 ORDER BY seq`,
+        [sender, receiver],
       );
-      // A statement of its own, after the lock: its fresh snapshot sees what a receiver that held
-      // the lock before us buffered.
-      const buffered = await query<{ sender: string; receiver: string; seq: string; message: RemoteMessage }>(
-        client,
-        `SELECT r.sender, r.receiver, r.seq, r.message FROM ${t.reorder} r
-         JOIN ${recordset('$1', 'sender text, receiver text', pairs)} p ON r.sender = p.sender AND r.receiver = p.receiver
-         ORDER BY r.seq`,
-        [pairsJson],
+      const first = buffered.rows[0];
+      if (first === undefined || Number(first.seq) <= last + 1) return undefined;
+      const toSeq = Number(first.seq) - 1;
+      await client.query(
+        `INSERT INTO ${t.recvSeq} (sender, receiver, last_seq) VALUES ($1, $2, $3) ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = EXCLUDED.last_seq`,
+        [sender, receiver, toSeq],
       );
-      const bufferedByPair = new Map<string, Map<number, RemoteMessage>>();
-      for (const row of buffered.rows) {
-        const pair = compositeKey(row.sender, row.receiver);
-        const map = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
-        map.set(Number(row.seq), row.message);
-        bufferedByPair.set(pair, map);
-      }
-
-      const accepted: RemoteMessage[] = [];
-      const toBuffer: { sender: string; receiver: string; seq: number; message: RemoteMessage }[] = [];
-      const unbuffer: { sender: string; receiver: string; seq: number }[] = [];
-      const newLast: { sender: string; receiver: string; last_seq: number }[] = [];
-      let duplicates = 0;
-      for (const row of counters.rows) {
-        const pair = compositeKey(row.sender, row.receiver);
-        let last = Number(row.last_seq);
-        const waiting = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
-        const fromBuffer = new Set(waiting.keys());
-        for (const message of byPair.get(pair)?.messages ?? []) {
-          if (message.seq <= last || waiting.has(message.seq)) {
-            duplicates += 1;
-          } else {
-            waiting.set(message.seq, message);
-          }
-        }
-        const start = last;
-        while (waiting.has(last + 1)) {
-          last += 1;
-          accepted.push(waiting.get(last) as RemoteMessage);
-          if (fromBuffer.has(last)) unbuffer.push({ sender: row.sender, receiver: row.receiver, seq: last });
-          waiting.delete(last);
-        }
-        for (const [seq, message] of waiting) {
-          if (!fromBuffer.has(seq)) toBuffer.push({ sender: row.sender, receiver: row.receiver, seq, message });
-        }
-        if (last !== start) newLast.push({ sender: row.sender, receiver: row.receiver, last_seq: last });
-      }
-
-      // Creations first (idempotent on type and id); an init event only for a machine really created.
-      const wake = new Set<string>();
-      const deadLetters: { machine_type: string; machine_id: string; event: unknown; sender_type: string; sender_id: string; reason: string }[] = [];
-      const creates = accepted.filter((m) => m.kind === 'create' && this.registry.get(m.to.type) !== undefined);
-      let created = new Set<string>();
-      if (creates.length > 0) {
-        const rows = creates.map((m) => newMachineRow(this.registry.require(m.to.type), m.to));
-        const inserted = await query<{ type: string; id: string }>(
-          client,
-          `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
-           SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
-             AS r(type text, id text, state text, data jsonb, definition_version int)
-           ON CONFLICT DO NOTHING RETURNING type, id`,
-          [JSON.stringify(rows)],
-        );
-        created = new Set(inserted.rows.map((row) => machineKey(row)));
-      }
-      const inbox = [];
-      const createdOnce = new Set<string>();
-      for (const message of accepted) {
-        const key = machineKey(message.to);
-        if (this.registry.get(message.to.type) === undefined) {
-          deadLetters.push({ machine_type: message.to.type, machine_id: message.to.id, event: message.event, sender_type: message.sender.type, sender_id: message.sender.id, reason: `service does not own machine type ${message.to.type}` });
-          continue;
-        }
-        if (message.kind === 'create') {
-          if (!created.has(key) || createdOnce.has(key)) continue;
-          createdOnce.add(key);
-        }
-        inbox.push({
-          machine_type: message.to.type,
-          machine_id: message.to.id,
-          event: message.event,
-          event_id: `${job.from}:${message.outboxId}`,
-          sender_type: message.sender.type,
-          sender_id: message.sender.id,
-        });
-        wake.add(key);
-      }
-      const write = new CombinedWrite();
-      if (inbox.length > 0) {
-        write.add(
-          `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id)
-           SELECT machine_type, machine_id, event, event_id, sender_type, sender_id FROM jsonb_to_recordset(${write.param(JSON.stringify(inbox))}::jsonb)
-             AS r(machine_type text, machine_id text, event jsonb, event_id text, sender_type text, sender_id text)`,
-        );
-      }
-      if (deadLetters.length > 0) {
-        write.add(
-          `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, reason)
-           SELECT machine_type, machine_id, event, sender_type, sender_id, reason FROM jsonb_to_recordset(${write.param(JSON.stringify(deadLetters))}::jsonb)
-             AS r(machine_type text, machine_id text, event jsonb, sender_type text, sender_id text, reason text)`,
-        );
-      }
-      if (newLast.length > 0) {
-        write.add(
-          `UPDATE ${t.recvSeq} c SET last_seq = u.last_seq
-           FROM ${recordset(write.param(JSON.stringify(newLast)), 'sender text, receiver text, last_seq bigint', newLast)} u
-           WHERE c.sender = u.sender AND c.receiver = u.receiver`,
-        );
-      }
-      // Buffered and unbuffered rows are never the same rows: one statement may do both.
-      if (toBuffer.length > 0) {
-        write.add(
-          `INSERT INTO ${t.reorder} (sender, receiver, seq, message)
-           SELECT sender, receiver, seq, message FROM jsonb_to_recordset(${write.param(JSON.stringify(toBuffer))}::jsonb)
-             AS r(sender text, receiver text, seq bigint, message jsonb)
-           ON CONFLICT DO NOTHING`,
-        );
-      }
-      if (unbuffer.length > 0) {
-        write.add(
-          `DELETE FROM ${t.reorder} r USING ${recordset(write.param(JSON.stringify(unbuffer)), 'sender text, receiver text, seq bigint', unbuffer)} u
-           WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.seq = u.seq`,
-        );
-      }
-      await write.run(client);
-      const result = {
-        ack: job.messages.map((m) => m.outboxId),
-        wake,
-        accepted: inbox.length,
-        duplicates,
-        deadLettered: deadLetters.length,
-      };
-      return then === undefined || wake.size === 0 ? result : { ...result, then: await then(client, wake) };
+      await client.query(`INSERT INTO ${t.gapSkips} (sender, receiver, from_seq, to_seq, skipped_by, reason) VALUES ($1, $2, $3, $4, $5, $6)`, [sender, receiver, last + 1, toSeq, by, reason]);
+      // The buffered messages go through the ordinary receipt, as if they had just arrived: the
+      // counter now lets the first run of them in, in order; any later gap keeps its rows waiting.
+      const from = first.from_service ?? this.registry.serviceOf(first.message.sender.type) ?? 'unknown';
+      const result = await this.receiveWithin(client, { from, messages: buffered.rows.map((row) => row.message) });
+      return { ...result, duplicates: 0, fromSeq: last + 1, toSeq };
     });
+  }
+
+  private async receiveWithin<T = undefined>(client: PoolClient, job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
+    const t = this.tables;
+    // Pairs are kept as objects under an unambiguous key: ids may hold any character.
+    const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[] }>();
+    for (const message of job.messages) {
+      const sender = machineKey(message.sender);
+      const receiver = machineKey(message.to);
+      const pair = compositeKey(sender, receiver);
+      const entry = byPair.get(pair) ?? { sender, receiver, messages: [] };
+      entry.messages.push(message);
+      byPair.set(pair, entry);
+    }
+    const pairs = [...byPair.values()]
+      .map(({ sender, receiver }) => ({ sender, receiver }))
+      .sort((a, b) => (a.sender === b.sender ? compareText(a.receiver, b.receiver) : compareText(a.sender, b.sender)));
+    const pairsJson = JSON.stringify(pairs);
+    // Creates each pair's counter or locks the existing one (in key order, so two receivers never
+    // deadlock) and returns its latest value: the upsert sees the newest committed row.
+    const counters = await query<{ sender: string; receiver: string; last_seq: string }>(
+      client,
+      `INSERT INTO ${t.recvSeq} AS c (sender, receiver, last_seq)
+       SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ORDER BY sender, receiver
+       ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = c.last_seq
+       RETURNING c.sender, c.receiver, c.last_seq`,
+      [pairsJson],
+    );
+    // A statement of its own, after the lock: its fresh snapshot sees what a receiver that held
+    // the lock before us buffered.
+    const buffered = await query<{ sender: string; receiver: string; seq: string; message: RemoteMessage }>(
+      client,
+      `SELECT r.sender, r.receiver, r.seq, r.message FROM ${t.reorder} r
+       JOIN ${recordset('$1', 'sender text, receiver text', pairs)} p ON r.sender = p.sender AND r.receiver = p.receiver
+       ORDER BY r.seq`,
+      [pairsJson],
+    );
+    const bufferedByPair = new Map<string, Map<number, RemoteMessage>>();
+    for (const row of buffered.rows) {
+      const pair = compositeKey(row.sender, row.receiver);
+      const map = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
+      map.set(Number(row.seq), row.message);
+      bufferedByPair.set(pair, map);
+    }
+
+    const accepted: RemoteMessage[] = [];
+    const toBuffer: { sender: string; receiver: string; seq: number; message: RemoteMessage; from_service: string }[] = [];
+    const unbuffer: { sender: string; receiver: string; seq: number }[] = [];
+    const newLast: { sender: string; receiver: string; last_seq: number }[] = [];
+    let duplicates = 0;
+    for (const row of counters.rows) {
+      const pair = compositeKey(row.sender, row.receiver);
+      let last = Number(row.last_seq);
+      const waiting = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
+      const fromBuffer = new Set(waiting.keys());
+      for (const message of byPair.get(pair)?.messages ?? []) {
+        if (message.seq <= last || waiting.has(message.seq)) {
+          duplicates += 1;
+        } else {
+          waiting.set(message.seq, message);
+        }
+      }
+      const start = last;
+      while (waiting.has(last + 1)) {
+        last += 1;
+        accepted.push(waiting.get(last) as RemoteMessage);
+        if (fromBuffer.has(last)) unbuffer.push({ sender: row.sender, receiver: row.receiver, seq: last });
+        waiting.delete(last);
+      }
+      for (const [seq, message] of waiting) {
+        if (!fromBuffer.has(seq)) toBuffer.push({ sender: row.sender, receiver: row.receiver, seq, message, from_service: job.from });
+      }
+      if (last !== start) newLast.push({ sender: row.sender, receiver: row.receiver, last_seq: last });
+    }
+
+    // Creations first (idempotent on type and id); an init event only for a machine really created.
+    const wake = new Set<string>();
+    const deadLetters: { machine_type: string; machine_id: string; event: unknown; sender_type: string; sender_id: string; reason: string }[] = [];
+    const creates = accepted.filter((m) => m.kind === 'create' && this.registry.get(m.to.type) !== undefined);
+    let created = new Set<string>();
+    if (creates.length > 0) {
+      const rows = creates.map((m) => newMachineRow(this.registry.require(m.to.type), m.to));
+      const inserted = await query<{ type: string; id: string }>(
+        client,
+        `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
+         SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
+           AS r(type text, id text, state text, data jsonb, definition_version int)
+         ON CONFLICT DO NOTHING RETURNING type, id`,
+        [JSON.stringify(rows)],
+      );
+      created = new Set(inserted.rows.map((row) => machineKey(row)));
+    }
+    const inbox = [];
+    const createdOnce = new Set<string>();
+    for (const message of accepted) {
+      const key = machineKey(message.to);
+      if (this.registry.get(message.to.type) === undefined) {
+        deadLetters.push({ machine_type: message.to.type, machine_id: message.to.id, event: message.event, sender_type: message.sender.type, sender_id: message.sender.id, reason: `service does not own machine type ${message.to.type}` });
+        continue;
+      }
+      if (message.kind === 'create') {
+        if (!created.has(key) || createdOnce.has(key)) continue;
+        createdOnce.add(key);
+      }
+      inbox.push({
+        machine_type: message.to.type,
+        machine_id: message.to.id,
+        event: message.event,
+        event_id: `${job.from}:${message.outboxId}`,
+        sender_type: message.sender.type,
+        sender_id: message.sender.id,
+      });
+      wake.add(key);
+    }
+    const write = new CombinedWrite();
+    if (inbox.length > 0) {
+      write.add(
+        `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id)
+         SELECT machine_type, machine_id, event, event_id, sender_type, sender_id FROM jsonb_to_recordset(${write.param(JSON.stringify(inbox))}::jsonb)
+           AS r(machine_type text, machine_id text, event jsonb, event_id text, sender_type text, sender_id text)`,
+      );
+    }
+    if (deadLetters.length > 0) {
+      write.add(
+        `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, reason)
+         SELECT machine_type, machine_id, event, sender_type, sender_id, reason FROM jsonb_to_recordset(${write.param(JSON.stringify(deadLetters))}::jsonb)
+           AS r(machine_type text, machine_id text, event jsonb, sender_type text, sender_id text, reason text)`,
+      );
+    }
+    if (newLast.length > 0) {
+      write.add(
+        `UPDATE ${t.recvSeq} c SET last_seq = u.last_seq
+         FROM ${recordset(write.param(JSON.stringify(newLast)), 'sender text, receiver text, last_seq bigint', newLast)} u
+         WHERE c.sender = u.sender AND c.receiver = u.receiver`,
+      );
+    }
+    // Buffered and unbuffered rows are never the same rows: one statement may do both.
+    if (toBuffer.length > 0) {
+      write.add(
+        `INSERT INTO ${t.reorder} (sender, receiver, seq, message, from_service)
+         SELECT sender, receiver, seq, message, from_service FROM jsonb_to_recordset(${write.param(JSON.stringify(toBuffer))}::jsonb)
+           AS r(sender text, receiver text, seq bigint, message jsonb, from_service text)
+         ON CONFLICT DO NOTHING`,
+      );
+    }
+    if (unbuffer.length > 0) {
+      write.add(
+        `DELETE FROM ${t.reorder} r USING ${recordset(write.param(JSON.stringify(unbuffer)), 'sender text, receiver text, seq bigint', unbuffer)} u
+         WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.seq = u.seq`,
+      );
+    }
+    await write.run(client);
+    const result = {
+      ack: job.messages.map((m) => m.outboxId),
+      wake,
+      accepted: inbox.length,
+      duplicates,
+      deadLettered: deadLetters.length,
+    };
+    return then === undefined || wake.size === 0 ? result : { ...result, then: await then(client, wake) };
   }
 }
 

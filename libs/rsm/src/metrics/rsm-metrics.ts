@@ -28,6 +28,11 @@ export class RsmMetrics {
   readonly deadLettersOpen: Gauge<'service'>;
   readonly activitiesPending: Gauge<'service'>;
   readonly transportRefused: Counter<'service' | 'channel' | 'reason'>;
+  readonly gapPairs: Gauge<'service'>;
+  readonly reorderOldestAge: Gauge<'service'>;
+  readonly gapsSkipped: Counter<'service'>;
+  readonly retentionDeleted: Counter<'service' | 'table'>;
+  readonly sequenceCounters: Gauge<'service' | 'side'>;
 
   constructor(readonly registry: Registry) {
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
@@ -63,12 +68,21 @@ export class RsmMetrics {
     this.outboxDepth = gauge('rsm_outbox_depth', 'Events not yet acknowledged by their receiving service (capped at 100000).', ['service']);
     this.outboxOldestAge = gauge('rsm_outbox_oldest_age_seconds', 'Age of the oldest unacknowledged event.', ['service']);
     this.timersPending = gauge('rsm_timers_pending', 'Timers started and not yet fired or cancelled.', ['service']);
-    this.deadLettersOpen = gauge('rsm_dead_letters_open', 'Dead letters not redriven.', ['service']);
+    this.deadLettersOpen = gauge('rsm_dead_letters_open', 'Dead letters not redriven (capped at 100000).', ['service']);
     this.transportRefused = counter(
       'rsm_transport_refused_total',
       'Items read from Redis and dropped unread: bad signature, malformed, expired (replayed) or addressed elsewhere.',
       ['service', 'channel', 'reason'],
     );
     this.activitiesPending = gauge('rsm_activities_pending', 'Activity calls not yet completed.', ['service']);
+    this.gapPairs = gauge(
+      'rsm_gap_pairs',
+      'Sender/receiver pairs whose next sequence number has been missing longer than delivery.gapAfterMs (later messages wait in the reorder buffer).',
+      ['service'],
+    );
+    this.reorderOldestAge = gauge('rsm_reorder_oldest_age_seconds', 'Age of the oldest message waiting in the reorder buffer for a missing sequence number.', ['service']);
+    this.retentionDeleted = counter('rsm_retention_deleted_total', 'Rows the janitor deleted past their retention, by table.', ['service', 'table']);
+    this.sequenceCounters = gauge('rsm_sequence_counters', 'Per-pair sequence counters kept (planner estimate, no scan), by side: send or receive.', ['service', 'side']);
+    this.gapsSkipped = counter('rsm_gaps_skipped_total', 'Gaps an operator skipped (their missing messages given up, with a record).', ['service']);
   }
 }

@@ -1,4 +1,4 @@
-import { BadRequestException, Controller, Get, Header, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException, SetMetadata, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Header, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException, SetMetadata, UseGuards } from '@nestjs/common';
 import type { Registry } from 'prom-client';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
 import { RsmAdminGuard } from './rsm-admin.guard.js';
@@ -67,6 +67,42 @@ export class RsmHttpController {
     return { redriven: id };
   }
 
+  /** Pairs waiting for a missing sequence number longer than `delivery.gapAfterMs` (`?limit=`). */
+  @Get('rsm/gaps')
+  @UseGuards(RsmAdminGuard)
+  async gaps(@Query('limit') limit?: unknown) {
+    if (limit !== undefined && typeof limit !== 'string') throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'limit is a single value', fields: [{ path: 'limit', message: 'repeated parameter' }] });
+    const parsed = Number(limit ?? 100);
+    return this.runtime.gaps({ limit: Number.isInteger(parsed) && parsed > 0 ? Math.min(parsed, 1_000) : 100 });
+  }
+
+  /**
+   * Skips a gap whose messages are gone for good, with a record: body `{ "by": "<who>", "reason": "<why>" }`.
+   * 404 when the pair has no gap.
+   */
+  @Post('rsm/gaps/:senderType/:senderId/:receiverType/:receiverId/skip')
+  @HttpCode(200)
+  @UseGuards(RsmAdminGuard)
+  async skipGap(
+    @Param('senderType') senderType: string,
+    @Param('senderId') senderId: string,
+    @Param('receiverType') receiverType: string,
+    @Param('receiverId') receiverId: string,
+    @Body() body: unknown,
+  ) {
+    const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    const text = (name: 'by' | 'reason') => {
+      const value = fields[name];
+      if (typeof value !== 'string' || value.trim() === '') throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} is required`, fields: [{ path: name, message: 'a non-empty string' }] });
+      return checkedText(name, value, 1_000);
+    };
+    const sender = { type: checkedText('senderType', senderType, 200), id: checkedText('senderId', senderId, 1_000) };
+    const receiver = { type: checkedText('receiverType', receiverType, 200), id: checkedText('receiverId', receiverId, 1_000) };
+    const skipped = await this.runtime.skipGap(sender, receiver, { by: text('by'), reason: text('reason') });
+    if (skipped === undefined) throw new NotFoundException(`no gap between ${senderType.slice(0, 200)}/${senderId.slice(0, 200)} and ${receiverType.slice(0, 200)}/${receiverId.slice(0, 200)}`);
+    return skipped;
+  }
+
   /** A machine with its pending inbox and recent steps. */
   @Get('rsm/machines/:type/:id')
   @UseGuards(RsmAdminGuard)
@@ -76,11 +112,15 @@ export class RsmHttpController {
     return machine;
   }
 
-  /** Postgres and Redis answer and the outbox relay publishes. */
+  /**
+   * 200 while Postgres answers, `degraded` included (Redis down: intake still commits and the
+   * outbox sweeper publishes later, so taking every pod out of service would only add an outage);
+   * 503 when Postgres does not answer within the health deadline or the runtime stopped.
+   */
   @Get('health/ready')
   async ready(): Promise<HealthReport> {
     const report = await this.runtime.health();
-    if (report.status !== 'ok') throw new ServiceUnavailableException(report);
+    if (report.status === 'error') throw new ServiceUnavailableException(report);
     return report;
   }
 }

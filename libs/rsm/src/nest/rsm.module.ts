@@ -12,6 +12,7 @@ import { DiscoveryModule, DiscoveryService, Reflector } from '@nestjs/core';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import type { RsmOptionsInput } from '../runtime/rsm-options.js';
+import { installFatalErrorHandlers } from '../runtime/fatal-errors.js';
 import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
 import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';
 import { RsmAdminGuard } from './rsm-admin.guard.js';
@@ -28,6 +29,11 @@ export interface RsmModuleOptions extends RsmOptionsInput {
    * state); several, so that one can be rotated. With none, those routes refuse every caller.
    */
   readonly adminTokens?: readonly string[];
+  /**
+   * An unhandled rejection or uncaught exception anywhere in the process logs one error line,
+   * stops the runtime (bounded) and exits with code 1 (default true). Off, the app must handle them.
+   */
+  readonly exitOnFatalError?: boolean;
 }
 
 export interface RsmModuleAsyncOptions {
@@ -39,7 +45,10 @@ export interface RsmModuleAsyncOptions {
 
 /** Starts the runtime once every feature module has registered its machines and activities. */
 class RsmLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private uninstallFatalHandlers: (() => void) | undefined;
+
   constructor(
+    @Inject(RSM_MODULE_OPTIONS) private readonly options: RsmModuleOptions,
     @Inject(RsmRuntime) private readonly runtime: RsmRuntime,
     @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
     @Inject(Reflector) private readonly reflector: Reflector,
@@ -54,11 +63,16 @@ class RsmLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       if (typeof instance.run !== 'function') throw new Error(`activity provider ${wrapper.name} has no run(input, ctx) method`);
       this.runtime.registerActivity({ name: metadata.name, ...(metadata.retry ? { retry: metadata.retry } : {}), run: (input, ctx) => instance.run(input, ctx) });
     }
+    // Installed before start: a start-up failure that escapes as a rejection still ends the process cleanly.
+    if (this.options.exitOnFatalError !== false) {
+      this.uninstallFatalHandlers = installFatalErrorHandlers({ logger: this.runtime.logger, stop: () => this.runtime.stop() });
+    }
     await this.runtime.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.runtime.stop();
+    this.uninstallFatalHandlers?.();
   }
 }
 
@@ -76,7 +90,7 @@ const runtimeProviders = (optionsProvider: Provider): Provider[] => [
     provide: RsmRuntime,
     inject: [RSM_MODULE_OPTIONS, RSM_METRICS_REGISTRY],
     useFactory: (options: RsmModuleOptions, registry: Registry) => {
-      const { deps, httpEndpoints: _http, adminTokens: _tokens, ...runtimeOptions } = options;
+      const { deps, httpEndpoints: _http, adminTokens: _tokens, exitOnFatalError: _exit, ...runtimeOptions } = options;
       return new RsmRuntime(runtimeOptions, { ...deps, metricsRegistry: registry });
     },
   },

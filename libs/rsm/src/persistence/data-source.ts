@@ -1,7 +1,9 @@
 import type { Pool } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
 import { rsmEntities } from './entities/rsm-entities.js';
+import { rsmGapsMigration } from './migrations/rsm-gaps.migration.js';
 import { rsmInitialMigration } from './migrations/rsm-initial.migration.js';
+import { rsmRetentionMigration } from './migrations/rsm-retention.migration.js';
 import { assertSchemaName } from './table-names.js';
 
 /** What a service's DataSource needs. */
@@ -17,6 +19,22 @@ export interface RsmDataSourceOptions {
   readonly migrations?: readonly (new () => MigrationInterface)[];
   /** Application name shown in `pg_stat_activity`. */
   readonly applicationName?: string;
+  /** Deadlines of the pool's connections; without them a stalled network stalls every caller. */
+  readonly timeouts?: RsmPoolTimeouts;
+}
+
+/** Connection deadlines (see `postgres.*TimeoutMs` in the runtime options). */
+export interface RsmPoolTimeouts {
+  /** Getting a pooled connection, new or free. */
+  readonly connectMs: number;
+  /** Server side: Postgres cancels a longer statement. */
+  readonly statementMs: number;
+  /** Client side: no answer after this long discards the connection (longer than `statementMs`). */
+  readonly queryMs: number;
+  /** Server side: a session idle in a transaction this long is ended and its locks released. */
+  readonly idleInTransactionMs: number;
+  /** TCP keepalive: first probe after this long idle. */
+  readonly keepAliveInitialDelayMs: number;
 }
 
 /**
@@ -39,11 +57,24 @@ export function createRsmDataSource(options: RsmDataSourceOptions): DataSource {
     migrationsTableName: 'rsm_migrations',
     migrationsTransactionMode: 'each',
     entities: [entities.machine, entities.deadLetter, entities.step, entities.inbox, ...(options.entities ?? [])],
-    migrations: [rsmInitialMigration(schema), ...(options.migrations ?? [])],
+    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), ...(options.migrations ?? [])],
     applicationName: options.applicationName ?? `rsm-${schema}`,
     poolSize: options.poolSize ?? 10,
     logging: false,
+    ...(options.timeouts === undefined ? {} : { extra: poolTimeouts(options.timeouts) }),
   });
+}
+
+/** The `pg` pool settings for the deadlines (statement and idle timeouts are sent as start-up parameters). */
+function poolTimeouts(t: RsmPoolTimeouts): Record<string, unknown> {
+  return {
+    connectionTimeoutMillis: t.connectMs,
+    statement_timeout: t.statementMs,
+    query_timeout: t.queryMs,
+    idle_in_transaction_session_timeout: t.idleInTransactionMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: t.keepAliveInitialDelayMs,
+  };
 }
 
 /**

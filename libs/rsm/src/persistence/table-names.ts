@@ -12,6 +12,7 @@ export interface TableNames {
   readonly activities: string;
   readonly deadLetters: string;
   readonly steps: string;
+  readonly gapSkips: string;
 }
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -39,5 +40,6 @@ export function tableNames(schema: string): TableNames {
     activities: `${s}.rsm_activities`,
     deadLetters: `${s}.rsm_dead_letters`,
     steps: `${s}.rsm_steps`,
+    gapSkips: `${s}.rsm_gap_skips`,
   };
 }

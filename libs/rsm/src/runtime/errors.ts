@@ -46,6 +46,20 @@ export class RsmTimeoutError extends Error {
 }
 
 /**
+ * Postgres did not answer a public call: the connection could not be had within
+ * `postgres.connectTimeoutMs`, the statement's answer did not come within `postgres.queryTimeoutMs`,
+ * or the connection broke. A timeout as far as callers go (nothing is known about a write: retry
+ * it with the same key); `cause` is the driver's error.
+ */
+export class PostgresUnavailableError extends RsmTimeoutError {
+  override readonly name = 'PostgresUnavailableError';
+  constructor(operation: string, timeoutMs: number, cause: unknown) {
+    super(operation, timeoutMs, `${operation}: Postgres did not answer (${cause instanceof Error ? cause.message : String(cause)})`);
+    this.cause = cause;
+  }
+}
+
+/**
  * No answer within the timeout from `request` (or no durable acceptance from `send`/`create`). The
  * event may still be handled later: retry with the same key.
  */
@@ -66,4 +80,12 @@ export class RuntimeStoppedError extends Error {
   constructor() {
     super('the RSM runtime is not running');
   }
+}
+
+/**
+ * The runtime could not start: a dependency did not answer within its start-up deadline, or the
+ * configuration contradicts itself (the message says which).
+ */
+export class RsmStartupError extends Error {
+  override readonly name = 'RsmStartupError';
 }

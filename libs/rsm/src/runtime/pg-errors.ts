@@ -17,9 +17,23 @@ export function isRetryablePgError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
+  // statement_timeout: a lock held by a stalled process or an overloaded server, not the event's
+  // fault; counting it as a failed attempt would dead-letter events during an outage.
+  if (code === '57014') return true;
+  return isConnectionFailure(error);
+}
+
+/**
+ * Postgres could not be reached or stopped answering: refused or broken connections, the pool's
+ * connect deadline, the client's query deadline (`query_timeout`), a server shutting down.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P'))) return true;
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)) return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|terminating connection/i.test(
+  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|terminating connection|Query read timeout/i.test(
     message,
   );
 }

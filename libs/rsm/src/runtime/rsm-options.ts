@@ -17,7 +17,25 @@ export const rsmOptionsSchema = z.object({
     /** The service's own schema (default: the service name with dashes as underscores). */
     schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case Postgres identifier').optional(),
     poolSize: positiveInt.default(12),
-  }),
+    /** Getting a connection from the pool (a free one, or a new one's TCP connect and start-up) fails after this long. */
+    connectTimeoutMs: positiveInt.default(10_000),
+    /** Postgres cancels a statement (lock waits included) running longer than this. */
+    statementTimeoutMs: positiveInt.default(30_000),
+    /**
+     * The client gives up on a statement whose answer has not come after this long (a partition the
+     * server cannot see) and discards the connection. Longer than `statementTimeoutMs`, so that the
+     * server cancels first whenever it can.
+     */
+    queryTimeoutMs: positiveInt.default(40_000),
+    /**
+     * Postgres ends a session idle inside a transaction this long, releasing the row locks of a
+     * process that went away mid-step. Handlers run inside the step transaction, so start-up checks
+     * that it exceeds every machine type's `failure.handlerTimeoutMs`.
+     */
+    idleInTransactionTimeoutMs: positiveInt.default(60_000),
+    /** TCP keepalive on every connection, first probe after this long idle: dead peers are found without traffic. */
+    keepAliveInitialDelayMs: positiveInt.default(10_000),
+  }).refine((p) => p.queryTimeoutMs > p.statementTimeoutMs, { message: 'must be longer than postgres.statementTimeoutMs', path: ['queryTimeoutMs'] }),
   redis: z.object({
     /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS (Node's CAs; `NODE_EXTRA_CA_CERTS` adds one). */
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
@@ -32,6 +50,11 @@ export const rsmOptionsSchema = z.object({
       .array(z.string().min(32, 'at least 32 characters'), 'a list of one or two keys')
       .min(1, 'at least one key')
       .max(2, 'at most two keys (the current one and the previous one)'),
+    /**
+     * At start-up the runtime waits this long for Redis to answer (retrying with backoff, one log
+     * line per attempt) before it gives up with RsmStartupError.
+     */
+    startupTimeoutMs: positiveInt.default(60_000),
   }),
   /** Which service owns each machine type that this service sends to but does not own. */
   routes: z.record(z.string(), serviceName).default({}),
@@ -73,6 +96,12 @@ export const rsmOptionsSchema = z.object({
        * published again, freshly signed). Allows for clock skew between hosts, too.
        */
       maxMessageAgeMs: positiveInt.min(10_000).default(15 * 60_000),
+      /**
+       * A pair whose next sequence number has not come this long after a later one arrived has a
+       * gap: `gaps()`, `GET /rsm/gaps` and `rsm_gap_pairs` show it. Longer than the sender's
+       * re-publish backoff, which repairs a lost message by itself.
+       */
+      gapAfterMs: positiveInt.min(1_000).default(120_000),
       /** Acknowledged outbox rows are deleted together, at most this long after their acknowledgement. */
       ackFlushMs: z.number().int().nonnegative().default(20),
     })
@@ -106,6 +135,27 @@ export const rsmOptionsSchema = z.object({
     .prefault({}),
   /** Handled steps are kept this long for inspection; 0 keeps none. */
   stepHistoryMs: z.number().int().nonnegative().default(3_600_000),
+  /**
+   * How long the janitor keeps what only grows otherwise; 0 keeps it forever. Sequence counters are
+   * never deleted (see the README): dropping one side of a pair would let a re-published message
+   * in twice or leave the pair waiting forever.
+   */
+  retention: z
+    .object({
+      /** Dead letters never redriven: after this long they are deleted (a metric counts them). */
+      openDeadLettersMs: z.number().int().nonnegative().default(30 * 86_400_000),
+      /** Dead letters already redriven. */
+      redrivenDeadLettersMs: z.number().int().nonnegative().default(7 * 86_400_000),
+      /**
+       * Halted machines, this long after their last step, when nothing waits for them (no inbox
+       * row, no timer). Afterwards their id is free: a create makes a new machine, whose pair
+       * sequences go on from the kept counters.
+       */
+      haltedMachinesMs: z.number().int().nonnegative().default(30 * 86_400_000),
+      /** Records of skipped gaps. */
+      gapSkipsMs: z.number().int().nonnegative().default(90 * 86_400_000),
+    })
+    .prefault({}),
   /** How often old step history and answered requests are deleted (a full batch goes on at once). */
   cleanupIntervalMs: positiveInt.default(60_000),
 });

@@ -6,8 +6,9 @@ import type { AnyActivityDefinition } from '../activities/activity.js';
 import { BullmqTransport, type InboundJob, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
 import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
+import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { invalidIdReason, machineKey, parseMachineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
 import { prepared } from '../persistence/prepared.js';
@@ -18,13 +19,14 @@ import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './
 import type { CrashHook } from './crash-points.js';
 import { Dispatcher } from './dispatcher.js';
 import { Deadline, withDeadline } from './deadline.js';
-import { RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { isConnectionFailure } from './pg-errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
 import { MachineRegistry, type EventContracts } from './machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
 import { inTransaction } from './transaction.js';
-import { parseRsmOptions, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
+import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
 
 /** What the runtime is built from besides its options. */
 export interface RsmRuntimeDeps {
@@ -71,9 +73,37 @@ export interface RequestOptions extends SendOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * `ok`: everything answers. `degraded`: Postgres answers but Redis or the relay does not; the pod
+ * still serves (intake commits to Postgres, local steps run, the outbox keeps cross-service events
+ * until the sweeper can publish them), so it stays ready. `error`: stopped, or Postgres does not
+ * answer within `calls.healthTimeoutMs`: nothing can be served.
+ */
 export interface HealthReport {
-  readonly status: 'ok' | 'error';
+  readonly status: 'ok' | 'degraded' | 'error';
   readonly checks: { readonly postgres: boolean; readonly redis: boolean; readonly relay: boolean; readonly running: boolean };
+}
+
+/** A sender/receiver pair waiting for a missing sequence number, as `gaps()` shows it. */
+export interface GapView {
+  readonly sender: MachineRef;
+  readonly receiver: MachineRef;
+  /** The first missing sequence number (last handled + 1). */
+  readonly missingFrom: number;
+  /** The first buffered one: `missingFrom` to `nextBuffered - 1` are missing. */
+  readonly nextBuffered: number;
+  /** Messages of the pair waiting in the reorder buffer. */
+  readonly waiting: number;
+  /** When the oldest of them arrived. */
+  readonly waitingSince: Date;
+}
+
+/** What `skipGap` did. */
+export interface GapSkip {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  /** Buffered messages now in the inbox. */
+  readonly released: number;
 }
 
 interface Waiter {
@@ -140,6 +170,13 @@ export class RsmRuntime {
         schema: this.options.postgres.schema,
         poolSize: this.options.postgres.poolSize,
         applicationName: `rsm-${this.options.service}`,
+        timeouts: {
+          connectMs: this.options.postgres.connectTimeoutMs,
+          statementMs: this.options.postgres.statementTimeoutMs,
+          queryMs: this.options.postgres.queryTimeoutMs,
+          idleInTransactionMs: this.options.postgres.idleInTransactionTimeoutMs,
+          keepAliveInitialDelayMs: this.options.postgres.keepAliveInitialDelayMs,
+        },
       });
   }
 
@@ -165,12 +202,27 @@ export class RsmRuntime {
     return this.poolRef;
   }
 
-  /** Connects, migrates, and starts delivering, stepping, firing timers and running activities. */
+  /**
+   * Connects, migrates, and starts delivering, stepping, firing timers and running activities. Waits
+   * up to `redis.startupTimeoutMs` for Redis (logging each attempt); on any failure it closes what
+   * it opened and rejects (RsmStartupError when a dependency did not answer).
+   */
   async start(): Promise<void> {
     this.assertNotStarted();
     this.state = 'starting';
+    try {
+      await this.startNow();
+    } catch (error) {
+      await this.abortStart();
+      throw error;
+    }
+  }
+
+  private async startNow(): Promise<void> {
     const o = this.options;
     const crash = this.deps.crashHook;
+    this.checkIdleInTransactionTimeout();
+    await waitForRedis(o.redis.url, o.redis.startupTimeoutMs, this.logger);
     await initializeRsmDataSource(this.dataSource);
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
@@ -247,6 +299,29 @@ export class RsmRuntime {
     this.state = 'running';
     if (o.worker) await this.recoverInbox(true);
     this.logger.info({ machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema }, 'rsm runtime started');
+  }
+
+  /** Handlers run inside the step transaction: Postgres must not end it while one still may return. */
+  private checkIdleInTransactionTimeout(): void {
+    const idleMs = this.options.postgres.idleInTransactionTimeoutMs;
+    for (const type of this.registry.types()) {
+      const handlerMs = this.registry.require(type).failure.handlerTimeoutMs;
+      if (handlerMs >= idleMs) {
+        throw new RsmConfigError(
+          `invalid RSM configuration:\n  rsm.postgres.idleInTransactionTimeoutMs: ${idleMs} ms must exceed the handler timeout of machine type ${type} (${handlerMs} ms)`,
+        );
+      }
+    }
+  }
+
+  /** Closes whatever a failed start opened, so that nothing keeps the process alive or retrying. */
+  private async abortStart(): Promise<void> {
+    this.state = 'stopping';
+    await Promise.allSettled(this.tasks.map((task) => task.stop()));
+    await this.parts?.transport.stop().catch(() => undefined);
+    if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
+    this.poolRef = undefined;
+    this.state = 'stopped';
   }
 
   /** Stops taking work, lets running transactions finish, and closes connections. */
@@ -413,7 +488,75 @@ export class RsmRuntime {
     return key !== undefined;
   }
 
-  /** Liveness and readiness: Postgres answers, Redis answers, the relay is publishing. */
+  /**
+   * Pairs whose next sequence number has been missing for at least `olderThanMs` (default
+   * `delivery.gapAfterMs`), oldest first. The sender re-publishes whatever is still in its outbox,
+   * so a gap that lasts means the message is gone (its outbox row deleted): see `skipGap`.
+   *
+   * @example
+   * for (const gap of await rsm.gaps()) console.log(gap.sender, gap.receiver, gap.missingFrom, gap.nextBuffered);
+   */
+  async gaps(options: { olderThanMs?: number; limit?: number } = {}): Promise<GapView[]> {
+    const t = this.tables;
+    const result = await this.timed('gaps', () => this.pool.query<{ sender: string; receiver: string; last_seq: string | null; next_seq: string; waiting: string; since: Date }>(
+      // Pairs come from the oldest buffered rows (an index range, bounded), then each pair is read by its key.
+      `WITH pairs AS (
+         SELECT DISTINCT sender, receiver FROM (
+           SELECT sender, receiver FROM ${t.reorder}
+           WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
+           ORDER BY created_at LIMIT 10000) oldest)
+       SELECT p.sender, p.receiver, c.last_seq, b.next_seq, b.waiting, b.since
+       FROM pairs p
+       CROSS JOIN LATERAL (SELECT min(seq) AS next_seq, count(*) AS waiting, min(created_at) AS since FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver) b
+       LEFT JOIN ${t.recvSeq} c ON c.sender = p.sender AND c.receiver = p.receiver
+       ORDER BY b.since LIMIT $2`,
+      [options.olderThanMs ?? this.options.delivery.gapAfterMs, options.limit ?? 100],
+    ));
+    return result.rows.map((row) => ({
+      sender: parseMachineKey(row.sender),
+      receiver: parseMachineKey(row.receiver),
+      missingFrom: Number(row.last_seq ?? 0) + 1,
+      nextBuffered: Number(row.next_seq),
+      waiting: Number(row.waiting),
+      waitingSince: row.since,
+    }));
+  }
+
+  /**
+   * Gives up the missing messages of a gap, when they are really gone (the sender's outbox no
+   * longer has them; if it still does, they would arrive later and be dropped as duplicates, so
+   * check first). The receiver's counter moves to just before the first buffered message, a row in
+   * `rsm_gap_skips` records the skipped numbers with `by`, `reason` and the time, and the buffered
+   * messages that now follow are handled in order. Returns undefined when the pair has no gap.
+   *
+   * @example
+   * await rsm.skipGap({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' }, { by: 'alice', reason: 'outbox row lost in restore' });
+   */
+  async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string }): Promise<GapSkip | undefined> {
+    for (const ref of [sender, receiver]) {
+      const invalid = invalidIdReason(ref?.id);
+      if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
+    }
+    for (const [name, value] of [['by', record.by], ['reason', record.reason]] as const) {
+      if (typeof value !== 'string' || value.trim() === '' || value.length > 1_000) throw new TypeError(`skipGap needs a ${name} of 1-1000 characters`);
+    }
+    const parts = this.parts;
+    if (parts === undefined) throw new RuntimeStoppedError();
+    const skipped = await this.timed('skipGap', () => parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason));
+    if (skipped === undefined) return undefined;
+    this.metrics.gapsSkipped.inc({ service: this.options.service });
+    this.logger.warn({ sender: machineKey(sender), receiver: machineKey(receiver), fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, by: record.by, reason: record.reason }, 'gap skipped by an operator');
+    for (const key of skipped.wake) this.wake(key);
+    return { fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, released: skipped.accepted };
+  }
+
+  /**
+   * Readiness within `calls.healthTimeoutMs`, whatever hangs: `ok`, `degraded` (Redis or the relay
+   * down: still serving from Postgres) or `error` (see HealthReport).
+   *
+   * @example
+   * const ready = (await rsm.health()).status !== 'error';
+   */
   async health(): Promise<HealthReport> {
     const running = this.state === 'running';
     // Each check answers within its deadline: a probe that hangs is a failed probe, not a hung one.
@@ -424,8 +567,8 @@ export class RsmRuntime {
       check(async () => (await this.parts?.transport.ping()) ?? false),
     ]);
     const relay = running && (this.parts?.relay.healthy ?? false);
-    const ok = running && postgres && redis && relay;
-    return { status: ok ? 'ok' : 'error', checks: { postgres, redis, relay, running } };
+    const status = !running || !postgres ? 'error' : redis && relay ? 'ok' : 'degraded';
+    return { status, checks: { postgres, redis, relay, running } };
   }
 
   /** Resolves when this process has no step transaction running and none ready (tests use it). */
@@ -483,9 +626,15 @@ export class RsmRuntime {
   }
 
   /** A read or small write of a public call, failing with RsmTimeoutError after `calls.timeoutMs`. */
-  private timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  private async timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
     const timeoutMs = this.options.calls.timeoutMs;
-    return withDeadline(timeoutMs, () => new RsmTimeoutError(operation, timeoutMs), work);
+    try {
+      return await withDeadline(timeoutMs, () => new RsmTimeoutError(operation, timeoutMs), work);
+    } catch (error) {
+      // The driver's own deadlines may end the call first; callers get one typed error either way.
+      if (isConnectionFailure(error)) throw new PostgresUnavailableError(operation, timeoutMs, error);
+      throw error;
+    }
   }
 
   /**
@@ -661,14 +810,38 @@ export class RsmRuntime {
   }
 
   /**
-   * Deletes step history and answered requests past their retention, 10,000 rows a statement; a
-   * full batch runs it again at once, so the tables stay bounded however fast steps come.
+   * Deletes step history, answered requests, dead letters, halted machines and gap records past
+   * their retention, 10,000 rows a statement, each found through an index on its age; a full batch
+   * runs it again at once, so the tables stay bounded however fast rows come.
    */
   private async cleanUp(): Promise<boolean> {
     const t = this.tables;
     const o = this.options;
     const batch = 10_000;
     let full = false;
+    const retire = async (table: string, ms: number, sql: string) => {
+      if (ms === 0) return;
+      const deleted = await this.pool.query(sql, [ms]);
+      const n = deleted.rowCount ?? 0;
+      if (n > 0) this.metrics.retentionDeleted.inc({ service: o.service, table }, n);
+      full ||= n === batch;
+    };
+    const older = (column: string) => `${column} < now() - make_interval(secs => $1::double precision / 1000)`;
+    await retire('dead_letters', o.retention.openDeadLettersMs,
+      `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NULL AND ${older('created_at')} ORDER BY created_at LIMIT ${batch})`);
+    await retire('dead_letters', o.retention.redrivenDeadLettersMs,
+      `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NOT NULL AND ${older('redriven_at')} ORDER BY redriven_at LIMIT ${batch})`);
+    // Only a halted machine nothing waits for, skipping rows a step holds. An event that arrives for
+    // it at the same instant is dead-lettered either way ("halted" or "no machine"): nothing is lost.
+    await retire('machines', o.retention.haltedMachinesMs,
+      `DELETE FROM ${t.machines} m WHERE (m.type, m.id) IN (
+         SELECT h.type, h.id FROM ${t.machines} h
+         WHERE h.status = 'halted' AND ${older('h.updated_at')}
+           AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = h.type AND i.machine_id = h.id)
+           AND NOT EXISTS (SELECT 1 FROM ${t.timers} x WHERE x.machine_type = h.type AND x.machine_id = h.id)
+         ORDER BY h.updated_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
+    await retire('gap_skips', o.retention.gapSkipsMs,
+      `DELETE FROM ${t.gapSkips} WHERE id IN (SELECT id FROM ${t.gapSkips} WHERE ${older('at')} ORDER BY at LIMIT ${batch})`);
     if (o.stepHistoryMs > 0) {
       const steps = await this.pool.query(
         `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,
@@ -692,8 +865,15 @@ export class RsmRuntime {
          (SELECT count(*) FROM (SELECT 1 FROM ${t.outbox} LIMIT 100000) x) AS outbox_depth,
          (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.outbox}) AS outbox_age,
          (SELECT count(*) FROM (SELECT 1 FROM ${t.timers} LIMIT 100000) x) AS timers,
-         (SELECT count(*) FROM ${t.deadLetters} WHERE redriven_at IS NULL) AS dead_letters,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities`,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.deadLetters} WHERE redriven_at IS NULL LIMIT 100000) x) AS dead_letters,
+         (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($2)) AS send_counters,
+         (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($3)) AS recv_counters,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities,
+         (SELECT count(*) FROM (SELECT DISTINCT sender, receiver FROM (
+            SELECT sender, receiver FROM ${t.reorder} WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
+            ORDER BY created_at LIMIT 10000) oldest) pairs) AS gap_pairs,
+         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.reorder}) AS reorder_age`,
+      [this.options.delivery.gapAfterMs, t.sendSeq, t.recvSeq],
     );
     const row = result.rows[0] ?? {};
     const n = (value: string | null | undefined) => (value == null ? 0 : Number(value));
@@ -705,6 +885,10 @@ export class RsmRuntime {
     this.metrics.timersPending.set(labels, n(row.timers));
     this.metrics.deadLettersOpen.set(labels, n(row.dead_letters));
     this.metrics.activitiesPending.set(labels, n(row.activities));
+    this.metrics.gapPairs.set(labels, n(row.gap_pairs));
+    this.metrics.sequenceCounters.set({ ...labels, side: 'send' }, n(row.send_counters));
+    this.metrics.sequenceCounters.set({ ...labels, side: 'receive' }, n(row.recv_counters));
+    this.metrics.reorderOldestAge.set(labels, n(row.reorder_age));
     return false;
   }
 }

@@ -23,6 +23,12 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
     await client.query('COMMIT');
     return value;
   } catch (error) {
+    // A statement whose answer never came (a stalled network) leaves the connection in an unknown
+    // state, and a ROLLBACK would wait behind it: discard the connection instead (the server rolls back).
+    if (isQueryReadTimeout(error)) {
+      broken = true;
+      throw error;
+    }
     try {
       await client.query('ROLLBACK');
     } catch {
@@ -33,4 +39,9 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
     client.off('error', onError);
     client.release(broken);
   }
+}
+
+/** The error `pg` raises when `query_timeout` passes without an answer. */
+export function isQueryReadTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Query read timeout';
 }

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Module, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { RsmModule, RsmRuntime } from '#rsm';
+import { Counter } from './fixtures/machines.js';
+import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
+import { dropSchemas, quietLogger, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+
+const TOKEN = 'operator-token-for-the-gap-routes';
+
+function through(url: string, port: number): string {
+  const copy = new URL(url);
+  copy.port = String(port);
+  return copy.toString();
+}
+
+describe('operator routes for gaps, and readiness over HTTP', () => {
+  const schema = uniqueSchema('ophttp');
+  const pgUrl = new URL(testConfig.DATABASE_URL);
+  const redisUrl = new URL(testConfig.REDIS_URL);
+  const pgProxy = new TcpProxy(pgUrl.hostname, Number(pgUrl.port));
+  const redisProxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port));
+  const pool = testPool();
+  let app: INestApplication;
+  let base: string;
+
+  before(async () => {
+    const pgPort = await pgProxy.listen();
+    const redisPort = await redisProxy.listen();
+    @Module({
+      imports: [
+        RsmModule.forRoot({
+          service: 'op-http',
+          postgres: { url: through(testConfig.DATABASE_URL, pgPort), schema },
+          redis: { url: through(testConfig.REDIS_URL, redisPort), prefix: uniquePrefix('ophttp'), signingKeys: TEST_SIGNING_KEYS },
+          delivery: { gapAfterMs: 1_000 },
+          calls: { healthTimeoutMs: 1_000 },
+          adminTokens: [TOKEN],
+          deps: { logger: quietLogger },
+        }),
+        RsmModule.forFeature([Counter]),
+      ],
+    })
+    class AppModule {}
+    app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = await app.getUrl();
+  });
+
+  after(async () => {
+    pgProxy.forward();
+    redisProxy.forward();
+    await app?.close();
+    await pgProxy.close();
+    await redisProxy.close();
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  it('lists a gap and skips it with a record; both routes need the operator token', async () => {
+    const rsm = app.get(RsmRuntime);
+    await rsm.create(Counter.ref('c1'), { type: 'Open' });
+    // Message 2 of a pair waits for message 1, which never comes (a sender id with a space).
+    const message = { outboxId: '77', kind: 'event', sender: { type: 'Sender', id: 's 1' }, to: { type: 'Counter', id: 'c1' }, seq: 2, event: { type: 'Add', n: 3 } };
+    await pool.query(`INSERT INTO "${schema}".rsm_reorder (sender, receiver, seq, message, from_service, created_at) VALUES ('Sender/s 1', 'Counter/c1', 2, $1, 'elsewhere', now() - interval '1 minute')`, [
+      JSON.stringify(message),
+    ]);
+
+    assert.equal((await fetch(`${base}/rsm/gaps`)).status, 401);
+    const listed = await fetch(`${base}/rsm/gaps`, { headers: auth });
+    assert.equal(listed.status, 200);
+    const gaps = (await listed.json()) as { sender: unknown; receiver: unknown; missingFrom: number; nextBuffered: number; waiting: number }[];
+    assert.deepEqual(
+      gaps.map(({ sender, receiver, missingFrom, nextBuffered, waiting }) => ({ sender, receiver, missingFrom, nextBuffered, waiting })),
+      [{ sender: { type: 'Sender', id: 's 1' }, receiver: { type: 'Counter', id: 'c1' }, missingFrom: 1, nextBuffered: 2, waiting: 1 }],
+    );
+
+    const skipUrl = `${base}/rsm/gaps/Sender/${encodeURIComponent('s 1')}/Counter/c1/skip`;
+    const post = (body: unknown, headers: Record<string, string> = auth) =>
+      fetch(skipUrl, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post({ by: 'alice', reason: 'lost' }, {})).status, 401);
+    assert.equal((await post({ reason: 'no author' })).status, 400);
+    const skipped = await post({ by: 'alice', reason: 'outbox row lost in a restore' });
+    assert.equal(skipped.status, 200);
+    assert.deepEqual(await skipped.json(), { fromSeq: 1, toSeq: 1, released: 1 });
+    await waitFor('the released Add handled', async () => ((await rsm.get(Counter.ref('c1')))?.data as { total: number }).total === 3);
+    const record = await pool.query(`SELECT sender, skipped_by, reason FROM "${schema}".rsm_gap_skips`);
+    assert.deepEqual(record.rows, [{ sender: 'Sender/s 1', skipped_by: 'alice', reason: 'outbox row lost in a restore' }]);
+    assert.equal((await post({ by: 'alice', reason: 'again' })).status, 404);
+  });
+
+  it('stays ready (degraded) with Redis gone, and is not ready while Postgres does not answer', async () => {
+    redisProxy.refuse();
+    const degraded = await waitFor('readiness to report Redis gone', async () => {
+      const response = await fetch(`${base}/health/ready`);
+      const body = (await response.json()) as { status: string };
+      return body.status === 'degraded' ? { code: response.status, body } : undefined;
+    });
+    assert.equal(degraded.code, 200);
+    redisProxy.forward();
+    await waitFor('readiness ok again', async () => (await fetch(`${base}/health/ready`)).status === 200 && ((await (await fetch(`${base}/health/ready`)).json()) as { status: string }).status === 'ok', 20_000);
+
+    pgProxy.hold();
+    const startedAt = Date.now();
+    const stalled = await fetch(`${base}/health/ready`);
+    assert.equal(stalled.status, 503);
+    assert.ok(Date.now() - startedAt < 1_000 + 5_000, `readiness answered after ${Date.now() - startedAt} ms`);
+    pgProxy.forward();
+    await waitFor('readiness back with Postgres', async () => (await fetch(`${base}/health/ready`)).status === 200, 20_000);
+  });
+});

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { defineMachine, type RsmRuntime } from '#rsm';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+
+type TaskEvents = { type: 'Open' } | { type: 'Finish' } | { type: 'Boom' } | { type: 'Wait' };
+/** Ends when told to; `Boom` always fails (one attempt); `Wait` starts a long timer. */
+const Task = defineMachine<Record<string, never>, TaskEvents>()({
+  type: 'Task',
+  initial: 'Open',
+  initialData: () => ({}),
+  states: {
+    Open: {
+      on: {
+        Open: () => undefined,
+        Finish: (_data, _event, ctx) => ctx.halt(),
+        Boom: () => {
+          throw new Error('boom');
+        },
+        Wait: (_data, _event, ctx) => ctx.startTimer('later', 3_600_000),
+      },
+    },
+  },
+  failure: { maxAttempts: 1 },
+});
+
+const DAY_MS = 86_400_000;
+
+describe('the janitor bounds dead letters, halted machines and gap records by their retention', () => {
+  const schema = uniqueSchema('ret');
+  const prefix = uniquePrefix('ret');
+  const pool = testPool();
+  let rsm: RsmRuntime;
+  const table = (name: string) => `"${schema}".${name}`;
+
+  before(async () => {
+    rsm = await startRuntime({
+      service: 'retention',
+      schema,
+      prefix,
+      machines: [Task],
+      overrides: {
+        cleanupIntervalMs: 200,
+        retention: { openDeadLettersMs: 3 * DAY_MS, redrivenDeadLettersMs: DAY_MS, haltedMachinesMs: DAY_MS, gapSkipsMs: DAY_MS },
+      },
+    });
+  });
+
+  after(async () => {
+    await rsm?.stop();
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  it('deletes only what is past its retention, and counts it', async () => {
+    for (const id of ['old-halted', 'new-halted', 'old-halted-with-timer', 'old-active', 'letters']) await rsm.create(Task.ref(id), { type: 'Open' });
+    await rsm.send(Task.ref('old-halted-with-timer'), { type: 'Wait' });
+    for (const id of ['old-halted', 'new-halted', 'old-halted-with-timer']) await rsm.send(Task.ref(id), { type: 'Finish' });
+    for (let i = 0; i < 4; i += 1) await rsm.send(Task.ref('letters'), { type: 'Boom' });
+    await waitFor('four dead letters', async () => (await rsm.deadLetters()).length === 4);
+    await waitFor('three halted machines', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE status = 'halted'`)).rowCount === 3);
+    const letters = (await rsm.deadLetters()).map((l) => l.id).sort();
+    const [oldOpen, newOpen, oldRedriven, newRedriven] = letters as [string, string, string, string];
+    await rsm.redrive(oldRedriven);
+    await rsm.redrive(newRedriven);
+    await waitFor('the redriven events dead-lettered again', async () => (await rsm.deadLetters()).length === 4);
+
+    const allLetters = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);
+    assert.equal(allLetters.length, 6);
+    // Age the rows instead of waiting days: the janitor compares with now().
+    const ago = (days: number) => `now() - interval '${days} days'`;
+    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer', 'old-active')`);
+    await pool.query(`UPDATE ${table('rsm_dead_letters')} SET created_at = ${ago(4)} WHERE id = $1`, [oldOpen]);
+    await pool.query(`UPDATE ${table('rsm_dead_letters')} SET created_at = ${ago(2)} WHERE id = $1`, [newOpen]);
+    await pool.query(`UPDATE ${table('rsm_dead_letters')} SET redriven_at = ${ago(2)} WHERE id = $1`, [oldRedriven]);
+    await pool.query(`INSERT INTO ${table('rsm_gap_skips')} (sender, receiver, from_seq, to_seq, skipped_by, reason, at) VALUES ('A/a', 'B/b', 1, 1, 'x', 'old', ${ago(2)}), ('A/a', 'B/b', 5, 5, 'x', 'new', now())`);
+
+    await waitFor('the janitor to delete the old rows', async () => {
+      const machines = await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE id = 'old-halted'`);
+      const letterRows = await pool.query(`SELECT 1 FROM ${table('rsm_dead_letters')} WHERE id IN ($1, $2)`, [oldOpen, oldRedriven]);
+      const skips = await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')} WHERE reason = 'old'`);
+      return machines.rowCount === 0 && letterRows.rowCount === 0 && skips.rowCount === 0;
+    });
+
+    const machines = (await pool.query<{ id: string }>(`SELECT id FROM ${table('rsm_machines')} ORDER BY id`)).rows.map((r) => r.id);
+    assert.deepEqual(machines, ['letters', 'new-halted', 'old-active', 'old-halted-with-timer'], 'recent, active and awaited machines stay');
+    const kept = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);
+    assert.deepEqual(kept, allLetters.filter((id) => id !== oldOpen && id !== oldRedriven), 'dead letters within their retention stay');
+    assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')}`)).rowCount, 1);
+
+    const metrics = await rsm.metrics.registry.metrics();
+    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="machines"\} 1\b/);
+    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="dead_letters"\} 2\b/);
+    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="gap_skips"\} 1\b/);
+  });
+
+  it('frees the id of a deleted halted machine: a create makes a new machine', async () => {
+    const created = await rsm.create(Task.ref('old-halted'), { type: 'Open' });
+    assert.equal(created.created, true);
+    assert.equal((await rsm.get(Task.ref('old-halted')))?.status, 'active');
+  });
+});

@@ -28,6 +28,44 @@ describe('machine definitions', () => {
 });
 
 describe('in-memory test runtime', () => {
+  it('keeps the events of a faulted machine until a redrive, as production does', async () => {
+    const Fragile = defineMachine<{ seen: number[]; broken: boolean }, { type: 'Put'; n: number } | { type: 'Fix' }>()({
+      type: 'Fragile',
+      initial: 'Open',
+      initialData: () => ({ seen: [], broken: true }),
+      failure: { maxAttempts: 2, onExhausted: 'fault' },
+      states: {
+        Open: {
+          on: {
+            Put: (data, event) => {
+              if (data.broken && event.n === 1) throw new Error('broken');
+              data.seen.push(event.n);
+            },
+            Fix: (data) => void (data.broken = false),
+          },
+        },
+      },
+    });
+    const rt = new TestRuntime([Fragile]);
+    const ref = Fragile.ref('f1');
+    await rt.create(ref, { type: 'Fix' });
+    await rt.send(ref, { type: 'Put', n: 0 });
+    const machine = rt.machines.get('Fragile/f1');
+    assert.ok(machine);
+    machine.data = { ...(machine.data as object), broken: true };
+    await rt.send(ref, { type: 'Put', n: 1 });
+    assert.equal(rt.deadLetters.length, 1, 'the failing event is dead-lettered after its attempts');
+    await rt.send(ref, { type: 'Put', n: 2 });
+    await assert.rejects(rt.request(ref, { type: 'Put', n: 3 }), TestRequestError);
+    assert.deepEqual((rt.get(ref)?.data as { seen: number[] }).seen, [0], 'nothing handled while faulted');
+    machine.data = { ...(machine.data as object), broken: false };
+    assert.equal(rt.redrive(0), true);
+    await rt.runUntilIdle();
+    assert.deepEqual((rt.get(ref)?.data as { seen: number[] }).seen, [0, 2, 3, 1], 'kept events first, in order, then the redriven one');
+    assert.deepEqual(rt.deadLetters, []);
+    assert.equal(rt.redrive(0), false);
+  });
+
   it('handles events, replies, and dead-letters what a state does not accept', async () => {
     const rt = new TestRuntime([Counter]);
     const c = Counter.ref('c1');

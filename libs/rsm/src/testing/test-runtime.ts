@@ -1,4 +1,4 @@
-import type { AnyActivityDefinition } from '../activities/activity.js';
+import { DEFAULT_ACTIVITY_RETRY, type AnyActivityDefinition } from '../activities/activity.js';
 import type { Effect } from '../definition/effects.js';
 import { newMachineRow } from '../runtime/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
@@ -85,6 +85,10 @@ export class TestRuntime {
   private readonly definitions = new Map<string, AnyMachineDefinition>();
   private readonly activities = new Map<string, AnyActivityDefinition>();
   private readonly queue: Queued[] = [];
+  /** Events that reached a faulted machine: kept, in arrival order, until a redrive (as in production). */
+  private readonly parked = new Map<string, Queued[]>();
+  /** The event behind each open dead letter, so a redrive hands it back as production does. */
+  private readonly letters = new Map<object, Queued>();
   private readonly timers = new Map<string, Timer>();
   private clock: number;
   private seq = 0;
@@ -233,7 +237,15 @@ export class TestRuntime {
       this.deadLetter(item, `no machine ${key}`);
       return;
     }
-    if (machine.status === 'faulted') return;
+    if (machine.status === 'faulted') {
+      // Production keeps the event in the machine's inbox until an operator redrives; a caller
+      // waiting on it gets no answer (here: at once, as its deadline would pass in real time).
+      const parked = this.parked.get(key) ?? [];
+      parked.push(item);
+      this.parked.set(key, parked);
+      item.reply?.reject(new TestRequestError(`machine ${key} is faulted: the event waits for a redrive`));
+      return;
+    }
     const from = machine.state;
     const outcome = await executeStep(definition, machine, { eventId: item.eventId, event: item.event, sender: item.sender }, this.now);
     if (outcome.kind === 'rejected') {
@@ -297,7 +309,7 @@ export class TestRuntime {
           this.pendingCalls.push(call);
           break;
         }
-        const policy = { maxAttempts: 5, ...activity.retry };
+        const policy = { ...DEFAULT_ACTIVITY_RETRY, ...activity.retry };
         let event: RsmEvent | undefined;
         for (let attempt = 1; attempt <= policy.maxAttempts && event === undefined; attempt += 1) {
           try {
@@ -319,6 +331,31 @@ export class TestRuntime {
   }
 
   private deadLetter(item: Queued, reason: string): void {
-    this.deadLetters.push({ machine: item.to, event: item.event, reason });
+    const letter = { machine: item.to, event: item.event, reason };
+    this.deadLetters.push(letter);
+    this.letters.set(letter, item);
+  }
+
+  /**
+   * Puts dead letter `index` (of {@link deadLetters}) back, as `RsmRuntime.redrive` does: a faulted
+   * machine becomes active again, the events it kept meanwhile are handled first, in their order,
+   * then the redriven one. Returns false when there is no such open dead letter.
+   *
+   * @example
+   * rt.redrive(0); await rt.runUntilIdle();
+   */
+  redrive(index: number): boolean {
+    const letter = this.deadLetters[index];
+    const item = letter === undefined ? undefined : this.letters.get(letter);
+    if (letter === undefined || item === undefined) return false;
+    this.deadLetters.splice(index, 1);
+    this.letters.delete(letter);
+    const key = machineKey(item.to);
+    const machine = this.machines.get(key);
+    if (machine?.status === 'faulted') machine.status = 'active';
+    const kept = this.parked.get(key) ?? [];
+    this.parked.delete(key);
+    for (const queued of [...kept, { ...item, attempts: 0, reply: undefined }]) this.enqueue(queued);
+    return true;
   }
 }

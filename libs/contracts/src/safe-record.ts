@@ -20,3 +20,15 @@ export function ownSet<V>(record: Record<string, V>, key: string, value: V): voi
 export function ownDelete(record: Record<string, unknown>, key: string): void {
   if (Object.hasOwn(record, key)) Reflect.deleteProperty(record, key);
 }
+
+/**
+ * Appends to a list kept in machine data and drops its oldest entries beyond `limit`, so a caller
+ * repeating a request cannot grow a machine's data (rewritten on every step) without end. Returns
+ * how many were dropped, for a count kept beside the list.
+ */
+export function appendBounded<T>(list: T[], item: T, limit: number): number {
+  list.push(item);
+  const excess = list.length - limit;
+  if (excess > 0) list.splice(0, excess);
+  return Math.max(0, excess);
+}

@@ -36,3 +36,4 @@ export { RsmActivity } from './nest/rsm-activity.decorator.js';
 export type { RsmActivityHandler } from './nest/rsm-activity.decorator.js';
 export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './nest/rsm.constants.js';
 export { RsmAdminGuard } from './nest/rsm-admin.guard.js';
+export { badTextReason, bearerToken, TokenDigests } from './nest/http-input.js';

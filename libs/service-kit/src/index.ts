@@ -12,4 +12,4 @@ export { Allow, type Access } from './auth/allow.decorator.js';
 export { ApiAuthGuard, assertOwnOwner, Caller, canAccessOwner } from './auth/api-auth.guard.js';
 export { ApiKeys, customerKeysSchema, keyListSchema, OWNER_ID_PATTERN } from './auth/api-keys.js';
 export type { ApiKeysConfig, Principal, Role } from './auth/api-keys.js';
-export { badTextReason, InputHygienePipe, requireJsonBodies } from './input-hygiene.js';
+export { InputHygienePipe, requireJsonBodies } from './input-hygiene.js';

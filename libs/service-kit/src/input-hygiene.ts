@@ -1,18 +1,11 @@
 import { BadRequestException, UnsupportedMediaTypeException, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { badTextReason } from '#rsm';
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Keys that reach prototypes when code copies or indexes with them: refused, not silently dropped. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Deeper than any shape the API accepts: a bound on the walk, not a schema. */
 const MAX_DEPTH = 16;
-
-/** What is wrong with a string no part of the system should store: Postgres text refuses NUL, JSON lone surrogates. */
-export function badTextReason(value: string): string | undefined {
-  if (value.includes('\u0000')) return 'contains a NUL character';
-  if (LONE_SURROGATE.test(value)) return 'contains a lone UTF-16 surrogate';
-  return undefined;
-}
 
 function findBadText(value: unknown, path: string, depth: number): { path: string; message: string } | undefined {
   if (typeof value === 'string') {

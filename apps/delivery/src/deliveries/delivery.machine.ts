@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { applyReschedule, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule, type SagaEvents } from '#contracts';
+import { appendBounded, applyReschedule, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule, type SagaEvents } from '#contracts';
 
 export { DELIVERY_TRANSITIONS, type DeliveryStage } from '#contracts';
 
@@ -25,8 +25,7 @@ export const MAX_RESCHEDULES = 20;
 export type DeliveryRefusal = { refused: string; kind: 'conflict' | 'invalid' };
 
 function refuse(data: DeliveryData, text: string): void {
-  data.refused.push(text);
-  if (data.refused.length > REFUSED_LIMIT) data.refused.splice(0, data.refused.length - REFUSED_LIMIT);
+  appendBounded(data.refused, text, REFUSED_LIMIT);
   data.refusedCount = (data.refusedCount ?? 0) + 1;
 }
 

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { FLEET_ID, type ConfirmationKind, type DroneEvents, type FleetEvents, type SagaEvents, type UtilizationEvents } from '#contracts';
+import { appendBounded, FLEET_ID, type ConfirmationKind, type DroneEvents, type FleetEvents, type SagaEvents, type UtilizationEvents } from '#contracts';
 
 export type DroneState = 'Idle' | 'Reserved' | 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning' | 'Offline';
 
@@ -27,8 +27,7 @@ export const IGNORED_LIMIT = 20;
 export type ReleaseAnswer = { released: string | null } | { refused: string; state: DroneState };
 
 function ignore(data: DroneData, text: string): void {
-  data.ignored.push(text);
-  if (data.ignored.length > IGNORED_LIMIT) data.ignored.splice(0, data.ignored.length - IGNORED_LIMIT);
+  appendBounded(data.ignored, text, IGNORED_LIMIT);
   data.ignoredCount = (data.ignoredCount ?? 0) + 1;
 }
 
@@ -46,8 +45,7 @@ function tellSaga(viaSaga: boolean, ctx: StepContext<DroneState>, deliveryId: st
 }
 
 function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState): void {
-  data.history.push({ at: ctx.now.toISOString(), state, deliveryId: data.deliveryId });
-  if (data.history.length > 50) data.history.shift();
+  appendBounded(data.history, { at: ctx.now.toISOString(), state, deliveryId: data.deliveryId }, 50);
   ctx.goto(state);
 }
 

@@ -1,5 +1,5 @@
 import { defineMachine } from '#rsm';
-import { ownGet, ownSet, type UtilizationEvents } from '#contracts';
+import { ownDelete, ownGet, ownSet, type UtilizationEvents } from '#contracts';
 
 export interface UtilizationData {
   /** Completed deliveries per month (`YYYY-MM`), the last {@link MONTHS_KEPT} months. */
@@ -26,7 +26,7 @@ export const Utilization = defineMachine<UtilizationData, UtilizationEvents>()({
           const month = event.at.slice(0, 7);
           ownSet(data.months, month, (ownGet(data.months, month) ?? 0) + 1);
           const months = Object.keys(data.months).sort();
-          for (const old of months.slice(0, Math.max(0, months.length - MONTHS_KEPT))) Reflect.deleteProperty(data.months, old);
+          for (const old of months.slice(0, Math.max(0, months.length - MONTHS_KEPT))) ownDelete(data.months, old);
         },
       },
     },

@@ -90,8 +90,7 @@ export class DeliveryRequestsController {
   @ApiOperation({ summary: 'Cancel: forwarded to the workflow, which cancels before pickup and refuses after.' })
   async cancel(@Param('id', { schema: idSchema }) id: string, @Headers('idempotency-key') rawKey: string | undefined, @Caller() caller: Principal) {
     const key = headerValue('Idempotency-Key', rawKey);
-    const known = await this.rsm.get(DeliveryRequestMachine.ref(id));
-    if (known === undefined) throw new NotFoundException(`no delivery request ${id}`);
+    // An unknown id is MachineNotFoundError, answered 404 by the error filter: no read first.
     const ownerList = owners(caller);
     answer(id, await this.rsm.request<RequestAnswer, DeliveryRequestEvents>(DeliveryRequestMachine.ref(id), { type: 'Cancel', ...(ownerList ? { owners: ownerList } : {}) }, key ? { key: `cancel:${id}:${key}` } : {}));
     return { deliveryId: id, cancel: 'accepted' };
@@ -102,8 +101,6 @@ export class DeliveryRequestsController {
   @Allow('customer')
   @ApiOperation({ summary: 'Reschedule: forwarded to the workflow.' })
   async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
-    const known = await this.rsm.get(DeliveryRequestMachine.ref(id));
-    if (known === undefined) throw new NotFoundException(`no delivery request ${id}`);
     const ownerList = owners(caller);
     answer(id, await this.rsm.request<RequestAnswer, DeliveryRequestEvents>(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes, ...(ownerList ? { owners: ownerList } : {}) }));
     return { deliveryId: id, reschedule: 'accepted' };

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { MAX_WEIGHT_KG, type PackageEvents, type PackageUpsert, type SagaEvents } from '#contracts';
+import { appendBounded, MAX_WEIGHT_KG, type PackageEvents, type PackageUpsert, type SagaEvents } from '#contracts';
 
 export { MAX_WEIGHT_KG } from '#contracts';
 
@@ -25,9 +25,9 @@ type PackageState = 'Registered' | 'Linked' | 'PickedUp' | 'Delivered';
 const saga = (deliveryId: string) => ({ type: 'DeliverySaga', id: deliveryId });
 
 function move(data: PackageData, ctx: StepContext<PackageState>, state: PackageState): void {
-  data.history.push({ at: ctx.now.toISOString(), state, deliveryId: data.deliveryId });
-  if (data.history.length > HISTORY_LIMIT) data.history.splice(0, data.history.length - HISTORY_LIMIT);
-  data.moves = (data.moves ?? data.history.length - 1) + 1;
+  const before = data.moves ?? data.history.length;
+  appendBounded(data.history, { at: ctx.now.toISOString(), state, deliveryId: data.deliveryId }, HISTORY_LIMIT);
+  data.moves = before + 1;
   ctx.goto(state);
 }
 

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { applyReschedule, FLEET_ID, type DeliveryEvents, type Reschedule, type DeliveryRequest, type DroneEvents, type FleetEvents, type PackageEvents, type SagaEvents } from '#contracts';
+import { appendBounded, applyReschedule, FLEET_ID, type DeliveryEvents, type Reschedule, type DeliveryRequest, type DroneEvents, type FleetEvents, type PackageEvents, type SagaEvents } from '#contracts';
 
 export type SagaState =
   | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'InFlight' | 'Completed'
@@ -22,12 +22,8 @@ export interface SagaData {
 export const HISTORY_LIMIT = 50;
 
 function note(data: SagaData, entry: SagaData['history'][number]): void {
-  data.history.push(entry);
-  const excess = data.history.length - HISTORY_LIMIT;
-  if (excess > 0) {
-    data.history.splice(0, excess);
-    data.historyDropped = (data.historyDropped ?? 0) + excess;
-  }
+  const dropped = appendBounded(data.history, entry, HISTORY_LIMIT);
+  if (dropped > 0) data.historyDropped = (data.historyDropped ?? 0) + dropped;
 }
 
 /** How long a step may wait for its answer before the saga gives up and compensates. */

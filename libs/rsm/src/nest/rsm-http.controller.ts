@@ -1,18 +1,18 @@
 import { BadRequestException, Body, Controller, Get, Header, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException, SetMetadata, UseGuards } from '@nestjs/common';
 import type { Registry } from 'prom-client';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
+import { badTextReason } from './http-input.js';
 import { RsmAdminGuard } from './rsm-admin.guard.js';
 import { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './rsm.constants.js';
 
 /** Largest id of a bigserial column: a longer or larger number cannot name a dead letter. */
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** A path or query value the runtime can store and look up: bounded, no NUL (Postgres text refuses it), no lone surrogate. */
 function checkedText(name: string, value: string, max: number): string {
   if (value.length === 0 || value.length > max) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} must be 1-${max} characters`, fields: [{ path: name, message: `1-${max} characters` }] });
-  if (value.includes('\u0000') || LONE_SURROGATE.test(value)) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} has a NUL character or a lone surrogate`, fields: [{ path: name, message: 'no NUL characters or lone surrogates' }] });
+  const reason = badTextReason(value);
+  if (reason !== undefined) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} ${reason}`, fields: [{ path: name, message: reason }] });
   return value;
 }
 

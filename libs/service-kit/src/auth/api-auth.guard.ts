@@ -1,7 +1,7 @@
 import { ForbiddenException, Injectable, UnauthorizedException, createParamDecorator, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { RSM_SELF_GUARDED } from '#rsm';
+import { bearerToken, RSM_SELF_GUARDED } from '#rsm';
 import { ALLOW_METADATA, type Access } from './allow.decorator.js';
 import type { ApiKeys, Principal } from './api-keys.js';
 
@@ -34,11 +34,10 @@ export class ApiAuthGuard implements CanActivate {
   }
 
   private principalOf(request: Request): Principal | undefined {
-    const header = request.headers.authorization;
-    if (typeof header !== 'string') return undefined;
-    const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
-    if (match === null) throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'the Authorization header must be: Bearer <key>' });
-    const principal = this.keys.authenticate(match[1] ?? '');
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) return undefined;
+    if (token === null) throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'the Authorization header must be: Bearer <key>' });
+    const principal = this.keys.authenticate(token);
     if (principal === undefined) throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'unknown API key' });
     return principal;
   }

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { TokenDigests } from '#rsm';
 
 /** Who is calling: a customer (bound to its owner ids), a device or service, or an operator. */
 export type Principal =
@@ -46,15 +46,12 @@ export interface ApiKeysConfig {
   readonly OPERATOR_API_KEYS: readonly string[];
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
 /**
- * The keys of one app, kept as SHA-256 digests. A presented key is compared with every known one in
- * constant time (equal-length digests, no early exit), so timing tells nothing about which key, or
- * how much of one, matched. Keys never reach a log line.
+ * The keys of one app by role, kept as SHA-256 digests and compared in constant time
+ * ({@link TokenDigests}). Keys never reach a log line.
  */
 export class ApiKeys {
-  private readonly entries: { digest: Buffer; principal: Principal }[] = [];
+  private readonly keys = new TokenDigests<Principal>();
 
   constructor(config: ApiKeysConfig) {
     const owners = new Map<string, Set<string>>();
@@ -63,18 +60,13 @@ export class ApiKeys {
       for (const owner of binding.owners) set.add(owner);
       owners.set(binding.key, set);
     }
-    for (const [k, set] of owners) this.entries.push({ digest: digest(k), principal: { role: 'customer', owners: set } });
-    for (const k of config.SERVICE_API_KEYS) this.entries.push({ digest: digest(k), principal: { role: 'service' } });
-    for (const k of config.OPERATOR_API_KEYS) this.entries.push({ digest: digest(k), principal: { role: 'operator' } });
+    for (const [k, set] of owners) this.keys.add(k, { role: 'customer', owners: set });
+    for (const k of config.SERVICE_API_KEYS) this.keys.add(k, { role: 'service' });
+    for (const k of config.OPERATOR_API_KEYS) this.keys.add(k, { role: 'operator' });
   }
 
   /** The principal of a presented key, or undefined. */
   authenticate(presented: string): Principal | undefined {
-    const candidate = digest(presented);
-    let found: Principal | undefined;
-    for (const entry of this.entries) {
-      if (timingSafeEqual(entry.digest, candidate) && found === undefined) found = entry.principal;
-    }
-    return found;
+    return this.keys.find(presented);
   }
 }

@@ -22,7 +22,13 @@ export function isPublicAddress(address: string): boolean {
  * allowed), no credentials in it, and a host whose every address is public. Checked again when the
  * webhook is called (the name may resolve elsewhere by then), by the notify activity's agent.
  */
-export async function webhookRefusal(raw: string, policy: WebhookPolicy): Promise<string | undefined> {
+/** How long registration waits for a webhook's name to resolve: a hostile resolver cannot hold the request. */
+export const WEBHOOK_LOOKUP_TIMEOUT_MS = 2_000;
+
+type Resolve = (host: string) => Promise<string[]>;
+const resolveAll: Resolve = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+export async function webhookRefusal(raw: string, policy: WebhookPolicy, resolve: Resolve = resolveAll, timeoutMs = WEBHOOK_LOOKUP_TIMEOUT_MS): Promise<string | undefined> {
   let url: URL;
   try {
     url = new URL(raw);
@@ -36,10 +42,16 @@ export async function webhookRefusal(raw: string, policy: WebhookPolicy): Promis
   let addresses: string[];
   if (ipaddr.isValid(host)) addresses = [host];
   else {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((done) => (timer = setTimeout(() => done('late'), timeoutMs)));
     try {
-      addresses = (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+      const answer = await Promise.race([resolve(host), late]);
+      if (answer === 'late') return `host ${host} did not resolve within ${timeoutMs} ms`;
+      addresses = answer;
     } catch {
       return `host ${host} does not resolve`;
+    } finally {
+      clearTimeout(timer);
     }
   }
   const blocked = addresses.find((a) => !isPublicAddress(a));

@@ -17,6 +17,7 @@ const programs: readonly { command: string; pkg: string; usedBy: string }[] = [
   { command: 'docker-compose', pkg: 'docker-compose', usedBy: 'test/stack/manifests (docker-compose config)' },
   { command: 'kubectl', pkg: 'kubectl', usedBy: 'test/stack/manifests (kubectl kustomize)' },
   { command: 'pg_ctlcluster', pkg: 'postgresql-common', usedBy: 'the crash and chaos tests (Postgres restarts)' },
+  { command: 'redis-server', pkg: 'redis-server', usedBy: 'test/stack/redis-tls (a private Redis that speaks only TLS)' },
   { command: 'runuser', pkg: 'util-linux', usedBy: 'npm start as root (a private PostgreSQL runs as postgres)' },
 ];
 

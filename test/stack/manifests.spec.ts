@@ -42,6 +42,15 @@ describe('deployment manifests', () => {
         assert.ok(docs.filter((d) => d.kind !== 'Namespace').every((d) => d.metadata.namespace === (overlay === 'local' ? 'tailspin-local' : 'tailspin')));
       }
       assert.ok(docs.some((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('tailspin-config')), 'settings in a ConfigMap');
+      // Redis over TLS with client certificates that cert-manager makes and renews.
+      const certificates = docs.filter((d) => d.kind === 'Certificate').map((d) => d.metadata.name).sort();
+      assert.deepEqual(certificates, ['tailspin-redis-ca', 'tailspin-redis-client', 'tailspin-redis-server']);
+      const config = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('tailspin-config')) as Doc & { data: Record<string, string> };
+      assert.equal(config.data.REDIS_TLS_CA_FILE, '/etc/redis-tls/ca.crt');
+      for (const app of SERVICES) {
+        const pod = (docs.find((d) => d.kind === 'Deployment' && d.metadata.name === app)?.spec?.template as { spec: { volumes?: { name: string; secret?: { secretName: string } }[] } }).spec;
+        assert.equal(pod.volumes?.find((v) => v.name === 'redis-tls')?.secret?.secretName, 'tailspin-redis-client', `${app} mounts the client certificate`);
+      }
     });
   }
 
@@ -59,11 +68,16 @@ describe('deployment manifests', () => {
 
   it('has a compose file that docker-compose accepts, with pinned images and health-gated start', async () => {
     const { stdout } = await exec('docker-compose', ['-f', join(ROOT, 'docker-compose.yml'), 'config']);
-    const compose = parse(stdout) as { services: Record<string, { image?: string; depends_on?: Record<string, { condition: string }>; healthcheck?: object }> };
+    const compose = parse(stdout) as { services: Record<string, { image?: string; restart?: string; command?: string[]; depends_on?: Record<string, { condition: string }>; healthcheck?: object }> };
     for (const [name, service] of Object.entries(compose.services)) {
       assert.ok(service.image !== undefined && !service.image.endsWith(':latest') && service.image.includes(':'), `${name}: pinned image (${service.image})`);
-      assert.ok(service.healthcheck !== undefined || name === 'grafana', `${name}: health check`);
+      // A one-shot (restart: no) is waited for by the services that need it to finish instead.
+      assert.ok(service.healthcheck !== undefined || name === 'grafana' || service.restart === 'no', `${name}: health check`);
     }
+    // Redis speaks only TLS and asks for client certificates, made before it starts.
+    const redisArgs = compose.services.redis?.command ?? [];
+    for (const [flag, value] of [['--port', '0'], ['--tls-port', '6379'], ['--tls-auth-clients', 'yes']] as const) assert.equal(redisArgs[redisArgs.indexOf(flag) + 1], value, `redis ${flag}`);
+    assert.equal(compose.services.redis?.depends_on?.['redis-certs']?.condition, 'service_completed_successfully');
     for (const app of SERVICES) {
       assert.equal(compose.services[app]?.depends_on?.postgres?.condition, 'service_healthy');
       assert.equal(compose.services[app]?.depends_on?.redis?.condition, 'service_healthy');
@@ -71,5 +85,7 @@ describe('deployment manifests', () => {
     assert.ok(compose.services.prometheus && compose.services.grafana);
     const environment = (compose.services as Record<string, { environment?: Record<string, string> }>).ingestion?.environment ?? {};
     for (const setting of ['CUSTOMER_API_KEYS', 'SERVICE_API_KEYS', 'OPERATOR_API_KEYS']) assert.ok((environment[setting] ?? '').length >= 24, `compose sets ${setting}`);
+    assert.match(environment.REDIS_URL ?? '', /^rediss:\/\//, 'the apps reach Redis over TLS');
+    for (const setting of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE']) assert.match(environment[setting] ?? '', /^\/tls\//, `compose sets ${setting}`);
   });
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_PORTS } from '#contracts';
 import { baseEnvSchema, loadServiceConfig, port } from '#service-kit';
 
-export const configSchema = baseEnvSchema.omit({ DATABASE_URL: true, DB_SCHEMA: true, REDIS_URL: true, REDIS_PREFIX: true, RSM_WORKER: true }).extend({
+export const configSchema = baseEnvSchema.omit({ DATABASE_URL: true, DB_SCHEMA: true, REDIS_URL: true, REDIS_PREFIX: true, REDIS_TLS_CA_FILE: true, REDIS_TLS_CERT_FILE: true, REDIS_TLS_KEY_FILE: true, REDIS_TLS_SERVERNAME: true, RSM_WORKER: true }).extend({
   PORT: port(DEFAULT_PORTS['drone-sim']),
   DRONE_SCHEDULER_URL: z.url().default('http://127.0.0.1:3003'),
   DELIVERY_URL: z.url().default('http://127.0.0.1:3004'),

@@ -153,6 +153,19 @@ describe('runtime options', () => {
     );
   });
 
+  it('takes Redis TLS settings only as PEM text, with a rediss:// URL, and a certificate only with its key', () => {
+    const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
+    const base = { service: 'svc', postgres: { url: 'postgres://x/y' } };
+    const redis = { url: 'rediss://x', signingKeys: ['k'.repeat(32)] };
+    const options = parseRsmOptions({ ...base, redis: { ...redis, tls: { ca: pem('CERTIFICATE'), cert: pem('CERTIFICATE'), key: pem('EC PRIVATE KEY') } } });
+    assert.match(options.redis.tls?.key ?? '', /EC PRIVATE KEY/);
+    const refused = (tls: object, url: string, pattern: RegExp) =>
+      assert.throws(() => parseRsmOptions({ ...base, redis: { ...redis, url, tls } }), (error: unknown) => error instanceof RsmConfigError && pattern.test(error.message));
+    refused({ ca: pem('CERTIFICATE') }, 'redis://x', /rsm\.redis\.tls: TLS settings need a rediss:\/\/ URL/);
+    refused({ ca: '/etc/ssl/ca.crt' }, 'rediss://x', /rsm\.redis\.tls\.ca: PEM text with a CERTIFICATE block/);
+    refused({ cert: pem('CERTIFICATE') }, 'rediss://x', /rsm\.redis\.tls\.cert: cert and key go together/);
+  });
+
   it('refuses to start when Postgres would end a step transaction before its handler may return', async () => {
     const rsm = new RsmRuntime(
       { service: 'svc', postgres: { url: 'postgres://127.0.0.1:1/none', idleInTransactionTimeoutMs: 20_000 }, redis: { url: 'redis://127.0.0.1:1', signingKeys: ['k'.repeat(32)] } },

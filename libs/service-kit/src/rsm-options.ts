@@ -23,6 +23,26 @@ interface DeadlineConfig {
   RSM_REDIS_STARTUP_TIMEOUT_MS?: number | undefined;
 }
 
+/** Redis TLS files from the environment (read and checked by baseEnvSchema). */
+interface RedisTlsConfig {
+  REDIS_URL: string;
+  REDIS_TLS_CA_FILE?: string | undefined;
+  REDIS_TLS_CERT_FILE?: string | undefined;
+  REDIS_TLS_KEY_FILE?: string | undefined;
+  REDIS_TLS_SERVERNAME?: string | undefined;
+}
+
+/** `rsm.redis.tls` from REDIS_TLS_*, or nothing when none is set; refuses TLS files without rediss://. */
+export function redisTlsFor(service: string, config: RedisTlsConfig): NonNullable<RsmModuleOptions['redis']['tls']> | undefined {
+  const { REDIS_TLS_CA_FILE: ca, REDIS_TLS_CERT_FILE: cert, REDIS_TLS_KEY_FILE: key, REDIS_TLS_SERVERNAME: servername } = config;
+  if (ca === undefined && cert === undefined && key === undefined && servername === undefined) return undefined;
+  const problems: string[] = [];
+  if (!config.REDIS_URL.startsWith('rediss://')) problems.push('  REDIS_URL: must be rediss:// when REDIS_TLS_* is set');
+  if ((cert === undefined) !== (key === undefined)) problems.push('  REDIS_TLS_CERT_FILE: REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together');
+  if (problems.length > 0) throw new ServiceConfigError(`invalid configuration of ${service}:\n${problems.join('\n')}`);
+  return { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), ...(servername !== undefined ? { servername } : {}) };
+}
+
 /** The current key first, then the previous one during a rotation. */
 export function signingKeysFor(service: string, config: SigningConfig): string[] {
   const current = config.RSM_SIGNING_KEY;
@@ -38,9 +58,10 @@ export function signingKeysFor(service: string, config: SigningConfig): string[]
 /** The RSM settings of a suite service, from its validated config. */
 export function rsmOptionsFor(
   service: ServiceName,
-  config: { DATABASE_URL: string; REDIS_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean; OPERATOR_API_KEYS: readonly string[] } & SigningConfig & DeadlineConfig,
+  config: { DATABASE_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean; OPERATOR_API_KEYS: readonly string[] } & RedisTlsConfig & SigningConfig & DeadlineConfig,
   logger?: RsmLogger,
 ): RsmModuleOptions {
+  const tls = redisTlsFor(service, config);
   const set = <K extends string>(key: K, value: number | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, number>));
   return {
     service,
@@ -52,7 +73,7 @@ export function rsmOptionsFor(
       ...set('queryTimeoutMs', config.RSM_PG_QUERY_TIMEOUT_MS),
       ...set('idleInTransactionTimeoutMs', config.RSM_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS),
     },
-    redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX, signingKeys: signingKeysFor(service, config), ...set('startupTimeoutMs', config.RSM_REDIS_STARTUP_TIMEOUT_MS) },
+    redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX, signingKeys: signingKeysFor(service, config), ...set('startupTimeoutMs', config.RSM_REDIS_STARTUP_TIMEOUT_MS), ...(tls !== undefined ? { tls } : {}) },
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
     adminTokens: config.OPERATOR_API_KEYS,

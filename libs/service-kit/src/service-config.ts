@@ -1,8 +1,28 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { customerKeysSchema, keyListSchema } from './auth/api-keys.js';
 
 /** A positive whole number of milliseconds, or unset. */
 const optionalMs = z.coerce.number().int().positive().optional();
+
+/**
+ * A file holding PEM text with a `label` block, read at start-up: the value is the file's text. An
+ * unreadable file or one without such a block stops start-up naming the variable.
+ */
+const pemFile = (label: string) =>
+  z
+    .string()
+    .min(1)
+    .transform((path, ctx) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` });
+        return z.NEVER;
+      }
+    })
+    .refine((text) => new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(text), `the file holds no PEM ${label}`)
+    .optional();
 
 /** Settings every service reads from its environment. */
 export const baseEnvSchema = z.object({
@@ -12,6 +32,15 @@ export const baseEnvSchema = z.object({
   /** Schema of this service's tables (default: its name); lets several stacks share a database. */
   DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case identifier').optional(),
   REDIS_PREFIX: z.string().min(1).default('rsm'),
+  /**
+   * TLS to Redis (with a rediss:// REDIS_URL): the CA that signed Redis's certificate when it is not
+   * one of Node's, and a client certificate and key when Redis requires them. File paths.
+   */
+  REDIS_TLS_CA_FILE: pemFile('CERTIFICATE'),
+  REDIS_TLS_CERT_FILE: pemFile('CERTIFICATE'),
+  REDIS_TLS_KEY_FILE: pemFile('PRIVATE KEY'),
+  /** Host name Redis's certificate carries, when it differs from REDIS_URL's host. */
+  REDIS_TLS_SERVERNAME: z.string().min(1).max(253).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** false: an API-only process that leaves every step to worker processes. */
   RSM_WORKER: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { KeyedReply, RemoteMessage } from '../runtime/batch-executor.js';
 import type { RsmLogger } from '../runtime/logger.js';
 import { MessageSigner, type SignedKind } from './message-signer.js';
+import { redisConnection, type RedisEndpoint } from './redis-connection.js';
 import { ackSchema, drainSchema, inboundJobSchema, replySchema } from './wire-schemas.js';
 
 /** One BullMQ job carrying events from one service to another. */
@@ -31,7 +32,7 @@ export type RefusalReason = 'malformed' | 'bad_signature' | 'expired' | 'misaddr
 
 export interface TransportOptions {
   readonly service: string;
-  readonly redisUrl: string;
+  readonly redis: RedisEndpoint;
   readonly prefix: string;
   readonly inboundConcurrency: number;
   /** False for an API-only process: it publishes but consumes nothing but acks and replies. */
@@ -83,9 +84,9 @@ export class BullmqTransport {
   ) {
     this.signer = new MessageSigner(options.signingKeys);
     // Producers fail fast while Redis is down (the outbox keeps everything); workers wait for it.
-    this.producer = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
-    this.workerConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-    this.subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.producer = redisConnection(options.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    this.workerConnection = redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.subscriber = redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     for (const connection of [this.producer, this.workerConnection, this.subscriber]) {
       connection.on('error', (error: Error) => {
         this.healthy = false;

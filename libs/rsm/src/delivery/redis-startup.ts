@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { RsmStartupError } from '../runtime/errors.js';
 import type { RsmLogger } from '../runtime/logger.js';
+import { redisConnection, type RedisEndpoint } from './redis-connection.js';
 
 /** Host and port of a Redis URL, for logs: the URL itself may carry a password. */
 export function redisEndpoint(url: string): string {
@@ -19,15 +19,15 @@ export function redisEndpoint(url: string): string {
  * of its own with no automatic reconnect, so nothing keeps retrying (or rejects unheard) after it.
  *
  * @example
- * await waitForRedis('redis://127.0.0.1:6379', 60_000, logger);
+ * await waitForRedis({ url: 'redis://127.0.0.1:6379' }, 60_000, logger);
  */
-export async function waitForRedis(url: string, timeoutMs: number, logger: RsmLogger): Promise<void> {
-  const endpoint = redisEndpoint(url);
+export async function waitForRedis(target: RedisEndpoint, timeoutMs: number, logger: RsmLogger): Promise<void> {
+  const endpoint = redisEndpoint(target.url);
   const giveUpAt = Date.now() + timeoutMs;
   let backoffMs = 100;
   for (let attempt = 1; ; attempt += 1) {
     const left = giveUpAt - Date.now();
-    const connection = new Redis(url, {
+    const connection = redisConnection(target, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

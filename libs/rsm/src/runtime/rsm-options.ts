@@ -4,6 +4,8 @@ const serviceName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter');
 const positiveInt = z.number().int().positive();
+/** PEM text holding at least one block of `label` (`PRIVATE KEY` also matches `RSA PRIVATE KEY`, `EC PRIVATE KEY`). */
+const pem = (label: string) => z.string().refine((text) => new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(text), `PEM text with a ${label} block`);
 
 /**
  * The runtime's settings, validated when the runtime is built: a bad value stops start-up with a
@@ -55,7 +57,22 @@ export const rsmOptionsSchema = z.object({
      * line per attempt) before it gives up with RsmStartupError.
      */
     startupTimeoutMs: positiveInt.default(60_000),
-  }),
+    /**
+     * TLS beyond what a `rediss://` URL gives (Node's CAs): a private CA that signed the server's
+     * certificate, and a client certificate and key when Redis requires them (`tls-auth-clients`).
+     * PEM text, not file names. Only with a `rediss://` URL.
+     */
+    tls: z
+      .object({
+        ca: pem('CERTIFICATE').optional(),
+        cert: pem('CERTIFICATE').optional(),
+        key: pem('PRIVATE KEY').optional(),
+        /** Host name the server certificate must carry, when it differs from the URL's host. */
+        servername: z.string().min(1).max(253).optional(),
+      })
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together', path: ['cert'] })
+      .optional(),
+  }).refine((r) => r.tls === undefined || r.url.startsWith('rediss://'), { message: 'TLS settings need a rediss:// URL', path: ['tls'] }),
   /** Which service owns each machine type that this service sends to but does not own. */
   routes: z.record(z.string(), serviceName).default({}),
   /** False for an API-only process: it accepts events and leaves handling to worker processes. */

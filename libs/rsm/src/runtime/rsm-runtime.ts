@@ -222,14 +222,14 @@ export class RsmRuntime {
     const o = this.options;
     const crash = this.deps.crashHook;
     this.checkIdleInTransactionTimeout();
-    await waitForRedis(o.redis.url, o.redis.startupTimeoutMs, this.logger);
+    await waitForRedis(o.redis, o.redis.startupTimeoutMs, this.logger);
     await initializeRsmDataSource(this.dataSource);
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
     const transport = new BullmqTransport(
       {
         service: o.service,
-        redisUrl: o.redis.url,
+        redis: o.redis,
         prefix: o.redis.prefix,
         inboundConcurrency: o.delivery.inboundConcurrency,
         worker: o.worker,

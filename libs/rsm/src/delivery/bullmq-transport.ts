@@ -47,6 +47,8 @@ export interface TransportOptions {
   readonly maxMessageAgeMs: number;
   /** Called for every item refused, after it is dropped. */
   readonly onRefused: (channel: TransportChannel, reason: RefusalReason, detail: string) => void;
+  /** Called after items are put in Redis: jobs on an inbound or drain queue, messages on a channel. */
+  readonly onPublished?: (channel: TransportChannel, items: number) => void;
 }
 
 /** Queue and channel names in one place: queues `<service>.inbound` and `<service>.drain`; channels for replies and acks. */
@@ -159,6 +161,7 @@ export class BullmqTransport {
       jobs.push({ name: 'events', data: this.signer.seal('job', job), opts: JOB_DEFAULTS });
     }
     await this.guard(this.queue(queueNames.inbound(destination)).addBulk(jobs));
+    this.options.onPublished?.('inbound', jobs.length);
   }
 
   /**
@@ -169,6 +172,7 @@ export class BullmqTransport {
     if (ids.length === 0) return;
     const ack = { from: this.options.service, to: destination, at: Date.now(), ids };
     await this.guard(this.producer.publish(queueNames.acks(this.options.prefix, destination), JSON.stringify(this.signer.seal('ack', ack))));
+    this.options.onPublished?.('acks', 1);
   }
 
   /** Rings the doorbell of a machine: some worker of this service drains it. Coalesced per machine. */
@@ -183,12 +187,14 @@ export class BullmqTransport {
         })),
       ),
     );
+    this.options.onPublished?.('drain', keys.length);
   }
 
   /** Answers a caller waiting in another process of this service. */
   async publishReply(reply: KeyedReply): Promise<void> {
     const message = this.signer.seal('reply', { service: this.options.service, at: Date.now(), reply });
     await this.guard(this.producer.publish(queueNames.replies(this.options.prefix, this.options.service), JSON.stringify(message)));
+    this.options.onPublished?.('replies', 1);
   }
 
   async ping(): Promise<boolean> {

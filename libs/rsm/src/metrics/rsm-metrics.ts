@@ -31,6 +31,7 @@ export class RsmMetrics {
   readonly gapPairs: Gauge<'service'>;
   readonly reorderOldestAge: Gauge<'service'>;
   readonly gapsSkipped: Counter<'service'>;
+  readonly transportPublished: Counter<'service' | 'channel'>;
   readonly retentionDeleted: Counter<'service' | 'table'>;
   readonly sequenceCounters: Gauge<'service' | 'side'>;
 
@@ -83,6 +84,11 @@ export class RsmMetrics {
     this.reorderOldestAge = gauge('rsm_reorder_oldest_age_seconds', 'Age of the oldest message waiting in the reorder buffer for a missing sequence number.', ['service']);
     this.retentionDeleted = counter('rsm_retention_deleted_total', 'Rows the janitor deleted past their retention, by table.', ['service', 'table']);
     this.sequenceCounters = gauge('rsm_sequence_counters', 'Per-pair sequence counters kept (planner estimate, no scan), by side: send or receive.', ['service', 'side']);
+    this.transportPublished = counter(
+      'rsm_transport_published_total',
+      'Items put in Redis: jobs on inbound and drain queues (drains may coalesce in Redis), acknowledgements and replies on channels.',
+      ['service', 'channel'],
+    );
     this.gapsSkipped = counter('rsm_gaps_skipped_total', 'Gaps an operator skipped (their missing messages given up, with a record).', ['service']);
   }
 }

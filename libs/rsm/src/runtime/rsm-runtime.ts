@@ -238,6 +238,7 @@ export class RsmRuntime {
         signingKeys: o.redis.signingKeys,
         maxMessageAgeMs: o.delivery.maxMessageAgeMs,
         onRefused: (channel, reason, detail) => this.refused(channel, reason, detail),
+        onPublished: (channel, items) => this.metrics.transportPublished.inc({ service: o.service, channel }, items),
       },
       this.logger,
     );

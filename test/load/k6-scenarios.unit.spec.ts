@@ -7,6 +7,7 @@ import { deliveryId, newRunId, runIdFrom } from '../../load-tests/k6/lib/deliver
 import { deliveryEnd, endedAsExpected } from '../../load-tests/k6/lib/delivery-outcome.js';
 import { constantArrival, gracefulStopS, longestIterationS, positiveInteger, rampingArrival, share, sharedIterations, vusFor, type IterationTiming } from '../../load-tests/k6/lib/load-profile.js';
 import { REQUEST_NAMES, thresholdsFor, type ThresholdPlan } from '../../load-tests/k6/lib/thresholds.js';
+import { retryAfterSeconds } from '../../load-tests/k6/lib/retry-after.js';
 
 const timing: IterationTiming = { completionTimeoutS: 120, pollIntervalS: 0.5, requestTimeoutS: 10 };
 const seconds = (duration: string) => {
@@ -175,5 +176,20 @@ describe('k6 thresholds', () => {
       assert.ok(`http_req_duration{name:${name}}` in chaos, name);
       assert.ok(`http_req_failed{name:${name}}` in chaos, name);
     }
+  });
+});
+
+describe('Retry-After', () => {
+  const now = Date.parse('2026-11-28T10:00:00Z');
+  it('waits the seconds or until the date a 429 names, within 0.1-30 s, and 1 s when it names nothing readable', () => {
+    assert.equal(retryAfterSeconds('3', now), 3);
+    assert.equal(retryAfterSeconds(' 2 ', now), 2);
+    assert.equal(retryAfterSeconds('0', now), 0.1, 'never a busy loop');
+    assert.equal(retryAfterSeconds('3600', now), 30, 'never stalls a client for an hour');
+    assert.equal(retryAfterSeconds('Sat, 28 Nov 2026 10:00:05 GMT', now), 5);
+    assert.equal(retryAfterSeconds('Sat, 28 Nov 2026 09:00:00 GMT', now), 0.1, 'a date in the past: retry at once');
+    assert.equal(retryAfterSeconds(undefined, now), 1);
+    assert.equal(retryAfterSeconds('soon', now), 1);
+    assert.equal(retryAfterSeconds('-5', now, 2), 2);
   });
 });

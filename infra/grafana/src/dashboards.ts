@@ -20,6 +20,8 @@ export function overviewDashboard(): DashboardBuilder {
         { expr: terminal('Completed'), legend: 'completed' },
         { expr: terminal('Failed'), legend: 'failed' },
         { expr: terminal('Cancelled'), legend: 'cancelled' },
+        // Intake refused with 429 while the suite was behind (admission control): load shed early.
+        { expr: 'sum(rate(rsm_admission_refused_total[1m])) or vector(0)', legend: 'refused (429)' },
       ]),
     )
     .withPanel(
@@ -50,6 +52,12 @@ export function runtimeDashboard(): DashboardBuilder {
     .withPanel(series('Steps per transaction', 'none', [{ expr: 'sum by (service) (rate(rsm_batch_steps_sum[1m])) / sum by (service) (rate(rsm_batch_steps_count[1m]))', legend: '{{service}}' }]))
     .withPanel(series('Transaction duration p99', 's', [{ expr: 'histogram_quantile(0.99, sum by (le, service) (rate(rsm_batch_duration_seconds_bucket[5m])))', legend: '{{service}}' }]))
     .withRow(new RowBuilder('Delivery'))
+    .withPanel(
+      series('Admission: how far behind (here or downstream) and refusals', 's', [
+        { expr: 'max by (service) (rsm_admission_lag_seconds)', legend: 'lag {{service}}' },
+        { expr: 'sum by (service) (rate(rsm_admission_refused_total[1m])) or vector(0)', legend: 'refused/s {{service}}' },
+      ]),
+    )
     .withPanel(series('Inbox depth', 'short', [{ expr: 'max by (service) (rsm_inbox_depth)', legend: '{{service}}' }]))
     .withPanel(series('Oldest inbox event', 's', [{ expr: 'max by (service) (rsm_inbox_oldest_age_seconds)', legend: '{{service}}' }]))
     .withPanel(series('Outbox depth', 'short', [{ expr: 'max by (service) (rsm_outbox_depth)', legend: '{{service}}' }]))

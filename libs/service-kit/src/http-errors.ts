@@ -2,7 +2,7 @@ import { BadRequestException, Catch, HttpException, HttpStatus, type ArgumentsHo
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Response } from 'express';
-import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
+import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
 
 /** A 400 naming each invalid field, from Standard Schema issues. */
 export function validationException(issues: readonly StandardSchemaV1.Issue[]): BadRequestException {
@@ -17,7 +17,7 @@ export function validationException(issues: readonly StandardSchemaV1.Issue[]): 
   });
 }
 
-const RSM_ERRORS = [RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError];
+const RSM_ERRORS = [RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError, RsmOverloadedError];
 
 /** Postgres class 08 (connection) and 57P (shutdown, cannot connect now) codes, and socket errors. */
 const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
@@ -64,6 +64,12 @@ export class RsmErrorFilter extends BaseExceptionFilter {
     }
     if (error instanceof RequestFailedError) {
       response.status(HttpStatus.UNPROCESSABLE_ENTITY).json({ statusCode: 422, error: 'Unprocessable Entity', message: error.message });
+      return;
+    }
+    if (error instanceof RsmOverloadedError) {
+      // Nothing was written: the client comes back later (and load is refused early, not accepted into a collapse).
+      response.setHeader('Retry-After', String(Math.ceil(error.retryAfterMs / 1_000)));
+      response.status(HttpStatus.TOO_MANY_REQUESTS).json({ statusCode: 429, error: 'Too Many Requests', message: error.message });
       return;
     }
     if (error instanceof RequestTimeoutError) {

@@ -1,3 +1,5 @@
+import { retryAfterSeconds } from '../../k6/lib/retry-after.js';
+
 /**
  * A small open-loop load driver with the k6 scenarios' shape (constant arrival rate, some
  * duplicated and some cancelled requests), for machines without k6 and for tests. A client whose
@@ -70,6 +72,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         refused();
         // Refused for what it is (invalid, unauthorized, conflicting): retrying changes nothing.
         if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) return false;
+        if (response.status === 429) {
+          // The suite is behind: come back when it says, not sooner.
+          const waitMs = retryAfterSeconds(response.headers.get('retry-after') ?? undefined, Date.now()) * 1_000;
+          if (Date.now() + waitMs > deadline) return false;
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+          continue;
+        }
       } catch {
         // the app is restarting: retry
         refused();

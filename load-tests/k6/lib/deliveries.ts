@@ -7,6 +7,7 @@ import { Counter, Rate, Trend } from 'k6/metrics';
 import { API_KEY, BASE_URLS, CANCEL_SHARE, DUPLICATE_SHARE, GIVEN_RUN_ID, SUMMARY_DIR, TIMING } from './config.ts';
 import { deliveryId, runIdFrom } from './delivery-ids.ts';
 import { deliveryEnd, endedAsExpected } from './delivery-outcome.ts';
+import { retryAfterSeconds } from './retry-after.ts';
 import { summaryText, type SummaryData } from './summary-text.ts';
 import { REQUEST_NAMES } from './thresholds.ts';
 
@@ -23,13 +24,16 @@ export const unfinished = new Counter('deliveries_unfinished');
 /** Per ended delivery: Completed, or Cancelled after the client asked to cancel. */
 export const asExpected = new Rate('deliveries_as_expected');
 export const endToEnd = new Trend('delivery_e2e_latency', true);
+/** Submits the suite refused with 429 because it was behind; the client waited Retry-After and tried again. */
+export const refused = new Counter('submits_refused');
 
 const AUTH = { authorization: `Bearer ${API_KEY}` };
 const JSON_HEADERS = { 'content-type': 'application/json', ...AUTH };
 const timeout = `${TIMING.requestTimeoutS}s`;
 // What each request may answer without being a failure in http_req_failed. A poll before the saga
-// exists gets a 404: expected, not a failure.
-const submitAnswers = http.expectedStatuses(202);
+// exists gets a 404: expected, not a failure; so is a 429 (the suite is behind and says when to
+// come back), counted in submits_refused instead.
+const submitAnswers = http.expectedStatuses(202, 429);
 const pollAnswers = http.expectedStatuses(200, 404);
 
 /** What setup() hands every iteration and handleSummary. */
@@ -73,7 +77,16 @@ export function deliveryIteration(prefix: string, run: RunData): void {
   const body = JSON.stringify(deliveryRequest(id));
   const started = Date.now();
   const params = (name: string) => ({ headers: JSON_HEADERS, tags: { name }, timeout, responseCallback: submitAnswers });
-  const response = http.post(`${BASE_URLS.ingestion}/api/deliveryrequests`, body, params('submit'));
+  const deadline = started + TIMING.completionTimeoutS * 1_000;
+  let response = http.post(`${BASE_URLS.ingestion}/api/deliveryrequests`, body, params('submit'));
+  // Refused while the suite is behind: wait as long as it asks, and try again while there is time.
+  while (response.status === 429) {
+    refused.add(1);
+    const waitS = retryAfterSeconds(response.headers['Retry-After'], Date.now());
+    if (Date.now() + waitS * 1_000 >= deadline) break;
+    sleep(waitS);
+    response = http.post(`${BASE_URLS.ingestion}/api/deliveryrequests`, body, params('submit'));
+  }
   if (!check(response, { 'submit: 202': (r) => r.status === 202 })) return;
   accepted.add(1);
   unfinished.add(1);
@@ -85,7 +98,6 @@ export function deliveryIteration(prefix: string, run: RunData): void {
   }
   const cancelAsked = Math.random() < CANCEL_SHARE;
   if (cancelAsked) http.del(`${BASE_URLS.ingestion}/api/deliveryrequests/${id}`, null, params('cancel'));
-  const deadline = started + TIMING.completionTimeoutS * 1_000;
   while (Date.now() < deadline) {
     sleep(TIMING.pollIntervalS);
     const saga = http.get(`${BASE_URLS.workflow}/api/workflows/${id}`, { headers: AUTH, tags: { name: 'poll' }, timeout, responseCallback: pollAnswers });

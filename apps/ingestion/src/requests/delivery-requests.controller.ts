@@ -38,7 +38,7 @@ export class DeliveryRequestsController {
   @Post()
   @HttpCode(202)
   @Allow('customer')
-  @ApiOperation({ summary: 'Accept a delivery request; 202 only once it is committed. Repeats return the same answer; the same id or key with another body is 422.' })
+  @ApiOperation({ summary: 'Accept a delivery request; 202 only once it is committed. Repeats return the same answer; the same id or key with another body is 422. 429 with Retry-After while the suite is behind: nothing was written, try again then.' })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   async create(
     @Body({ schema: deliveryRequestSchema }) body: DeliveryRequestDto,
@@ -50,7 +50,8 @@ export class DeliveryRequestsController {
     assertOwnOwner(caller, body.ownerId);
     const deliveryId = deliveryIdFor(body, idempotencyKey);
     const request = { ...body, deliveryId };
-    const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request });
+    // New work waits while the suite is behind (429 with Retry-After), instead of deepening the backlog.
+    const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request }, { admission: true });
     if (!created) {
       // A repeat: the same request is answered as the first time; another one under the same id or key is a conflict.
       const check = await this.rsm.request<{ same: boolean }, DeliveryRequestEvents>(DeliveryRequestMachine.ref(deliveryId), { type: 'Check', fingerprint: fingerprint(request) });

@@ -3,6 +3,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { KeyedReply, RemoteMessage } from '../runtime/batch-executor.js';
+import type { LagReport } from '../runtime/load-monitor.js';
 import type { RsmLogger } from '../runtime/logger.js';
 import { MessageSigner, type SignedKind } from './message-signer.js';
 import { redisConnection, type RedisEndpoint } from './redis-connection.js';
@@ -21,7 +22,7 @@ export interface DrainJob {
 export interface TransportHandlers {
   readonly inbound: (job: InboundJob) => Promise<void>;
   /** Outbox ids that service `from` has taken: safe to delete if they were addressed to it. */
-  readonly acks: (from: string, ids: readonly string[]) => void;
+  readonly acks: (from: string, ids: readonly string[], load: Readonly<Record<string, LagReport>> | undefined) => void;
   readonly drain: (job: DrainJob) => Promise<void>;
   readonly reply: (reply: KeyedReply) => void;
 }
@@ -143,7 +144,7 @@ export class BullmqTransport {
       }
       if (kind === 'acks') {
         const ack = this.openItem('acks', 'ack', raw, ackSchema);
-        if (ack !== undefined && this.addressedHere('acks', ack.to) && this.fresh('acks', ack.at)) handlers.acks(ack.from, ack.ids);
+        if (ack !== undefined && this.addressedHere('acks', ack.to) && this.fresh('acks', ack.at)) handlers.acks(ack.from, ack.ids, ack.load);
       } else {
         const reply = this.openItem('replies', 'reply', raw, replySchema);
         if (reply !== undefined && this.addressedHere('replies', reply.service) && this.fresh('replies', reply.at)) handlers.reply(reply.reply);
@@ -168,9 +169,9 @@ export class BullmqTransport {
    * Tells the publishing service which of its outbox rows arrived. A message on a channel, not a
    * job: a lost acknowledgement costs only a re-publish, which the pair sequence drops.
    */
-  async publishAcks(destination: string, ids: readonly string[]): Promise<void> {
+  async publishAcks(destination: string, ids: readonly string[], load?: Readonly<Record<string, LagReport>>): Promise<void> {
     if (ids.length === 0) return;
-    const ack = { from: this.options.service, to: destination, at: Date.now(), ids };
+    const ack = { from: this.options.service, to: destination, at: Date.now(), ids, ...(load !== undefined ? { load } : {}) };
     await this.guard(this.producer.publish(queueNames.acks(this.options.prefix, destination), JSON.stringify(this.signer.seal('ack', ack))));
     this.options.onPublished?.('acks', 1);
   }

@@ -41,6 +41,11 @@ export const ackSchema = z.object({
   to: service,
   at,
   ids: z.array(outboxId).min(1).max(100_000),
+  /** How far behind the acknowledging service and those downstream of it are (admission control). */
+  load: z
+    .record(service, z.object({ lagMs: z.number().int().min(0).max(86_400_000), at }))
+    .refine((r) => Object.keys(r).length <= 64, 'at most 64 services')
+    .optional(),
 });
 
 export const drainSchema = z.object({

@@ -32,6 +32,8 @@ export class RsmMetrics {
   readonly reorderOldestAge: Gauge<'service'>;
   readonly gapsSkipped: Counter<'service'>;
   readonly transportPublished: Counter<'service' | 'channel'>;
+  readonly admissionRefused: Counter<'service'>;
+  readonly admissionLag: Gauge<'service'>;
   readonly retentionDeleted: Counter<'service' | 'table'>;
   readonly sequenceCounters: Gauge<'service' | 'side'>;
 
@@ -88,6 +90,12 @@ export class RsmMetrics {
       'rsm_transport_published_total',
       'Items put in Redis: jobs on inbound and drain queues (drains may coalesce in Redis), acknowledgements and replies on channels.',
       ['service', 'channel'],
+    );
+    this.admissionRefused = counter('rsm_admission_refused_total', 'Work from outside refused because this service or one downstream is behind (admission.maxLagMs).', ['service']);
+    this.admissionLag = gauge(
+      'rsm_admission_lag_seconds',
+      'How long events wait before being handled, here or downstream (the largest fresh p90): what admission compares with admission.maxLagMs.',
+      ['service'],
     );
     this.gapsSkipped = counter('rsm_gaps_skipped_total', 'Gaps an operator skipped (their missing messages given up, with a record).', ['service']);
   }

@@ -31,6 +31,22 @@ export class RequestFailedError extends Error {
 }
 
 /**
+ * Work from outside refused because the deployment is behind (`admission` in the options): this
+ * service or one downstream handles events `lagMs` after accepting them. Nothing was written; try
+ * again after `retryAfterMs` (an HTTP API answers 429 with Retry-After).
+ */
+export class RsmOverloadedError extends Error {
+  override readonly name = 'RsmOverloadedError';
+  constructor(
+    readonly lagMs: number,
+    readonly source: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`overloaded: ${source} handles events ${Math.round(lagMs)} ms after accepting them; retry in ${Math.ceil(retryAfterMs / 1_000)} s`);
+  }
+}
+
+/**
  * A public call of the runtime did not finish within its deadline. Nothing is known about its
  * effect: a write may still commit later, so retry writes with the same idempotency key.
  */

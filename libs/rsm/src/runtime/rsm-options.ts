@@ -73,6 +73,19 @@ export const rsmOptionsSchema = z.object({
       .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together', path: ['cert'] })
       .optional(),
   }).refine((r) => r.tls === undefined || r.url.startsWith('rediss://'), { message: 'TLS settings need a rediss:// URL', path: ['tls'] }),
+  /**
+   * Admission control for work from outside (`create`/`send` with `{ admission: true }`): refused
+   * with RsmOverloadedError while this service, or any service downstream of it (as reported in
+   * acknowledgements), handles events more than `maxLagMs` after accepting them (p90 over
+   * `windowMs`). Reports older than `staleAfterMs` no longer count.
+   */
+  admission: z
+    .object({
+      maxLagMs: positiveInt.default(1_000),
+      windowMs: positiveInt.default(2_000),
+      staleAfterMs: positiveInt.default(5_000),
+    })
+    .prefault({}),
   /** Which service owns each machine type that this service sends to but does not own. */
   routes: z.record(z.string(), serviceName).default({}),
   /** False for an API-only process: it accepts events and leaves handling to worker processes. */

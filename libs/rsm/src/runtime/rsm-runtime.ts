@@ -19,7 +19,8 @@ import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './
 import type { CrashHook } from './crash-points.js';
 import { Dispatcher } from './dispatcher.js';
 import { Deadline, withDeadline } from './deadline.js';
-import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { LoadMonitor, type LoadView } from './load-monitor.js';
 import { isConnectionFailure } from './pg-errors.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { defaultLogger, type RsmLogger } from './logger.js';
@@ -67,6 +68,12 @@ export interface MachineInspection extends MachineView {
 export interface SendOptions {
   /** Idempotency key: a second event with the same key changes nothing. */
   readonly key?: string;
+  /**
+   * Work from outside that may wait: refuse it with RsmOverloadedError (writing nothing) while the
+   * deployment is behind by more than `admission.maxLagMs`. Leave it off for work that sheds load
+   * (a cancel) or that a machine already waits for.
+   */
+  readonly admission?: boolean;
 }
 
 export interface RequestOptions extends SendOptions {
@@ -136,6 +143,8 @@ export class RsmRuntime {
   private readonly tasks: PeriodicTask[] = [];
   private replyCheck: PeriodicTask | undefined;
   private readonly refusalLog = new Map<string, { at: number; suppressed: number }>();
+  /** How far behind this service and those downstream are: what `admission` decides on. */
+  private readonly load: LoadMonitor;
   private poolRef: Pool | undefined;
   private parts:
     | {
@@ -162,6 +171,7 @@ export class RsmRuntime {
     for (const definition of deps.machines ?? []) this.registry.register(definition);
     for (const activity of deps.activities ?? []) this.registerActivity(activity);
     this.metrics = new RsmMetrics(deps.metricsRegistry ?? new Registry());
+    this.load = new LoadMonitor(this.options.service, this.options.admission.windowMs, this.options.admission.staleAfterMs);
     this.tables = tableNames(this.options.postgres.schema);
     this.dataSource =
       deps.dataSource ??
@@ -274,7 +284,10 @@ export class RsmRuntime {
 
     await transport.start({
       inbound: (job) => this.receive(job),
-      acks: (from, ids) => relay.acknowledge(from, ids),
+      acks: (from, ids, load) => {
+        if (load !== undefined) this.load.merge(load);
+        relay.acknowledge(from, ids);
+      },
       drain: async (job) => {
         dispatcher.notify(job.key);
         return Promise.resolve();
@@ -348,6 +361,28 @@ export class RsmRuntime {
   }
 
   /**
+   * How far behind the deployment is as this service sees it: its own lag and the fresh reports of
+   * the services downstream, the largest of them in `lagMs` (what `admission` compares).
+   *
+   * @example
+   * const { lagMs, source } = rsm.loadView();
+   */
+  loadView(): LoadView {
+    return this.load.view();
+  }
+
+  /** Throws RsmOverloadedError when work from outside should wait (see `SendOptions.admission`). */
+  private admit(): void {
+    const view = this.load.view();
+    const limit = this.options.admission.maxLagMs;
+    if (view.lagMs <= limit) return;
+    this.metrics.admissionRefused.inc({ service: this.options.service });
+    this.metrics.admissionLag.set({ service: this.options.service }, view.lagMs / 1_000);
+    // Come back once the backlog could have drained: about as long as events now wait, 1-30 s.
+    throw new RsmOverloadedError(view.lagMs, view.source, Math.min(30_000, Math.max(1_000, view.lagMs)));
+  }
+
+  /**
    * Delivers a one-way event to a local machine. Resolves once the event is durable (handled or in
    * the inbox); with a key, a repeated call resolves `{ duplicate: true }` and changes nothing.
    *
@@ -355,6 +390,7 @@ export class RsmRuntime {
    * await rsm.send({ type: 'Delivery', id: 'd1' }, { type: 'Cancel' }, { key: 'cancel-d1' });
    */
   async send<E extends RsmEvent>(ref: MachineRef<E>, event: E, options: SendOptions = {}): Promise<{ duplicate: boolean }> {
+    if (options.admission === true) this.admit();
     const result = await this.intake('send', ref, event, options.key);
     return { duplicate: result.status === 'duplicate' };
   }
@@ -367,6 +403,7 @@ export class RsmRuntime {
    * const { created } = await rsm.create({ type: 'Delivery', id: 'd1' }, { type: 'Create', ... });
    */
   async create<E extends RsmEvent>(ref: MachineRef<E>, initEvent: E, options: SendOptions = {}): Promise<{ created: boolean }> {
+    if (options.admission === true) this.admit();
     const result = await this.intake('create', ref, initEvent, options.key);
     return { created: result.status !== 'exists' && result.status !== 'duplicate' };
   }
@@ -732,7 +769,10 @@ export class RsmRuntime {
       if (step.outcome === 'ok') {
         steps += 1;
         this.metrics.stepDuration.observe({ service, type: step.type }, step.handlerSeconds);
-        if (step.latencySeconds !== undefined) this.metrics.eventLatency.observe({ service, type: step.type }, step.latencySeconds);
+        if (step.latencySeconds !== undefined) {
+          this.metrics.eventLatency.observe({ service, type: step.type }, step.latencySeconds);
+          this.load.observe(step.latencySeconds * 1_000);
+        }
         if (step.transition !== undefined) {
           this.metrics.transitions.inc({ service, type: step.type, from: step.transition.from, to: step.transition.to });
           this.metrics.transitionAge.observe({ service, type: step.type, to: step.transition.to }, step.transition.ageSeconds);
@@ -785,7 +825,7 @@ export class RsmRuntime {
     if (received.deadLettered > 0) this.metrics.deadLetters.inc({ service }, received.deadLettered);
     for (const key of received.wake) if (!handled.has(key)) parts.dispatcher.notify(key);
     // A lost acknowledgement only means a re-publish, which the pair sequence drops.
-    await parts.transport.publishAcks(job.from, received.ack).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'));
+    await parts.transport.publishAcks(job.from, received.ack, this.load.report()).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'));
   }
 
   /** Finds inbox rows nobody is draining (a crash, a lost doorbell) and drains them. */
@@ -881,6 +921,7 @@ export class RsmRuntime {
     const labels = { service: this.options.service };
     this.metrics.inboxDepth.set(labels, n(row.inbox_depth));
     this.metrics.inboxOldestAge.set(labels, n(row.inbox_age));
+    this.metrics.admissionLag.set(labels, this.load.view().lagMs / 1_000);
     this.metrics.outboxDepth.set(labels, n(row.outbox_depth));
     this.metrics.outboxOldestAge.set(labels, n(row.outbox_age));
     this.metrics.timersPending.set(labels, n(row.timers));

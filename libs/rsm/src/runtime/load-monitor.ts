@@ -1,0 +1,97 @@
+/**
+ * How far behind the deployment is, for admission control. Each service measures its own lag (how
+ * long events waited between being accepted and being handled, p90 over the last seconds) and
+ * tells the services that send to it in every acknowledgement, together with what it heard from
+ * further downstream. A service that accepts work from outside can then refuse new work while any
+ * service on the way is behind, instead of accepting it into a collapse.
+ *
+ * Each figure keeps the time it was measured at its origin and is dropped `staleAfterMs` later, so
+ * a cycle between services cannot keep an old figure alive, and a service that stopped answering
+ * stops counting rather than blocking intake forever.
+ */
+
+/** A service's lag as measured by itself at `at` (ms since epoch). */
+export interface LagReport {
+  readonly lagMs: number;
+  readonly at: number;
+}
+
+/** The services a report may name: one per service of a deployment, bounded. */
+export const MAX_LOAD_ENTRIES = 64;
+
+export interface LoadView {
+  /** The largest lag among this service and the fresh reports from downstream, in ms. */
+  readonly lagMs: number;
+  /** Which service it comes from. */
+  readonly source: string;
+  readonly services: Readonly<Record<string, LagReport>>;
+}
+
+export class LoadMonitor {
+  private samples: { at: number; ms: number }[] = [];
+  /** ownLagMs sorts the window: its answer is kept for 100 ms, as admission asks on every request. */
+  private cached: { at: number; lagMs: number } | undefined;
+  private readonly reports = new Map<string, LagReport>();
+
+  constructor(
+    private readonly service: string,
+    private readonly windowMs: number,
+    private readonly staleAfterMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** An event was handled `waitedMs` after it was accepted. */
+  observe(waitedMs: number): void {
+    const at = this.now();
+    this.samples.push({ at, ms: Math.max(0, waitedMs) });
+    // Bounded however fast steps come: old samples go, and at most 4,096 are kept.
+    if (this.samples.length > 4_096 || (this.samples[0]?.at ?? at) < at - this.windowMs) this.samples = this.samples.filter((s) => s.at >= at - this.windowMs).slice(-4_096);
+  }
+
+  /** This service's own lag: p90 of the waits of events handled within the window (0 when idle). */
+  ownLagMs(): number {
+    const now = this.now();
+    if (this.cached !== undefined && this.cached.at > now - 100) return this.cached.lagMs;
+    const recent = this.samples.filter((s) => s.at >= now - this.windowMs).map((s) => s.ms);
+    recent.sort((a, b) => a - b);
+    const lagMs = recent.length === 0 ? 0 : (recent[Math.min(recent.length - 1, Math.floor(recent.length * 0.9))] ?? 0);
+    this.cached = { at: now, lagMs };
+    return lagMs;
+  }
+
+  /** Takes the reports another service sent with an acknowledgement; the newest figure per service wins. */
+  merge(reports: Readonly<Record<string, LagReport>>): void {
+    const now = this.now();
+    for (const [service, report] of Object.entries(reports)) {
+      if (service === this.service || report.at < now - this.staleAfterMs) continue;
+      const known = this.reports.get(service);
+      if (known === undefined || known.at < report.at) this.reports.set(service, report);
+    }
+    if (this.reports.size > MAX_LOAD_ENTRIES) {
+      const newest = [...this.reports.entries()].sort((a, b) => b[1].at - a[1].at).slice(0, MAX_LOAD_ENTRIES);
+      this.reports.clear();
+      for (const [service, report] of newest) this.reports.set(service, report);
+    }
+  }
+
+  /** What this service reports to its senders: its own lag now and the fresh reports it holds. */
+  report(): Record<string, LagReport> {
+    const now = this.now();
+    const out: Record<string, LagReport> = { [this.service]: { lagMs: Math.round(this.ownLagMs()), at: now } };
+    for (const [service, report] of this.reports) if (report.at >= now - this.staleAfterMs) out[service] = report;
+    return out;
+  }
+
+  view(): LoadView {
+    const services = this.report();
+    let lagMs = 0;
+    let source = this.service;
+    for (const [service, report] of Object.entries(services)) {
+      if (report.lagMs > lagMs) {
+        lagMs = report.lagMs;
+        source = service;
+      }
+    }
+    return { lagMs, source, services };
+  }
+}

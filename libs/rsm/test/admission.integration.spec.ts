@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { defineMachine, RsmOverloadedError, type RsmRuntime } from '#rsm';
+import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+
+/** Forwards each `Go` as `n` pieces of work to one machine of the other service. */
+const Forwarder = defineMachine<{ sent: number }, { type: 'Go'; n: number }>()({
+  type: 'Forwarder',
+  initial: 'Open',
+  initialData: () => ({ sent: 0 }),
+  states: {
+    Open: {
+      on: {
+        Go: (data, event, ctx) => {
+          for (let i = 0; i < event.n; i += 1) ctx.send({ type: 'Slow', id: 'one' }, { type: 'Work' });
+          data.sent += event.n;
+        },
+      },
+    },
+  },
+});
+
+/** Takes 40 ms per piece of work: a queue of them makes later ones wait, which is lag. */
+const Slow = defineMachine<{ done: number }, { type: 'Work' }>()({
+  type: 'Slow',
+  initial: 'Open',
+  initialData: () => ({ done: 0 }),
+  states: {
+    Open: {
+      on: {
+        Work: async (data) => {
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          data.done += 1;
+        },
+      },
+    },
+  },
+});
+
+describe('admission: work from outside waits while the deployment is behind', () => {
+  const schemaA = uniqueSchema('adma');
+  const schemaB = uniqueSchema('admb');
+  const prefix = uniquePrefix('adm');
+  const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000 };
+  let a: RsmRuntime;
+  let b: RsmRuntime;
+
+  before(async () => {
+    a = await startRuntime({ service: 'adm-a', schema: schemaA, prefix, machines: [Forwarder], routes: { Slow: 'adm-b' }, overrides: { admission } });
+    b = await startRuntime({ service: 'adm-b', schema: schemaB, prefix, machines: [Slow], overrides: { admission, batch: { maxEventsPerMachine: 4 } } });
+  });
+
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await dropSchemas(schemaA, schemaB);
+  });
+
+  const done = async () => ((await b.get({ type: 'Slow', id: 'one' }))?.data as { done: number } | undefined)?.done ?? 0;
+
+  it('admits while nothing waits, refuses with the downstream source while the receiver is behind, and admits again after', async () => {
+    assert.equal(a.loadView().lagMs, 0);
+    await a.create(Forwarder.ref('f0'), { type: 'Go', n: 0 }, { admission: true });
+    await b.create({ type: 'Slow', id: 'one' }, { type: 'Work' });
+    // 60 pieces at 40 ms each to one machine: the last ones wait seconds.
+    await a.create(Forwarder.ref('f1'), { type: 'Go', n: 60 }, { admission: true });
+    // Lag travels back with acknowledgements: while a keeps sending, it keeps hearing how b is doing.
+    let extra = 0;
+    let lastSend = 0;
+    const behind = await waitFor('a to hear that adm-b is behind', async () => {
+      const view = a.loadView();
+      if (view.lagMs > admission.maxLagMs && view.source === 'adm-b') return view;
+      if (Date.now() - lastSend > 200) {
+        lastSend = Date.now();
+        extra += 1;
+        await a.send(Forwarder.ref('f1'), { type: 'Go', n: 1 });
+      }
+      return undefined;
+    }, 30_000);
+    assert.ok(behind.services['adm-b'] !== undefined);
+    await assert.rejects(a.create(Forwarder.ref('f2'), { type: 'Go', n: 1 }, { admission: true }), (error: unknown) => {
+      assert.ok(error instanceof RsmOverloadedError, String(error));
+      assert.equal(error.source, 'adm-b');
+      assert.ok(error.retryAfterMs >= 1_000 && error.retryAfterMs <= 30_000);
+      return true;
+    });
+    assert.equal(await a.get(Forwarder.ref('f2')), undefined, 'a refused create writes nothing');
+    await assert.rejects(a.send(Forwarder.ref('f1'), { type: 'Go', n: 0 }, { admission: true }), RsmOverloadedError);
+    // Without admission (a cancel, say) work is always taken.
+    assert.deepEqual(await a.send(Forwarder.ref('f1'), { type: 'Go', n: 0 }), { duplicate: false });
+    const refusedMetric = (await a.metrics.admissionRefused.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.equal(refusedMetric, 2);
+    // Once adm-b has caught up and its report is stale or fresh and low, work is admitted again.
+    await waitFor('adm-b to finish the queue', async () => (await done()) === 61 + extra, 60_000);
+    await waitFor('a to admit again', () => a.loadView().lagMs <= admission.maxLagMs, 30_000);
+    assert.deepEqual(await a.create(Forwarder.ref('f3'), { type: 'Go', n: 1 }, { admission: true }), { created: true });
+    await waitFor('the admitted work to arrive', async () => (await done()) === 62 + extra, 30_000);
+  });
+});

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LoadMonitor, MAX_LOAD_ENTRIES } from '../src/runtime/load-monitor.js';
+
+/** A monitor on a clock the test moves. */
+function monitor(service = 'a', windowMs = 2_000, staleAfterMs = 5_000) {
+  const clock = { now: 1_000_000 };
+  return { clock, m: new LoadMonitor(service, windowMs, staleAfterMs, () => clock.now) };
+}
+
+describe('LoadMonitor: how far behind a service and those downstream are', () => {
+  it('takes the p90 of the waits of events handled within the window, and 0 when idle', () => {
+    const { clock, m } = monitor();
+    assert.equal(m.ownLagMs(), 0);
+    for (let i = 1; i <= 100; i += 1) m.observe(i * 10);
+    clock.now += 101; // the figure is recomputed at most every 100 ms
+    assert.equal(m.ownLagMs(), 910, 'p90 of 10..1000 ms');
+    clock.now += 1_900;
+    assert.equal(m.ownLagMs(), 0, 'samples older than the window no longer count');
+    m.observe(-5);
+    clock.now += 101;
+    assert.equal(m.ownLagMs(), 0, 'a clock step backwards is not a negative wait');
+  });
+
+  it('reports its own lag with the fresh reports it holds, and the largest of them is the view', () => {
+    const { clock, m } = monitor('ingestion');
+    for (let i = 0; i < 10; i += 1) m.observe(100);
+    m.merge({ workflow: { lagMs: 1_500, at: clock.now - 1_000 }, delivery: { lagMs: 300, at: clock.now } });
+    const view = m.view();
+    assert.equal(view.lagMs, 1_500);
+    assert.equal(view.source, 'workflow');
+    assert.deepEqual(Object.keys(view.services).sort(), ['delivery', 'ingestion', 'workflow']);
+    assert.equal(view.services.ingestion?.lagMs, 100);
+    clock.now += 4_001;
+    assert.equal(m.view().source, 'delivery', 'the workflow figure went stale first');
+    clock.now += 1_001;
+    assert.deepEqual(Object.keys(m.view().services), ['ingestion'], 'stale reports are dropped');
+    assert.equal(m.view().lagMs, 0, 'own samples are past the window too');
+  });
+
+  it('keeps the newest figure per service, and never lets a cycle keep an old figure alive', () => {
+    const a = monitor('a');
+    const b = monitor('b');
+    a.clock.now = b.clock.now;
+    for (let i = 0; i < 10; i += 1) a.m.observe(3_000);
+    // a is behind; b hears of it, and a hears it back from b: the figure keeps its origin time.
+    b.m.merge(a.m.report());
+    a.m.merge(b.m.report());
+    assert.equal(a.m.view().lagMs, 3_000);
+    // Both recover: a's own samples age out, and the echo from b expires at the origin time.
+    for (const x of [a, b]) x.clock.now += 2_500;
+    b.m.merge(a.m.report());
+    a.m.merge(b.m.report());
+    assert.equal(b.m.view().services.a?.lagMs, 0, 'b holds a newer report of a, not the echo');
+    for (const x of [a, b]) x.clock.now += 3_000;
+    a.m.merge(b.m.report());
+    b.m.merge(a.m.report());
+    assert.equal(a.m.view().lagMs, 0);
+    assert.equal(b.m.view().lagMs, 0);
+    // An older figure never replaces a newer one.
+    a.m.merge({ c: { lagMs: 10, at: a.clock.now } });
+    a.m.merge({ c: { lagMs: 9_999, at: a.clock.now - 100 } });
+    assert.equal(a.m.view().services.c?.lagMs, 10);
+    // Nobody reports for this service itself.
+    a.m.merge({ a: { lagMs: 9_999, at: a.clock.now } });
+    assert.equal(a.m.view().lagMs, 10);
+  });
+
+  it('holds at most a bounded number of services, however many a peer names', () => {
+    const { clock, m } = monitor();
+    const flood = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, { lagMs: i, at: clock.now - 500 + i }]));
+    m.merge(flood);
+    const services = Object.keys(m.report());
+    assert.equal(services.length, MAX_LOAD_ENTRIES + 1, 'the newest 64 and itself');
+    assert.ok(services.includes('s499') && !services.includes('s0'));
+  });
+});

@@ -25,12 +25,18 @@ export interface Counters {
   readonly sagasEnded: { Completed: number; Failed: number; Cancelled: number };
 }
 
-function cpuTicks(pid: number): number {
+/**
+ * CPU ticks of a process; with `reaped`, also those of its children that ended and were waited for
+ * (cutime, cstime). Postgres ends idle backends and starts new ones: the postmaster's reaped time
+ * plus its live children's is a total that does not lose the CPU of a backend that ended between
+ * two readings.
+ */
+function cpuTicks(pid: number, reaped = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at ") ": utime and stime are 14 and 15.
+    // Fields after the command name (which may hold spaces) start at ") ": utime, stime, cutime, cstime are 14-17.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return Number(fields[11]) + Number(fields[12]) + (reaped ? Number(fields[13]) + Number(fields[14]) : 0);
   } catch {
     return 0; // the process ended between listing and reading
   }
@@ -96,7 +102,7 @@ export class ResourceProbe {
     const all = processes();
     const ms = (pids: number[]) => (pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) * 1_000) / TICKS_PER_SECOND;
     const apps = all.filter((p) => /dist\/apps\/[a-z-]+\/src\/main\.js/.test(p.cmdline)).map((p) => p.pid);
-    const postgres = this.postmaster > 0 ? [this.postmaster, ...all.filter((p) => p.ppid === this.postmaster).map((p) => p.pid)] : [];
+    const postgres = this.postmaster > 0 ? all.filter((p) => p.ppid === this.postmaster).map((p) => p.pid) : [];
     const transactions = Number(
       (await this.pool.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]?.n ?? 0,
     );
@@ -107,7 +113,7 @@ export class ResourceProbe {
     const ended = (to: string) => sumMetric(workflow, 'rsm_transitions_total', (l) => l.includes('type="DeliverySaga"') && l.includes(`to="${to}"`));
     return {
       atMs: Date.now(),
-      cpuMs: { apps: ms(apps), postgres: ms(postgres), redis: ms(this.redisPid > 0 ? [this.redisPid] : []) },
+      cpuMs: { apps: ms(apps), postgres: ms(postgres) + (this.postmaster > 0 ? (cpuTicks(this.postmaster, true) * 1_000) / TICKS_PER_SECOND : 0), redis: ms(this.redisPid > 0 ? [this.redisPid] : []) },
       transactions,
       jobs,
       httpCalls,

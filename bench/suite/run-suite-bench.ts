@@ -75,7 +75,7 @@ let trialNo = 0;
 const trial = async (rate: number, seconds = numbers.seconds): Promise<Trial> => {
   trialNo += 1;
   const prefix = `bench-${stamp}-${trialNo}`;
-  const t = await runTrial(probe, { ingestionUrl: urls.ingestion, customerKey: keys.customerKey, rate, seconds, prefix, drainTimeoutMs: numbers.drainSeconds * 1_000, acceptanceP99BoundMs: 200 });
+  const t = await runTrial(probe, { ingestionUrl: urls.ingestion, customerKey: keys.customerKey, rate, seconds, prefix, drainTimeoutMs: numbers.drainSeconds * 1_000, acceptanceP99BoundMs: 200, settleTimeoutMs: 300_000 });
   for (let i = 0; i < Math.round(rate * seconds); i += 1) accepted.add(`${prefix}-${i}`);
   console.log(
     `[bench:suite] ${rate}/s for ${seconds} s: ${t.sustained ? 'sustained' : `not sustained (${t.why})`}; completed ${t.completedPerSecondOverall}/s overall, ${t.completedPerSecondDuringLoad}/s during load; acceptance p99 ${t.acceptanceP99Ms} ms; ${t.perDelivery.cpuMs} CPU ms, ${t.perDelivery.transactions} tx per delivery`,

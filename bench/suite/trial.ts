@@ -16,6 +16,11 @@ export interface TrialOptions {
   readonly drainTimeoutMs: number;
   /** Acceptance p99 bound of a sustained rate. */
   readonly acceptanceP99BoundMs: number;
+  /**
+   * After the figures are taken, how long to wait for a backlog to end before the next trial, so a
+   * failed trial's leftovers do not load the next one.
+   */
+  readonly settleTimeoutMs: number;
 }
 
 export interface Trial {
@@ -34,6 +39,8 @@ export interface Trial {
   readonly allEnded: boolean;
   readonly failedOrCancelled: number;
   readonly drainMs: number;
+  /** How long after the load the last delivery of the trial ended (or the settle bound passed). */
+  readonly settledMs: number;
   readonly perDelivery: { cpuMs: number; cpuMsApps: number; cpuMsPostgres: number; cpuMsRedis: number; transactions: number; jobs: number; httpCalls: number };
   readonly sustained: boolean;
   readonly why: string;
@@ -64,6 +71,13 @@ export async function runTrial(probe: ResourceProbe, o: TrialOptions): Promise<T
   };
   const acceptanceP99Ms = percentile(load.acceptanceLatenciesMs, 99);
   const offered = Math.round(o.rate * o.seconds);
+  // Not measured: let a backlog end before the next trial starts.
+  let settled = after;
+  const settleDeadline = Date.now() + o.settleTimeoutMs;
+  while (endedSince(settled) < load.accepted.size && Date.now() < settleDeadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    settled = await probe.read();
+  }
   const overall = completed / Math.max(0.001, (after.atMs - load.startedAt) / 1_000);
   const problems = [
     ...(load.accepted.size < offered ? [`${offered - load.accepted.size} of ${offered} not accepted`] : []),
@@ -84,6 +98,7 @@ export async function runTrial(probe: ResourceProbe, o: TrialOptions): Promise<T
     allEnded,
     failedOrCancelled,
     drainMs: after.atMs - loadEnded.atMs,
+    settledMs: settled.atMs - loadEnded.atMs,
     perDelivery: {
       cpuMs: round((cpu.apps + cpu.postgres + cpu.redis) / n, 1),
       cpuMsApps: round(cpu.apps / n, 1),

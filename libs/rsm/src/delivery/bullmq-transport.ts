@@ -50,6 +50,8 @@ export interface TransportOptions {
   readonly onRefused: (channel: TransportChannel, reason: RefusalReason, detail: string) => void;
   /** Called after items are put in Redis: jobs on an inbound or drain queue, messages on a channel. */
   readonly onPublished?: (channel: TransportChannel, items: number) => void;
+  /** Called with how long an accepted inbound job waited in Redis since it was signed (a backlog in the queue is lag too). */
+  readonly onInboundWait?: (ms: number) => void;
 }
 
 /** Queue and channel names in one place: queues `<service>.inbound` and `<service>.drain`; channels for replies and acks. */
@@ -124,7 +126,10 @@ export class BullmqTransport {
     if (this.options.worker) {
       make<unknown>(queueNames.inbound(service), this.options.inboundConcurrency, async (data) => {
         const job = this.openItem('inbound', 'job', data, inboundJobSchema);
-        if (job !== undefined && this.addressedHere('inbound', job.to) && this.fresh('inbound', job.at)) await handlers.inbound(job);
+        if (job !== undefined && this.addressedHere('inbound', job.to) && this.fresh('inbound', job.at)) {
+          this.options.onInboundWait?.(Date.now() - job.at);
+          await handlers.inbound(job);
+        }
       });
       make<unknown>(queueNames.drain(service), 8, async (data) => {
         const drain = this.openItem('drain', 'drain', data, drainSchema);

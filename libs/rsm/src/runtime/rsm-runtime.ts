@@ -249,6 +249,7 @@ export class RsmRuntime {
         maxMessageAgeMs: o.delivery.maxMessageAgeMs,
         onRefused: (channel, reason, detail) => this.refused(channel, reason, detail),
         onPublished: (channel, items) => this.metrics.transportPublished.inc({ service: o.service, channel }, items),
+        onInboundWait: (ms) => this.load.observe(ms),
       },
       this.logger,
     );

@@ -11,5 +11,15 @@ export const benchConfig = z
     BENCH_HOPS: z.coerce.number().int().positive().default(2_000),
     BENCH_IDLE_MACHINES: z.coerce.number().int().nonnegative().default(100_000),
     BENCH_ONLY: z.string().default(''),
+    /** The soak workload: how long, how many clients, over how many relay machines (each with its own pair). */
+    BENCH_SOAK_SECONDS: z.coerce.number().int().positive().default(360),
+    BENCH_SOAK_CLIENTS: z.coerce.number().int().positive().default(32),
+    BENCH_SOAK_RATE: z.coerce.number().positive().default(300),
+    /** Set by the soak for its receiving process (bench/soak-sink.ts): the key both services sign with. */
+    BENCH_SOAK_SIGNING_KEY: z.string().min(32).default('soak-signing-key-for-a-local-benchmark-only'),
+    BENCH_SOAK_RELAYS: z.coerce.number().int().positive().default(5_000),
   })
   .parse(process.env);
+
+/** The environment children of the benchmark start from (PATH and the like). */
+export const inheritedEnv: NodeJS.ProcessEnv = { ...process.env };

@@ -52,3 +52,46 @@ export const Pong = defineMachine<{ n: number }, BallEvents>()({
   initialData: () => ({ n: 0 }),
   states: { Playing: { on: { Serve: () => undefined, Hit: hit('Ping') } } },
 });
+
+/** Soak: takes a keyed request, answers it, and forwards a Ping to its fixed Sink in the other service. */
+export const Relay = defineMachine<{ n: number }, { type: 'Fwd'; sink: string }>()({
+  type: 'Relay',
+  initial: 'Open',
+  initialData: () => ({ n: 0 }),
+  states: {
+    Open: {
+      on: {
+        Fwd: (data, event, ctx) => {
+          data.n += 1;
+          ctx.send({ type: 'Sink', id: event.sink }, { type: 'Ping', n: data.n });
+          ctx.reply(data.n);
+        },
+      },
+    },
+  },
+});
+
+/** Soak: counts the pings of its relays (another service: outbox, queue, inbox, pair sequence). */
+export const Sink = defineMachine<{ pings: number }, { type: 'Ping'; n: number }>()({
+  type: 'Sink',
+  initial: 'Open',
+  initialData: () => ({ pings: 0 }),
+  states: { Open: { on: { Ping: (data) => void (data.pings += 1) } } },
+});
+
+/** Soak: a short-lived machine per request (created, one step, halted): churn that halted-machine retention must keep bounded. */
+export const Job = defineMachine<{ done: boolean }, { type: 'Run' }>()({
+  type: 'Job',
+  initial: 'New',
+  initialData: () => ({ done: false }),
+  states: {
+    New: {
+      on: {
+        Run: (data, _event, ctx) => {
+          data.done = true;
+          ctx.halt();
+        },
+      },
+    },
+  },
+});

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { RsmRuntime } from '#rsm';
 import { benchConfig as config } from './config.js';
 import { Account, Ping, Pong, hops } from './machines.js';
+import { soak, type SoakResult } from './soak.js';
 
 interface Figures {
   steps_per_s: number;
@@ -227,15 +228,22 @@ try {
   if (want('keyed-request')) workloads['keyed-request'] = await keyed(pool, 'request');
   if (want('keyed-oneway')) workloads['keyed-oneway'] = await keyed(pool, 'oneway');
   const memory = want('idle-machines') ? await idleMachines(pool) : undefined;
+  let soaked: SoakResult | undefined;
+  if (want('soak')) {
+    console.log(`soak: ${config.BENCH_SOAK_SECONDS} s, ${config.BENCH_SOAK_RATE} requests/s offered, at most ${config.BENCH_SOAK_CLIENTS} in flight, ${config.BENCH_SOAK_RELAYS} relays, retention 20 s`);
+    soaked = await soak(pool, { databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL, seconds: config.BENCH_SOAK_SECONDS, clients: config.BENCH_SOAK_CLIENTS, rate: config.BENCH_SOAK_RATE, relays: config.BENCH_SOAK_RELAYS, sinks: 500, sampleSeconds: 20 });
+  }
   for (const [name, f] of Object.entries(workloads)) {
     console.log(
       `${name.padEnd(14)} ${String(f.steps_per_s).padStart(7)} steps/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms | raw pg ${f.baseline_steps_per_s} steps/s  p50 ${f.baseline_p50_ms} ms  p99 ${f.baseline_p99_ms} ms | ratio ${f.ratio}${f.peak_rss_mb !== undefined ? ` | peak rss ${f.peak_rss_mb} MB` : ''}`,
     );
   }
   if (memory !== undefined) console.log(`idle machines  ${memory.idle_machines} in Postgres: rss ${memory.rss_before_mb} MB before, ${memory.rss_after_mb} MB after`);
+  if (soaked !== undefined) console.log(`soak           ${soaked.requests} requests, ${soaked.steps} steps in ${soaked.seconds} s: ${soaked.verdict}`);
+  if (soaked !== undefined && !soaked.flat) process.exitCode = 1;
   const out = join(import.meta.dirname, '..', '..', 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), synchronous_commit: settings.rows[0]?.synchronous_commit, workloads, memory }, null, 2)}\n`);
+  writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), synchronous_commit: settings.rows[0]?.synchronous_commit, workloads, memory, soak: soaked }, null, 2)}\n`);
   console.log(`written to bench/results/latest.json`);
 } finally {
   clearInterval(rssTimer);

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { CRASH_POINTS, type CrashPoint, type RsmRuntime } from '#rsm';
-import { Receiver, Sender, senderProblems, senderSettled, type SenderData } from './fixtures/machines.js';
+import { CRASH_POINTS, type CrashPoint } from '#rsm';
+import { Receiver, Sender } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
-import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { pingProblems, pingsSettled } from './support/ping-checks.js';
 import { sigkill, spawnNode, type Child } from './support/process-pool.js';
 
 const WORKER = join(import.meta.dirname, 'fixtures', 'crash-worker.js');
@@ -101,38 +102,13 @@ async function runScenario(scenario: Scenario): Promise<Outcome> {
     }
 
     const expected = scenario.senders * scenario.pings;
-    await waitFor(`${expected} pings received and every sender settled`, async () => {
-      const total = await receivedTotal(apiB, receivers);
-      if (total !== expected) return false;
-      for (const id of senders) if (!senderSettled((await apiA.get(Sender.ref(id))) as { state: string; data: unknown })) return false;
-      return true;
-    }, 120_000);
+    await waitFor(`${expected} pings received and every sender settled`, () => pingsSettled(apiA, apiB, senders, receivers, expected), 120_000);
     for (const t of timers) clearInterval(t);
 
     // Quiet now: let late duplicates or stray timers surface before counting.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const problems: string[] = [];
-    for (const id of senders) problems.push(...senderProblems(id, (await apiA.get(Sender.ref(id))) as { state: string; version: number; data: unknown }));
-    let total = 0;
-    for (const id of receivers) {
-      const r = (await apiB.get(Receiver.ref(id))) as { version: number; data: { count: number; steps: number; violations: string[]; last: Record<string, number> } };
-      total += r.data.count;
-      problems.push(...r.data.violations.map((v) => `${id}: FIFO violation ${v}`));
-      if (r.data.steps !== r.version) problems.push(`${id}: ${r.data.steps} steps in data, version ${r.version}: two writers`);
-    }
-    if (total !== expected) problems.push(`received ${total} pings, expected exactly ${expected}`);
-    const pool = testPool();
-    try {
-      for (const schema of [schemaA, schemaB]) {
-        const letters = await pool.query<{ reason: string }>(`SELECT reason FROM "${schema}".rsm_dead_letters`);
-        problems.push(...letters.rows.map((l) => `dead letter in ${schema}: ${l.reason}`));
-      }
-    } finally {
-      await pool.end();
-    }
+    const problems = await pingProblems(apiA, apiB, senders, receivers, expected, [schemaA, schemaB]);
     assert.deepEqual(problems, [], 'every guarantee holds');
-    const sentTotal = await Promise.all(senders.map(async (id) => ((await apiA.get(Sender.ref(id)))?.data as SenderData).sent));
-    assert.equal(sentTotal.reduce((x, y) => x + y, 0), expected);
     return { crashLog: hit(), kills, restarts, seconds: (Date.now() - started) / 1_000 };
   } finally {
     finished = true;
@@ -142,12 +118,6 @@ async function runScenario(scenario: Scenario): Promise<Outcome> {
     await apiB.stop();
     await dropSchemas(schemaA, schemaB);
   }
-}
-
-async function receivedTotal(runtime: RsmRuntime, receivers: string[]): Promise<number> {
-  let total = 0;
-  for (const id of receivers) total += ((await runtime.get(Receiver.ref(id)))?.data as { count: number } | undefined)?.count ?? 0;
-  return total;
 }
 
 function restartPostgres(): void {

@@ -1,11 +1,124 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { CRASH_POINTS } from '#rsm';
+import { CRASH_POINTS, type CrashPoint } from '#rsm';
+import { Receiver, Sender } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
-import { runPingScenario as runScenario } from './support/ping-scenario.js';
+import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { pingProblems, pingsSettled } from './support/ping-checks.js';
+import { sigkill, spawnNode, type Child } from './support/process-pool.js';
+
+const WORKER = join(import.meta.dirname, 'fixtures', 'crash-worker.js');
+const POINTS: Record<'svc-a' | 'svc-b', CrashPoint[]> = {
+  'svc-a': ['whileTimerFires', 'whileActivityRuns', 'afterCommitBeforePublish', 'beforeCommit', 'whileDraining'],
+  'svc-b': ['afterPublishBeforeAck', 'whileDraining', 'beforeCommit'],
+};
+
+interface Scenario {
+  readonly senders: number;
+  readonly pings: number;
+  /** SIGKILL a random worker this often while pings flow (0: never). */
+  readonly killEveryMs: number;
+  /** Arm crash points in workers. */
+  readonly crashPoints: boolean;
+  /** Things done to the infrastructure mid-run, at the given ms after start. */
+  readonly disruptions: { atMs: number; name: string; run: () => Promise<void> }[];
+}
+
+interface Outcome {
+  readonly crashLog: string[];
+  readonly kills: number;
+  readonly restarts: number;
+  readonly seconds: number;
+}
+
+/** Runs senders in svc-a against receivers in svc-b, two worker processes each, while disrupting them; checks every guarantee by counting. */
+async function runScenario(scenario: Scenario): Promise<Outcome> {
+  const schemaA = uniqueSchema('ca');
+  const schemaB = uniqueSchema('cb');
+  const prefix = uniquePrefix('crash');
+  const dir = mkdtempSync(join(tmpdir(), 'rsm-crash-'));
+  const crashLog = join(dir, 'crashes.log');
+  writeFileSync(crashLog, '');
+  const hit = () => readFileSync(crashLog, 'utf8').split('\n').filter((l) => l !== '');
+  const workers = new Map<string, Child>();
+  let finished = false;
+  let kills = 0;
+  let restarts = 0;
+
+  const launch = (slot: string, service: 'svc-a' | 'svc-b', schema: string) => {
+    const done = new Set(hit());
+    const pending = POINTS[service].filter((p) => !done.has(p));
+    const armed = scenario.crashPoints ? pending.slice(0, 2) : [];
+    const child = spawnNode(slot, WORKER, {
+      SERVICE: service,
+      SCHEMA: schema,
+      PREFIX: prefix,
+      DATABASE_URL: testConfig.DATABASE_URL,
+      REDIS_URL: testConfig.REDIS_URL,
+      CRASH_AT: armed.join(','),
+      CRASH_SKIP: String(Math.floor(Math.random() * 15)),
+      CRASH_LOG: crashLog,
+    });
+    workers.set(slot, child);
+    // A dead worker is restarted, as Kubernetes restarts a pod.
+    void child.exited.then(() => {
+      if (finished) return;
+      restarts += 1;
+      launch(slot, service, schema);
+    });
+    return child;
+  };
+
+  // Drivers in this process are API-only: they accept events and leave every step to the workers.
+  const apiA = await startRuntime({ service: 'svc-a', schema: schemaA, prefix, machines: [Sender], routes: { Receiver: 'svc-b' }, overrides: { worker: false } });
+  const apiB = await startRuntime({ service: 'svc-b', schema: schemaB, prefix, machines: [Receiver], overrides: { worker: false } });
+  const started = Date.now();
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await Promise.all([launch('a1', 'svc-a', schemaA), launch('a2', 'svc-a', schemaA), launch('b1', 'svc-b', schemaB), launch('b2', 'svc-b', schemaB)].map((c) => c.ready));
+    const receivers = ['r1', 'r2', 'r3'];
+    for (const id of receivers) await apiB.create(Receiver.ref(id), { type: 'Hello' });
+    const senders = Array.from({ length: scenario.senders }, (_, i) => `s${i + 1}`);
+    for (const id of senders) await apiA.create(Sender.ref(id), { type: 'Start', receivers, count: scenario.pings, receiverType: 'Receiver' });
+
+    if (scenario.killEveryMs > 0) {
+      const killer = setInterval(() => {
+        const alive = [...workers.values()];
+        const victim = alive[Math.floor(Math.random() * alive.length)];
+        if (victim !== undefined) {
+          kills += 1;
+          void sigkill(victim);
+        }
+      }, scenario.killEveryMs);
+      timers.push(killer);
+    }
+    for (const disruption of scenario.disruptions) {
+      timers.push(setTimeout(() => void disruption.run().catch((error: unknown) => console.error(`disruption ${disruption.name} failed`, error)), disruption.atMs));
+    }
+
+    const expected = scenario.senders * scenario.pings;
+    await waitFor(`${expected} pings received and every sender settled`, () => pingsSettled(apiA, apiB, senders, receivers, expected), 240_000);
+    for (const t of timers) clearInterval(t);
+
+    // Quiet now: let late duplicates or stray timers surface before counting.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const problems = await pingProblems(apiA, apiB, senders, receivers, expected, [schemaA, schemaB]);
+    assert.deepEqual(problems, [], 'every guarantee holds');
+    return { crashLog: hit(), kills, restarts, seconds: (Date.now() - started) / 1_000 };
+  } finally {
+    finished = true;
+    for (const t of timers) clearInterval(t);
+    await Promise.all([...workers.values()].map((w) => sigkill(w)));
+    await apiA.stop();
+    await apiB.stop();
+    await dropSchemas(schemaA, schemaB);
+  }
+}
 
 function restartPostgres(): void {
   const version = readdirSync('/etc/postgresql')[0];

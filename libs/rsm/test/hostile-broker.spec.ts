@@ -1,208 +1,416 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RsmRuntime } from '#rsm';
-import { queueNames } from '../src/delivery/bullmq-transport.js';
-import { MessageSigner } from '../src/delivery/message-signer.js';
-import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
-import { runPingScenario, type ScenarioContext } from './support/ping-scenario.js';
+import { queueNames, type RefusalReason, type TransportChannel } from '../src/delivery/bullmq-transport.js';
+import { MessageSigner, type SignedEnvelope } from '../src/delivery/message-signer.js';
+import { Counter, Receiver, Sender } from './fixtures/machines.js';
+import { testConfig } from './support/config.js';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { pingProblems, pingsSettled, receivedTotal } from './support/ping-checks.js';
+import { sigkill, spawnNode, type Child } from './support/process-pool.js';
 
-/** Signs as a runtime would, but with a key no runtime holds: what anyone who can write to Redis can do. */
+/**
+ * The hostile-broker test: services run as separate processes under load while an adversary with
+ * full access to Redis (but not to the signing key) forges, tampers with, replays and misroutes
+ * every kind of item the runtime puts there, and flushes Redis once. Then the crash tests'
+ * counting: nothing lost, nothing twice, FIFO per pair, every request answered with its real
+ * reply; and every kind of forgery counted in `rsm_transport_refused_total`.
+ */
+
+const WORKER = join(import.meta.dirname, 'fixtures', 'crash-worker.js');
+/** Short, so that items captured during the run can be replayed once they have expired. */
+const MAX_AGE_MS = 10_000;
+const SENDERS = 4;
+const PINGS = 60;
+const COUNTERS = 3;
+const REQUESTS = 20;
+
+/** Signs as a runtime would, with a key no runtime holds. */
 const attacker = new MessageSigner(['an-attacker-key-that-no-service-holds-0123']);
-/**
- * Signs with the deployment's key. The adversary never signs new content with it (a holder of the
- * key is a trusted process); it uses it only for items a real process could have written and
- * Redis could hand back at the wrong time or place: expired, or on another service's channel.
- */
-const insider = new MessageSigner(TEST_SIGNING_KEYS);
-const SERVICES = ['svc-a', 'svc-b'] as const;
-type Channel = 'inbound' | 'drain' | 'acks' | 'replies';
 
-const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
-const fakeMessage = (seq: number) => ({ outboxId: String(1 + Math.floor(Math.random() * 5_000)), kind: 'event', sender: { type: 'Sender', id: pick(['s1', 's2', 's3', 's4']) }, to: { type: 'Receiver', id: pick(['r1', 'r2', 'r3']) }, seq, event: { type: 'Ping', n: seq } });
+type Kind = `${TransportChannel}/${RefusalReason}`;
+type Service = 'svc-a' | 'svc-b';
 
-/**
- * A process with full access to Redis and none to the signing key: it forges and garbles items on
- * every queue and channel the runtime uses, replays genuine ones it captured (late, twice, and on
- * the wrong service's queue), and counts what it sent by channel.
- */
-class HostileBroker {
-  readonly sent: Record<Channel, number> = { inbound: 0, drain: 0, acks: 0, replies: 0 };
-  /** Genuine jobs and messages put back: late, twice, or on the other service's queue. */
-  replayed = 0;
-  private readonly redis = new Redis(testConfig.REDIS_URL, { maxRetriesPerRequest: 1 });
-  private readonly listener = new Redis(testConfig.REDIS_URL);
-  private readonly captured: { jobs: { channel: 'inbound' | 'drain'; service: string; data: unknown }[]; messages: { channel: string; message: string }[] } = { jobs: [], messages: [] };
-  private queues = new Map<string, Queue>();
-  private timer: NodeJS.Timeout | undefined;
-  private capture: NodeJS.Timeout | undefined;
-  private busy = false;
-  private stopped = false;
+interface Captured<T> {
+  readonly at: number;
+  readonly item: T;
+}
 
-  start(ctx: ScenarioContext): void {
-    for (const service of SERVICES) {
-      for (const name of [queueNames.inbound(service), queueNames.drain(service)]) this.queues.set(name, new Queue(name, { connection: this.redis, prefix: ctx.prefix }));
-    }
-    const channels = SERVICES.flatMap((s) => [queueNames.acks(ctx.prefix, s), queueNames.replies(ctx.prefix, s)]);
-    this.listener.on('message', (channel: string, message: string) => {
-      if (this.captured.messages.length < 500) this.captured.messages.push({ channel, message });
-    });
-    void this.listener.subscribe(...channels).catch(() => undefined);
-    // Genuine jobs, copied while they wait, to replay later.
-    this.capture = setInterval(() => void this.captureJobs(), 100);
-    this.timer = setInterval(() => {
-      if (this.busy || this.stopped) return;
-      this.busy = true;
-      void this.strike(ctx).catch(() => undefined).finally(() => (this.busy = false));
-    }, 10);
+/** A real signed item seen in Redis: a queue job's data or a channel message. */
+interface CapturedJob {
+  readonly queue: string;
+  readonly data: SignedEnvelope;
+}
+
+/** What the adversary did, by the refusal each item should meet (`accepted` items are replays of real ones). */
+class Tally {
+  readonly counts = new Map<string, number>();
+  add(kind: Kind | 'replayed-job' | 'replayed-reply' | 'replayed-ack' | 'raw-garbage-job', n = 1): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + n);
   }
-
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearInterval(this.timer);
-    clearInterval(this.capture);
-    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
-    this.redis.disconnect();
-    this.listener.disconnect();
-  }
-
-  private async captureJobs(): Promise<void> {
-    if (this.stopped || this.captured.jobs.length >= 300) return;
-    for (const service of SERVICES) {
-      for (const channel of ['inbound', 'drain'] as const) {
-        const queue = this.queues.get(channel === 'inbound' ? queueNames.inbound(service) : queueNames.drain(service));
-        const jobs = (await queue?.getJobs(['waiting', 'active', 'delayed'], 0, 5).catch(() => [])) ?? [];
-        for (const job of jobs) if (job !== undefined) this.captured.jobs.push({ channel, service, data: job.data as unknown });
-      }
-    }
-  }
-
-  private async add(channel: 'inbound' | 'drain', service: string, data: unknown): Promise<void> {
-    const name = channel === 'inbound' ? queueNames.inbound(service) : queueNames.drain(service);
-    await this.queues.get(name)?.add(channel === 'inbound' ? 'events' : 'drain', data, { removeOnComplete: true, removeOnFail: true });
-    this.sent[channel] += 1;
-  }
-
-  private async publish(channel: 'acks' | 'replies', target: string, message: string): Promise<void> {
-    await this.redis.publish(target, message);
-    this.sent[channel] += 1;
-  }
-
-  /** One hostile act, drawn at random. */
-  private async strike(ctx: ScenarioContext): Promise<void> {
-    const now = Date.now();
-    const service = pick(SERVICES);
-    const other = service === 'svc-a' ? 'svc-b' : 'svc-a';
-    const ids = Array.from({ length: 5 }, () => String(1 + Math.floor(Math.random() * 5_000)));
-    const acks = queueNames.acks(ctx.prefix, service);
-    const replies = queueNames.replies(ctx.prefix, service);
-    const forgedReply = { key: `add-${1 + Math.floor(Math.random() * 20)}`, ok: true, value: 9_999 };
-    const acts: (() => Promise<void>)[] = [
-      // Inbound: garbage, an unsigned job, a forged one claiming a real sender, one for another service, an expired one.
-      () => this.add('inbound', service, 'garbage'),
-      () => this.add('inbound', service, { from: other, to: service, at: now, messages: [fakeMessage(1)] }),
-      () => this.add('inbound', service, attacker.seal('job', { from: other, to: service, at: now, messages: [fakeMessage(1 + Math.floor(Math.random() * 60))] })),
-      () => this.add('inbound', service, insider.seal('job', { from: service, to: other, at: now, messages: [fakeMessage(1)] })),
-      () => this.add('inbound', service, insider.seal('job', { from: other, to: service, at: now - 3_600_000, messages: [fakeMessage(1)] })),
-      () => this.add('inbound', service, insider.seal('job', { from: other, to: service, at: now, messages: [{ ...fakeMessage(1), seq: -1 }] })),
-      // Drain doorbells: garbage, forged, for another service.
-      () => this.add('drain', service, { service, key: 'Receiver r1' }),
-      () => this.add('drain', service, attacker.seal('drain', { service, key: 'Receiver r1' })),
-      () => this.add('drain', service, insider.seal('drain', { service: other, key: 'Receiver r1' })),
-      // Acknowledgements that would delete undelivered outbox rows: bare ids, forged, expired, misaddressed, garbage.
-      () => this.publish('acks', acks, ids.join(',')),
-      () => this.publish('acks', acks, JSON.stringify(attacker.seal('ack', { from: other, to: service, at: now, ids }))),
-      () => this.publish('acks', acks, JSON.stringify(insider.seal('ack', { from: other, to: service, at: now - 3_600_000, ids }))),
-      () => this.publish('acks', acks, JSON.stringify(insider.seal('ack', { from: other, to: 'svc-x', at: now, ids }))),
-      () => this.publish('acks', acks, '{"from":'),
-      // Replies that would answer a waiting caller with a made-up value.
-      () => this.publish('replies', replies, JSON.stringify(forgedReply)),
-      () => this.publish('replies', replies, JSON.stringify(attacker.seal('reply', { service, at: now, reply: forgedReply }))),
-      () => this.publish('replies', replies, JSON.stringify(insider.seal('reply', { service: other, at: now, reply: forgedReply }))),
-      () => this.publish('replies', replies, JSON.stringify(insider.seal('reply', { service, at: now - 3_600_000, reply: forgedReply }))),
-      () => this.publish('replies', replies, 'garbage'),
-    ];
-    // Replays of genuine items: the same job again (duplicates), on the other service's queue (misaddressed), a genuine ack or reply again.
-    const job = this.captured.jobs.length > 0 ? pick(this.captured.jobs) : undefined;
-    const replay = (work: () => Promise<void>) => async () => {
-      await work();
-      this.replayed += 1;
-    };
-    if (job !== undefined) {
-      acts.push(replay(() => this.add(job.channel, job.service, job.data)));
-      acts.push(replay(() => this.add(job.channel, job.service === 'svc-a' ? 'svc-b' : 'svc-a', job.data)));
-    }
-    const message = this.captured.messages.length > 0 ? pick(this.captured.messages) : undefined;
-    if (message !== undefined) acts.push(replay(() => this.publish(message.channel.endsWith(':acks') ? 'acks' : 'replies', message.channel, message.message)));
-    await pick(acts)();
+  get(kind: string): number {
+    return this.counts.get(kind) ?? 0;
   }
 }
 
-/** Items refused by every runtime of the run, by channel and reason: the workers' files and the two API runtimes. */
-async function refusals(dir: string, apis: readonly RsmRuntime[]): Promise<Map<string, number>> {
-  const totals = new Map<string, number>();
-  const add = (channel: string, reason: string, value: number) => totals.set(`${channel}/${reason}`, (totals.get(`${channel}/${reason}`) ?? 0) + value);
-  for (const file of readdirSync(dir)) {
-    for (const v of JSON.parse(readFileSync(join(dir, file), 'utf8')) as { channel: string; reason: string; value: number }[]) add(v.channel, v.reason, v.value);
-  }
-  for (const api of apis) for (const v of (await api.metrics.transportRefused.get()).values) add(String(v.labels.channel), String(v.labels.reason), v.value);
-  return totals;
+function isEnvelope(value: unknown): value is SignedEnvelope {
+  return typeof value === 'object' && value !== null && (value as { v?: unknown }).v === 1 && typeof (value as { body?: unknown }).body === 'string';
 }
 
-describe('a hostile broker: Redis forges, replays, garbles and loses items under load', { concurrency: false }, () => {
-  it('loses nothing, duplicates nothing, keeps FIFO per pair, answers every caller truly, and counts every forgery', async () => {
+function body(envelope: SignedEnvelope): Record<string, unknown> {
+  return JSON.parse(envelope.body) as Record<string, unknown>;
+}
+
+/** Real outbox ids read from a captured job: what an attacker sees in Redis. */
+function outboxIdsOf(job: CapturedJob): string[] {
+  const messages = body(job.data).messages as { outboxId: string }[] | undefined;
+  return (messages ?? []).map((m) => m.outboxId);
+}
+
+function pick<T>(list: readonly T[]): T | undefined {
+  return list[Math.floor(Math.random() * list.length)];
+}
+
+/** Sums the refusals of a runtime in this process and of the worker processes' metric files. */
+async function refusals(runtimes: readonly RsmRuntime[], files: readonly string[]): Promise<{ byKind: Map<string, number>; duplicates: number }> {
+  const byKind = new Map<string, number>();
+  let duplicates = 0;
+  const add = (channel: string, reason: string, value: number) => byKind.set(`${channel}/${reason}`, (byKind.get(`${channel}/${reason}`) ?? 0) + value);
+  for (const runtime of runtimes) {
+    for (const v of (await runtime.metrics.transportRefused.get()).values) add(String(v.labels.channel), String(v.labels.reason), v.value);
+  }
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    const dump = JSON.parse(readFileSync(file, 'utf8')) as { refused: { channel: string; reason: string; value: number }[]; duplicates: number };
+    for (const v of dump.refused) add(v.channel, v.reason, v.value);
+    duplicates += dump.duplicates;
+  }
+  return { byKind, duplicates };
+}
+
+describe('hostile broker: guarantees hold against an adversary with full access to Redis', { concurrency: false }, () => {
+  it('refuses and counts every forgery, and still delivers everything exactly once, in order, with real replies', async () => {
+    const schemaA = uniqueSchema('hba');
+    const schemaB = uniqueSchema('hbb');
+    const prefix = uniquePrefix('hostile');
     const dir = mkdtempSync(join(tmpdir(), 'rsm-hostile-'));
-    const broker = new HostileBroker();
-    const flusher = new Redis(testConfig.REDIS_URL);
-    let apis: RsmRuntime[] = [];
-    let counts: Map<string, number> | undefined;
+    const crashLog = join(dir, 'crashes.log');
+    writeFileSync(crashLog, '');
+    const metricFiles: string[] = [];
+    const workers: Child[] = [];
+    const redis = new Redis(testConfig.REDIS_URL);
+    const listener = new Redis(testConfig.REDIS_URL);
+    const queues = new Map<string, Queue>();
+    const queue = (name: string) => {
+      let q = queues.get(name);
+      if (q === undefined) {
+        q = new Queue(name, { connection: redis, prefix });
+        q.on('error', () => undefined);
+        queues.set(name, q);
+      }
+      return q;
+    };
+    const inbound = (s: Service) => queue(queueNames.inbound(s));
+    const drain = (s: Service) => queue(queueNames.drain(s));
+    const acks = (s: Service) => queueNames.acks(prefix, s);
+    const replies = (s: Service) => queueNames.replies(prefix, s);
+    const delivery = { ackTimeoutMs: 1_000, sweepIntervalMs: 200, recoveryGraceMs: 500, maxMessageAgeMs: MAX_AGE_MS };
+    const apiA = await startRuntime({ service: 'svc-a', schema: schemaA, prefix, machines: [Sender, Counter], routes: { Receiver: 'svc-b' }, overrides: { worker: false, delivery } });
+    const apiB = await startRuntime({ service: 'svc-b', schema: schemaB, prefix, machines: [Receiver], overrides: { worker: false, delivery } });
+    const tally = new Tally();
+    const capturedJobs: Captured<CapturedJob>[] = [];
+    const capturedAcks: Captured<string>[] = [];
+    const capturedReplies: Captured<string>[] = [];
+    const seenJobIds = new Set<string>();
+    /** What the adversary published itself, so that it only captures (and replays) real items. */
+    const published = new Set<string>();
+    /** Keys of requests whose callers are waiting now: the adversary answers them first. */
+    const waiting = new Set<string>();
+    const answers = new Map<string, unknown>();
+    let flushedAt = 0;
+    let stop = false;
+    const started = Date.now();
     try {
-      const outcome = await runPingScenario({
-        senders: 6,
-        pings: 100,
-        killEveryMs: 0,
-        crashPoints: false,
-        requests: 20,
-        refusalsDir: dir,
-        disruptions: [{ atMs: 1_500, name: 'redis flushall', run: async () => void (await flusher.flushall()) }],
-        adversary: {
-          start: (ctx) => {
-            apis = [ctx.apiA, ctx.apiB];
-            broker.start(ctx);
-          },
-          stop: async () => {
-            // Count before the API runtimes stop: their metrics go with them.
-            if (apis.length > 0) {
-              const counted = await refusals(dir, apis);
-              counts = counted;
-              apis = [];
-            }
-            await broker.stop();
-          },
-        },
+      for (const [slot, service, schema] of [['a1', 'svc-a', schemaA], ['a2', 'svc-a', schemaA], ['b1', 'svc-b', schemaB], ['b2', 'svc-b', schemaB]] as const) {
+        const metricsFile = join(dir, `${slot}.json`);
+        metricFiles.push(metricsFile);
+        workers.push(
+          spawnNode(slot, WORKER, {
+            SERVICE: service,
+            SCHEMA: schema,
+            PREFIX: prefix,
+            DATABASE_URL: testConfig.DATABASE_URL,
+            REDIS_URL: testConfig.REDIS_URL,
+            CRASH_LOG: crashLog,
+            METRICS_FILE: metricsFile,
+            MAX_MESSAGE_AGE_MS: String(MAX_AGE_MS),
+          }),
+        );
+      }
+      await Promise.all(workers.map((w) => w.ready));
+      // A worker that dies mid-run (an unhandled rejection, a crash on bad input) fails the test.
+      const deaths = workers.map((w) => w.exited.then((code) => (stop ? undefined : `${w.name} exited with ${String(code)}`)));
+
+      // The adversary's eyes: every acknowledgement and reply published, and the jobs it can catch in the queues.
+      await listener.subscribe(acks('svc-a'), replies('svc-a'));
+      listener.on('message', (channel: string, message: string) => {
+        if (published.has(message)) return;
+        published.add(message);
+        (channel === acks('svc-a') ? capturedAcks : capturedReplies).push({ at: Date.now(), item: message });
       });
-      assert.deepEqual(outcome.answers, Array.from({ length: 20 }, (_, i) => i + 1));
-      const seen = counts;
-      assert.ok(seen !== undefined, 'refusals were counted');
-      const sum = (channel: Channel) => [...seen.entries()].filter(([k]) => k.startsWith(`${channel}/`)).reduce((s, [, v]) => s + v, 0);
-      for (const channel of ['inbound', 'drain', 'acks', 'replies'] as const) {
-        assert.ok(broker.sent[channel] > 0, `the adversary sent on ${channel}`);
-        assert.ok(sum(channel) > 0, `${channel}: forged items refused and counted (${JSON.stringify([...seen])})`);
+      // Reads the queues as any Redis client can, job by job (BullMQ's own reader stops at the first corrupt job).
+      const capture = async () => {
+        for (const name of [queueNames.inbound('svc-b'), queueNames.drain('svc-a'), queueNames.drain('svc-b')]) {
+          const base = `${prefix}:${name}`;
+          const ids = [...(await redis.lrange(`${base}:wait`, 0, 50)), ...(await redis.lrange(`${base}:active`, 0, 50)), ...(await redis.zrange(`${base}:prioritized`, 0, 50))];
+          for (const id of ids) {
+            if (seenJobIds.has(`${name}/${id}`)) continue;
+            seenJobIds.add(`${name}/${id}`);
+            const [jobName, raw] = await redis.hmget(`${base}:${id}`, 'name', 'data');
+            // Only real items: the adversary's own jobs carry names of their own.
+            if (typeof raw !== 'string' || typeof jobName !== 'string' || jobName.startsWith('forged')) continue;
+            let data: unknown;
+            try {
+              data = JSON.parse(raw);
+            } catch {
+              continue;
+            }
+            if (isEnvelope(data)) capturedJobs.push({ at: Date.now(), item: { queue: name, data } });
+          }
+        }
+      };
+
+      const receivers = ['r1', 'r2', 'r3'];
+      for (const id of receivers) await apiB.create(Receiver.ref(id), { type: 'Hello' });
+      const counters = Array.from({ length: COUNTERS }, (_, i) => `c${i + 1}`);
+      for (const id of counters) await apiA.create(Counter.ref(id), { type: 'Open' });
+      const senders = Array.from({ length: SENDERS }, (_, i) => `s${i + 1}`);
+      for (const id of senders) await apiA.create(Sender.ref(id), { type: 'Start', receivers, count: PINGS, receiverType: 'Receiver' });
+      const expected = SENDERS * PINGS;
+
+      // Callers: each counter gets its requests one after another, so the k-th answer must be k.
+      const requesters = counters.map(async (id) => {
+        for (let k = 1; k <= REQUESTS; k += 1) {
+          const key = `${id}:${k}`;
+          waiting.add(key);
+          try {
+            answers.set(key, await apiA.request(Counter.ref(id), { type: 'Add', n: 1 }, { key, timeoutMs: 120_000 }));
+          } catch (error) {
+            answers.set(key, `error: ${String(error)}`);
+          } finally {
+            waiting.delete(key);
+          }
+        }
+      });
+
+      const freshJobs = (queueName: string) => capturedJobs.filter((c) => c.item.queue === queueName && Date.now() - c.at < MAX_AGE_MS / 2).map((c) => c.item);
+      const addForged = async (target: Queue, data: unknown, kind: Kind) => {
+        await target.add(`forged-${kind}`, data, { removeOnComplete: true, removeOnFail: true });
+        tally.add(kind);
+      };
+      const publish = async (channel: string, message: string | Buffer, kind: Kind | 'replayed-ack' | 'replayed-reply') => {
+        published.add(message.toString());
+        await redis.publish(channel, message);
+        tally.add(kind);
+      };
+
+      /** One round of attacks on every queue and channel, with what has been captured so far. */
+      const round = async () => {
+        await capture();
+        const now = Date.now();
+        const realJob = pick(freshJobs(queueNames.inbound('svc-b')));
+        const realDrain = pick(freshJobs(queueNames.drain('svc-a')));
+        const ids = realJob === undefined ? ['1', '2', '3'] : outboxIdsOf(realJob);
+        const realMessage = realJob === undefined ? undefined : (body(realJob.data).messages as Record<string, unknown>[])[0];
+        const message = realMessage ?? { outboxId: '1', kind: 'event', sender: { type: 'Sender', id: 's1' }, to: { type: 'Receiver', id: 'r1' }, seq: 1, event: { type: 'Ping', n: 1 } };
+
+        for (const service of ['svc-a', 'svc-b'] as const) {
+          const other = service === 'svc-a' ? 'svc-b' : 'svc-a';
+          // Inbound queues: the old unsigned format, garbage, a job signed with a wrong key claiming the
+          // real sender with its real next messages, a real job whose body was altered after signing.
+          await addForged(inbound(service), { from: other, messages: [message] }, 'inbound/malformed');
+          await addForged(inbound(service), 'garbage', 'inbound/malformed');
+          await addForged(inbound(service), { v: 1, body: '{not json', sig: 'x' }, 'inbound/bad_signature');
+          await addForged(inbound(service), attacker.seal('job', { from: other, to: service, at: now, messages: [{ ...message, event: { type: 'Ping', n: 999 } }] }), 'inbound/bad_signature');
+          if (realJob !== undefined) {
+            const tampered = { ...body(realJob.data), messages: [{ ...message, sender: { type: 'Sender', id: 'someone-else' }, event: { type: 'Ping', n: 999 } }] };
+            await addForged(inbound(service), { ...realJob.data, body: JSON.stringify(tampered) }, 'inbound/bad_signature');
+          }
+          // Drain (doorbell) queues: unsigned, wrongly signed, and a real job's envelope passed off as a drain.
+          await addForged(drain(service), { key: 'Counter/c1' }, 'drain/malformed');
+          await addForged(drain(service), 42, 'drain/malformed');
+          await addForged(drain(service), attacker.seal('drain', { service, key: 'Counter/c1' }), 'drain/bad_signature');
+          if (realJob !== undefined) await addForged(drain(service), realJob.data, 'drain/bad_signature');
+        }
+        if (realJob !== undefined) {
+          // A job signed for svc-b put in svc-a's queue; a drain of svc-a rung at svc-b.
+          await addForged(inbound('svc-a'), realJob.data, 'inbound/misaddressed');
+          // A fresh replay of a real job: accepted by the transport, dropped as a duplicate by the pair sequence.
+          await inbound('svc-b').add('forged-replay', realJob.data, { removeOnComplete: true, removeOnFail: true });
+          tally.add('replayed-job');
+        }
+        if (realDrain !== undefined) await addForged(drain('svc-b'), realDrain.data, 'drain/misaddressed');
+
+        // Acknowledgements of real outbox ids: bare ids, garbage bytes, unsigned JSON, a wrong key,
+        // a real job's signature, and a real acknowledgement sent to the wrong service.
+        await publish(acks('svc-a'), ids.join(','), 'acks/malformed');
+        await publish(acks('svc-a'), randomBytes(24), 'acks/malformed');
+        await publish(acks('svc-a'), JSON.stringify({ from: 'svc-b', to: 'svc-a', at: now, ids }), 'acks/malformed');
+        await publish(acks('svc-a'), JSON.stringify(attacker.seal('ack', { from: 'svc-b', to: 'svc-a', at: now, ids })), 'acks/bad_signature');
+        if (realJob !== undefined) await publish(acks('svc-a'), JSON.stringify(realJob.data), 'acks/bad_signature');
+        const realAck = pick(capturedAcks.filter((c) => now - c.at < MAX_AGE_MS / 2));
+        if (realAck !== undefined) {
+          await publish(acks('svc-b'), realAck.item, 'acks/misaddressed');
+          await publish(acks('svc-a'), realAck.item, 'replayed-ack');
+        }
+
+        // Replies to the callers waiting right now, with their real keys: each would resolve a request with -1.
+        for (const key of waiting) {
+          const forged = { key, ok: true, value: -1 };
+          await publish(replies('svc-a'), JSON.stringify(forged), 'replies/malformed');
+          await publish(replies('svc-a'), randomBytes(16), 'replies/malformed');
+          await publish(replies('svc-a'), JSON.stringify(attacker.seal('reply', { service: 'svc-a', at: now, reply: forged })), 'replies/bad_signature');
+          await publish(replies('svc-a'), JSON.stringify(attacker.seal('reply', { service: 'svc-a', at: now, reply: { key, ok: false, kind: 'rejected', reason: 'forged' } })), 'replies/bad_signature');
+        }
+        const realReply = pick(capturedReplies.filter((c) => now - c.at < MAX_AGE_MS / 2));
+        if (realReply !== undefined) {
+          await publish(replies('svc-b'), realReply.item, 'replies/misaddressed');
+          await publish(replies('svc-a'), realReply.item, 'replayed-reply');
+        }
+      };
+
+      /** A job whose stored data is not JSON at all: written under BullMQ's feet. */
+      const rawGarbageJob = async (service: Service) => {
+        const job = await inbound(service).add('forged-raw', { placeholder: true }, { delay: 60_000, removeOnComplete: true, removeOnFail: true });
+        await redis.hset(`${prefix}:${queueNames.inbound(service)}:${String(job.id)}`, 'data', Buffer.concat([Buffer.from('{'), randomBytes(12)]));
+        await job.promote();
+        rawJobKeys.push(`${prefix}:${queueNames.inbound(service)}:${String(job.id)}`);
+        tally.add('raw-garbage-job');
+      };
+
+      const roundErrors: string[] = [];
+      const rawJobKeys: string[] = [];
+      const attacks = (async () => {
+        let rounds = 0;
+        while (!stop) {
+          try {
+            await round();
+            rounds += 1;
+            if (rounds === 5 || (flushedAt > 0 && rawJobKeys.length < 4)) await Promise.all([rawGarbageJob('svc-a'), rawGarbageJob('svc-b')]);
+            // FLUSHALL once, in the middle of the load: queues, locks and dedup keys all gone.
+            if (flushedAt === 0 && (await receivedTotal(apiB, receivers)) >= expected / 4) {
+              await redis.flushall();
+              flushedAt = Date.now() - started;
+            }
+          } catch (error) {
+            // The adversary's own reads can fail (a job it corrupted, a flush under its feet): it carries on.
+            roundErrors.push(String(error));
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return rounds;
+      })();
+
+      const settled = (async () => {
+        await waitFor(`${expected} pings received and every sender settled`, () => pingsSettled(apiA, apiB, senders, receivers, expected), 150_000);
+        await Promise.all(requesters);
+      })();
+      const died = await Promise.race([settled.then(() => undefined), ...deaths.map((d) => d.then((why) => why ?? new Promise<never>(() => undefined)))]);
+      assert.equal(died, undefined, 'no worker died');
+      stop = true;
+      const rounds = await attacks;
+      assert.ok(rounds >= 5, `the adversary completed ${rounds} rounds (errors: ${roundErrors.slice(0, 3).join('; ')})`);
+      const loadSeconds = (Date.now() - started) / 1_000;
+      assert.ok(flushedAt > 0, `Redis was flushed during the load (${rounds} rounds, errors: ${roundErrors.slice(0, 3).join('; ')})`);
+
+      // Replays after everything was acknowledged: fresh copies are duplicates, old ones have expired.
+      const pool = testPool();
+      try {
+        await waitFor('every outbox row acknowledged', async () => Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${schemaA}".rsm_outbox`)).rows[0]?.n) === 0, 60_000);
+      } finally {
+        await pool.end();
       }
-      for (const key of ['inbound/malformed', 'inbound/bad_signature', 'inbound/misaddressed', 'inbound/expired', 'acks/bad_signature', 'acks/misaddressed', 'acks/expired', 'acks/malformed', 'replies/bad_signature', 'replies/misaddressed', 'replies/expired', 'replies/malformed']) {
-        assert.ok((seen.get(key) ?? 0) > 0, `${key} refused at least once (${JSON.stringify([...seen])})`);
+      const realJobs = capturedJobs.filter((c) => c.item.queue === queueNames.inbound('svc-b'));
+      assert.ok(realJobs.length > 0, 'the adversary captured real jobs');
+      assert.ok(capturedAcks.length > 0 && capturedReplies.length > 0, 'the adversary captured real acknowledgements and replies');
+      // When the first captured job, acknowledgement and reply all are older than the freshness bound.
+      const ripe = Math.max(...[realJobs, capturedAcks, capturedReplies].map((list: Captured<unknown>[]) => Math.min(...list.map((c) => c.at)))) + MAX_AGE_MS + 2_000;
+      for (const c of realJobs) {
+        await inbound('svc-b').add('forged-replay', c.item.data, { removeOnComplete: true, removeOnFail: true });
+        tally.add(Date.now() - c.at > MAX_AGE_MS + 2_000 ? 'inbound/expired' : 'replayed-job');
       }
-      assert.ok(broker.replayed > 0, 'genuine items were replayed');
-      console.log(`# hostile broker: sent ${JSON.stringify(broker.sent)}, ${broker.replayed} of them replays of genuine items; refused ${JSON.stringify(Object.fromEntries(seen))}; ${outcome.seconds.toFixed(1)} s`);
+      // Items older than the freshness bound are refused whatever their signature: wait until the first captures are.
+      await waitFor('the first captured items to be older than the freshness bound', () => Date.now() > ripe, 60_000);
+      const old = <T>(list: Captured<T>[]) => list.filter((c) => Date.now() - c.at > MAX_AGE_MS + 2_000).slice(0, 20);
+      for (const c of old(realJobs)) {
+        await inbound('svc-b').add('forged-replay', c.item.data, { removeOnComplete: true, removeOnFail: true });
+        tally.add('inbound/expired');
+      }
+      for (const c of old(capturedAcks)) await publish(acks('svc-a'), c.item, 'acks/expired');
+      for (const c of old(capturedReplies)) await publish(replies('svc-a'), c.item, 'replies/expired');
+
+      // Every kind injected is refused and counted: by the processes of the service it was sent to.
+      const kinds = [...tally.counts.keys()].filter((k) => /^(inbound|drain|acks|replies)\//.test(k));
+      let seen = new Map<string, number>();
+      let duplicates = 0;
+      await waitFor('every kind of forgery to be counted as refused', async () => {
+        const now = await refusals([apiA, apiB], metricFiles);
+        seen = now.byKind;
+        duplicates = now.duplicates;
+        return kinds.every((k) => (seen.get(k) ?? 0) > 0);
+      }, 30_000);
+      let left = '';
+      await waitFor('the injected jobs to be consumed', async () => {
+        left = '';
+        for (const q of queues.values()) {
+          const counts = await q.getJobCounts('wait', 'active', 'prioritized');
+          if ((counts.wait ?? 0) + (counts.active ?? 0) + (counts.prioritized ?? 0) > 0) left += ` ${q.name}: ${JSON.stringify(counts)}`;
+        }
+        return left === '';
+      }, 30_000).catch((error: unknown) => assert.fail(`${String(error)}; left:${left}`));
+
+      // A job BullMQ cannot even read is removed (and counted), not left cycling in the queue forever.
+      await waitFor('the unreadable jobs to be removed', async () => (await redis.exists(...rawJobKeys)) === 0, 30_000);
+
+      // Quiet now: let late duplicates surface before counting.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const problems = await pingProblems(apiA, apiB, senders, receivers, expected, [schemaA, schemaB]);
+      for (const id of counters) {
+        for (let k = 1; k <= REQUESTS; k += 1) {
+          const answer = answers.get(`${id}:${k}`);
+          if (answer !== k) problems.push(`request ${id}:${k} answered ${JSON.stringify(answer)}, expected ${k}`);
+        }
+        const total = ((await apiA.get(Counter.ref(id)))?.data as { total: number }).total;
+        if (total !== REQUESTS) problems.push(`counter ${id} at ${total}, expected ${REQUESTS}`);
+      }
+      assert.deepEqual(problems, [], 'every guarantee holds');
+      // Pub/sub reaches every subscriber: the caller's own process saw each forged item on svc-a's channels.
+      const inA = (await refusals([apiA], [])).byKind;
+      for (const kind of ['acks/malformed', 'acks/bad_signature', 'replies/malformed', 'replies/bad_signature'] as const) {
+        assert.ok((inA.get(kind) ?? 0) >= tally.get(kind), `${kind}: svc-a's API process refused ${inA.get(kind) ?? 0} of ${tally.get(kind)} forged`);
+      }
+      ({ byKind: seen, duplicates } = await refusals([apiA, apiB], metricFiles));
+      assert.ok(duplicates > 0, 'replayed jobs were dropped as duplicates');
+      for (const k of kinds) assert.ok((seen.get(k) ?? 0) > 0, `${k} refused`);
+
+      const report = [...tally.counts.entries()].sort().map(([k, n]) => `${k}: injected ${n}, refused ${seen.get(k) ?? '-'}`);
+      console.log(`# hostile broker: ${rounds} attack rounds over ${loadSeconds.toFixed(1)} s of load, Redis flushed at ${(flushedAt / 1_000).toFixed(1)} s, ${duplicates} duplicates dropped, ${((Date.now() - started) / 1_000).toFixed(1)} s in all`);
+      for (const line of report) console.log(`#   ${line}`);
     } finally {
-      await broker.stop();
-      flusher.disconnect();
+      stop = true;
+      await Promise.all(workers.map((w) => sigkill(w)));
+      for (const q of queues.values()) await q.close().catch(() => undefined);
+      redis.disconnect();
+      listener.disconnect();
+      await apiA.stop();
+      await apiB.stop();
+      await dropSchemas(schemaA, schemaB);
     }
   });
 });
-

@@ -203,6 +203,33 @@ export class BullmqTransport {
     this.options.onPublished?.('replies', 1);
   }
 
+  /**
+   * Removes, and counts as malformed, jobs of this service's queues whose stored data is not JSON
+   * (written into Redis by hand). BullMQ cannot read such a job: it neither runs nor fails it, and
+   * the job cycles between the stalled check and `active` forever, an error at every check. Only
+   * `active` is scanned: every worker fetch moves a waiting job there, and it is never longer than
+   * the concurrency plus such jobs. Such a job is locked most of the time (each fetch locks it before
+   * failing to read it), and nobody will ever process it: its lock is deleted first. A job fetched
+   * again between the two commands is removed at a later call.
+   */
+  async removeUnreadableJobs(): Promise<number> {
+    if (!this.options.worker) return 0;
+    let removed = 0;
+    for (const [channel, name] of [['inbound', queueNames.inbound(this.options.service)], ['drain', queueNames.drain(this.options.service)]] as const) {
+      const queue = this.queue(name);
+      const ids = await this.guard(queue.getRanges(['active'], 0, 199));
+      for (const id of ids) {
+        const data = await this.guard(this.producer.hget(queue.toKey(id), 'data'));
+        if (data === null || readable(data)) continue;
+        await this.guard(this.producer.del(`${queue.toKey(id)}:lock`));
+        if ((await this.guard(queue.remove(id))) !== 1) continue;
+        removed += 1;
+        this.options.onRefused(channel, 'malformed', 'job data is not JSON');
+      }
+    }
+    return removed;
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.producer.ping();
@@ -270,6 +297,15 @@ export class BullmqTransport {
       this.healthy = false;
       throw error;
     }
+  }
+}
+
+function readable(json: string): boolean {
+  try {
+    JSON.parse(json);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -308,7 +308,12 @@ export class RsmRuntime {
     this.replyCheck = new PeriodicTask('reply-check', 1_000, () => this.checkStoredReplies(), this.logger);
     this.tasks.push(this.replyCheck);
     if (o.worker) {
-      this.tasks.push(timerTask, activityTask, new PeriodicTask('inbox-recovery', o.delivery.sweepIntervalMs, () => this.recoverInbox(), this.logger));
+      this.tasks.push(
+        timerTask,
+        activityTask,
+        new PeriodicTask('inbox-recovery', o.delivery.sweepIntervalMs, () => this.recoverInbox(), this.logger),
+        new PeriodicTask('unreadable-jobs', o.delivery.stalledCheckMs, async () => (await transport.removeUnreadableJobs()) >= 100, this.logger),
+      );
     }
     for (const task of this.tasks) task.start();
     this.state = 'running';

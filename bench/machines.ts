@@ -52,3 +52,27 @@ export const Pong = defineMachine<{ n: number }, BallEvents>()({
   initialData: () => ({ n: 0 }),
   states: { Playing: { on: { Serve: () => undefined, Hit: hit('Ping') } } },
 });
+
+/** Soak: a Source (one service) forwards each Emit to the Sink it names (another service). */
+export const Source = defineMachine<{ sent: number }, { type: 'Emit'; to: string }>()({
+  type: 'Source',
+  initial: 'Open',
+  initialData: () => ({ sent: 0 }),
+  states: {
+    Open: {
+      on: {
+        Emit: (data, event, ctx) => {
+          data.sent += 1;
+          ctx.send({ type: 'Sink', id: event.to }, { type: 'Tick' });
+        },
+      },
+    },
+  },
+});
+
+export const Sink = defineMachine<{ total: number }, { type: 'Tick' }>()({
+  type: 'Sink',
+  initial: 'Open',
+  initialData: () => ({ total: 0 }),
+  states: { Open: { on: { Tick: (data) => void (data.total += 1) } } },
+});

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { RsmRuntime } from '#rsm';
 import { benchConfig as config } from './config.js';
-import { Account, Ping, Pong, hops } from './machines.js';
+import { Account, Ping, Pong, Sink, Source, hops } from './machines.js';
+import { loadavg } from 'node:os';
 
 interface Figures {
   steps_per_s: number;
@@ -31,9 +32,11 @@ const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUs
 /** One key for the runtimes of this process, which sign and check each other's Redis items. */
 const signingKey = randomBytes(32).toString('hex');
 
-function runtime(service: string, schema: string, machines: Parameters<typeof RsmRuntime.prototype.register>[0][], routes: Record<string, string> = {}) {
+type Tuning = Omit<ConstructorParameters<typeof RsmRuntime>[0], 'service' | 'postgres' | 'redis' | 'routes'>;
+
+function runtime(service: string, schema: string, machines: Parameters<typeof RsmRuntime.prototype.register>[0][], routes: Record<string, string> = {}, tuning: Tuning = {}) {
   return new RsmRuntime(
-    { service, postgres: { url: config.DATABASE_URL, schema, poolSize: 12 }, redis: { url: config.REDIS_URL, prefix: "rsm-bench", signingKeys: [signingKey] }, routes },
+    { ...tuning, service, postgres: { url: config.DATABASE_URL, schema, poolSize: 12 }, redis: { url: config.REDIS_URL, prefix: "rsm-bench", signingKeys: [signingKey] }, routes },
     { machines, logger: silent },
   );
 }
@@ -216,10 +219,163 @@ async function idleMachines(pool: pg.Pool): Promise<Record<string, number>> {
   }
 }
 
+
+/** Retention of the soak run: short, so that the janitor deletes throughout the run. */
+const SOAK_RETENTION = {
+  cleanupIntervalMs: 5_000,
+  stepHistoryMs: 30_000,
+  requests: { retentionMs: 30_000 },
+  delivery: { maxMessageAgeMs: 10_000 },
+  retention: { quietPairsMs: 20_000 },
+} as const;
+
+interface SoakSample {
+  at_s: number;
+  events_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  tables: Record<string, number>;
+}
+
+/** Exact row counts of every rsm_* table of the soak's two schemas (a benchmark may count). */
+async function rsmTableCounts(pool: pg.Pool, schemas: string[]): Promise<Record<string, number>> {
+  const tables = await pool.query<{ schema: string; name: string }>(
+    `SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
+     WHERE table_schema = ANY($1) AND table_name LIKE 'rsm\\_%' AND table_name <> 'rsm_migrations' ORDER BY 2, 1`,
+    [schemas],
+  );
+  const counts: Record<string, number> = {};
+  for (const { schema, name } of tables.rows) {
+    const row = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}"."${name}"`);
+    counts[name] = (counts[name] ?? 0) + Number(row.rows[0]?.n ?? 0);
+  }
+  return counts;
+}
+
+/**
+ * Soak: `BENCH_SOAK_CLIENTS` closed loops send Emit to random Sources of one service, each forwarding a
+ * Tick to a Sink of another that changes every 30 s (so pairs keep starting, going quiet and
+ * retiring while events cross the outbox, Redis and the inbox), for `BENCH_SOAK_SECONDS`, with the janitor on short retention. Every sample window
+ * gives step latency (send to commit), events/s and the row count of every rsm_* table.
+ */
+async function soak(pool: pg.Pool) {
+  const schemas = ['bench_soak_a', 'bench_soak_b'];
+  for (const schema of schemas) await resetSchema(pool, schema);
+  const a = runtime('bench-soak-a', 'bench_soak_a', [Source], { Sink: 'bench-soak-b' }, SOAK_RETENTION);
+  const b = runtime('bench-soak-b', 'bench_soak_b', [Sink], { Source: 'bench-soak-a' }, SOAK_RETENTION);
+  await a.start();
+  await b.start();
+  await pool.query(`INSERT INTO bench_soak_a.rsm_machines (type, id, state, data, definition_version)
+    SELECT 'Source', 's' || i, 'Open', '{"sent":0}', 1 FROM generate_series(1, ${config.BENCH_SOAK_SOURCES}) i`);
+  await pool.query(`INSERT INTO bench_soak_b.rsm_machines (type, id, state, data, definition_version)
+    SELECT 'Sink', 'k' || i, 'Open', '{"total":0}', 1 FROM generate_series(1, ${config.BENCH_SOAK_SINKS}) i`);
+  const samples: SoakSample[] = [];
+  try {
+    const pick = (n: number) => 1 + Math.floor(Math.random() * n);
+    let window: number[] = [];
+    let total = 0;
+    const started = performance.now();
+    const deadline = started + config.BENCH_SOAK_SECONDS * 1_000;
+    let lastSample = started;
+    const sampler = (async () => {
+      while (performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(config.BENCH_SOAK_SAMPLE_SECONDS * 1_000, Math.max(0, deadline - performance.now()))));
+        const now = performance.now();
+        const lat = window.sort((x, y) => x - y);
+        window = [];
+        const sample = { at_s: round((now - started) / 1_000, 0), events_per_s: round(lat.length / ((now - lastSample) / 1_000), 0), p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), tables: await rsmTableCounts(pool, schemas) };
+        lastSample = now;
+        samples.push(sample);
+        console.log(`soak ${String(sample.at_s).padStart(4)} s  ${String(sample.events_per_s).padStart(5)} ev/s  p50 ${sample.p50_ms} ms  p99 ${sample.p99_ms} ms  ${Object.entries(sample.tables).filter(([, n]) => n > 0).map(([t, n]) => `${t.replace('rsm_', '')}=${n}`).join(' ')}`);
+      }
+    })();
+    // Back-pressure: the loops feed the sending service only, so they pause while the receiving
+    // one is behind (more than BENCH_SOAK_MAX_OUTBOX rows unacknowledged); the soak measures the
+    // load both services sustain, not a backlog growing at the rate one outruns the other.
+    let behind = false;
+    const watch = setInterval(() => {
+      pool.query<{ n: string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM bench_soak_a.rsm_outbox LIMIT ${config.BENCH_SOAK_MAX_OUTBOX + 1}) x`)
+        .then((r) => void (behind = Number(r.rows[0]?.n ?? 0) > config.BENCH_SOAK_MAX_OUTBOX), () => undefined);
+    }, 250);
+    await Promise.all(
+      Array.from({ length: config.BENCH_SOAK_CLIENTS }, async () => {
+        while (performance.now() < deadline) {
+          if (behind) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            continue;
+          }
+          const t = performance.now();
+          // Each Source talks to one Sink per 30 s generation, then moves on: the old pairs go quiet and retire.
+          const source = pick(config.BENCH_SOAK_SOURCES);
+          const generation = Math.floor((performance.now() - started) / 30_000);
+          const sink = 1 + ((source * 7 + generation * 13) % config.BENCH_SOAK_SINKS);
+          await a.send(Source.ref(`s${source}`), { type: 'Emit', to: `k${sink}` });
+          window.push(performance.now() - t);
+          total += 1;
+        }
+      }),
+    );
+    clearInterval(watch);
+    await sampler;
+    const elapsed = (performance.now() - started) / 1_000;
+    // Every event reached its Sink exactly once.
+    const waitUntil = Date.now() + 300_000;
+    let delivered = 0;
+    while (Date.now() < waitUntil) {
+      const rows = await pool.query<{ n: string }>(`SELECT coalesce(sum((data->>'total')::bigint), 0) AS n FROM bench_soak_b.rsm_machines`);
+      delivered = Number(rows.rows[0]?.n ?? 0);
+      if (delivered >= total) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    if (delivered !== total) throw new Error(`soak: ${total} events sent, ${delivered} delivered`);
+    return { samples, total, elapsed };
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+}
+
+/**
+ * Flat means: the last third's median p50 and p99 within 1.5x of the first third's (warm-up
+ * sample excluded), and every table's largest count in the last third at most 1.25x its largest in
+ * the middle third (plus 200 rows of slack) and within the bound of its retention.
+ */
+function soakVerdict(samples: SoakSample[], peakRate: number) {
+  const body = samples.slice(1);
+  const third = Math.max(1, Math.floor(body.length / 3));
+  const first = body.slice(0, third);
+  const middle = body.slice(third, body.length - third);
+  const last = body.slice(body.length - third);
+  const median = (xs: number[]) => percentile([...xs].sort((x, y) => x - y), 50);
+  const p50Ratio = median(last.map((s) => s.p50_ms)) / median(first.map((s) => s.p50_ms));
+  const p99Ratio = median(last.map((s) => s.p99_ms)) / median(first.map((s) => s.p99_ms));
+  const r = SOAK_RETENTION;
+  // Rows a table can hold at most: what arrives (<= peak events/s) during its retention plus two janitor rounds and a sample.
+  const slack = 2 * r.cleanupIntervalMs + config.BENCH_SOAK_SAMPLE_SECONDS * 1_000;
+  const bounds: Record<string, number> = {
+    rsm_steps: (peakRate * 2 * (r.stepHistoryMs + slack)) / 1_000,
+    rsm_send_seq: (peakRate * (r.retention.quietPairsMs + slack)) / 1_000,
+    rsm_recv_seq: (peakRate * (r.retention.quietPairsMs + 3 * r.delivery.maxMessageAgeMs + 2 * slack)) / 1_000,
+    rsm_machines: config.BENCH_SOAK_SOURCES + config.BENCH_SOAK_SINKS,
+  };
+  const tables = Object.keys(samples[0]?.tables ?? {}).map((table) => {
+    const max = (xs: SoakSample[]) => Math.max(0, ...xs.map((s) => s.tables[table] ?? 0));
+    const flat = max(last) <= 1.25 * max(middle.length > 0 ? middle : first) + 200;
+    const bound = bounds[table];
+    const bounded = bound === undefined || max(body) <= bound;
+    return { table, middle_max: max(middle), last_max: max(last), bound: bound === undefined ? null : Math.round(bound), ok: flat && bounded };
+  });
+  const ok = p50Ratio <= 1.5 && p99Ratio <= 1.5 && tables.every((t) => t.ok);
+  return { ok, p50_ratio: round(p50Ratio), p99_ratio: round(p99Ratio), tables };
+}
+
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.BENCH_CLIENTS + 2 });
 const settings = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
-const only = config.BENCH_ONLY.split(',').filter((w) => w !== '');
-const want = (name: string) => only.length === 0 || only.includes(name);
+// Cases from the command line (`npm run bench -- soak`) or BENCH_ONLY; the long soak runs only when named.
+const args = process.argv.slice(2).filter((w) => !w.startsWith('-'));
+const only = (args.length > 0 ? args : config.BENCH_ONLY.split(',')).filter((w) => w !== '');
+const want = (name: string) => (only.length === 0 && name !== 'soak') || only.includes(name);
+let soakResult: Record<string, unknown> | undefined;
 const workloads: Record<string, Figures> = {};
 try {
   console.log(`rsm bench: ${config.BENCH_CLIENTS} clients, ${config.BENCH_MACHINES} machines, ${config.BENCH_SECONDS} s per keyed run, synchronous_commit=${settings.rows[0]?.synchronous_commit}`);
@@ -227,6 +383,20 @@ try {
   if (want('keyed-request')) workloads['keyed-request'] = await keyed(pool, 'request');
   if (want('keyed-oneway')) workloads['keyed-oneway'] = await keyed(pool, 'oneway');
   const memory = want('idle-machines') ? await idleMachines(pool) : undefined;
+  if (want('soak')) {
+    const load = loadavg().map((x) => round(x));
+    console.log(`soak: ${config.BENCH_SOAK_SECONDS} s, ${config.BENCH_SOAK_CLIENTS} clients, ${config.BENCH_SOAK_SOURCES} sources -> ${config.BENCH_SOAK_SINKS} sinks, retention ${JSON.stringify(SOAK_RETENTION)}, load average ${load.join(' ')}`);
+    const run = await soak(pool);
+    const peak = Math.max(...run.samples.map((x) => x.events_per_s));
+    const verdict = soakVerdict(run.samples, peak);
+    await baselineTables(pool, config.BENCH_MACHINES);
+    const base = await rawBaseline(pool, config.BENCH_CLIENTS, 20);
+    const loadAfter = loadavg().map((x) => round(x));
+    console.log(`soak: ${run.total} events in ${round(run.elapsed, 0)} s (${round(run.total / run.elapsed, 0)} events/s, 2 steps each) | raw pg ${round(base.perSecond, 0)} steps/s  p50 ${round(base.p50)} ms  p99 ${round(base.p99)} ms | load average after ${loadAfter.join(' ')}`);
+    for (const t of verdict.tables) console.log(`  ${t.table.padEnd(18)} middle-third max ${String(t.middle_max).padStart(7)}  last-third max ${String(t.last_max).padStart(7)}  bound ${t.bound ?? '-'}  ${t.ok ? 'ok' : 'GROWING'}`);
+    console.log(`soak verdict: ${verdict.ok ? 'FLAT' : 'NOT FLAT'} (last/first third median p50 x${verdict.p50_ratio}, p99 x${verdict.p99_ratio}; limit x1.5; tables within 1.25x of the middle third and their retention bound)`);
+    soakResult = { events: run.total, seconds: round(run.elapsed, 0), load_before: load, load_after: loadAfter, baseline_steps_per_s: round(base.perSecond, 0), baseline_p50_ms: round(base.p50), baseline_p99_ms: round(base.p99), verdict, samples: run.samples };
+  }
   for (const [name, f] of Object.entries(workloads)) {
     console.log(
       `${name.padEnd(14)} ${String(f.steps_per_s).padStart(7)} steps/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms | raw pg ${f.baseline_steps_per_s} steps/s  p50 ${f.baseline_p50_ms} ms  p99 ${f.baseline_p99_ms} ms | ratio ${f.ratio}${f.peak_rss_mb !== undefined ? ` | peak rss ${f.peak_rss_mb} MB` : ''}`,
@@ -235,10 +405,11 @@ try {
   if (memory !== undefined) console.log(`idle machines  ${memory.idle_machines} in Postgres: rss ${memory.rss_before_mb} MB before, ${memory.rss_after_mb} MB after`);
   const out = join(import.meta.dirname, '..', '..', 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), synchronous_commit: settings.rows[0]?.synchronous_commit, workloads, memory }, null, 2)}\n`);
-  console.log(`written to bench/results/latest.json`);
+  const file = only.length === 1 && only[0] === 'soak' ? 'soak.json' : 'latest.json';
+  writeFileSync(join(out, file), `${JSON.stringify({ at: new Date().toISOString(), synchronous_commit: settings.rows[0]?.synchronous_commit, workloads, memory, soak: soakResult }, null, 2)}\n`);
+  console.log(`written to bench/results/${file}`);
 } finally {
   clearInterval(rssTimer);
-  for (const schema of ['bench_raw', 'bench_kreq', 'bench_kone', 'bench_ping', 'bench_pong', 'bench_idle']) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  for (const schema of ['bench_raw', 'bench_kreq', 'bench_kone', 'bench_ping', 'bench_pong', 'bench_idle', 'bench_soak_a', 'bench_soak_b']) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool.end();
 }

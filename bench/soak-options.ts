@@ -12,7 +12,10 @@ export function soakRuntimeOptions(service: string, schema: string, routes: Reco
     routes,
     stepHistoryMs: SOAK_RETENTION_MS,
     requests: { retentionMs: SOAK_RETENTION_MS },
-    retention: { haltedMachinesMs: SOAK_RETENTION_MS },
+    // Quiet pairs retire after the same 20 s; signed items older than 10 s are refused, so a retired
+    // receive counter goes 30 s later.
+    retention: { haltedMachinesMs: SOAK_RETENTION_MS, quietPairsMs: SOAK_RETENTION_MS },
+    delivery: { maxMessageAgeMs: 10_000 },
     cleanupIntervalMs: 5_000,
   };
 }

@@ -119,7 +119,7 @@ describe('gaps in a pair are visible and repairable', () => {
     assert.deepEqual(await items(), [1, 2]);
 
     const skipped = await receiver.skipGap(forwarder, sink, { by: 'test-operator', reason: 'outbox row deleted' });
-    assert.deepEqual(skipped, { fromSeq: 3, toSeq: 3, released: 2 });
+    assert.deepEqual(skipped, { epoch: 1, fromSeq: 3, toSeq: 3, released: 2 });
     await waitFor('items 4 and 5 handled', async () => (await items()).length === 4);
     assert.deepEqual(await items(), [1, 2, 4, 5]);
     assert.deepEqual(await receiver.gaps({ olderThanMs: 0 }), []);

@@ -86,7 +86,7 @@ describe('operator routes for gaps, and readiness over HTTP', () => {
     assert.equal((await post({ reason: 'no author' })).status, 400);
     const skipped = await post({ by: 'alice', reason: 'outbox row lost in a restore' });
     assert.equal(skipped.status, 200);
-    assert.deepEqual(await skipped.json(), { fromSeq: 1, toSeq: 1, released: 1 });
+    assert.deepEqual(await skipped.json(), { epoch: 0, fromSeq: 1, toSeq: 1, released: 1 });
     await waitFor('the released Add handled', async () => ((await rsm.get(Counter.ref('c1')))?.data as { total: number }).total === 3);
     const record = await pool.query(`SELECT sender, skipped_by, reason FROM "${schema}".rsm_gap_skips`);
     assert.deepEqual(record.rows, [{ sender: 'Sender/s 1', skipped_by: 'alice', reason: 'outbox row lost in a restore' }]);

@@ -16,6 +16,10 @@ export interface ReceiveResult {
   readonly accepted: number;
   readonly duplicates: number;
   readonly deadLettered: number;
+  /** Counters marked retired by the sender's retire message. */
+  readonly retired: number;
+  /** Retire messages for numberings whose last messages never arrived here (lost from the sender's outbox). */
+  readonly shortRetires: readonly { sender: string; receiver: string; epoch: number; last: number; retiredAt: number }[];
 }
 
 /**
@@ -45,41 +49,52 @@ export class InboundReceiver {
    * which sequence numbers and why, and releases the buffered messages that now follow in order,
    * all in one transaction. Returns undefined when the pair has no gap (nothing buffered).
    */
-  async skipGap(sender: string, receiver: string, by: string, reason: string): Promise<(ReceiveResult & { fromSeq: number; toSeq: number }) | undefined> {
+  async skipGap(sender: string, receiver: string, by: string, reason: string): Promise<(ReceiveResult & { epoch: number; fromSeq: number; toSeq: number }) | undefined> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
-      const counter = await client.query<{ last_seq: string }>(`SELECT last_seq FROM ${t.recvSeq} WHERE sender = $1 AND receiver = $2 FOR UPDATE`, [sender, receiver]);
+      const counter = await client.query<{ last_seq: string; epoch: string }>(`SELECT last_seq, epoch FROM ${t.recvSeq} WHERE sender = $1 AND receiver = $2 FOR UPDATE`, [sender, receiver]);
       const last = Number(counter.rows[0]?.last_seq ?? 0);
-      const buffered = await client.query<{ seq: string; message: RemoteMessage; from_service: string | null }>(
-        `SELECT seq, message, from_service FROM ${t.reorder} WHERE sender = $1 AND receiver = $2 ORDER BY seq`,
+      const epoch = Number(counter.rows[0]?.epoch ?? 0);
+      const buffered = await client.query<{ epoch: string; seq: string; message: RemoteMessage; from_service: string | null }>(
+        `SELECT epoch, seq, message, from_service FROM ${t.reorder} WHERE sender = $1 AND receiver = $2 ORDER BY epoch, seq`,
         [sender, receiver],
       );
       const first = buffered.rows[0];
-      if (first === undefined || Number(first.seq) <= last + 1) return undefined;
+      if (first === undefined) return undefined;
+      const firstEpoch = Number(first.epoch);
+      // Rows of an older numbering cannot wait (a newer one starts only when nothing older waits).
+      if (firstEpoch < epoch || (firstEpoch === epoch && Number(first.seq) <= last + 1)) return undefined;
+      // Normally the first waiting row is of the counter's numbering; were it of a later one, the
+      // skipped numbers would be that numbering's first ones.
+      const fromSeq = firstEpoch === epoch ? last + 1 : 1;
       const toSeq = Number(first.seq) - 1;
       await client.query(
-        `INSERT INTO ${t.recvSeq} (sender, receiver, last_seq) VALUES ($1, $2, $3) ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = EXCLUDED.last_seq`,
-        [sender, receiver, toSeq],
+        `INSERT INTO ${t.recvSeq} (sender, receiver, epoch, last_seq) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (sender, receiver) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq, retired_at = NULL`,
+        [sender, receiver, firstEpoch, toSeq],
       );
-      await client.query(`INSERT INTO ${t.gapSkips} (sender, receiver, from_seq, to_seq, skipped_by, reason) VALUES ($1, $2, $3, $4, $5, $6)`, [sender, receiver, last + 1, toSeq, by, reason]);
+      await client.query(
+        `INSERT INTO ${t.gapSkips} (sender, receiver, epoch, from_seq, to_seq, skipped_by, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [sender, receiver, firstEpoch, fromSeq, toSeq, by, reason],
+      );
       // The buffered messages go through the ordinary receipt, as if they had just arrived: the
       // counter now lets the first run of them in, in order; any later gap keeps its rows waiting.
       const from = first.from_service ?? this.registry.serviceOf(first.message.sender.type) ?? 'unknown';
       const result = await this.receiveWithin(client, { from, messages: buffered.rows.map((row) => row.message) });
-      return { ...result, duplicates: 0, fromSeq: last + 1, toSeq };
+      return { ...result, duplicates: 0, epoch: firstEpoch, fromSeq, toSeq };
     });
   }
 
   private async receiveWithin<T = undefined>(client: PoolClient, job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
     const t = this.tables;
     // Pairs are kept as objects under an unambiguous key: ids may hold any character.
-    const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[] }>();
+    const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[]; retires: RemoteMessage[] }>();
     for (const message of job.messages) {
       const sender = machineKey(message.sender);
       const receiver = machineKey(message.to);
       const pair = compositeKey(sender, receiver);
-      const entry = byPair.get(pair) ?? { sender, receiver, messages: [] };
-      entry.messages.push(message);
+      const entry = byPair.get(pair) ?? { sender, receiver, messages: [], retires: [] };
+      (message.kind === 'retire' ? entry.retires : entry.messages).push(message);
       byPair.set(pair, entry);
     }
     const pairs = [...byPair.values()]
@@ -88,61 +103,82 @@ export class InboundReceiver {
     const pairsJson = JSON.stringify(pairs);
     // Creates each pair's counter or locks the existing one (in key order, so two receivers never
     // deadlock) and returns its latest value: the upsert sees the newest committed row.
-    const counters = await query<{ sender: string; receiver: string; last_seq: string }>(
+    const counters = await query<{ sender: string; receiver: string; last_seq: string; epoch: string; created: boolean }>(
       client,
       `INSERT INTO ${t.recvSeq} AS c (sender, receiver, last_seq)
        SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ORDER BY sender, receiver
        ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = c.last_seq
-       RETURNING c.sender, c.receiver, c.last_seq`,
+       RETURNING c.sender, c.receiver, c.last_seq, c.epoch, (c.xmax = 0) AS created`,
       [pairsJson],
     );
     // A statement of its own, after the lock: its fresh snapshot sees what a receiver that held
     // the lock before us buffered.
-    const buffered = await query<{ sender: string; receiver: string; seq: string; message: RemoteMessage }>(
+    const buffered = await query<{ sender: string; receiver: string; epoch: string; seq: string; message: RemoteMessage }>(
       client,
-      `SELECT r.sender, r.receiver, r.seq, r.message FROM ${t.reorder} r
+      `SELECT r.sender, r.receiver, r.epoch, r.seq, r.message FROM ${t.reorder} r
        JOIN ${recordset('$1', 'sender text, receiver text', pairs)} p ON r.sender = p.sender AND r.receiver = p.receiver
-       ORDER BY r.seq`,
+       ORDER BY r.epoch, r.seq`,
       [pairsJson],
     );
-    const bufferedByPair = new Map<string, Map<number, RemoteMessage>>();
+    const bufferedByPair = new Map<string, Waiting>();
     for (const row of buffered.rows) {
       const pair = compositeKey(row.sender, row.receiver);
-      const map = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
-      map.set(Number(row.seq), row.message);
-      bufferedByPair.set(pair, map);
+      const waiting = bufferedByPair.get(pair) ?? new Waiting();
+      waiting.put(Number(row.epoch), Number(row.seq), row.message, true);
+      bufferedByPair.set(pair, waiting);
     }
 
     const accepted: RemoteMessage[] = [];
-    const toBuffer: { sender: string; receiver: string; seq: number; message: RemoteMessage; from_service: string }[] = [];
-    const unbuffer: { sender: string; receiver: string; seq: number }[] = [];
-    const newLast: { sender: string; receiver: string; last_seq: number }[] = [];
+    const toBuffer: { sender: string; receiver: string; epoch: number; seq: number; message: RemoteMessage; from_service: string }[] = [];
+    const unbuffer: { sender: string; receiver: string; epoch: number; seq: number }[] = [];
+    const newLast: { sender: string; receiver: string; epoch: number; last_seq: number; retire: boolean }[] = [];
+    const forget: { sender: string; receiver: string }[] = [];
     let duplicates = 0;
+    let retired = 0;
+    const shortRetires: { sender: string; receiver: string; epoch: number; last: number; retiredAt: number }[] = [];
     for (const row of counters.rows) {
       const pair = compositeKey(row.sender, row.receiver);
+      const entry = byPair.get(pair);
+      let epoch = Number(row.epoch);
       let last = Number(row.last_seq);
-      const waiting = bufferedByPair.get(pair) ?? new Map<number, RemoteMessage>();
-      const fromBuffer = new Set(waiting.keys());
-      for (const message of byPair.get(pair)?.messages ?? []) {
-        if (message.seq <= last || waiting.has(message.seq)) {
+      const waiting = bufferedByPair.get(pair) ?? new Waiting();
+      for (const message of entry?.messages ?? []) {
+        const e = message.epoch ?? 0;
+        // An older numbering is over: all of its messages were taken before the sender retired it.
+        if (e < epoch || (e === epoch && message.seq <= last) || waiting.has(e, message.seq)) {
           duplicates += 1;
         } else {
-          waiting.set(message.seq, message);
+          waiting.put(e, message.seq, message, false);
         }
       }
-      const start = last;
-      while (waiting.has(last + 1)) {
-        last += 1;
-        accepted.push(waiting.get(last) as RemoteMessage);
-        if (fromBuffer.has(last)) unbuffer.push({ sender: row.sender, receiver: row.receiver, seq: last });
-        waiting.delete(last);
+      const start = { epoch, last };
+      for (;;) {
+        const next = waiting.take(epoch, last + 1);
+        if (next !== undefined) {
+          last += 1;
+          accepted.push(next.message);
+          if (next.buffered) unbuffer.push({ sender: row.sender, receiver: row.receiver, epoch, seq: last });
+          continue;
+        }
+        // A later numbering starts only when nothing of this one waits: its messages stay behind a gap.
+        if (waiting.any(epoch)) break;
+        const later = waiting.firstEpochAfter(epoch);
+        if (later === undefined) break;
+        epoch = later;
+        last = 0;
       }
-      for (const [seq, message] of waiting) {
-        if (!fromBuffer.has(seq)) toBuffer.push({ sender: row.sender, receiver: row.receiver, seq, message, from_service: job.from });
+      for (const item of waiting.all()) {
+        if (!item.buffered) toBuffer.push({ sender: row.sender, receiver: row.receiver, epoch: item.epoch, seq: item.seq, message: item.message, from_service: job.from });
       }
-      if (last !== start) newLast.push({ sender: row.sender, receiver: row.receiver, last_seq: last });
+      // The sender retired a numbering: once this counter has taken all of it and nothing waits,
+      // the row is marked, and the janitor deletes it after the signature window (see cleanUp).
+      const retire = (entry?.retires ?? []).some((m) => (m.epoch ?? 0) === epoch && m.seq === last) && waiting.size === 0;
+      if (retire) retired += 1;
+      // A retired numbering that ends beyond what this side took: its last messages were lost.
+      for (const m of entry?.retires ?? []) if ((m.epoch ?? 0) === epoch && m.seq > last) shortRetires.push({ sender: row.sender, receiver: row.receiver, epoch, last, retiredAt: m.seq });
+      if (row.created && entry?.messages.length === 0) forget.push({ sender: row.sender, receiver: row.receiver });
+      else if (retire || last !== start.last || epoch !== start.epoch) newLast.push({ sender: row.sender, receiver: row.receiver, epoch, last_seq: last, retire });
     }
-
     // Creations first (idempotent on type and id); an init event only for a machine really created.
     const wake = new Set<string>();
     const deadLetters: { machine_type: string; machine_id: string; event: unknown; sender_type: string; sender_id: string; reason: string }[] = [];
@@ -199,24 +235,31 @@ export class InboundReceiver {
     }
     if (newLast.length > 0) {
       write.add(
-        `UPDATE ${t.recvSeq} c SET last_seq = u.last_seq
-         FROM ${recordset(write.param(JSON.stringify(newLast)), 'sender text, receiver text, last_seq bigint', newLast)} u
+        `UPDATE ${t.recvSeq} c SET last_seq = u.last_seq, epoch = u.epoch, retired_at = CASE WHEN u.retire THEN now() END
+         FROM ${recordset(write.param(JSON.stringify(newLast)), 'sender text, receiver text, epoch bigint, last_seq bigint, retire boolean', newLast)} u
          WHERE c.sender = u.sender AND c.receiver = u.receiver`,
+      );
+    }
+    // A retire for a pair this side does not know: acknowledged, and no row is left behind.
+    if (forget.length > 0) {
+      write.add(
+        `DELETE FROM ${t.recvSeq} c USING ${recordset(write.param(JSON.stringify(forget)), 'sender text, receiver text', forget)} u
+         WHERE c.sender = u.sender AND c.receiver = u.receiver AND c.last_seq = 0`,
       );
     }
     // Buffered and unbuffered rows are never the same rows: one statement may do both.
     if (toBuffer.length > 0) {
       write.add(
-        `INSERT INTO ${t.reorder} (sender, receiver, seq, message, from_service)
-         SELECT sender, receiver, seq, message, from_service FROM jsonb_to_recordset(${write.param(JSON.stringify(toBuffer))}::jsonb)
-           AS r(sender text, receiver text, seq bigint, message jsonb, from_service text)
+        `INSERT INTO ${t.reorder} (sender, receiver, epoch, seq, message, from_service)
+         SELECT sender, receiver, epoch, seq, message, from_service FROM jsonb_to_recordset(${write.param(JSON.stringify(toBuffer))}::jsonb)
+           AS r(sender text, receiver text, epoch bigint, seq bigint, message jsonb, from_service text)
          ON CONFLICT DO NOTHING`,
       );
     }
     if (unbuffer.length > 0) {
       write.add(
-        `DELETE FROM ${t.reorder} r USING ${recordset(write.param(JSON.stringify(unbuffer)), 'sender text, receiver text, seq bigint', unbuffer)} u
-         WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.seq = u.seq`,
+        `DELETE FROM ${t.reorder} r USING ${recordset(write.param(JSON.stringify(unbuffer)), 'sender text, receiver text, epoch bigint, seq bigint', unbuffer)} u
+         WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.epoch = u.epoch AND r.seq = u.seq`,
       );
     }
     await write.run(client);
@@ -226,6 +269,8 @@ export class InboundReceiver {
       accepted: inbox.length,
       duplicates,
       deadLettered: deadLetters.length,
+      retired,
+      shortRetires,
     };
     return then === undefined || wake.size === 0 ? result : { ...result, then: await then(client, wake) };
   }
@@ -234,4 +279,48 @@ export class InboundReceiver {
 /** Code-point order, the same for every process (unlike `localeCompare`): lock order must agree. */
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Messages of one pair waiting for their turn, by numbering (epoch) and sequence number. */
+class Waiting {
+  private readonly byEpoch = new Map<number, Map<number, { message: RemoteMessage; buffered: boolean }>>();
+
+  get size(): number {
+    let n = 0;
+    for (const seqs of this.byEpoch.values()) n += seqs.size;
+    return n;
+  }
+
+  put(epoch: number, seq: number, message: RemoteMessage, buffered: boolean): void {
+    const seqs = this.byEpoch.get(epoch) ?? new Map<number, { message: RemoteMessage; buffered: boolean }>();
+    seqs.set(seq, { message, buffered });
+    this.byEpoch.set(epoch, seqs);
+  }
+
+  has(epoch: number, seq: number): boolean {
+    return this.byEpoch.get(epoch)?.has(seq) === true;
+  }
+
+  take(epoch: number, seq: number): { message: RemoteMessage; buffered: boolean } | undefined {
+    const seqs = this.byEpoch.get(epoch);
+    const found = seqs?.get(seq);
+    if (seqs === undefined || found === undefined) return undefined;
+    seqs.delete(seq);
+    if (seqs.size === 0) this.byEpoch.delete(epoch);
+    return found;
+  }
+
+  any(epoch: number): boolean {
+    return (this.byEpoch.get(epoch)?.size ?? 0) > 0;
+  }
+
+  firstEpochAfter(epoch: number): number | undefined {
+    let first: number | undefined;
+    for (const e of this.byEpoch.keys()) if (e > epoch && (first === undefined || e < first)) first = e;
+    return first;
+  }
+
+  *all(): Generator<{ epoch: number; seq: number; message: RemoteMessage; buffered: boolean }> {
+    for (const [epoch, seqs] of this.byEpoch) for (const [seq, item] of seqs) yield { epoch, seq, ...item };
+  }
 }

@@ -22,10 +22,12 @@ const outboxId = z.string().regex(/^[1-9]\d{0,18}$/);
 
 export const remoteMessageSchema = z.object({
   outboxId,
-  kind: z.enum(['event', 'create']),
+  kind: z.enum(['event', 'create', 'retire']),
   sender: machineRef,
   to: machineRef,
+  // A retire carries the last number of the numbering it retires (a counter row numbers at least one).
   seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  epoch: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
   event: z.looseObject({ type: z.string().min(1).max(200) }),
 });
 

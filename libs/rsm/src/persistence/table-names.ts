@@ -5,6 +5,8 @@ export interface TableNames {
   readonly inbox: string;
   readonly requests: string;
   readonly sendSeq: string;
+  /** The sequence that gives each new send counter its epoch. */
+  readonly sendEpochs: string;
   readonly recvSeq: string;
   readonly reorder: string;
   readonly outbox: string;
@@ -33,6 +35,7 @@ export function tableNames(schema: string): TableNames {
     inbox: `${s}.rsm_inbox`,
     requests: `${s}.rsm_requests`,
     sendSeq: `${s}.rsm_send_seq`,
+    sendEpochs: `${s}.rsm_send_epoch`,
     recvSeq: `${s}.rsm_recv_seq`,
     reorder: `${s}.rsm_reorder`,
     outbox: `${s}.rsm_outbox`,

@@ -24,10 +24,13 @@ import type { RsmOptions } from './rsm-options.js';
 /** A message between services, as stored in the sender's outbox and carried by BullMQ. */
 export interface RemoteMessage {
   readonly outboxId: string;
-  readonly kind: 'event' | 'create';
+  /** `retire` is the runtime's own: the sender retired numbering `epoch`, whose last number was `seq`. */
+  readonly kind: 'event' | 'create' | 'retire';
   readonly sender: MachineRef;
   readonly to: MachineRef;
   readonly seq: number;
+  /** The pair's numbering `seq` belongs to; absent (from before epochs) means 0. */
+  readonly epoch?: number;
   readonly event: RsmEvent;
 }
 
@@ -841,32 +844,35 @@ export class BatchExecutor {
    */
   private async writeOutbox(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
     const t = this.tables;
-    const counts = new Map<string, { sender: string; receiver: string; n: number }>();
+    const counts = new Map<string, { sender: string; receiver: string; destination: string; n: number }>();
     const rows = w.remote.map((message, ord) => {
       const sender = machineKey(message.sender);
       const receiver = machineKey(message.to);
       const pair = compositeKey(sender, receiver);
-      const entry = counts.get(pair) ?? { sender, receiver, n: 0 };
+      const entry = counts.get(pair) ?? { sender, receiver, destination: message.destination, n: 0 };
       entry.n += 1;
       counts.set(pair, entry);
       return { ord, destination: message.destination, sender, receiver, idx: entry.n, pair: entry, message: { kind: message.kind, sender: message.sender, to: message.to, event: message.event } };
     });
     // Each message's distance below its pair's new last sequence (0 for the pair's last message).
     const placed = rows.map(({ idx, pair, ...row }) => ({ ...row, back: pair.n - idx }));
-    const inserted = await query<{ id: string; seq: string; sender: string; receiver: string }>(client,
+    // A pair's counter row is created with a fresh epoch from the schema's sequence (the column
+    // default) and marked used; the janitor retires rows left unused (see RsmRuntime.cleanUp).
+    const inserted = await query<{ id: string; seq: string; epoch: string; sender: string; receiver: string }>(client,
       `WITH s AS (
-         INSERT INTO ${t.sendSeq} (sender, receiver, last_seq)
-         SELECT sender, receiver, n FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, n bigint)
-         ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq
-         RETURNING sender, receiver, last_seq
+         INSERT INTO ${t.sendSeq} (sender, receiver, last_seq, destination)
+         SELECT sender, receiver, n, destination FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, destination text, n bigint)
+         ON CONFLICT (sender, receiver) DO UPDATE
+           SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq, used_at = now(), destination = EXCLUDED.destination
+         RETURNING sender, receiver, last_seq, epoch
        ), m AS (
-         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - m.back) AS message
+         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - m.back, 'epoch', s.epoch) AS message
          FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, back int, message jsonb)
          JOIN s ON s.sender = m.sender AND s.receiver = m.receiver
        )
        INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
        SELECT destination, message, now() + make_interval(secs => $3::double precision / 1000) FROM m ORDER BY ord
-       RETURNING id, message->>'seq' AS seq,
+       RETURNING id, message->>'seq' AS seq, message->>'epoch' AS epoch,
          (message#>>'{sender,type}') || '/' || (message#>>'{sender,id}') AS sender,
          (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver`,
       [JSON.stringify([...counts.values()]), JSON.stringify(placed), this.options.delivery.ackTimeoutMs],
@@ -883,7 +889,7 @@ export class BatchExecutor {
       const seq = (base.get(compositeKey(row.sender, row.receiver)) ?? NaN) + row.idx - 1;
       const stored = byPairSeq.get(compositeKey(row.sender, row.receiver, String(seq)));
       if (stored === undefined) throw new Error(`outbox insert lost message ${row.idx} of ${row.sender} -> ${row.receiver}`);
-      result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, outboxId: stored.id } });
+      result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(stored.epoch), outboxId: stored.id } });
     }
   }
 }

@@ -178,10 +178,16 @@ export const rsmOptionsSchema = z.object({
       redrivenDeadLettersMs: z.number().int().nonnegative().default(7 * 86_400_000),
       /**
        * Halted machines, this long after their last step, when nothing waits for them (no inbox
-       * row, no timer). Afterwards their id is free: a create makes a new machine, whose pair
-       * sequences go on from the kept counters.
+       * row, no timer). Afterwards their id is free: a create makes a new machine; its pairs'
+       * counters, once retired (`quietPairsMs`), start a new numbering with a fresh epoch.
        */
       haltedMachinesMs: z.number().int().nonnegative().default(30 * 86_400_000),
+      /**
+       * A pair's send counter unused this long, with nothing of the pair left in the outbox, is
+       * retired: deleted, and the receiver told (it deletes its counter 3 x
+       * `delivery.maxMessageAgeMs` later). The next send to the pair starts a new numbering.
+       */
+      quietPairsMs: z.number().int().nonnegative().default(7 * 86_400_000),
       /** Records of skipped gaps. */
       gapSkipsMs: z.number().int().nonnegative().default(90 * 86_400_000),
     })

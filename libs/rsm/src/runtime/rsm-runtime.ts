@@ -95,6 +95,8 @@ export interface HealthReport {
 export interface GapView {
   readonly sender: MachineRef;
   readonly receiver: MachineRef;
+  /** The pair's numbering (epoch) the missing and buffered numbers belong to. */
+  readonly epoch: number;
   /** The first missing sequence number (last handled + 1). */
   readonly missingFrom: number;
   /** The first buffered one: `missingFrom` to `nextBuffered - 1` are missing. */
@@ -107,6 +109,7 @@ export interface GapView {
 
 /** What `skipGap` did. */
 export interface GapSkip {
+  readonly epoch: number;
   readonly fromSeq: number;
   readonly toSeq: number;
   /** Buffered messages now in the inbox. */
@@ -542,16 +545,17 @@ export class RsmRuntime {
    */
   async gaps(options: { olderThanMs?: number; limit?: number } = {}): Promise<GapView[]> {
     const t = this.tables;
-    const result = await this.timed('gaps', () => this.pool.query<{ sender: string; receiver: string; last_seq: string | null; next_seq: string; waiting: string; since: Date }>(
+    const result = await this.timed('gaps', () => this.pool.query<{ sender: string; receiver: string; epoch: string | null; last_seq: string | null; next_epoch: string; next_seq: string; waiting: string; since: Date }>(
       // Pairs come from the oldest buffered rows (an index range, bounded), then each pair is read by its key.
       `WITH pairs AS (
          SELECT DISTINCT sender, receiver FROM (
            SELECT sender, receiver FROM ${t.reorder}
            WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
            ORDER BY created_at LIMIT 10000) oldest)
-       SELECT p.sender, p.receiver, c.last_seq, b.next_seq, b.waiting, b.since
+       SELECT p.sender, p.receiver, c.epoch, c.last_seq, f.epoch AS next_epoch, f.seq AS next_seq, b.waiting, b.since
        FROM pairs p
-       CROSS JOIN LATERAL (SELECT min(seq) AS next_seq, count(*) AS waiting, min(created_at) AS since FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver) b
+       CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(created_at) AS since FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver) b
+       CROSS JOIN LATERAL (SELECT epoch, seq FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver ORDER BY epoch, seq LIMIT 1) f
        LEFT JOIN ${t.recvSeq} c ON c.sender = p.sender AND c.receiver = p.receiver
        ORDER BY b.since LIMIT $2`,
       [options.olderThanMs ?? this.options.delivery.gapAfterMs, options.limit ?? 100],
@@ -559,7 +563,9 @@ export class RsmRuntime {
     return result.rows.map((row) => ({
       sender: parseMachineKey(row.sender),
       receiver: parseMachineKey(row.receiver),
-      missingFrom: Number(row.last_seq ?? 0) + 1,
+      epoch: Number(row.next_epoch),
+      // Normally the counter's numbering; the first of a later one would be missing from 1.
+      missingFrom: Number(row.epoch ?? 0) === Number(row.next_epoch) ? Number(row.last_seq ?? 0) + 1 : 1,
       nextBuffered: Number(row.next_seq),
       waiting: Number(row.waiting),
       waitingSince: row.since,
@@ -589,9 +595,9 @@ export class RsmRuntime {
     const skipped = await this.timed('skipGap', () => parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason));
     if (skipped === undefined) return undefined;
     this.metrics.gapsSkipped.inc({ service: this.options.service });
-    this.logger.warn({ sender: machineKey(sender), receiver: machineKey(receiver), fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, by: record.by, reason: record.reason }, 'gap skipped by an operator');
+    this.logger.warn({ sender: machineKey(sender), receiver: machineKey(receiver), epoch: skipped.epoch, fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, by: record.by, reason: record.reason }, 'gap skipped by an operator');
     for (const key of skipped.wake) this.wake(key);
-    return { fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, released: skipped.accepted };
+    return { epoch: skipped.epoch, fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, released: skipped.accepted };
   }
 
   /**
@@ -829,6 +835,7 @@ export class RsmRuntime {
     this.metrics.messagesReceived.inc({ service }, received.accepted);
     if (received.duplicates > 0) this.metrics.duplicatesDropped.inc({ service, source: 'pair_sequence' }, received.duplicates);
     if (received.deadLettered > 0) this.metrics.deadLetters.inc({ service }, received.deadLettered);
+    for (const short of received.shortRetires) this.logger.error(short, 'a sender retired a numbering whose last messages never arrived: they were lost from its outbox');
     for (const key of received.wake) if (!handled.has(key)) parts.dispatcher.notify(key);
     // A lost acknowledgement only means a re-publish, which the pair sequence drops.
     await parts.transport.publishAcks(job.from, received.ack, this.load.report()).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'));
@@ -857,7 +864,8 @@ export class RsmRuntime {
   }
 
   /**
-   * Deletes step history, answered requests, dead letters, halted machines and gap records past
+   * Deletes step history, answered requests, dead letters, halted machines, quiet pairs' sequence
+   * counters and gap records past
    * their retention, 10,000 rows a statement, each found through an index on its age; a full batch
    * runs it again at once, so the tables stay bounded however fast rows come.
    */
@@ -887,6 +895,41 @@ export class RsmRuntime {
            AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = h.type AND i.machine_id = h.id)
            AND NOT EXISTS (SELECT 1 FROM ${t.timers} x WHERE x.machine_type = h.type AND x.machine_id = h.id)
          ORDER BY h.updated_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
+    // A send counter unused for `quietPairsMs` whose pair has nothing left in the outbox: every
+    // message of its numbering was acknowledged, i.e. committed by the receiver. The row goes and,
+    // in the same statement, a retire message for the receiver takes its place in the outbox; the
+    // next send to the pair creates a row with a fresh epoch. A send racing with this either
+    // holds the row (skipped) or has moved used_at (rechecked under the lock): never both.
+    await retire('send_seq', o.retention.quietPairsMs,
+      `WITH gone AS (
+         DELETE FROM ${t.sendSeq} s WHERE (s.sender, s.receiver) IN (
+           SELECT c.sender, c.receiver FROM ${t.sendSeq} c
+           WHERE ${older('c.used_at')}
+             AND NOT EXISTS (SELECT 1 FROM ${t.outbox} x
+               WHERE (x.message#>>'{sender,type}') || '/' || (x.message#>>'{sender,id}') = c.sender
+                 AND (x.message#>>'{to,type}') || '/' || (x.message#>>'{to,id}') = c.receiver)
+           ORDER BY c.used_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)
+         RETURNING s.sender, s.receiver, s.epoch, s.last_seq, s.destination
+       ), sent AS (
+         INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
+         SELECT destination, jsonb_build_object(
+             'kind', 'retire',
+             'sender', jsonb_build_object('type', split_part(sender, '/', 1), 'id', substr(sender, strpos(sender, '/') + 1)),
+             'to', jsonb_build_object('type', split_part(receiver, '/', 1), 'id', substr(receiver, strpos(receiver, '/') + 1)),
+             'seq', last_seq, 'epoch', epoch, 'event', jsonb_build_object('type', 'rsm.retire')), now()
+         FROM gone WHERE destination IS NOT NULL
+       )
+       SELECT 1 FROM gone`);
+    // A receive counter the sender retired, once no message of the retired numbering can still be
+    // accepted: each was signed before the retire, which was accepted at retired_at, so no later
+    // than retired_at + maxMessageAgeMs, and is refused maxMessageAgeMs after its signing; a third
+    // maxMessageAgeMs allows for the hosts' clocks. A newer numbering arriving meanwhile clears
+    // retired_at (rechecked under the lock).
+    await retire('recv_seq', o.retention.quietPairsMs === 0 ? 0 : 3 * o.delivery.maxMessageAgeMs,
+      `DELETE FROM ${t.recvSeq} r WHERE (r.sender, r.receiver) IN (
+         SELECT c.sender, c.receiver FROM ${t.recvSeq} c
+         WHERE c.retired_at IS NOT NULL AND ${older('c.retired_at')}
+         ORDER BY c.retired_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
     await retire('gap_skips', o.retention.gapSkipsMs,
       `DELETE FROM ${t.gapSkips} WHERE id IN (SELECT id FROM ${t.gapSkips} WHERE ${older('at')} ORDER BY at LIMIT ${batch})`);
     if (o.stepHistoryMs > 0) {

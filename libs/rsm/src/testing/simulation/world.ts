@@ -106,6 +106,8 @@ export class World {
   readonly trace: TraceStep[] = [];
   readonly definitions = new Map<string, AnyMachineDefinition>();
   private readonly queues = new Map<string, Map<string, Message[]>>();
+  // One numbering per pair, never retired: the production epochs only ever start a new numbering
+  // after the old one was fully taken, which a world this short never reaches (see README, Bounded growth).
   private readonly sendSeq = new Map<string, number>();
   private readonly recvSeq = new Map<string, number>();
   private readonly timers = new Map<string, { machine: MachineRef; name: string; periodMs: number | null; payload: Json | null }>();

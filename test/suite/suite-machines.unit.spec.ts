@@ -7,7 +7,7 @@ import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delive
 import { Package } from '../../apps/package/src/packages/package.machine.js';
 import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
 import { Drone } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
-import { Utilization, type UtilizationData } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
+import { Utilization } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
 import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
 
 /** Every machine of the suite in one in-memory runtime, with the drone simulator played by the test. */
@@ -37,7 +37,7 @@ function request(overrides: Partial<DeliveryRequest> = {}, weight = 2): Delivery
 const sagaOf = (rt: TestRuntime, id: string) => rt.get(DeliverySaga.ref(id)) as { state: string; data: SagaData };
 const deliveryOf = (rt: TestRuntime, id: string) => rt.get(Delivery.ref(id)) as { state: string; data: DeliveryData } | undefined;
 const fleetOf = (rt: TestRuntime) => rt.get(Fleet.ref(FLEET_ID))?.data as FleetData;
-const monthsOf = (rt: TestRuntime, owner: string) => (rt.get(Utilization.ref(owner))?.data as UtilizationData | undefined)?.months ?? {};
+const monthsOf = (rt: TestRuntime, owner: string) => rt.get(Utilization.ref(owner))?.data.months ?? {};
 
 /** Plays the simulator: reports the flight of the drone that serves `deliveryId`. */
 async function fly(rt: TestRuntime, deliveryId: string, until: 'PickedUp' | 'Delivered' | 'Returned' = 'Returned') {

@@ -133,10 +133,21 @@ function setup(machines: { fleet?: AnyMachineDefinition; drone?: AnyMachineDefin
   };
 }
 
-/** A definition with some handlers replaced: a known-bad variant of a correct machine. */
-function variant(definition: AnyMachineDefinition, patch: Record<string, Record<string, (...args: never[]) => unknown>>): AnyMachineDefinition {
+/**
+ * A definition with some handlers replaced: a known-bad variant of a correct machine. A bad handler
+ * that goes where the declaration forbids is stopped by the runtime (the step fails), so `targets`
+ * declares the bad transitions too: the exploration must find what such a bug breaks downstream.
+ */
+function variant(
+  definition: AnyMachineDefinition,
+  patch: Record<string, Record<string, (...args: never[]) => unknown>>,
+  targets: Record<string, Record<string, string>> = {},
+): AnyMachineDefinition {
   const states = Object.fromEntries(
-    Object.entries(definition.spec.states as Record<string, { on?: object; targets?: string[] }>).map(([state, spec]) => [state, { ...spec, on: { ...spec.on, ...patch[state] } }]),
+    Object.entries(definition.spec.states as Record<string, { on?: object; targets?: object }>).map(([state, spec]) => [
+      state,
+      { ...spec, on: { ...spec.on, ...patch[state] }, targets: { ...spec.targets, ...targets[state] } },
+    ]),
   );
   return defineMachine<unknown, RsmEvent>()({ ...(definition.spec as object), states } as never) as AnyMachineDefinition;
 }
@@ -206,7 +217,7 @@ describe('systematic exploration of the TailSpin machines', { concurrency: false
               ctx.goto('Completed');
             }),
           },
-        }),
+        }, { Cancelled: { Confirm: 'Completed' } }),
       }),
       /path of the Delivery machine|agreeing with its delivery/,
     ],

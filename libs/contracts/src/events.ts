@@ -1,11 +1,14 @@
-import type { ActivityCompleted, ActivityFailed, TimeoutEvent } from '#rsm';
+import type { ActivityOutcome, TimeoutEvent } from '#rsm';
+import type { flyActivity, notifyActivity } from './refs.js';
 import type { DeliveryRequest, DroneStatus, PackageUpsert, Reschedule } from './delivery-request.js';
 
 export type ConfirmationKind = 'FingerPrint' | 'Picture' | 'Voice' | 'None';
 
 /**
- * The events between the suite's machines, version 1. Each union is what one machine type accepts;
- * a sender imports the union of its receiver, so the compiler checks every cross-service send.
+ * The events between the suite's machines, version 1. Each union is what one machine type accepts.
+ * A sender addresses its receiver with the typed ref of `refs.ts`, which carries this union, so the
+ * compiler checks every cross-service send (`ctx.send`, `ctx.create`, `RsmRuntime.send/create/request`):
+ * an unknown event type or a wrong payload field does not compile.
  */
 
 /**
@@ -69,8 +72,7 @@ export type DroneEvents =
   | { type: 'Fault' }
   | { type: 'Repair' }
   | TimeoutEvent<'watchdog'>
-  | ActivityCompleted<'fly'>
-  | ActivityFailed<'fly'>;
+  | ActivityOutcome<typeof flyActivity>;
 
 export type DeliveryEvents =
   | { type: 'Create'; request: DeliveryRequest; droneId: string }
@@ -81,5 +83,4 @@ export type DeliveryEvents =
   | { type: 'Cancel' }
   | { type: 'RequestCancel' }
   | { type: 'NotifyMe'; url: string }
-  | ActivityCompleted<'notify'>
-  | ActivityFailed<'notify'>;
+  | ActivityOutcome<typeof notifyActivity>;

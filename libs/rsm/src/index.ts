@@ -1,17 +1,19 @@
 export { defineMachine, DEFAULT_FAILURE_POLICY } from './definition/machine-definition.js';
 export type {
   AnyMachineDefinition,
+  DataOf,
   EventsOf,
   FailurePolicy,
   Handler,
   MachineDefinition,
   MachineSpec,
   StateSpec,
+  StateTargets,
   TransitionInfo,
 } from './definition/machine-definition.js';
 export type { CallOptions, StepContext, TimerOptions } from './definition/step-context.js';
 export { machineKey, parseMachineKey } from './definition/types.js';
-export type { ActivityCompleted, ActivityFailed, Json, MachineRef, RsmEvent, TimeoutEvent } from './definition/types.js';
+export type { ActivityCompleted, ActivityFailed, ActivityInput, ActivityOutcome, ActivityOutput, ActivityRef, EventTo, Json, MachineRef, ReplyMap, ReplyOf, RsmEvent, TimeoutEvent } from './definition/types.js';
 export type { Effect } from './definition/effects.js';
 export { DEFAULT_ACTIVITY_RETRY } from './activities/activity.js';
 export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy } from './activities/activity.js';
@@ -34,7 +36,7 @@ export { RsmMetrics } from './metrics/rsm-metrics.js';
 export { RsmModule } from './nest/rsm.module.js';
 export type { RsmModuleAsyncOptions, RsmModuleOptions } from './nest/rsm.module.js';
 export { RsmActivity } from './nest/rsm-activity.decorator.js';
-export type { RsmActivityHandler } from './nest/rsm-activity.decorator.js';
+export type { RsmActivityHandler, RsmActivityHandlerOf } from './nest/rsm-activity.decorator.js';
 export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './nest/rsm.constants.js';
 export { RsmAdminGuard } from './nest/rsm-admin.guard.js';
 export { badTextReason, bearerToken, TokenDigests } from './nest/http-input.js';

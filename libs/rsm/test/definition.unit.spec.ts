@@ -20,7 +20,7 @@ describe('machine definitions', () => {
       /initial state Nope is not declared/,
     );
     assert.throws(
-      () => defineMachine<object, { type: 'A' }>()({ type: 'Bad', initial: 'S', initialData: () => ({}), states: { S: { targets: ['T' as 'S'] } } }),
+      () => defineMachine<object, { type: 'A' }>()({ type: 'Bad', initial: 'S', initialData: () => ({}), states: { S: { on: { A: () => undefined }, targets: { A: 'T' as 'S' } } } }),
       /names unknown target T/,
     );
     assert.throws(() => defineMachine<object, { type: 'A' }>()({ type: 'no spaces', initial: 'S', initialData: () => ({}), states: { S: {} } }), /must start with a letter/);
@@ -85,6 +85,52 @@ describe('in-memory test runtime', () => {
     await rt.send(Counter.ref('c'), { type: 'Boom' });
     assert.equal(rt.trace.filter((t) => t.outcome === 'failed').length, 3);
     assert.match(rt.deadLetters[0]?.reason ?? '', /handler failed 3 times, last: Error: boom/);
+  });
+
+  it('fails a step whose handler goes to a target its event does not declare, even if the handler catches it', async () => {
+    type Events = { type: 'Go'; to: 'B' | 'C'; swallow?: boolean };
+    const M = defineMachine<{ n: number }, Events>()({
+      type: 'Strict',
+      initial: 'A',
+      initialData: () => ({ n: 0 }),
+      states: {
+        A: {
+          on: {
+            Go: (data, event, ctx) => {
+              data.n += 1;
+              try {
+                ctx.goto(event.to);
+              } catch (error) {
+                if (event.swallow !== true) throw error;
+              }
+            },
+          },
+          targets: { Go: 'B' },
+        },
+        B: {},
+        C: {},
+      },
+      failure: { maxAttempts: 2, initialBackoffMs: 1, maxBackoffMs: 1 },
+    });
+    assert.deepEqual(M.transitions(), [{ from: 'A', event: 'Go', targets: ['B'] }]);
+    assert.equal(M.toMermaid(), 'stateDiagram-v2\n  [*] --> A\n  A --> B: Go');
+    for (const swallow of [false, true]) {
+      const rt = new TestRuntime([M]);
+      await rt.create(M.ref(`m-${swallow}`), { type: 'Go', to: 'C', swallow });
+      assert.equal(rt.stateOf(M.ref(`m-${swallow}`)), 'A', 'the undeclared goto changed nothing');
+      assert.equal(rt.get(M.ref(`m-${swallow}`))?.data.n, 0);
+      assert.match(rt.deadLetters[0]?.reason ?? '', /declares no transition A --Go--> C \(declared targets: B\)/);
+    }
+    const rt = new TestRuntime([M]);
+    await rt.create(M.ref('ok'), { type: 'Go', to: 'B' });
+    assert.equal(rt.stateOf(M.ref('ok')), 'B');
+  });
+
+  it('refuses targets for an event the state does not accept', () => {
+    assert.throws(
+      () => defineMachine<object, { type: 'A' } | { type: 'B' }>()({ type: 'Bad', initial: 'S', initialData: () => ({}), states: { S: { on: { A: () => undefined }, targets: { B: 'S' } }, T: {} } }),
+      /state S declares targets for B, which it does not accept/,
+    );
   });
 
   it('fires timers in virtual time and never a cancelled one', async () => {

@@ -48,7 +48,7 @@ describe('gaps in a pair are visible and repairable', () => {
     startRuntime({ service: 'gap-a', schema: schemaA, prefix, machines: [Forwarder], routes: { Sink: 'gap-b' }, overrides: { delivery: { ackTimeoutMs: 60_000, sweepIntervalMs: 200, recoveryGraceMs: 500 } } });
   const startReceiver = () =>
     startRuntime({ service: 'gap-b', schema: schemaB, prefix, machines: [Sink], overrides: { delivery: { ackTimeoutMs: 60_000, sweepIntervalMs: 200, recoveryGraceMs: 500, gapAfterMs: 1_000 } } });
-  const items = async () => ((await (b as RsmRuntime).get(sink))?.data as { items: number[] } | undefined)?.items ?? [];
+  const items = async () => (await (b as RsmRuntime).get(sink))?.data.items ?? [];
   const outboxSeqs = async () => (await pool.query<{ seq: number }>(`SELECT (message->>'seq')::int AS seq FROM "${schemaA}".rsm_outbox ORDER BY id`)).rows.map((row) => row.seq);
 
   /** With the receiver down, item `lost` is published and its job removed from Redis; then `next` is sent. */

@@ -41,7 +41,7 @@ const Waiter = defineMachine<object, { type: 'Ask' } | { type: 'Answer' }>()({
   type: 'Waiter',
   initial: 'Idle',
   initialData: () => ({}),
-  states: { Idle: { on: { Ask: (_d, _e, ctx) => ctx.goto('Waiting') }, targets: ['Waiting'] }, Waiting: { on: { Answer: (_d, _e, ctx) => ctx.goto('Done') }, targets: ['Done'] }, Done: {} },
+  states: { Idle: { on: { Ask: (_d, _e, ctx) => ctx.goto('Waiting') }, targets: { Ask: 'Waiting' } }, Waiting: { on: { Answer: (_d, _e, ctx) => ctx.goto('Done') }, targets: { Answer: 'Done' } }, Done: {} },
 });
 
 describe('systematic testing simulator', () => {

@@ -2,17 +2,17 @@ import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Not
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { RsmRuntime, type MachineView } from '#rsm';
-import { confirmationBodySchema, idSchema, notifyMeSchema, rescheduleSchema, type DeliveryEvents, type Reschedule } from '#contracts';
+import { confirmationBodySchema, idSchema, notifyMeSchema, rescheduleSchema, type Reschedule } from '#contracts';
 import { Allow, Caller, canAccessOwner, type Principal } from '#service-kit';
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';
-import { Delivery, type DeliveryData, type DeliveryRefusal } from './delivery.machine.js';
+import { Delivery, type DeliveryData, type DeliveryRefusal, type StageAnswer } from './delivery.machine.js';
 import { webhookRefusal } from './webhook-policy.js';
 
 const STAGES = ['Created', 'Rescheduled', 'HeadedToPickup', 'HeadedToDropoff', 'Completed', 'Cancelled'] as const;
 const listQuery = z.object({ stage: z.enum(STAGES).optional(), after: idSchema.optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) }).strict();
-const view = (machine: MachineView) => {
-  const data = machine.data as DeliveryData;
+const view = (machine: MachineView<DeliveryData>) => {
+  const { data } = machine;
   return {
     id: machine.id,
     stage: machine.state,
@@ -32,9 +32,9 @@ const view = (machine: MachineView) => {
 };
 
 /** A refusal the machine answered: 409 when the delivery moved on, 422 when the request does not fit it. */
-function refused(id: string, answer: unknown, stage: string): void {
-  if (answer === null || typeof answer !== 'object' || !('refused' in answer)) return;
-  const { refused: reason, kind } = answer as DeliveryRefusal;
+function refused(id: string, answer: StageAnswer | DeliveryRefusal | undefined, stage: string): void {
+  if (answer === undefined || !('refused' in answer)) return;
+  const { refused: reason, kind } = answer;
   if (kind === 'invalid') throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `delivery ${id}: ${reason}` });
   throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `delivery ${id}: ${reason}`, currentState: stage });
 }
@@ -49,16 +49,16 @@ export class DeliveriesController {
   ) {}
 
   /** The delivery, if the caller may see it: a customer sees its own owners' only (404 for others'). */
-  private async find(id: string, caller: Principal): Promise<MachineView> {
+  private async find(id: string, caller: Principal): Promise<MachineView<DeliveryData>> {
     const machine = await this.rsm.get(Delivery.ref(id));
-    if (machine === undefined || !canAccessOwner(caller, (machine.data as DeliveryData).request?.ownerId)) throw new NotFoundException(`no delivery ${id}`);
+    if (machine === undefined || !canAccessOwner(caller, machine.data.request?.ownerId)) throw new NotFoundException(`no delivery ${id}`);
     return machine;
   }
 
   @Get()
   @Allow('operator')
   async list(@Query({ schema: listQuery }) query: z.infer<typeof listQuery>) {
-    return (await this.rsm.list('Delivery', { limit: query.limit, ...(query.stage ? { state: query.stage } : {}), ...(query.after ? { afterId: query.after } : {}) })).map(view);
+    return (await this.rsm.list(Delivery, { limit: query.limit, ...(query.stage ? { state: query.stage } : {}), ...(query.after ? { afterId: query.after } : {}) })).map(view);
   }
 
   @Get(':id')
@@ -72,7 +72,7 @@ export class DeliveriesController {
   @Allow('customer', 'service', 'operator')
   async status(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     const machine = await this.find(id, caller);
-    return { id, stage: machine.state, droneId: (machine.data as DeliveryData).droneId, updatedAt: machine.updatedAt };
+    return { id, stage: machine.state, droneId: machine.data.droneId, updatedAt: machine.updatedAt };
   }
 
   @Patch(':id')
@@ -80,7 +80,7 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'Reschedules before the drone leaves; 409 with the current stage after.' })
   async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
     const machine = await this.find(id, caller);
-    refused(id, await this.rsm.request<DeliveryRefusal | { stage: string } | undefined, DeliveryEvents>(Delivery.ref(id), { type: 'Reschedule', changes }), machine.state);
+    refused(id, await this.rsm.request(Delivery.ref(id), { type: 'Reschedule', changes }), machine.state);
     return view(await this.find(id, caller));
   }
 
@@ -90,7 +90,7 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'Asks the workflow to cancel (before pickup); 409 with the current stage after pickup.' })
   async cancel(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     await this.find(id, caller);
-    await this.rsm.request<undefined, DeliveryEvents>(Delivery.ref(id), { type: 'RequestCancel' });
+    await this.rsm.request(Delivery.ref(id), { type: 'RequestCancel' });
     return { id, cancel: 'accepted' };
   }
 
@@ -100,7 +100,7 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'The drone confirms the drop-off (the simulator): completes the delivery; 409 unless it is headed to drop-off, 422 unless the confirmation is the one required.' })
   async confirm(@Param('id', { schema: idSchema }) id: string, @Body({ schema: confirmationBodySchema }) body: z.infer<typeof confirmationBodySchema>, @Caller() caller: Principal) {
     const machine = await this.find(id, caller);
-    refused(id, await this.rsm.request<DeliveryRefusal | { stage: string } | undefined, DeliveryEvents>(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType }), machine.state);
+    refused(id, await this.rsm.request(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType }), machine.state);
     return view(await this.find(id, caller));
   }
 
@@ -112,7 +112,7 @@ export class DeliveriesController {
     await this.find(id, caller);
     const refusal = await webhookRefusal(body.url, this.config);
     if (refusal !== undefined) throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `webhook refused: ${refusal}`, fields: [{ path: 'url', message: refusal }] });
-    await this.rsm.request<undefined, DeliveryEvents>(Delivery.ref(id), { type: 'NotifyMe', url: body.url });
+    await this.rsm.request(Delivery.ref(id), { type: 'NotifyMe', url: body.url });
     return { id, url: body.url };
   }
 }

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { appendBounded, applyReschedule, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule, type SagaEvents } from '#contracts';
+import { appendBounded, applyReschedule, notifyActivity, sagaRef, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule } from '#contracts';
 
 export { DELIVERY_TRANSITIONS, type DeliveryStage } from '#contracts';
 
@@ -15,7 +15,7 @@ export interface DeliveryData {
   notified: boolean;
 }
 
-const saga = (ctx: StepContext<DeliveryStage>) => ({ type: 'DeliverySaga', id: ctx.self.id });
+const saga = (ctx: StepContext<DeliveryStage>) => sagaRef(ctx.self.id);
 
 export const REFUSED_LIMIT = 20;
 /** Reschedules a delivery takes: each adds a stage to its history, which stays bounded. */
@@ -23,6 +23,18 @@ export const MAX_RESCHEDULES = 20;
 
 /** A refusal answered to a REST caller: the controller turns it into 409 (or 422 for a wrong confirmation). */
 export type DeliveryRefusal = { refused: string; kind: 'conflict' | 'invalid' };
+/** The stage a delivery moved to. */
+export type StageAnswer = { stage: DeliveryStage };
+
+/** What each request answers. */
+export type DeliveryReplies = {
+  Reschedule: StageAnswer | DeliveryRefusal;
+  Confirm: StageAnswer | DeliveryRefusal;
+  HeadedToPickup: StageAnswer;
+  PickedUp: StageAnswer;
+  RequestCancel: { stage: DeliveryStage; cancelling: true };
+  NotifyMe: { registered: true };
+};
 
 function refuse(data: DeliveryData, text: string): void {
   appendBounded(data.refused, text, REFUSED_LIMIT);
@@ -38,16 +50,16 @@ function stage(data: DeliveryData, ctx: StepContext<DeliveryStage>, next: Delive
 function notify(data: DeliveryData, ctx: StepContext<DeliveryStage>): void {
   if (data.webhook === null || data.notified) return;
   data.notified = true;
-  ctx.call('notify', { url: data.webhook, deliveryId: ctx.self.id, stage: 'Completed' });
+  ctx.call(notifyActivity, { url: data.webhook, deliveryId: ctx.self.id, stage: 'Completed' });
 }
 
 const cancel = (data: DeliveryData, _event: unknown, ctx: StepContext<DeliveryStage>) => {
   stage(data, ctx, 'Cancelled');
-  ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCancelled' });
+  ctx.send(saga(ctx), { type: 'DeliveryCancelled' });
 };
 /** A cancel asked over REST goes through the saga, which undoes every step and cancels this delivery. */
 const requestCancel = (_data: DeliveryData, _event: unknown, ctx: StepContext<DeliveryStage>) => {
-  ctx.send<SagaEvents>(saga(ctx), { type: 'Cancel', source: 'delivery API' });
+  ctx.send(saga(ctx), { type: 'Cancel', source: 'delivery API' });
   ctx.reply({ stage: ctx.state, cancelling: true });
 };
 const reschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) => {
@@ -66,6 +78,7 @@ const notifyMe = (data: DeliveryData, event: { url: string }, ctx: StepContext<D
 const notified = () => undefined;
 
 /** Before the drone leaves: rescheduled, dispatched, cancelled. */
+const beforePickupTargets = { Reschedule: 'Rescheduled', HeadedToPickup: 'HeadedToPickup', Cancel: 'Cancelled' } as const;
 const beforePickup = {
   Reschedule: reschedule,
   HeadedToPickup: (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => stage(data, ctx, 'HeadedToPickup'),
@@ -79,7 +92,7 @@ const beforePickup = {
  * HeadedToDropoff -> Completed, or Cancelled before pickup. Anything else asked over REST is
  * refused (409 with the current stage); the stage history is kept.
  */
-export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
+export const Delivery = defineMachine<DeliveryData, DeliveryEvents, DeliveryReplies>()({
   type: 'Delivery',
   initial: 'Created',
   initialData: () => ({ request: null, droneId: null, stages: [], confirmation: null, refused: [], webhook: null, notified: false }),
@@ -90,13 +103,13 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
           data.request = event.request;
           data.droneId = event.droneId;
           data.stages.push({ stage: 'Created', at: ctx.now.toISOString() });
-          ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCreated' });
+          ctx.send(saga(ctx), { type: 'DeliveryCreated' });
         },
         ...beforePickup,
       },
-      targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'],
+      targets: beforePickupTargets,
     },
-    Rescheduled: { on: beforePickup, targets: ['Rescheduled', 'HeadedToPickup', 'Cancelled'] },
+    Rescheduled: { on: beforePickup, targets: beforePickupTargets },
     HeadedToPickup: {
       on: {
         // The drone is on its way: a reschedule forwarded by the saga is too late and is recorded.
@@ -109,7 +122,7 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
         RequestCancel: requestCancel,
         NotifyMe: notifyMe,
       },
-      targets: ['HeadedToDropoff', 'Cancelled'],
+      targets: { PickedUp: 'HeadedToDropoff', Cancel: 'Cancelled' },
     },
     HeadedToDropoff: {
       on: {
@@ -121,14 +134,14 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents>()({
           }
           data.confirmation = event.confirmationType;
           stage(data, ctx, 'Completed');
-          ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCompleted' });
+          ctx.send(saga(ctx), { type: 'DeliveryCompleted' });
           notify(data, ctx);
         },
         NotifyMe: notifyMe,
       },
-      targets: ['Completed'],
+      targets: { Confirm: 'Completed' },
     },
     Completed: { on: { NotifyMe: notifyMe, ActivityCompleted: notified, ActivityFailed: notified } },
-    Cancelled: { on: { Cancel: (_d, _e, ctx) => ctx.send<SagaEvents>(saga(ctx), { type: 'DeliveryCancelled' }), NotifyMe: notifyMe } },
+    Cancelled: { on: { Cancel: (_d, _e, ctx) => ctx.send(saga(ctx), { type: 'DeliveryCancelled' }), NotifyMe: notifyMe } },
   },
 });

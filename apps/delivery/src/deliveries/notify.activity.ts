@@ -2,7 +2,8 @@ import { request as httpRequest, type Agent, type IncomingMessage } from 'node:h
 import { request as httpsRequest } from 'node:https';
 import { Inject } from '@nestjs/common';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
-import { RsmActivity, type ActivityContext, type RsmActivityHandler } from '#rsm';
+import { RsmActivity, type ActivityContext, type RsmActivityHandlerOf } from '#rsm';
+import { notifyActivity, type NotifyRequest } from '#contracts';
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';
 
@@ -13,8 +14,8 @@ import { DELIVERY_CONFIG } from '../tokens.js';
  * agent checks the address it connects to, so a name that changed since registration gains
  * nothing); redirects are not followed; the call has a timeout and at most a bounded answer is read.
  */
-@RsmActivity('notify', { maxAttempts: 8, initialBackoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 10_000 })
-export class NotifyActivity implements RsmActivityHandler<{ url: string; deliveryId: string; stage: string }, { status: number }> {
+@RsmActivity(notifyActivity, { maxAttempts: 8, initialBackoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 10_000 })
+export class NotifyActivity implements RsmActivityHandlerOf<typeof notifyActivity> {
   private readonly agents: { http: Agent; https: Agent };
 
   constructor(@Inject(DELIVERY_CONFIG) private readonly config: DeliveryConfig) {
@@ -22,7 +23,7 @@ export class NotifyActivity implements RsmActivityHandler<{ url: string; deliver
     this.agents = { http: new RequestFilteringHttpAgent(filter), https: new RequestFilteringHttpsAgent(filter) };
   }
 
-  async run(input: { url: string; deliveryId: string; stage: string }, ctx: ActivityContext): Promise<{ status: number }> {
+  async run(input: NotifyRequest, ctx: ActivityContext): Promise<{ status: number }> {
     const url = new URL(input.url);
     const secure = url.protocol === 'https:';
     if (!secure && !(url.protocol === 'http:' && this.config.WEBHOOK_ALLOW_HTTP)) return { status: 0 }; // registered under another policy: dropped

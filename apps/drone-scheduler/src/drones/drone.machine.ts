@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { appendBounded, FLEET_ID, type ConfirmationKind, type DroneEvents, type FleetEvents, type SagaEvents, type UtilizationEvents } from '#contracts';
+import { appendBounded, fleetRef, flyActivity, sagaRef, utilizationRef, type ConfirmationKind, type DroneEvents, type SagaEvents } from '#contracts';
 
 export type DroneState = 'Idle' | 'Reserved' | 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning' | 'Offline';
 
@@ -25,6 +25,11 @@ export const IGNORED_LIMIT = 20;
 
 /** What a release over REST answers its caller (the service that booked the drone). */
 export type ReleaseAnswer = { released: string | null } | { refused: string; state: DroneState };
+/** What a status report from the simulator gets back: applied, or why not. */
+export type StatusAnswer = { ok: boolean; state: DroneState; reason?: string };
+
+/** What each request answers. */
+export type DroneReplies = { Release: ReleaseAnswer; Status: StatusAnswer };
 
 function ignore(data: DroneData, text: string): void {
   appendBounded(data.ignored, text, IGNORED_LIMIT);
@@ -36,12 +41,10 @@ export const WATCHDOG_MS = 15_000;
 
 const startWatchdog = (data: DroneData, ctx: StepContext<DroneState>) => ctx.startTimer('watchdog', data.watchdogMs ?? WATCHDOG_MS);
 
-const fleet = { type: 'Fleet', id: FLEET_ID };
-const saga = (id: string) => ({ type: 'DeliverySaga', id });
 
 /** Tells the delivery's saga, if a saga booked this drone. */
 function tellSaga(viaSaga: boolean, ctx: StepContext<DroneState>, deliveryId: string, event: SagaEvents): void {
-  if (viaSaga) ctx.send<SagaEvents>(saga(deliveryId), event);
+  if (viaSaga) ctx.send(sagaRef(deliveryId), event);
 }
 
 function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState): void {
@@ -50,7 +53,7 @@ function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState):
 }
 
 function fly(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
-  ctx.call('fly', { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
+  ctx.call(flyActivity, { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
   startWatchdog(data, ctx);
 }
 
@@ -75,8 +78,8 @@ function release(data: DroneData, event: { deliveryId: string; viaSaga: boolean 
   move(data, ctx, 'Idle');
   tellSaga(viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: ctx.self.id });
   // Asked directly (over REST), not by the Fleet: the Fleet still holds the booking.
-  if (ctx.sender === undefined) ctx.send<FleetEvents>(fleet, { type: 'BookingReleased', droneId: ctx.self.id, deliveryId: event.deliveryId });
-  ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+  if (ctx.sender === undefined) ctx.send(fleetRef, { type: 'BookingReleased', droneId: ctx.self.id, deliveryId: event.deliveryId });
+  ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
   ctx.reply({ released: ctx.self.id } satisfies ReleaseAnswer);
 }
 
@@ -101,7 +104,7 @@ function refuse(data: DroneData, event: { deliveryId: string }, ctx: StepContext
   if (event.deliveryId === data.deliveryId) {
     tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
   } else {
-    ctx.send<FleetEvents>(fleet, { type: 'ReservationRefused', droneId: ctx.self.id, deliveryId: event.deliveryId });
+    ctx.send(fleetRef, { type: 'ReservationRefused', droneId: ctx.self.id, deliveryId: event.deliveryId });
   }
 }
 
@@ -117,7 +120,7 @@ const activityOutcome = (data: DroneData, event: { type: string; callId: string 
 };
 
 /** One drone: reserved from Idle only, flown by the simulator, back to Idle after its return. */
-export const Drone = defineMachine<DroneData, DroneEvents>()({
+export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
   type: 'Drone',
   initial: 'Idle',
   initialData: () => ({ deliveryId: null, ownerId: null, viaSaga: false, pickupLocation: null, dropOffLocation: null, deliveries: 0, ignored: [], history: [] }),
@@ -125,7 +128,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
     Idle: {
       on: {
         Dispatch: staleDispatch,
-        Commission: (_data, _event, ctx) => ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id }),
+        Commission: (_data, _event, ctx) => ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id }),
         Reserve: (data, event, ctx) => {
           data.deliveryId = event.deliveryId;
           data.ownerId = event.ownerId;
@@ -140,7 +143,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
-      targets: ['Reserved', 'Offline'],
+      targets: { Reserve: 'Reserved', Fault: 'Offline' },
     },
     Reserved: {
       on: {
@@ -158,7 +161,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
-      targets: ['Idle', 'EnRouteToPickup'],
+      targets: { Release: 'Idle', Dispatch: 'EnRouteToPickup' },
     },
     EnRouteToPickup: {
       on: {
@@ -176,7 +179,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
-      targets: ['EnRouteToDropoff', 'Idle'],
+      targets: { Status: 'EnRouteToDropoff', Release: 'Idle' },
     },
     EnRouteToDropoff: {
       on: {
@@ -188,11 +191,11 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
           data.deliveries += 1;
           move(data, ctx, 'Returning');
           startWatchdog(data, ctx);
-          ctx.send<FleetEvents>(fleet, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
+          ctx.send(fleetRef, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
           if (data.ownerId !== null && data.ownerId !== '') {
-            const utilization = { type: 'Utilization', id: data.ownerId };
-            ctx.create<UtilizationEvents>(utilization, { type: 'Open' });
-            ctx.send<UtilizationEvents>(utilization, { type: 'Delivered', deliveryId: event.deliveryId, at: ctx.now.toISOString() });
+            const utilization = utilizationRef(data.ownerId);
+            ctx.create(utilization, { type: 'Open' });
+            ctx.send(utilization, { type: 'Delivered', deliveryId: event.deliveryId, at: ctx.now.toISOString() });
           }
           ctx.reply({ ok: true, state: 'Returning' });
         },
@@ -200,7 +203,7 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
-      targets: ['Returning', 'Idle'],
+      targets: { Status: 'Returning' },
     },
     Returning: {
       on: {
@@ -213,14 +216,14 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
           data.ownerId = null;
           ctx.cancelTimer('watchdog');
           move(data, ctx, 'Idle');
-          ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+          ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
           ctx.reply({ ok: true, state: 'Idle' });
         },
         Timeout: (data, _e, ctx) => fly(data, ctx, 'Returning'),
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
-      targets: ['Idle'],
+      targets: { Status: 'Idle' },
     },
     Offline: {
       on: {
@@ -229,12 +232,12 @@ export const Drone = defineMachine<DroneData, DroneEvents>()({
         Release: release,
         Repair: (data, _e, ctx) => {
           move(data, ctx, 'Idle');
-          ctx.send<FleetEvents>(fleet, { type: 'DroneAvailable', droneId: ctx.self.id });
+          ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
         },
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
-      targets: ['Idle'],
+      targets: { Repair: 'Idle', Release: 'Idle' },
     },
   },
 });

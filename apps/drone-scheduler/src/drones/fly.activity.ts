@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
-import { RsmActivity, type ActivityContext, type RsmActivityHandler } from '#rsm';
-import type { Flight } from '#contracts';
+import { RsmActivity, type ActivityContext, type RsmActivityHandlerOf } from '#rsm';
+import { flyActivity, type FlightRequest } from '#contracts';
 import { DRONE_SCHEDULER_CONFIG } from '../tokens.js';
 import type { DroneSchedulerConfig } from '../config.js';
 
@@ -9,11 +9,11 @@ import type { DroneSchedulerConfig } from '../config.js';
  * dispatching step commits, retried with one idempotency key; the simulator ignores a flight it
  * already flies.
  */
-@RsmActivity('fly', { maxAttempts: 20, initialBackoffMs: 500, maxBackoffMs: 10_000, timeoutMs: 5_000 })
-export class FlyActivity implements RsmActivityHandler<Flight, { status: number }> {
+@RsmActivity(flyActivity, { maxAttempts: 20, initialBackoffMs: 500, maxBackoffMs: 10_000, timeoutMs: 5_000 })
+export class FlyActivity implements RsmActivityHandlerOf<typeof flyActivity> {
   constructor(@Inject(DRONE_SCHEDULER_CONFIG) private readonly config: DroneSchedulerConfig) {}
 
-  async run(flight: Flight, ctx: ActivityContext): Promise<{ status: number }> {
+  async run(flight: FlightRequest, ctx: ActivityContext): Promise<{ status: number }> {
     const response = await fetch(`${this.config.SIM_URL}/api/flights`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey, authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` },

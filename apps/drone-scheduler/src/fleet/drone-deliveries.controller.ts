@@ -3,11 +3,11 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { RsmRuntime } from '#rsm';
-import { droneDeliverySchema, FLEET_ID, idSchema, ownGet, utilizationQuerySchema, type DroneEvents, type FleetEvents } from '#contracts';
+import { droneDeliverySchema, FLEET_ID, idSchema, ownGet, utilizationQuerySchema } from '#contracts';
 import { Allow, Caller, canAccessOwner, type Principal } from '#service-kit';
-import { Drone, type ReleaseAnswer } from '../drones/drone.machine.js';
-import { Fleet, type AssignAnswer, type FleetData } from './fleet.machine.js';
-import { Utilization, type UtilizationData } from './utilization.machine.js';
+import { Drone } from '../drones/drone.machine.js';
+import { Fleet } from './fleet.machine.js';
+import { Utilization } from './utilization.machine.js';
 
 @ApiTags('drone deliveries')
 @ApiBearerAuth()
@@ -19,7 +19,7 @@ export class DroneDeliveriesController {
   @Allow('service')
   @ApiOperation({ summary: 'Books a drone for a delivery: 200 with the drone, the same one on retry; 202 when queued for the next free drone; 429 when too many REST bookings are held.' })
   async assign(@Param('deliveryId', { schema: idSchema }) deliveryId: string, @Body({ schema: droneDeliverySchema }) body: { ownerId: string }, @Res({ passthrough: true }) response: Response) {
-    const answer = await this.rsm.request<AssignAnswer, FleetEvents>(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId, ownerId: body.ownerId, viaSaga: false });
+    const answer = await this.rsm.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId, ownerId: body.ownerId, viaSaga: false });
     if (answer !== undefined && 'refused' in answer) throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: answer.refused }, HttpStatus.TOO_MANY_REQUESTS);
     if (answer?.queued === true) response.status(202);
     return { deliveryId, droneId: answer?.droneId ?? null, queued: answer?.queued ?? false };
@@ -30,15 +30,15 @@ export class DroneDeliveriesController {
   @Allow('service')
   @ApiOperation({ summary: 'Releases the drone booked over REST for a delivery, or takes it out of the queue; 409 with the drone state once the package is picked up, or for a workflow\'s booking.' })
   async release(@Param('deliveryId', { schema: idSchema }) deliveryId: string) {
-    const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined;
+    const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data;
     const droneId = fleet === undefined ? undefined : ownGet(fleet.assignments, deliveryId);
     if (droneId === undefined) {
       // Not flying: take it out of the queue, if it waits there.
-      const answer = await this.rsm.request<{ released: string | null }, FleetEvents>(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId });
+      const answer = await this.rsm.request(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId });
       return { deliveryId, released: answer?.released ?? null };
     }
     // The drone decides: it alone knows whether the package is already in the air.
-    const answer = await this.rsm.request<ReleaseAnswer, DroneEvents>(Drone.ref(droneId), { type: 'Release', deliveryId, viaSaga: false });
+    const answer = await this.rsm.request(Drone.ref(droneId), { type: 'Release', deliveryId, viaSaga: false });
     if (answer !== undefined && 'refused' in answer) throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `drone ${droneId} not released: ${answer.refused}`, currentState: answer.state });
     return { deliveryId, released: answer?.released ?? null };
   }
@@ -49,8 +49,8 @@ export class DroneDeliveriesController {
   async utilization(@Query({ schema: utilizationQuerySchema }) query: z.infer<typeof utilizationQuerySchema>, @Caller() caller: Principal) {
     const month = `${query.year}-${String(query.month).padStart(2, '0')}`;
     if (!canAccessOwner(caller, query.ownerId)) throw new NotFoundException(`no owner ${query.ownerId} for this key`);
-    const counts = (await this.rsm.get(Utilization.ref(query.ownerId)))?.data as UtilizationData | undefined;
-    const legacy = ((await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined)?.utilization;
+    const counts = (await this.rsm.get(Utilization.ref(query.ownerId)))?.data;
+    const legacy = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data.utilization;
     const before = legacy === undefined ? 0 : (ownGet(ownGet(legacy, query.ownerId) ?? {}, month) ?? 0);
     return { ownerId: query.ownerId, year: query.year, month: query.month, deliveries: (counts === undefined ? 0 : (ownGet(counts.months, month) ?? 0)) + before };
   }
@@ -59,7 +59,7 @@ export class DroneDeliveriesController {
   @Allow('operator')
   @ApiOperation({ summary: 'Live assignments, queue and idle drones (for operators and the verifier).' })
   async fleet() {
-    const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data as FleetData | undefined;
+    const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data;
     return { assignments: fleet?.assignments ?? {}, waiting: fleet?.waiting ?? [], idle: fleet?.idle ?? [], drones: fleet?.drones.length ?? 0 };
   }
 }

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { ownDelete, ownGet, ownHas, ownSet, type DroneEvents, type FleetEvents, type SagaEvents } from '#contracts';
+import { droneRef, ownDelete, ownGet, ownHas, ownSet, sagaRef, type FleetEvents } from '#contracts';
 
 export interface FleetData {
   /** Drones that can take a delivery now, in the order they became free. */
@@ -29,7 +29,8 @@ export const MAX_REST_BOOKINGS = 200;
 /** What `AssignDrone` answers its caller. */
 export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
 
-const drone = (id: string) => ({ type: 'Drone', id });
+/** What each request answers. */
+export type FleetReplies = { AssignDrone: AssignAnswer; Release: { released: string | null } };
 
 function assign(data: FleetData, ctx: StepContext, deliveryId: string): string | null {
   const existing = ownGet(data.assignments, deliveryId);
@@ -41,7 +42,7 @@ function assign(data: FleetData, ctx: StepContext, deliveryId: string): string |
     return null;
   }
   ownSet(data.assignments, deliveryId, free);
-  ctx.send<DroneEvents>(drone(free), { type: 'Reserve', deliveryId, ownerId: request.ownerId, viaSaga: request.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
+  ctx.send(droneRef(free), { type: 'Reserve', deliveryId, ownerId: request.ownerId, viaSaga: request.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
   return free;
 }
 
@@ -58,7 +59,7 @@ function forget(data: FleetData, deliveryId: string): void {
  * Its data is bounded by the fleet and the live deliveries: utilization lives in one Utilization
  * machine per owner, REST bookings are capped.
  */
-export const Fleet = defineMachine<FleetData, FleetEvents>()({
+export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
   type: 'Fleet',
   initial: 'Active',
   initialData: () => ({ idle: [], assignments: {}, requests: {}, waiting: [], drones: [] }),
@@ -72,7 +73,7 @@ export const Fleet = defineMachine<FleetData, FleetEvents>()({
             if (known.has(id)) continue;
             known.add(id);
             data.drones.push(id);
-            ctx.create<DroneEvents>(drone(id), { type: 'Commission' });
+            ctx.create(droneRef(id), { type: 'Commission' });
           }
         },
         AssignDrone: (data, event, ctx) => {
@@ -92,10 +93,10 @@ export const Fleet = defineMachine<FleetData, FleetEvents>()({
           // already gone (the drone delivered while the saga, lagging, accepted a cancel).
           const sagaWaits = ctx.sender?.type === 'DeliverySaga';
           if (droneId === undefined) {
-            if (sagaWaits) ctx.send<SagaEvents>({ type: 'DeliverySaga', id: event.deliveryId }, { type: 'DroneReleased', droneId: null });
+            if (sagaWaits) ctx.send(sagaRef(event.deliveryId), { type: 'DroneReleased', droneId: null });
           } else {
             ownDelete(data.assignments, event.deliveryId);
-            ctx.send<DroneEvents>(drone(droneId), { type: 'Release', deliveryId: event.deliveryId, viaSaga: sagaWaits });
+            ctx.send(droneRef(droneId), { type: 'Release', deliveryId: event.deliveryId, viaSaga: sagaWaits });
           }
           ctx.reply({ released: droneId ?? null });
         },

@@ -1,5 +1,5 @@
 import { defineMachine } from '#rsm';
-import { fingerprint, timeIssues, type DeliveryRequest, type DeliveryRequestEvents, type SagaEvents } from '#contracts';
+import { fingerprint, sagaRef, timeIssues, type DeliveryRequest, type DeliveryRequestEvents } from '#contracts';
 
 export interface DeliveryRequestData {
   request: DeliveryRequest | null;
@@ -10,7 +10,8 @@ export interface DeliveryRequestData {
 /** What a customer's cancel or reschedule gets back: done, not theirs (404), or not coherent (422). */
 export type RequestAnswer = { accepted: true } | { accepted: false; reason: 'not-found' } | { accepted: false; reason: 'invalid'; fields: { path: string; message: string }[] };
 
-const saga = (id: string) => ({ type: 'DeliverySaga', id });
+/** What each request answers. */
+export type DeliveryRequestReplies = { Check: { same: boolean }; Cancel: RequestAnswer; Reschedule: RequestAnswer };
 
 /** A customer acting for other owners sees no such request. */
 const foreign = (data: DeliveryRequestData, owners: string[] | undefined) => owners !== undefined && (data.request === null || !owners.includes(data.request.ownerId));
@@ -19,7 +20,7 @@ const foreign = (data: DeliveryRequestData, owners: string[] | undefined) => own
  * One accepted delivery request (one per deliveryId): created once however often the client
  * repeats it, it starts the workflow's saga and forwards later cancels and reschedules to it.
  */
-export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, DeliveryRequestEvents>()({
+export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, DeliveryRequestEvents, DeliveryRequestReplies>()({
   type: 'DeliveryRequest',
   initial: 'Received',
   initialData: () => ({ request: null, cancels: 0, reschedules: 0 }),
@@ -28,11 +29,11 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
       on: {
         Submit: (data, event, ctx) => {
           data.request = event.request;
-          ctx.create<SagaEvents>(saga(ctx.self.id), { type: 'Start', request: event.request });
+          ctx.create(sagaRef(ctx.self.id), { type: 'Start', request: event.request });
           ctx.goto('Forwarded');
         },
       },
-      targets: ['Forwarded'],
+      targets: { Submit: 'Forwarded' },
     },
     Forwarded: {
       on: {
@@ -40,7 +41,7 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
         Cancel: (data, event, ctx) => {
           if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
           data.cancels += 1;
-          ctx.send<SagaEvents>(saga(ctx.self.id), { type: 'Cancel', source: 'ingestion API' });
+          ctx.send(sagaRef(ctx.self.id), { type: 'Cancel', source: 'ingestion API' });
           ctx.reply({ accepted: true } satisfies RequestAnswer);
         },
         Reschedule: (data, event, ctx) => {
@@ -50,7 +51,7 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
           const fields = timeIssues(merged, ctx.now.getTime()).filter((issue) => issue.path in event.changes || (issue.path === 'deadline' && event.changes.pickupTime !== undefined));
           if (fields.length > 0) return ctx.reply({ accepted: false, reason: 'invalid', fields } satisfies RequestAnswer);
           data.reschedules += 1;
-          ctx.send<SagaEvents>(saga(ctx.self.id), { type: 'Reschedule', changes: event.changes });
+          ctx.send(sagaRef(ctx.self.id), { type: 'Reschedule', changes: event.changes });
           ctx.reply({ accepted: true } satisfies RequestAnswer);
         },
       },

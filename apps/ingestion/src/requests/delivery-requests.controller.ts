@@ -3,9 +3,9 @@ import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundExcep
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RsmRuntime } from '#rsm';
-import { deliveryRequestSchema, fingerprint, idempotencyKeySchema, idSchema, pageQuerySchema, rescheduleSchema, type DeliveryRequestDto, type DeliveryRequestEvents, type Reschedule } from '#contracts';
+import { deliveryRequestSchema, fingerprint, idempotencyKeySchema, idSchema, pageQuerySchema, rescheduleSchema, type DeliveryRequestDto, type Reschedule } from '#contracts';
 import { Allow, assertOwnOwner, Caller, canAccessOwner, validationException, type Principal } from '#service-kit';
-import { DeliveryRequestMachine, type DeliveryRequestData, type RequestAnswer } from './delivery-request.machine.js';
+import { DeliveryRequestMachine, type RequestAnswer } from './delivery-request.machine.js';
 
 /** A client-chosen idempotency key maps to one delivery id, so repeats of the request are the same delivery. */
 export function deliveryIdFor(body: DeliveryRequestDto, idempotencyKey: string | undefined): string {
@@ -54,7 +54,7 @@ export class DeliveryRequestsController {
     const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request }, { admission: true });
     if (!created) {
       // A repeat: the same request is answered as the first time; another one under the same id or key is a conflict.
-      const check = await this.rsm.request<{ same: boolean }, DeliveryRequestEvents>(DeliveryRequestMachine.ref(deliveryId), { type: 'Check', fingerprint: fingerprint(request) });
+      const check = await this.rsm.request(DeliveryRequestMachine.ref(deliveryId), { type: 'Check', fingerprint: fingerprint(request) });
       if (check?.same !== true) {
         throw new UnprocessableEntityException({
           statusCode: 422,
@@ -72,7 +72,7 @@ export class DeliveryRequestsController {
   @Allow('operator')
   @ApiOperation({ summary: 'Accepted requests in id order (operators and the verifier).' })
   async list(@Query({ schema: pageQuerySchema }) query: { after?: string | undefined; limit: number }) {
-    const machines = await this.rsm.list('DeliveryRequest', { limit: query.limit, ...(query.after !== undefined ? { afterId: query.after } : {}) });
+    const machines = await this.rsm.list(DeliveryRequestMachine, { limit: query.limit, ...(query.after !== undefined ? { afterId: query.after } : {}) });
     return machines.map((m) => ({ deliveryId: m.id, state: m.state, createdAt: m.createdAt }));
   }
 
@@ -80,9 +80,8 @@ export class DeliveryRequestsController {
   @Allow('customer', 'operator')
   async get(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     const machine = await this.rsm.get(DeliveryRequestMachine.ref(id));
-    const data = machine?.data as DeliveryRequestData | undefined;
-    if (machine === undefined || !canAccessOwner(caller, data?.request?.ownerId)) throw new NotFoundException(`no delivery request ${id}`);
-    return { deliveryId: id, state: machine.state, ...data };
+    if (machine === undefined || !canAccessOwner(caller, machine.data.request?.ownerId)) throw new NotFoundException(`no delivery request ${id}`);
+    return { deliveryId: id, state: machine.state, ...machine.data };
   }
 
   @Delete(':id')
@@ -93,7 +92,7 @@ export class DeliveryRequestsController {
     const key = headerValue('Idempotency-Key', rawKey);
     // An unknown id is MachineNotFoundError, answered 404 by the error filter: no read first.
     const ownerList = owners(caller);
-    answer(id, await this.rsm.request<RequestAnswer, DeliveryRequestEvents>(DeliveryRequestMachine.ref(id), { type: 'Cancel', ...(ownerList ? { owners: ownerList } : {}) }, key ? { key: `cancel:${id}:${key}` } : {}));
+    answer(id, await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Cancel', ...(ownerList ? { owners: ownerList } : {}) }, key ? { key: `cancel:${id}:${key}` } : {}));
     return { deliveryId: id, cancel: 'accepted' };
   }
 
@@ -103,7 +102,7 @@ export class DeliveryRequestsController {
   @ApiOperation({ summary: 'Reschedule: forwarded to the workflow.' })
   async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
     const ownerList = owners(caller);
-    answer(id, await this.rsm.request<RequestAnswer, DeliveryRequestEvents>(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes, ...(ownerList ? { owners: ownerList } : {}) }));
+    answer(id, await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes, ...(ownerList ? { owners: ownerList } : {}) }));
     return { deliveryId: id, reschedule: 'accepted' };
   }
 }

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { appendBounded, MAX_WEIGHT_KG, type PackageEvents, type PackageUpsert, type SagaEvents } from '#contracts';
+import { appendBounded, MAX_WEIGHT_KG, sagaRef, type PackageEvents, type PackageUpsert } from '#contracts';
 
 export { MAX_WEIGHT_KG } from '#contracts';
 
@@ -22,7 +22,8 @@ export type UpdateAnswer = PackageUpsert | { notFound: true };
 const foreignOwner = (data: PackageData, owners: string[] | undefined) => owners !== undefined && (data.ownerId === undefined || data.ownerId === null || !owners.includes(data.ownerId));
 
 type PackageState = 'Registered' | 'Linked' | 'PickedUp' | 'Delivered';
-const saga = (deliveryId: string) => ({ type: 'DeliverySaga', id: deliveryId });
+/** What Register and Update answer. */
+export type PackageReplies = { Register: { created: boolean }; Update: UpdateAnswer };
 
 function move(data: PackageData, ctx: StepContext<PackageState>, state: PackageState): void {
   const before = data.moves ?? data.history.length;
@@ -38,13 +39,13 @@ function ownerConflict(data: PackageData, event: { ownerId?: string }): string |
 }
 
 const acknowledgeUnlink = (_data: PackageData, event: { deliveryId: string }, ctx: StepContext<PackageState>) =>
-  ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageUnlinked', packageId: ctx.self.id });
+  ctx.send(sagaRef(event.deliveryId), { type: 'PackageUnlinked', packageId: ctx.self.id });
 
 /**
  * A package: registered (by REST or by a saga), linked to at most one live delivery, picked up,
  * delivered; compensation unlinks it back to Registered.
  */
-export const Package = defineMachine<PackageData, PackageEvents>()({
+export const Package = defineMachine<PackageData, PackageEvents, PackageReplies>()({
   type: 'Package',
   initial: 'Registered',
   initialData: () => ({ info: null, deliveryId: null, history: [] }),
@@ -67,25 +68,25 @@ export const Package = defineMachine<PackageData, PackageEvents>()({
           const weight = data.info?.weight ?? 0;
           const refusal = weight > MAX_WEIGHT_KG ? `weighs ${weight} kg, more than ${MAX_WEIGHT_KG} kg` : ownerConflict(data, event);
           if (refusal !== undefined) {
-            ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: refusal });
+            ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: refusal });
             return;
           }
           data.deliveryId = event.deliveryId;
           move(data, ctx, 'Linked');
-          ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageLinked', packageId: ctx.self.id });
+          ctx.send(sagaRef(event.deliveryId), { type: 'PackageLinked', packageId: ctx.self.id });
         },
         Unlink: acknowledgeUnlink,
       },
-      targets: ['Linked'],
+      targets: { Link: 'Linked' },
     },
     Linked: {
       on: {
         Register: (_data, _event, ctx) => ctx.reply({ created: false }),
         Link: (data, event, ctx) => {
           if (event.deliveryId === data.deliveryId) {
-            ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageLinked', packageId: ctx.self.id });
+            ctx.send(sagaRef(event.deliveryId), { type: 'PackageLinked', packageId: ctx.self.id });
           } else {
-            ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `linked to live delivery ${data.deliveryId}` });
+            ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `linked to live delivery ${data.deliveryId}` });
           }
         },
         Unlink: (data, event, ctx) => {
@@ -99,7 +100,7 @@ export const Package = defineMachine<PackageData, PackageEvents>()({
           if (event.deliveryId === data.deliveryId) move(data, ctx, 'PickedUp');
         },
       },
-      targets: ['Registered', 'PickedUp'],
+      targets: { Unlink: 'Registered', PickedUp: 'PickedUp' },
     },
     PickedUp: {
       on: {
@@ -108,16 +109,16 @@ export const Package = defineMachine<PackageData, PackageEvents>()({
           if (event.deliveryId === data.deliveryId) move(data, ctx, 'Delivered');
         },
         Link: (data, event, ctx) =>
-          ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `picked up for delivery ${data.deliveryId}` }),
+          ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `picked up for delivery ${data.deliveryId}` }),
         Unlink: acknowledgeUnlink,
       },
-      targets: ['Delivered'],
+      targets: { Delivered: 'Delivered' },
     },
     Delivered: {
       on: {
         Register: (_data, _event, ctx) => ctx.reply({ created: false }),
         Link: (data, event, ctx) =>
-          ctx.send<SagaEvents>(saga(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `already delivered by ${data.deliveryId}` }),
+          ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `already delivered by ${data.deliveryId}` }),
         Unlink: acknowledgeUnlink,
       },
     },

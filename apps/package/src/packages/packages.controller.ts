@@ -2,12 +2,12 @@ import { BadRequestException, Body, Controller, Get, Inject, NotFoundException, 
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RsmRuntime, type MachineView } from '#rsm';
-import { idSchema, packagePatchSchema, packagePutSchema, pageQuerySchema, type PackageEvents, type PackagePut, type PackageUpsert } from '#contracts';
+import { idSchema, packagePatchSchema, packagePutSchema, pageQuerySchema, type PackagePut, type PackageUpsert } from '#contracts';
 import { Allow, assertOwnOwner, Caller, canAccessOwner, type Principal } from '#service-kit';
-import { Package, type PackageData, type UpdateAnswer } from './package.machine.js';
+import { Package, type PackageData } from './package.machine.js';
 
-const view = (machine: MachineView) => {
-  const data = machine.data as PackageData;
+const view = (machine: MachineView<PackageData>) => {
+  const { data } = machine;
   return { id: machine.id, state: machine.state, ownerId: data.ownerId ?? null, deliveryId: data.deliveryId, ...data.info, history: data.history };
 };
 
@@ -55,22 +55,22 @@ export class PackagesController {
   @Get()
   @Allow('operator')
   async list(@Query({ schema: pageQuerySchema }) query: { after?: string | undefined; limit: number }) {
-    return (await this.rsm.list('Package', { limit: query.limit, ...(query.after ? { afterId: query.after } : {}) })).map(view);
+    return (await this.rsm.list(Package, { limit: query.limit, ...(query.after ? { afterId: query.after } : {}) })).map(view);
   }
 
   @Get(':id')
   @Allow('customer', 'operator')
   async get(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     const machine = await this.rsm.get(Package.ref(id));
-    if (machine === undefined || !canAccessOwner(caller, (machine.data as PackageData).ownerId)) throw new NotFoundException(`no package ${id}`);
+    if (machine === undefined || !canAccessOwner(caller, machine.data.ownerId)) throw new NotFoundException(`no package ${id}`);
     return view(machine);
   }
 
   private async update(id: string, changes: Partial<PackageUpsert>, caller: Principal): Promise<void> {
     const machine = await this.rsm.get(Package.ref(id));
-    if (machine === undefined || !canAccessOwner(caller, (machine.data as PackageData).ownerId)) throw new NotFoundException(`no package ${id}`);
+    if (machine === undefined || !canAccessOwner(caller, machine.data.ownerId)) throw new NotFoundException(`no package ${id}`);
     const owners = caller.role === 'customer' ? [...caller.owners] : undefined;
-    const answer = await this.rsm.request<UpdateAnswer, PackageEvents>(Package.ref(id), { type: 'Update', changes, ...(owners ? { owners } : {}) });
+    const answer = await this.rsm.request(Package.ref(id), { type: 'Update', changes, ...(owners ? { owners } : {}) });
     if (answer !== undefined && 'notFound' in answer) throw new NotFoundException(`no package ${id}`);
   }
 }

@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { appendBounded, applyReschedule, FLEET_ID, type DeliveryEvents, type Reschedule, type DeliveryRequest, type DroneEvents, type FleetEvents, type PackageEvents, type SagaEvents } from '#contracts';
+import { appendBounded, applyReschedule, deliveryRef, droneRef, fleetRef, packageRef, type Reschedule, type DeliveryRequest, type SagaEvents } from '#contracts';
 
 export type SagaState =
   | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'InFlight' | 'Completed'
@@ -29,10 +29,8 @@ function note(data: SagaData, entry: SagaData['history'][number]): void {
 /** How long a step may wait for its answer before the saga gives up and compensates. */
 export const STEP_TIMEOUT_MS = 30_000;
 
-const pkg = (d: SagaData) => ({ type: 'Package', id: d.request?.packageInfo.packageId ?? '' });
-const delivery = (ctx: StepContext<SagaState>) => ({ type: 'Delivery', id: ctx.self.id });
-const fleet = { type: 'Fleet', id: FLEET_ID };
-const drone = (id: string) => ({ type: 'Drone', id });
+const pkg = (d: SagaData) => packageRef(d.request?.packageInfo.packageId ?? '');
+const delivery = (ctx: StepContext<SagaState>) => deliveryRef(ctx.self.id);
 
 function reschedule(data: SagaData, changes: Reschedule): void {
   if (data.request !== null) data.request = applyReschedule(data.request, changes);
@@ -50,15 +48,15 @@ function compensate(data: SagaData, ctx: StepContext<SagaState>, event: string, 
   ctx.cancelTimer('step');
   const d = data;
   if (d.done.delivery) {
-    ctx.send<DeliveryEvents>(delivery(ctx), { type: 'Cancel' });
+    ctx.send(delivery(ctx), { type: 'Cancel' });
     d.awaiting.push('delivery');
   }
   if (d.done.drone) {
-    ctx.send<FleetEvents>(fleet, { type: 'Release', deliveryId: ctx.self.id });
+    ctx.send(fleetRef, { type: 'Release', deliveryId: ctx.self.id });
     d.awaiting.push('drone');
   }
   if (d.done.package) {
-    ctx.send<PackageEvents>(pkg(d), { type: 'Unlink', deliveryId: ctx.self.id });
+    ctx.send(pkg(d), { type: 'Unlink', deliveryId: ctx.self.id });
     d.awaiting.push('package');
   }
   if (d.awaiting.length === 0) record(d, ctx, event, target, reason);
@@ -96,6 +94,9 @@ const cancelBeforePickup = (data: SagaData, event: { source: string }, ctx: Step
 const deadlinePassed = (data: SagaData, event: { name: string }, ctx: StepContext<SagaState>) =>
   compensate(data, ctx, `Timeout(${event.name})`, 'Failed', event.name === 'deadline' ? 'deadline passed before the delivery was scheduled' : 'a step got no answer in time');
 
+/** Where the acknowledgements of an undo lead once none is awaited any more. */
+const undoneTo = <S extends SagaState>(state: S) => ({ PackageUnlinked: state, DroneReleased: state, DeliveryCancelled: state });
+
 /**
  * One delivery's workflow: package, then drone, then delivery, then the flight. Failure after any
  * step compensates the done steps in reverse order; a cancel before pickup does the same and ends
@@ -112,20 +113,20 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           data.request = event.request;
           const info = event.request.packageInfo;
           const ownerId = event.request.ownerId;
-          ctx.create<PackageEvents>(pkg(data), { type: 'Register', info: { size: info.size, weight: info.weight, tag: info.tag }, ownerId });
-          ctx.send<PackageEvents>(pkg(data), { type: 'Link', deliveryId: ctx.self.id, ownerId });
+          ctx.create(pkg(data), { type: 'Register', info: { size: info.size, weight: info.weight, tag: info.tag }, ownerId });
+          ctx.send(pkg(data), { type: 'Link', deliveryId: ctx.self.id, ownerId });
           data.done.package = true;
           ctx.startTimer('deadline', Math.max(0, Date.parse(event.request.deadline) - ctx.now.getTime()));
           ctx.startTimer('step', STEP_TIMEOUT_MS);
           record(data, ctx, 'Start', 'PackagePending');
         },
       },
-      targets: ['PackagePending'],
+      targets: { Start: 'PackagePending' },
     },
     PackagePending: {
       on: {
         PackageLinked: (data, _event, ctx) => {
-          ctx.send<FleetEvents>(fleet, { type: 'AssignDrone', deliveryId: ctx.self.id, ownerId: data.request?.ownerId ?? '', viaSaga: true });
+          ctx.send(fleetRef, { type: 'AssignDrone', deliveryId: ctx.self.id, ownerId: data.request?.ownerId ?? '', viaSaga: true });
           data.done.drone = true;
           ctx.cancelTimer('step');
           record(data, ctx, 'PackageLinked', 'DronePending');
@@ -138,13 +139,14 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         Timeout: deadlinePassed,
         Reschedule: (data, event) => reschedule(data, event.changes),
       },
-      targets: ['DronePending', 'Compensating', 'Failed', 'Cancelling', 'Cancelled'],
+      // Nothing may be linked yet: a compensation with nothing to undo ends at once.
+      targets: { PackageLinked: 'DronePending', PackageRejected: ['Compensating', 'Failed'], Cancel: ['Cancelling', 'Cancelled'], Timeout: ['Compensating', 'Failed'] },
     },
     DronePending: {
       on: {
         DroneAssigned: (data, event, ctx) => {
           data.droneId = event.droneId;
-          ctx.create<DeliveryEvents>(delivery(ctx), { type: 'Create', request: data.request as DeliveryRequest, droneId: event.droneId });
+          ctx.create(delivery(ctx), { type: 'Create', request: data.request as DeliveryRequest, droneId: event.droneId });
           data.done.delivery = true;
           ctx.startTimer('step', STEP_TIMEOUT_MS);
           record(data, ctx, 'DroneAssigned', 'DeliveryPending', `drone ${event.droneId}`);
@@ -153,13 +155,13 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         Timeout: deadlinePassed,
         Reschedule: (data, event) => reschedule(data, event.changes),
       },
-      targets: ['DeliveryPending', 'Compensating', 'Cancelling'],
+      targets: { DroneAssigned: 'DeliveryPending', Cancel: 'Cancelling', Timeout: 'Compensating' },
     },
     DeliveryPending: {
       on: {
         DeliveryCreated: (data, _event, ctx) => {
           const request = data.request as DeliveryRequest;
-          ctx.send<DroneEvents>(drone(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired });
+          ctx.send(droneRef(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired });
           ctx.cancelTimer('deadline');
           ctx.cancelTimer('step');
           record(data, ctx, 'DeliveryCreated', 'Scheduled');
@@ -168,30 +170,30 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         Timeout: deadlinePassed,
         Reschedule: (data, event) => reschedule(data, event.changes),
       },
-      targets: ['Scheduled', 'Compensating', 'Cancelling'],
+      targets: { DeliveryCreated: 'Scheduled', Cancel: 'Cancelling', Timeout: 'Compensating' },
     },
     Scheduled: {
       on: {
-        DroneEnRoute: (_data, _event, ctx) => ctx.send<DeliveryEvents>(delivery(ctx), { type: 'HeadedToPickup' }),
+        DroneEnRoute: (_data, _event, ctx) => ctx.send(delivery(ctx), { type: 'HeadedToPickup' }),
         DronePickedUp: (data, _event, ctx) => {
-          ctx.send<DeliveryEvents>(delivery(ctx), { type: 'PickedUp' });
-          ctx.send<PackageEvents>(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
+          ctx.send(delivery(ctx), { type: 'PickedUp' });
+          ctx.send(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
           record(data, ctx, 'DronePickedUp', 'InFlight');
         },
         Reschedule: (data, event, ctx) => {
           reschedule(data, event.changes);
-          ctx.send<DeliveryEvents>(delivery(ctx), { type: 'Reschedule', changes: event.changes });
+          ctx.send(delivery(ctx), { type: 'Reschedule', changes: event.changes });
           note(data, { at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });
         },
         Cancel: cancelBeforePickup,
         Timeout: () => undefined,
       },
-      targets: ['InFlight', 'Cancelling'],
+      targets: { DronePickedUp: 'InFlight', Cancel: 'Cancelling' },
     },
     InFlight: {
       on: {
         DeliveryCompleted: (data, _event, ctx) => {
-          ctx.send<PackageEvents>(pkg(data), { type: 'Delivered', deliveryId: ctx.self.id });
+          ctx.send(pkg(data), { type: 'Delivered', deliveryId: ctx.self.id });
           record(data, ctx, 'DeliveryCompleted', 'Completed');
         },
         Cancel: (data, event, ctx) => {
@@ -203,10 +205,10 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         DroneEnRoute: () => undefined,
         Timeout: () => undefined,
       },
-      targets: ['Completed'],
+      targets: { DeliveryCompleted: 'Completed' },
     },
-    Compensating: { on: undoing, targets: ['Failed'] },
-    Cancelling: { on: undoing, targets: ['Cancelled'] },
+    Compensating: { on: undoing, targets: undoneTo('Failed') },
+    Cancelling: { on: undoing, targets: undoneTo('Cancelled') },
     Completed: { on: { Cancel: (data, event, ctx) => note(data, { at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
     Failed: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
     Cancelled: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },

@@ -9,8 +9,8 @@ import { DeliverySaga, type SagaData } from './delivery-saga.machine.js';
 const SAGA_STATES = ['Received', 'PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'InFlight', 'Completed', 'Compensating', 'Failed', 'Cancelling', 'Cancelled'] as const;
 const listQuery = z.object({ state: z.enum(SAGA_STATES).optional(), after: idSchema.optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) }).strict();
 
-const view = (machine: MachineView) => {
-  const data = machine.data as SagaData;
+const view = (machine: MachineView<SagaData>) => {
+  const { data } = machine;
   return { deliveryId: machine.id, state: machine.state, reason: data.reason, droneId: data.droneId, packageId: data.request?.packageInfo.packageId ?? null, awaiting: data.awaiting, history: data.history, historyDropped: data.historyDropped ?? 0 };
 };
 
@@ -24,7 +24,7 @@ export class WorkflowsController {
   @Allow('operator')
   @ApiOperation({ summary: 'Sagas in id order, optionally in one state (operators and the verifier).' })
   async list(@Query({ schema: listQuery }) query: z.infer<typeof listQuery>) {
-    const machines = await this.rsm.list('DeliverySaga', { limit: query.limit, ...(query.state ? { state: query.state } : {}), ...(query.after ? { afterId: query.after } : {}) });
+    const machines = await this.rsm.list(DeliverySaga, { limit: query.limit, ...(query.state ? { state: query.state } : {}), ...(query.after ? { afterId: query.after } : {}) });
     return machines.map(view);
   }
 
@@ -33,7 +33,7 @@ export class WorkflowsController {
   @ApiOperation({ summary: 'A delivery saga: its state and history (a customer sees its own).' })
   async get(@Param('deliveryId', { schema: idSchema }) deliveryId: string, @Caller() caller: Principal) {
     const machine = await this.rsm.get(DeliverySaga.ref(deliveryId));
-    if (machine === undefined || !canAccessOwner(caller, (machine.data as SagaData).request?.ownerId)) throw new NotFoundException(`no workflow for delivery ${deliveryId}`);
+    if (machine === undefined || !canAccessOwner(caller, machine.data.request?.ownerId)) throw new NotFoundException(`no workflow for delivery ${deliveryId}`);
     return view(machine);
   }
 }

@@ -1,26 +1,38 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { StepContext } from './step-context.js';
-import { MACHINE_TYPE_PATTERN, type MachineRef, type RsmEvent } from './types.js';
+import { MACHINE_TYPE_PATTERN, type Json, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from './types.js';
 
 /** A handler: changes `data` in place (or returns new data) and uses `ctx` for everything else. */
-export type Handler<Data, E extends RsmEvent, State extends string> = (
+export type Handler<Data, E extends RsmEvent, State extends string, Reply = Json> = (
   data: Data,
   event: E,
-  ctx: StepContext<State>,
+  ctx: StepContext<State, Reply>,
 ) => void | Data | Promise<void | Data>;
+
+/** What a handler of event type `T` may pass to `ctx.reply`. */
+export type HandlerReply<Replies, T extends string> = Exclude<ReplyOf<Replies, T>, undefined>;
 
 type EventOf<Events extends RsmEvent, T extends string> = Extract<Events, { type: T }>;
 
 /** The handlers of one state, keyed by the event types it accepts. */
-export type StateHandlers<Data, Events extends RsmEvent, State extends string> = {
-  readonly [T in Events['type']]?: Handler<Data, EventOf<Events, T>, State>;
+export type StateHandlers<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap = object> = {
+  readonly [T in Events['type']]?: Handler<Data, EventOf<Events, T>, State, HandlerReply<Replies, T>>;
 };
 
-/** One state of a machine: the events it accepts. A state with no handlers is final. */
-export interface StateSpec<Data, Events extends RsmEvent, State extends string> {
-  readonly on?: StateHandlers<Data, Events, State>;
-  /** Documents the states this state's handlers may go to, for tools and diagrams. */
-  readonly targets?: readonly NoInfer<State>[];
+/**
+ * Where the handler of each event may go, keyed by event type: one state or a list. An event not
+ * listed stays in its state. `ctx.goto` to a state not declared here fails the step, as a throwing
+ * handler does, so diagrams and `transitions()` are exact.
+ */
+export type StateTargets<Events extends RsmEvent, State extends string> = {
+  readonly [T in Events['type']]?: NoInfer<State> | readonly NoInfer<State>[];
+};
+
+/** One state of a machine: the events it accepts and where each may go. A state with no handlers is final. */
+export interface StateSpec<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap = object> {
+  readonly on?: StateHandlers<Data, Events, State, Replies>;
+  /** The states each event's handler may go to (besides staying): `{ Close: 'Closed', Add: ['Open', 'Full'] }`. */
+  readonly targets?: StateTargets<Events, State>;
 }
 
 /** What to do when a handler keeps throwing. */
@@ -48,7 +60,7 @@ export const DEFAULT_FAILURE_POLICY: FailurePolicy = {
 };
 
 /** The declaration given to {@link defineMachine}. */
-export interface MachineSpec<Data, Events extends RsmEvent, State extends string> {
+export interface MachineSpec<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap = object> {
   /** The machine type, unique across the whole system (it decides routing). */
   readonly type: string;
   /** Bumped when the declaration changes incompatibly; stored with each machine. */
@@ -57,13 +69,16 @@ export interface MachineSpec<Data, Events extends RsmEvent, State extends string
   readonly initial: NoInfer<State>;
   /** Data of a newly created machine. */
   readonly initialData: (id: string) => Data;
-  readonly states: { readonly [S in State]: StateSpec<Data, Events, State> };
+  readonly states: { readonly [S in State]: StateSpec<Data, Events, State, Replies> };
   /** Optional validation of incoming payloads by event type (any Standard Schema: zod, valibot...). */
   readonly schemas?: { readonly [T in Events['type']]?: StandardSchemaV1 };
   readonly failure?: Partial<FailurePolicy>;
 }
 
-/** One accepted (state, event) pair, as listed by {@link MachineDefinition.transitions}. */
+/**
+ * One accepted (state, event) pair, as listed by {@link MachineDefinition.transitions}: the states its
+ * handler may go to (empty: it always stays in `from`).
+ */
 export interface TransitionInfo {
   readonly from: string;
   readonly event: string;
@@ -73,55 +88,61 @@ export interface TransitionInfo {
 /**
  * A machine type: its declaration plus what tools read from it. Create it with {@link defineMachine}.
  */
-export interface MachineDefinition<Data = unknown, Events extends RsmEvent = RsmEvent, State extends string = string> {
+export interface MachineDefinition<Data = unknown, Events extends RsmEvent = RsmEvent, State extends string = string, Replies extends ReplyMap = object> {
   readonly type: string;
   readonly version: number;
   readonly initial: State;
   readonly states: readonly State[];
   readonly failure: FailurePolicy;
-  readonly spec: MachineSpec<Data, Events, State>;
-  /** Every (state, event) pair the machine accepts. */
+  readonly spec: MachineSpec<Data, Events, State, Replies>;
+  /** Every (state, event) pair the machine accepts, with the states its handler may go to. */
   transitions(): TransitionInfo[];
+  /** The states the handler of `eventType` in `state` may go to besides staying (empty if none). */
+  targetsOf(state: string, eventType: string): readonly string[];
   /** The events state `state` accepts. */
   accepts(state: string): readonly string[];
   /** The handler for `event` in `state`, or undefined if the state does not accept it. */
-  handlerFor(state: string, eventType: string): Handler<Data, Events, State> | undefined;
-  /** A Mermaid `stateDiagram-v2` of the declaration. */
+  handlerFor(state: string, eventType: string): Handler<Data, Events, State, unknown> | undefined;
+  /** A Mermaid `stateDiagram-v2` of the declaration: one edge per (state, event, target). */
   toMermaid(): string;
-  /** A typed reference to the machine `id` of this type. */
-  ref(id: string): MachineRef<Events>;
+  /** A typed reference to the machine `id` of this type: it carries the events, replies and data. */
+  ref(id: string): MachineRef<Events, Replies, Data>;
 }
 
 /** A definition whose data and events are erased, as the runtime stores them. */
-export type AnyMachineDefinition = MachineDefinition<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type AnyMachineDefinition = MachineDefinition<any, any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The event union of a definition. */
-export type EventsOf<D> = D extends MachineDefinition<unknown, infer E, string> ? E : never;
+export type EventsOf<D> = D extends MachineDefinition<unknown, infer E, string, ReplyMap> ? E : never;
+
+/** The data type of a definition. */
+export type DataOf<D> = D extends MachineDefinition<infer Data, RsmEvent, string, ReplyMap> ? Data : never;
 
 /**
- * Declares a machine type. Call it with the data and event types, then the declaration; the state
- * names are inferred from `states`, so `ctx.goto` only accepts them.
+ * Declares a machine type. Call it with the data and event types (and, optionally, the reply type of
+ * each event that answers a `request`), then the declaration; the state names are inferred from
+ * `states`, so `ctx.goto` and `targets` only accept them.
  *
  * @example
  * type Events = { type: 'Add'; n: number } | { type: 'Close' };
- * export const Counter = defineMachine<{ total: number }, Events>()({
+ * export const Counter = defineMachine<{ total: number }, Events, { Add: number }>()({
  *   type: 'Counter',
  *   initial: 'Open',
  *   initialData: () => ({ total: 0 }),
  *   states: {
- *     Open: { on: { Add: (d, e, ctx) => { d.total += e.n; ctx.reply(d.total); }, Close: (_d, _e, ctx) => ctx.goto('Closed') } },
+ *     Open: { on: { Add: (d, e, ctx) => { d.total += e.n; ctx.reply(d.total); }, Close: (_d, _e, ctx) => ctx.goto('Closed') }, targets: { Close: 'Closed' } },
  *     Closed: {},
  *   },
  * });
  */
-export function defineMachine<Data, Events extends RsmEvent>() {
-  return <State extends string>(spec: MachineSpec<Data, Events, State>): MachineDefinition<Data, Events, State> =>
+export function defineMachine<Data, Events extends RsmEvent, Replies extends { readonly [T in Events['type']]?: unknown } = object>() {
+  return <State extends string>(spec: MachineSpec<Data, Events, State, Replies>): MachineDefinition<Data, Events, State, Replies> =>
     buildDefinition(spec);
 }
 
-function buildDefinition<Data, Events extends RsmEvent, State extends string>(
-  spec: MachineSpec<Data, Events, State>,
-): MachineDefinition<Data, Events, State> {
+function buildDefinition<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap>(
+  spec: MachineSpec<Data, Events, State, Replies>,
+): MachineDefinition<Data, Events, State, Replies> {
   if (!MACHINE_TYPE_PATTERN.test(spec.type)) {
     throw new Error(`machine type ${JSON.stringify(spec.type)} must start with a letter and use only letters, digits, _ . -`);
   }
@@ -129,20 +150,34 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string>(
   if (!states.includes(spec.initial)) {
     throw new Error(`machine ${spec.type}: initial state ${spec.initial} is not declared`);
   }
-  const handlers = new Map<string, Map<string, Handler<Data, Events, State>>>();
+  type AnyHandler = Handler<Data, Events, State, unknown>;
+  const handlers = new Map<string, Map<string, AnyHandler>>();
+  const targets = new Map<string, Map<string, readonly string[]>>();
   for (const state of states) {
-    const on = (spec.states[state].on ?? {}) as Record<string, Handler<Data, Events, State> | undefined>;
-    const byEvent = new Map<string, Handler<Data, Events, State>>();
+    const on = (spec.states[state].on ?? {}) as Record<string, AnyHandler | undefined>;
+    const byEvent = new Map<string, AnyHandler>();
     for (const [eventType, handler] of Object.entries(on)) {
       if (handler !== undefined) byEvent.set(eventType, handler);
     }
     handlers.set(state, byEvent);
-    for (const target of spec.states[state].targets ?? []) {
-      if (!states.includes(target)) {
-        throw new Error(`machine ${spec.type}: state ${state} names unknown target ${target}`);
+    const declared = (spec.states[state].targets ?? {}) as Record<string, string | readonly string[] | undefined>;
+    const targetsByEvent = new Map<string, readonly string[]>();
+    for (const [eventType, to] of Object.entries(declared)) {
+      if (to === undefined) continue;
+      if (!byEvent.has(eventType)) {
+        throw new Error(`machine ${spec.type}: state ${state} declares targets for ${eventType}, which it does not accept`);
       }
+      const list = typeof to === 'string' ? [to] : [...to];
+      for (const target of list) {
+        if (!(states as readonly string[]).includes(target)) {
+          throw new Error(`machine ${spec.type}: state ${state} names unknown target ${target} for ${eventType}`);
+        }
+      }
+      targetsByEvent.set(eventType, [...new Set(list)]);
     }
+    targets.set(state, targetsByEvent);
   }
+  const targetsOf = (state: string, eventType: string): readonly string[] => targets.get(state)?.get(eventType) ?? [];
   const failure: FailurePolicy = { ...DEFAULT_FAILURE_POLICY, ...spec.failure };
   if (!Number.isInteger(failure.maxAttempts) || failure.maxAttempts < 1) {
     throw new Error(`machine ${spec.type}: failure.maxAttempts must be a positive integer`);
@@ -155,7 +190,7 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string>(
       [...(handlers.get(from)?.keys() ?? [])].map((event) => ({
         from,
         event,
-        targets: spec.states[from].targets ?? [],
+        targets: targetsOf(from, event),
       })),
     );
   return {
@@ -168,6 +203,7 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string>(
     transitions,
     accepts: (state) => [...(handlers.get(state)?.keys() ?? [])],
     handlerFor: (state, eventType) => handlers.get(state)?.get(eventType),
+    targetsOf,
     ref: (id) => ({ type: spec.type, id }),
     toMermaid: () => {
       const lines = ['stateDiagram-v2', `  [*] --> ${spec.initial}`];

@@ -1,4 +1,4 @@
-import type { Json, MachineRef } from './types.js';
+import type { ActivityRef, EventTo, Json, MachineRef, ReplyMap, RsmEvent } from './types.js';
 
 /** Options of {@link StepContext.startTimer}. */
 export interface TimerOptions {
@@ -24,7 +24,7 @@ export interface CallOptions {
  * @example
  * Idle: { on: { Reserve: (data, e, ctx) => { data.deliveryId = e.deliveryId; ctx.goto('Reserved'); ctx.reply({ ok: true }); } } }
  */
-export interface StepContext<State extends string = string> {
+export interface StepContext<State extends string = string, Reply = Json> {
   /** This machine. */
   readonly self: MachineRef;
   /** The state the machine was in when the event arrived. */
@@ -37,10 +37,13 @@ export interface StepContext<State extends string = string> {
   readonly now: Date;
   /** Moves the machine to `state` when the step commits. */
   goto(state: State): void;
-  /** Sends `event` to another machine, in this service or another one; FIFO per sender/receiver pair. */
-  send<E extends { readonly type: string }>(to: MachineRef, event: E): void;
+  /**
+   * Sends `event` to another machine, in this service or another one; FIFO per sender/receiver pair.
+   * The event must be one of the events `to` carries (any event for an untyped `{ type, id }`).
+   */
+  send<E extends RsmEvent>(to: MachineRef<E, ReplyMap, unknown>, event: NoInfer<EventTo<E>>): void;
   /** Creates machine `to` (idempotent on type and id) and delivers `initEvent` to it if it was new. */
-  create<E extends { readonly type: string }>(to: MachineRef, initEvent: E): void;
+  create<E extends RsmEvent>(to: MachineRef<E, ReplyMap, unknown>, initEvent: NoInfer<EventTo<E>>): void;
   /** Starts (or restarts) the durable timer `name`; it delivers `{ type: 'Timeout', name }`. */
   startTimer(name: string, delayMs: number, options?: TimerOptions): void;
   /** Cancels timer `name`; a cancelled timer never delivers, even if it was already due. */
@@ -50,9 +53,12 @@ export interface StepContext<State extends string = string> {
    * attempts. Its outcome comes back as an `ActivityCompleted` or `ActivityFailed` event.
    * Returns the call id.
    */
-  call(activity: string, input: Json, options?: CallOptions): string;
-  /** Answers the caller waiting on this event (see `RsmRuntime.request`). At most once per step. */
-  reply(value: Json): void;
+  call<Name extends string, Input extends Json, Output extends Json>(activity: ActivityRef<Name, Input, Output>, input: NoInfer<Input>, options?: CallOptions): string;
+  /**
+   * Answers the caller waiting on this event (see `RsmRuntime.request`). At most once per step. The
+   * value has the reply type the machine declares for this event.
+   */
+  reply(value: Reply): void;
   /** Ends the machine when the step commits; later events go to dead letters. */
   halt(): void;
 }

@@ -1,7 +1,7 @@
 import type { Effect } from './effects.js';
 import type { AnyMachineDefinition } from './machine-definition.js';
 import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
-import { invalidIdReason, type Json, type MachineRef, type RsmEvent } from './types.js';
+import { invalidIdReason, type ActivityRef, type Json, type MachineRef, type RsmEvent } from './types.js';
 
 /** The machine as a step sees it. */
 export interface MachineSnapshot {
@@ -79,6 +79,8 @@ export async function executeStep(
   let replied = false;
   let calls = 0;
   const states = definition.states as readonly string[];
+  const allowed = definition.targetsOf(machine.state, event.type);
+  let undeclaredGoto: string | undefined;
   const self: MachineRef = { type: machine.type, id: machine.id };
   const ctx: StepContext = {
     self,
@@ -88,6 +90,11 @@ export async function executeStep(
     now,
     goto(state) {
       if (!states.includes(state)) throw new Error(`goto: ${machine.type} has no state ${state}`);
+      if (state !== machine.state && !allowed.includes(state)) {
+        // Recorded as well as thrown, so a handler that catches it still fails the step.
+        undeclaredGoto = `goto ${state}: ${machine.type} declares no transition ${machine.state} --${event.type}--> ${state} (declared targets: ${allowed.join(', ') || 'none'})`;
+        throw new Error(undeclaredGoto);
+      }
       nextState = state;
     },
     send(to, sent) {
@@ -107,7 +114,9 @@ export async function executeStep(
     cancelTimer(name) {
       effects.push({ kind: 'cancelTimer', name });
     },
-    call(activity: string, input: Json, options?: CallOptions) {
+    call(activityRef: ActivityRef, input: Json, options?: CallOptions) {
+      const activity = activityRef.name;
+      if (typeof activity !== 'string' || activity === '') throw new Error('call: the activity has no name');
       calls += 1;
       const callId = options?.callId ?? `${activity}#${calls}`;
       effects.push({
@@ -132,6 +141,7 @@ export async function executeStep(
   try {
     const data: unknown = structuredClone(machine.data);
     const returned: unknown = await withHandlerTimeout(handler(data, event, ctx), definition.failure.handlerTimeoutMs);
+    if (undeclaredGoto !== undefined) return { kind: 'failed', error: `Error: ${undeclaredGoto}` };
     return {
       kind: 'committed',
       state: nextState,

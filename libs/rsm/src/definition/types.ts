@@ -4,15 +4,51 @@ export interface RsmEvent {
 }
 
 /**
- * The address of a machine: its type and its id. The type decides which service owns it. A ref
- * made by `definition.ref(id)` also carries the machine's event types, so sends to it are checked.
+ * What a machine answers with `ctx.reply`, by event type; `request` resolves to it. An event type
+ * not listed answers `Json | undefined`. Declare it as a type alias (`type R = { Check: ... }`).
  */
-export interface MachineRef<E extends RsmEvent = RsmEvent> {
+export type ReplyMap = object;
+
+/** The reply of event type `T` under `R`. */
+export type ReplyOf<R, T extends string> = T extends keyof R ? R[T] : Json | undefined;
+
+/**
+ * The address of a machine: its type and its id. The type decides which service owns it. A ref
+ * made by `definition.ref(id)` (or by a typed ref constructor such as those in `libs/contracts`)
+ * also carries the machine's event union, reply types and data type at compile time only, so the
+ * compiler checks every `send`, `create` and `request` to it, in handlers and in `RsmRuntime`
+ * alike, and `get` returns its data typed. A plain `{ type, id }` is an untyped ref: any event goes.
+ */
+export interface MachineRef<E extends RsmEvent = RsmEvent, R extends ReplyMap = object, D = unknown> {
   readonly type: string;
   readonly id: string;
   /** Phantom: never present at run time. */
-  readonly __events?: E;
+  readonly __machine?: { readonly events: E; readonly replies: R; readonly data: D };
 }
+
+/**
+ * The name of an activity with the types of its input and output, shared by the machines that call
+ * it (`ctx.call(ref, input)`) and the provider that implements it (`@RsmActivity(ref)`).
+ *
+ * @example
+ * export const notify: ActivityRef<'notify', { url: string }, { status: number }> = { name: 'notify' };
+ */
+export interface ActivityRef<Name extends string = string, Input extends Json = Json, Output extends Json = Json> {
+  readonly name: Name;
+  /** Phantom: never present at run time. */
+  readonly __activity?: { readonly input: Input; readonly output: Output };
+}
+
+/** The input type of an activity ref. */
+export type ActivityInput<A> = A extends ActivityRef<string, infer I, Json> ? I : never;
+/** The output type of an activity ref. */
+export type ActivityOutput<A> = A extends ActivityRef<string, Json, infer O> ? O : never;
+
+/**
+ * What may be sent to a machine whose ref carries events `E`: one of them, or any event for an
+ * untyped ref (whose `E` is `RsmEvent` itself).
+ */
+export type EventTo<E extends RsmEvent> = RsmEvent extends E ? RsmEvent | { readonly type: string; readonly [field: string]: unknown } : E;
 
 /** JSON values as stored in Postgres `jsonb`. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -41,6 +77,9 @@ export interface ActivityCompleted<Name extends string = string, Output = Json> 
   readonly callId: string;
   readonly output: Output;
 }
+
+/** Both outcome events of activity `A`, typed by its ref: `ActivityOutcome<typeof notify>`. */
+export type ActivityOutcome<A extends ActivityRef> = ActivityCompleted<A['name'], ActivityOutput<A>> | ActivityFailed<A['name']>;
 
 /** The event an activity delivers when its retry policy is exhausted. */
 export interface ActivityFailed<Name extends string = string> {

@@ -8,7 +8,7 @@ import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receive
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { invalidIdReason, machineKey, parseMachineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { invalidIdReason, machineKey, parseMachineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
 import { prepared } from '../persistence/prepared.js';
@@ -49,18 +49,19 @@ export interface RsmRuntimeDeps {
 }
 
 /** A machine as inspection shows it. */
-export interface MachineView {
+export interface MachineView<D = unknown> {
   readonly type: string;
   readonly id: string;
   readonly state: string;
-  readonly data: unknown;
+  /** Typed by the ref's data type (what the machine stores; older machines may lack newer fields). */
+  readonly data: D;
   readonly status: MachineRow['status'];
   readonly version: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
 
-export interface MachineInspection extends MachineView {
+export interface MachineInspection<D = unknown> extends MachineView<D> {
   readonly inbox: readonly InboxRow[];
   readonly recentSteps: readonly StepRow[];
 }
@@ -398,7 +399,7 @@ export class RsmRuntime {
    * @example
    * await rsm.send({ type: 'Delivery', id: 'd1' }, { type: 'Cancel' }, { key: 'cancel-d1' });
    */
-  async send<E extends RsmEvent>(ref: MachineRef<E>, event: E, options: SendOptions = {}): Promise<{ duplicate: boolean }> {
+  async send<E extends RsmEvent>(ref: MachineRef<E, ReplyMap, unknown>, event: NoInfer<EventTo<E>>, options: SendOptions = {}): Promise<{ duplicate: boolean }> {
     if (options.admission === true) this.admit();
     const result = await this.intake('send', ref, event, options.key);
     return { duplicate: result.status === 'duplicate' };
@@ -411,7 +412,7 @@ export class RsmRuntime {
    * @example
    * const { created } = await rsm.create({ type: 'Delivery', id: 'd1' }, { type: 'Create', ... });
    */
-  async create<E extends RsmEvent>(ref: MachineRef<E>, initEvent: E, options: SendOptions = {}): Promise<{ created: boolean }> {
+  async create<E extends RsmEvent>(ref: MachineRef<E, ReplyMap, unknown>, initEvent: NoInfer<EventTo<E>>, options: SendOptions = {}): Promise<{ created: boolean }> {
     if (options.admission === true) this.admit();
     const result = await this.intake('create', ref, initEvent, options.key);
     return { created: result.status !== 'exists' && result.status !== 'duplicate' };
@@ -421,12 +422,18 @@ export class RsmRuntime {
    * Sends an event and waits for the handler's `ctx.reply`. Rejects with RequestRejectedError when
    * the machine does not accept the event in its state (a REST controller answers 409), with
    * RequestTimeoutError after the timeout. A key makes retries safe: a repeated key gets the first
-   * call's answer.
+   * call's answer. It resolves to the reply type the machine declares for the event's type
+   * (`Json | undefined` for an undeclared one).
    *
    * @example
-   * const seen = await rsm.request<number>({ type: 'Counter', id: 'c1' }, { type: 'Add', n: 1 }, { key: requestId });
+   * const seen: number = await rsm.request(Counter.ref('c1'), { type: 'Add', n: 1 }, { key: requestId });
    */
-  async request<R extends Json | undefined = Json | undefined, E extends RsmEvent = RsmEvent>(ref: MachineRef<E>, event: E, options: RequestOptions = {}): Promise<R> {
+  async request<E extends RsmEvent, R extends ReplyMap, T extends E['type']>(
+    ref: MachineRef<E, R, unknown>,
+    event: NoInfer<EventTo<E>> & { readonly type: T },
+    options: RequestOptions = {},
+  ): Promise<ReplyOf<R, T>> {
+    type Reply = ReplyOf<R, T>;
     const timeoutMs = options.timeoutMs ?? this.options.requests.timeoutMs;
     const item = this.makeItem('request', ref, event, options.key);
     // One deadline for every stage: intake, then the wait for an answer from whoever handles it.
@@ -435,17 +442,17 @@ export class RsmRuntime {
     });
     try {
       const first = await deadline.race(this.enqueue(item));
-      if (first.status === 'handled') return first.reply as R;
+      if (first.status === 'handled') return first.reply as Reply;
       // Durable but not handled here (machine busy elsewhere, or a repeated key): wait for the answer.
-      return (await this.awaitReply(options.key ?? item.eventId, ref, deadline)) as R;
+      return (await this.awaitReply(options.key ?? item.eventId, ref, deadline)) as Reply;
     } finally {
       deadline.clear();
     }
   }
 
   /** A machine's state and data, or undefined. */
-  async get(ref: MachineRef): Promise<MachineView | undefined> {
-    return this.timed('get', () => this.getNow(ref));
+  async get<D>(ref: MachineRef<RsmEvent, ReplyMap, D>): Promise<MachineView<D> | undefined> {
+    return this.timed('get', () => this.getNow(ref)) as Promise<MachineView<D> | undefined>;
   }
 
   private async getNow(ref: MachineRef): Promise<MachineView | undefined> {
@@ -458,8 +465,8 @@ export class RsmRuntime {
   }
 
   /** A machine with its pending inbox and its recent steps, for inspection. */
-  async inspect(ref: MachineRef, limit = 20): Promise<MachineInspection | undefined> {
-    return this.timed('inspect', () => this.inspectNow(ref, limit));
+  async inspect<D>(ref: MachineRef<RsmEvent, ReplyMap, D>, limit = 20): Promise<MachineInspection<D> | undefined> {
+    return this.timed('inspect', () => this.inspectNow(ref, limit)) as Promise<MachineInspection<D> | undefined>;
   }
 
   private async inspectNow(ref: MachineRef, limit: number): Promise<MachineInspection | undefined> {
@@ -476,14 +483,19 @@ export class RsmRuntime {
   }
 
   /** Machines of a type, optionally in one state, in id order, `limit` at a time after `afterId`. */
-  async list(type: string, options: { state?: string; limit?: number; afterId?: string } = {}): Promise<MachineView[]> {
+  /** Given a definition (`rsm.list(Package)`) rather than a type name, the data comes back typed. */
+  async list<D = unknown>(
+    of: string | { readonly type: string; ref(id: string): MachineRef<RsmEvent, ReplyMap, D> },
+    options: { state?: string; limit?: number; afterId?: string } = {},
+  ): Promise<MachineView<D>[]> {
+    const type = typeof of === 'string' ? of : of.type;
     const result = await this.timed('list', () => this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
       `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines}
        WHERE type = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id > $3)
        ORDER BY id LIMIT $4`,
       [type, options.state ?? null, options.afterId ?? null, options.limit ?? 100],
     ));
-    return result.rows.map(toView);
+    return result.rows.map(toView) as MachineView<D>[];
   }
 
   /** Dead letters, newest first; by default only those not redriven. */

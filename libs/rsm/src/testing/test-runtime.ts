@@ -3,14 +3,14 @@ import type { Effect } from '../definition/effects.js';
 import { newMachineRow } from '../runtime/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { executeStep, type MachineStatus } from '../definition/step-executor.js';
-import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
+import { compositeKey, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 
 /** A machine as the test runtime holds it. */
-export interface TestMachine {
+export interface TestMachine<D = unknown> {
   readonly type: string;
   readonly id: string;
   state: string;
-  data: unknown;
+  data: D;
   status: MachineStatus;
   steps: number;
 }
@@ -104,8 +104,8 @@ export class TestRuntime {
     return new Date(this.clock);
   }
 
-  get(ref: MachineRef): TestMachine | undefined {
-    return this.machines.get(machineKey(ref));
+  get<D>(ref: MachineRef<RsmEvent, ReplyMap, D>): TestMachine<D> | undefined {
+    return this.machines.get(machineKey(ref)) as TestMachine<D> | undefined;
   }
 
   /** The state of a machine, or an error naming the missing machine. */
@@ -137,25 +137,25 @@ export class TestRuntime {
   }
 
   /** Creates a machine and runs until idle. Idempotent, like the real runtime. */
-  async create<E extends RsmEvent>(ref: MachineRef<E>, initEvent: E): Promise<{ created: boolean }> {
+  async create<E extends RsmEvent>(ref: MachineRef<E, ReplyMap, unknown>, initEvent: NoInfer<EventTo<E>>): Promise<{ created: boolean }> {
     const created = this.createMachine(ref, initEvent, undefined);
     await this.runUntilIdle();
     return { created };
   }
 
   /** Delivers an event (from `from`, if given) and runs until idle. */
-  async send<E extends RsmEvent>(ref: MachineRef<E>, event: E, from?: MachineRef): Promise<void> {
+  async send<E extends RsmEvent>(ref: MachineRef<E, ReplyMap, unknown>, event: NoInfer<EventTo<E>>, from?: MachineRef): Promise<void> {
     this.enqueue({ to: ref, event, sender: from, eventId: this.nextId(), attempts: 0 });
     await this.runUntilIdle();
   }
 
-  /** Delivers an event and returns the handler's reply. */
-  async request<R extends Json | undefined = Json | undefined, E extends RsmEvent = RsmEvent>(ref: MachineRef<E>, event: E): Promise<R> {
+  /** Delivers an event and returns the handler's reply, typed as `RsmRuntime.request` types it. */
+  async request<E extends RsmEvent, R extends ReplyMap, T extends E['type']>(ref: MachineRef<E, R, unknown>, event: NoInfer<EventTo<E>> & { readonly type: T }): Promise<ReplyOf<R, T>> {
     const reply = new Promise<Json | undefined>((resolve, reject) => {
       this.enqueue({ to: ref, event, sender: undefined, eventId: this.nextId(), attempts: 0, reply: { resolve, reject } });
     });
     await this.runUntilIdle();
-    return (await reply) as R;
+    return (await reply) as ReplyOf<R, T>;
   }
 
   /** Moves the virtual clock forward, firing timers in time order, and runs until idle. */

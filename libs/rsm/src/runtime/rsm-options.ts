@@ -81,7 +81,7 @@ export const rsmOptionsSchema = z.object({
    */
   admission: z
     .object({
-      maxLagMs: positiveInt.default(1_000),
+      maxLagMs: positiveInt.default(3_000),
       windowMs: positiveInt.default(2_000),
       staleAfterMs: positiveInt.default(5_000),
     })

@@ -3,9 +3,18 @@ import { readSnapshot, type SuiteSnapshot, type SuiteUrls } from './suite-snapsh
 
 const terminal = new Set<string>(TERMINAL_SAGA_STATES);
 
-/** Quiet: every saga terminal, every drone Idle or Offline, and nothing changed between two reads. */
+/**
+ * Quiet: every saga terminal, every drone Idle or Offline, and the package of every completed
+ * delivery told so (a saga completes before its package has handled the saga's last message).
+ */
 export function isQuiet(s: SuiteSnapshot): boolean {
-  return s.sagas.every((x) => terminal.has(x.state)) && s.drones.every((d) => d.state === 'Idle' || d.state === 'Offline') && s.requests.length === s.sagas.length;
+  const packages = new Map(s.packages.map((p) => [p.id, p.state]));
+  return (
+    s.sagas.every((x) => terminal.has(x.state)) &&
+    s.drones.every((d) => d.state === 'Idle' || d.state === 'Offline') &&
+    s.requests.length === s.sagas.length &&
+    s.sagas.every((x) => x.state !== 'Completed' || x.packageId === null || packages.get(x.packageId) === 'Delivered')
+  );
 }
 
 /**

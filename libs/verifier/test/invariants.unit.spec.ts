@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkInvariants, type SuiteSnapshot } from '#verifier';
+import { checkInvariants, isQuiet, type SuiteSnapshot } from '#verifier';
 
 /** A quiet, healthy suite with one completed and one cancelled delivery. */
 function healthy(): SuiteSnapshot {
@@ -23,6 +23,16 @@ const failing = (s: SuiteSnapshot) => checkInvariants(s).filter((r) => !r.ok).ma
 describe('invariant verifier', () => {
   it('passes a healthy suite', () => {
     assert.deepEqual(failing(healthy()), []);
+  });
+
+  it('is not quiet while a completed delivery\'s package has not yet heard so', () => {
+    assert.ok(isQuiet(healthy()));
+    const late = healthy();
+    (late.packages[0] as { state: string }).state = 'PickedUp';
+    assert.ok(!isQuiet(late), 'the saga completed but its package is still PickedUp');
+    const live = healthy();
+    (live.sagas[1] as { state: string }).state = 'DronePending';
+    assert.ok(!isQuiet(live));
   });
 
   it('catches each kind of violation with the invariant it breaks', () => {

@@ -7,6 +7,9 @@ import type { RsmLogger } from '../runtime/logger.js';
 import { inTransaction } from '../runtime/transaction.js';
 import type { BullmqTransport } from './bullmq-transport.js';
 
+/** Rows kept in memory for the next publish while one is in flight; the outbox holds them all anyway. */
+const MAX_PENDING_ROWS = 20_000;
+
 /**
  * Moves committed outbox rows to their destination services. Right after a commit the committing
  * process publishes what it wrote (no extra read or write); the sweeper re-publishes whatever is
@@ -47,6 +50,9 @@ export class OutboxRelay {
     if (entries.length === 0) return;
     this.crash?.('afterCommitBeforePublish');
     this.pending.push(...entries);
+    // Bounded however long a publish hangs: the oldest waiting rows are left to the sweeper, which
+    // re-publishes from the outbox whatever is still unacknowledged.
+    if (this.pending.length > MAX_PENDING_ROWS) this.pending.splice(0, this.pending.length - MAX_PENDING_ROWS);
     if (this.publishing) return;
     this.publishing = true;
     try {

@@ -21,7 +21,7 @@ export interface Counters {
   readonly jobs: number;
   /** HTTP requests the apps served, probes and metrics scrapes left out. */
   readonly httpCalls: number;
-  /** DeliverySaga transitions into each terminal state, from the workflow's metrics. */
+  /** DeliverySaga transitions into each terminal state (only the workflow has sagas). */
   readonly sagasEnded: { Completed: number; Failed: number; Cancelled: number };
 }
 
@@ -78,11 +78,10 @@ export class ResourceProbe {
     private readonly redis: Redis,
     /** `/metrics` of every app. */
     private readonly metricsUrls: readonly string[],
-    private readonly workflowMetricsUrl: string,
   ) {}
 
-  static async open(databaseUrl: string, redisUrl: string, metricsUrls: readonly string[], workflowMetricsUrl: string): Promise<ResourceProbe> {
-    const probe = new ResourceProbe(new pg.Pool({ connectionString: databaseUrl, max: 1 }), new Redis(redisUrl, { maxRetriesPerRequest: 1 }), metricsUrls, workflowMetricsUrl);
+  static async open(databaseUrl: string, redisUrl: string, metricsUrls: readonly string[]): Promise<ResourceProbe> {
+    const probe = new ResourceProbe(new pg.Pool({ connectionString: databaseUrl, max: 1 }), new Redis(redisUrl, { maxRetriesPerRequest: 1 }), metricsUrls);
     const dataDirectory = (await probe.pool.query<{ data_directory: string }>('SHOW data_directory')).rows[0]?.data_directory ?? '';
     try {
       probe.postmaster = Number(readFileSync(join(dataDirectory, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -109,8 +108,7 @@ export class ResourceProbe {
     const bodies = await Promise.all(this.metricsUrls.map(async (url) => (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text()));
     const jobs = bodies.reduce((sum, body) => sum + sumMetric(body, 'rsm_transport_published_total', (l) => /channel="(inbound|drain)"/.test(l)), 0);
     const httpCalls = bodies.reduce((sum, body) => sum + sumMetric(body, 'http_request_duration_seconds_count', (l) => !/route="\/(metrics|health\/[a-z]+)"/.test(l)), 0);
-    const workflow = await (await fetch(this.workflowMetricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
-    const ended = (to: string) => sumMetric(workflow, 'rsm_transitions_total', (l) => l.includes('type="DeliverySaga"') && l.includes(`to="${to}"`));
+    const ended = (to: string) => bodies.reduce((sum, body) => sum + sumMetric(body, 'rsm_transitions_total', (l) => l.includes('type="DeliverySaga"') && l.includes(`to="${to}"`)), 0);
     return {
       atMs: Date.now(),
       cpuMs: { apps: ms(apps), postgres: ms(postgres) + (this.postmaster > 0 ? (cpuTicks(this.postmaster, true) * 1_000) / TICKS_PER_SECOND : 0), redis: ms(this.redisPid > 0 ? [this.redisPid] : []) },

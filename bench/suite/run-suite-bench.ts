@@ -63,12 +63,7 @@ const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { apps: { service: 
 const url = (service: string) => state.apps.find((a) => a.service === service)?.url ?? '';
 const urls = { ingestion: url('ingestion'), workflow: url('workflow'), package: url('package'), 'drone-scheduler': url('drone-scheduler'), delivery: url('delivery') };
 const keys = loadOrCreateCredentials(o.runDir);
-const probe = await ResourceProbe.open(
-  o.databaseUrl,
-  o.redisUrl,
-  state.apps.map((a) => `${a.url}/metrics`),
-  `${urls.workflow}/metrics`,
-);
+const probe = await ResourceProbe.open(o.databaseUrl, o.redisUrl, state.apps.map((a) => `${a.url}/metrics`));
 const stamp = Date.now().toString(36);
 const accepted = new Set<string>();
 let trialNo = 0;

@@ -2,44 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { defineMachine, type RsmRuntime } from '#rsm';
+import type { RsmRuntime } from '#rsm';
+import { Forwarder, Sink } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
-
-type ForwarderEvents = { type: 'Init' } | { type: 'Forward'; to: string; n: number };
-/** Sends one numbered item per command to the Sink it names. */
-const Forwarder = defineMachine<Record<string, never>, ForwarderEvents>()({
-  type: 'Forwarder',
-  initial: 'Ready',
-  initialData: () => ({}),
-  states: {
-    Ready: {
-      on: {
-        Init: () => undefined,
-        Forward: (_data, event, ctx) => ctx.send({ type: 'Sink', id: event.to }, { type: 'Item', n: event.n }),
-      },
-    },
-  },
-});
-
-type SinkEvents = { type: 'Open' } | { type: 'Item'; n: number };
-/** Records the items it handles, in the order it handles them, with their sender. */
-const Sink = defineMachine<{ items: number[]; from: string[] }, SinkEvents>()({
-  type: 'Sink',
-  initial: 'Open',
-  initialData: () => ({ items: [], from: [] }),
-  states: {
-    Open: {
-      on: {
-        Open: () => undefined,
-        Item: (data, event, ctx) => {
-          data.items.push(event.n);
-          data.from.push(ctx.sender?.id ?? '?');
-        },
-      },
-    },
-  },
-});
 
 const delivery = { ackTimeoutMs: 1_000, sweepIntervalMs: 200, recoveryGraceMs: 500, maxMessageAgeMs: 120_000 };
 

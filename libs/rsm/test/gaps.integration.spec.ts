@@ -2,34 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { defineMachine, type RsmRuntime } from '#rsm';
+import type { RsmRuntime } from '#rsm';
+import { Forwarder, Sink } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
-
-type ForwarderEvents = { type: 'Init' } | { type: 'Forward'; to: string; n: number };
-/** Sends one numbered item per command, so that the test decides which sequence number goes missing. */
-const Forwarder = defineMachine<Record<string, never>, ForwarderEvents>()({
-  type: 'Forwarder',
-  initial: 'Ready',
-  initialData: () => ({}),
-  states: {
-    Ready: {
-      on: {
-        Init: () => undefined,
-        Forward: (_data, event, ctx) => ctx.send({ type: 'Sink', id: event.to }, { type: 'Item', n: event.n }),
-      },
-    },
-  },
-});
-
-type SinkEvents = { type: 'Open' } | { type: 'Item'; n: number };
-/** Records the items it handles, in the order it handles them. */
-const Sink = defineMachine<{ items: number[] }, SinkEvents>()({
-  type: 'Sink',
-  initial: 'Open',
-  initialData: () => ({ items: [] }),
-  states: { Open: { on: { Open: () => undefined, Item: (data, event) => void data.items.push(event.n) } } },
-});
 
 describe('gaps in a pair are visible and repairable', () => {
   const schemaA = uniqueSchema('gapa');

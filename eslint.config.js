@@ -35,8 +35,49 @@ export default tseslint.config(
       ],
     },
   },
+  ...rsmLayers(),
   {
     files: ['**/config.ts', '**/*.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );
+
+/**
+ * The library's layers, bottom first: each folder of libs/rsm/src may import only from its own
+ * layer and those below it (README, "Architecture"). The index files at the top are the public API.
+ */
+function rsmLayers() {
+  const layers = [
+    ['definition'],
+    ['core'],
+    ['planning'],
+    ['store', 'testing'],
+    ['delivery', 'timers', 'activities', 'metrics'],
+    ['runtime'],
+    ['nest'],
+  ];
+  return layers.flatMap((folders, level) => {
+    const above = layers.slice(level + 1).flat();
+    // The in-memory runtimes share the step planner, never the Postgres store or anything above it.
+    const forbidden = folders.includes('testing') ? [...above, 'store'] : folders.includes('store') ? [...above, 'testing'] : above;
+    if (forbidden.length === 0) return [];
+    return [
+      {
+        files: folders.map((folder) => `libs/rsm/src/${folder}/**/*.ts`),
+        rules: {
+          'no-restricted-imports': [
+            'error',
+            {
+              patterns: [
+                {
+                  group: forbidden.map((folder) => `**/${folder}/**`),
+                  message: `libs/rsm layers point one way (definition <- core <- planning <- store | testing <- delivery, timers, activities, metrics <- runtime <- nest): ${folders.join('/')} may not import ${forbidden.join(', ')}.`,
+                },
+              ],
+            },
+          ],
+        },
+      },
+    ];
+  });
+}

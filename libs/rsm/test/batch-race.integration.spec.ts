@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Pool, PoolClient } from 'pg';
-import { tableNames } from '../src/persistence/table-names.js';
+import { tableNames } from '../src/store/table-names.js';
 import { BatchExecutor } from '../src/runtime/batch-executor.js';
-import { MachineRegistry, newMachineRow } from '../src/runtime/machine-registry.js';
-import { parseRsmOptions } from '../src/runtime/rsm-options.js';
+import { MachineRegistry, newMachineRow } from '../src/planning/machine-registry.js';
+import { parseRsmOptions } from '../src/core/rsm-options.js';
 import { Counter } from './fixtures/machines.js';
 import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema } from './support/helpers.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CombinedWrite } from '../src/persistence/combined-write.js';
-import { recordset } from '../src/persistence/recordset.js';
-import { inTransaction } from '../src/runtime/transaction.js';
+import { CombinedWrite } from '../src/store/combined-write.js';
+import { recordset } from '../src/store/recordset.js';
+import { inTransaction } from '../src/store/transaction.js';
 import { testPool } from './support/helpers.js';
 
 const schema = `rsm_sql_${process.pid}`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { inTransaction } from '../src/runtime/transaction.js';
+import { inTransaction } from '../src/store/transaction.js';
 import { testPool, waitFor } from './support/helpers.js';
 
 describe('transactions when Postgres drops the connection', () => {

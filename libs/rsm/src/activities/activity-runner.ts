@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
 import { backoffMs, describeError } from '../definition/step-executor.js';
-import type { TableNames } from '../persistence/table-names.js';
-import type { ActivityEntry } from '../runtime/batch-executor.js';
-import type { CrashHook } from '../runtime/crash-points.js';
-import type { RsmLogger } from '../runtime/logger.js';
-import { inTransaction } from '../runtime/transaction.js';
-import { DEFAULT_ACTIVITY_RETRY, type ActivityRetryPolicy, type AnyActivityDefinition } from './activity.js';
+import type { TableNames } from '../store/table-names.js';
+import type { ActivityEntry } from '../core/messages.js';
+import type { CrashHook } from '../core/crash-points.js';
+import type { RsmLogger } from '../core/logger.js';
+import { ActivityStore } from '../store/activity-store.js';
+import { DEFAULT_ACTIVITY_RETRY, type ActivityRetryPolicy, type AnyActivityDefinition } from '../definition/activity.js';
 
 /**
  * Runs activity calls. A call's row is leased while an attempt runs (attempts are counted in the
@@ -18,16 +18,19 @@ export class ActivityRunner {
   private readonly running = new Set<string>();
   private readonly controller = new AbortController();
   private queue: ActivityEntry[] = [];
+  private readonly store: ActivityStore;
 
   constructor(
-    private readonly pool: Pool,
-    private readonly tables: TableNames,
+    pool: Pool,
+    tables: TableNames,
     private readonly concurrency: number,
     private readonly leaseMs: number,
     private readonly logger: RsmLogger,
     private readonly crash: CrashHook | undefined,
     private readonly onOutcome: (activity: string, outcome: 'ok' | 'error' | 'exhausted', wakeKey?: string) => void,
-  ) {}
+  ) {
+    this.store = new ActivityStore(pool, tables);
+  }
 
   register(activity: AnyActivityDefinition): void {
     if (this.activities.has(activity.name)) throw new Error(`activity ${activity.name} is registered twice`);
@@ -48,36 +51,9 @@ export class ActivityRunner {
   async claimDue(limit = 50): Promise<number> {
     const free = Math.max(0, this.concurrency * 2 - this.running.size - this.queue.length);
     if (free === 0) return 0;
-    const claimed = await this.pool.query<{
-      id: string;
-      machine_type: string;
-      machine_id: string;
-      activity: string;
-      call_id: string;
-      idempotency_key: string;
-      input: never;
-      attempts: number;
-    }>(
-      `UPDATE ${this.tables.activities} a SET attempts = a.attempts + 1,
-         next_attempt_at = now() + make_interval(secs => $1::double precision / 1000)
-       WHERE a.id IN (SELECT id FROM ${this.tables.activities} WHERE next_attempt_at <= now()
-                      ORDER BY next_attempt_at LIMIT ${Math.min(limit, free)} FOR UPDATE SKIP LOCKED)
-       RETURNING a.id, a.machine_type, a.machine_id, a.activity, a.call_id, a.idempotency_key, a.input, a.attempts`,
-      [this.leaseMs],
-    );
-    this.submit(
-      claimed.rows.map((row) => ({
-        id: row.id,
-        machineType: row.machine_type,
-        machineId: row.machine_id,
-        activity: row.activity,
-        callId: row.call_id,
-        idempotencyKey: row.idempotency_key,
-        input: row.input,
-        attempts: row.attempts,
-      })),
-    );
-    return claimed.rows.length;
+    const claimed = await this.store.claimDue(Math.min(limit, free), this.leaseMs);
+    this.submit(claimed);
+    return claimed.length;
   }
 
   stop(): void {
@@ -144,23 +120,14 @@ export class ActivityRunner {
       return;
     }
     const delay = backoffMs(entry.attempts, policy.initialBackoffMs, policy.maxBackoffMs);
-    await this.pool.query(
-      `UPDATE ${this.tables.activities} SET last_error = $2, next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
-      [entry.id, failure, delay],
-    );
+    await this.store.postpone(entry.id, failure, delay);
     this.onOutcome(entry.activity, 'error');
     this.logger.info({ activity: entry.activity, machine: key, attempt: entry.attempts, err: failure, retryInMs: delay }, 'activity attempt failed');
   }
 
   private async finish(entry: ActivityEntry, event: object): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      const gone = await client.query(`DELETE FROM ${this.tables.activities} WHERE id = $1 RETURNING id`, [entry.id]);
-      if (gone.rowCount === 0) return; // another process already delivered this call's outcome
-      await client.query(
-        `INSERT INTO ${this.tables.inbox} (machine_type, machine_id, event, event_id) VALUES ($1, $2, $3, $4)`,
-        [entry.machineType, entry.machineId, JSON.stringify(event), `a:${entry.idempotencyKey}`],
-      );
-    });
+    // Another process may have delivered this call's outcome already: the store then does nothing.
+    await this.store.finish(entry, event);
   }
 }
 

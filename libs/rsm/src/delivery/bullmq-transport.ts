@@ -2,18 +2,13 @@ import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import type { KeyedReply, RemoteMessage } from '../runtime/batch-executor.js';
-import type { LagReport } from '../runtime/load-monitor.js';
-import type { RsmLogger } from '../runtime/logger.js';
+import type { InboundJob, KeyedReply, LagReport, RemoteMessage } from '../core/messages.js';
+import type { RsmLogger } from '../core/logger.js';
 import { MessageSigner, type SignedKind } from './message-signer.js';
 import { redisConnection, type RedisEndpoint } from './redis-connection.js';
 import { ackSchema, drainSchema, inboundJobSchema, replySchema } from './wire-schemas.js';
 
 /** One BullMQ job carrying events from one service to another. */
-export interface InboundJob {
-  readonly from: string;
-  readonly messages: readonly RemoteMessage[];
-}
 
 export interface DrainJob {
   readonly key: string;

@@ -1,10 +1,9 @@
 import type { Pool } from 'pg';
-import { prepared } from '../persistence/prepared.js';
-import type { TableNames } from '../persistence/table-names.js';
-import type { OutboxEntry, RemoteMessage } from '../runtime/batch-executor.js';
-import type { CrashHook } from '../runtime/crash-points.js';
-import type { RsmLogger } from '../runtime/logger.js';
-import { inTransaction } from '../runtime/transaction.js';
+import type { TableNames } from '../store/table-names.js';
+import type { OutboxEntry, RemoteMessage } from '../core/messages.js';
+import type { CrashHook } from '../core/crash-points.js';
+import type { RsmLogger } from '../core/logger.js';
+import { OutboxStore } from '../store/outbox-store.js';
 import type { BullmqTransport } from './bullmq-transport.js';
 
 /** Rows kept in memory for the next publish while one is in flight; the outbox holds them all anyway. */
@@ -26,10 +25,11 @@ export class OutboxRelay {
   /** Rows committed while a publish was in flight: the next publish takes them all at once. */
   private pending: OutboxEntry[] = [];
   private publishing = false;
+  private readonly store: OutboxStore;
 
   constructor(
-    private readonly pool: Pool,
-    private readonly tables: TableNames,
+    pool: Pool,
+    tables: TableNames,
     private readonly transport: BullmqTransport,
     private readonly service: string,
     private readonly messagesPerJob: number,
@@ -38,7 +38,9 @@ export class OutboxRelay {
     private readonly logger: RsmLogger,
     private readonly crash: CrashHook | undefined,
     private readonly onSent: (destination: string, count: number) => void,
-  ) {}
+  ) {
+    this.store = new OutboxStore(pool, tables);
+  }
 
   /**
    * Publishes rows just committed by this process. Idle, it publishes at once; while a publish is in
@@ -74,25 +76,9 @@ export class OutboxRelay {
 
   /** Re-publishes rows whose acknowledgement is overdue. Returns how many it published. */
   async sweep(limit = 1_000): Promise<number> {
-    const t = this.tables;
-    return inTransaction(this.pool, async (client) => {
-      const due = await client.query<{ id: string; destination: string; message: Omit<RemoteMessage, 'outboxId'>; attempts: number }>(
-        `SELECT id, destination, message, attempts FROM ${t.outbox}
-         WHERE next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
-      );
-      if (due.rows.length === 0) return 0;
-      const entries = due.rows
-        .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
-        .map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
+    return this.store.sweep(limit, this.ackTimeoutMs, async (entries) => {
       await this.publishGrouped(entries);
       this.healthy = true;
-      await client.query(
-        `UPDATE ${t.outbox} SET attempts = attempts + 1,
-           next_attempt_at = now() + make_interval(secs => LEAST(60, ($2::double precision / 1000) * power(2, LEAST(attempts, 6))))
-         WHERE id = ANY($1::bigint[])`,
-        [entries.map((e) => e.id), this.ackTimeoutMs],
-      );
-      return entries.length;
     });
   }
 
@@ -128,7 +114,7 @@ export class OutboxRelay {
     await Promise.all(
       batches.map(async ({ from, ids }) => {
         try {
-          await this.pool.query(prepared(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[]) AND destination = $2`, [ids, from]));
+          await this.store.deleteAcknowledged(from, ids);
         } catch (error) {
           this.logger.warn({ err: String(error), count: ids.length }, 'could not delete acknowledged outbox rows; they will be re-published and acknowledged again');
         }

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { RsmStartupError } from '../runtime/errors.js';
-import type { RsmLogger } from '../runtime/logger.js';
+import { RsmStartupError } from '../core/errors.js';
+import type { RsmLogger } from '../core/logger.js';
 import { redisConnection, type RedisEndpoint } from './redis-connection.js';
 
 /** Host and port of a Redis URL, for logs: the URL itself may carry a password. */

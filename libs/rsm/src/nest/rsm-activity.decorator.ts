@@ -1,5 +1,5 @@
 import { Injectable, SetMetadata, applyDecorators } from '@nestjs/common';
-import type { ActivityContext, ActivityRetryPolicy } from '../activities/activity.js';
+import type { ActivityContext, ActivityRetryPolicy } from '../definition/activity.js';
 import type { ActivityInput, ActivityOutput, ActivityRef } from '../definition/types.js';
 import { RSM_ACTIVITY_METADATA } from './rsm.constants.js';
 

@@ -11,7 +11,7 @@ import {
 import { DiscoveryModule, DiscoveryService, Reflector } from '@nestjs/core';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import type { RsmOptionsInput } from '../runtime/rsm-options.js';
+import type { RsmOptionsInput } from '../core/rsm-options.js';
 import { installFatalErrorHandlers } from '../runtime/fatal-errors.js';
 import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
 import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';

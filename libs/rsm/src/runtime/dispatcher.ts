@@ -1,7 +1,8 @@
-import type { BatchExecutor, BatchResult } from './batch-executor.js';
-import type { IntakeItem } from './intake.js';
-import type { RsmLogger } from './logger.js';
-import { infraBackoffMs, isRetryablePgError } from './pg-errors.js';
+import type { BatchResult } from '../planning/step-planner.js';
+import type { BatchExecutor } from './batch-executor.js';
+import type { IntakeItem } from '../planning/intake.js';
+import type { RsmLogger } from '../core/logger.js';
+import { infraBackoffMs, isRetryablePgError } from '../store/pg-errors.js';
 
 export interface DispatcherOptions {
   readonly maxMachines: number;
@@ -76,6 +77,26 @@ export class Dispatcher {
     this.notify(key);
   }
 
+  /**
+   * The one after-commit routine, for the dispatcher's own transactions and for the receipts that
+   * step machines in place: reports the batch, then schedules what it left behind (more events, a
+   * retry backoff, a machine another process holds, polled with a growing delay).
+   */
+  committed(result: BatchResult, keys: readonly string[], seconds: number): void {
+    this.afterCommit(result, keys, seconds);
+    for (const key of result.more) this.notify(key);
+    for (const [key, at] of result.retryAt) this.notifyAt(key, at);
+    for (const key of keys) {
+      if (this.options.handle && result.busy.has(key)) {
+        const n = (this.busyAttempts.get(key) ?? 0) + 1;
+        this.busyAttempts.set(key, n);
+        this.notifyAt(key, Date.now() + Math.min(250, 2 * 2 ** Math.min(n, 7)));
+      } else {
+        this.busyAttempts.delete(key);
+      }
+    }
+  }
+
   isScheduled(key: string): boolean {
     return this.ready.has(key) || this.inFlight.has(key) || this.delayed.has(key);
   }
@@ -147,18 +168,7 @@ export class Dispatcher {
     const startedAt = performance.now();
     try {
       const result = await this.executor.run(keys, intake, this.options.handle);
-      this.afterCommit(result, keys, (performance.now() - startedAt) / 1_000);
-      for (const key of result.more) this.dirty.add(key);
-      for (const [key, at] of result.retryAt) this.notifyAt(key, at);
-      for (const key of keys) {
-        if (this.options.handle && result.busy.has(key)) {
-          const n = (this.busyAttempts.get(key) ?? 0) + 1;
-          this.busyAttempts.set(key, n);
-          this.notifyAt(key, Date.now() + Math.min(250, 2 * 2 ** Math.min(n, 7)));
-        } else {
-          this.busyAttempts.delete(key);
-        }
-      }
+      this.committed(result, keys, (performance.now() - startedAt) / 1_000);
     } catch (error) {
       if (this.stopped) {
         for (const item of [...intake.values()].flat()) item.reject(error instanceof Error ? error : new Error(String(error)));

@@ -1,4 +1,4 @@
-import type { RsmLogger } from './logger.js';
+import type { RsmLogger } from '../core/logger.js';
 
 export interface FatalErrorHandlerOptions {
   readonly logger: RsmLogger;

@@ -1,3 +1,6 @@
+import type { LagReport } from '../core/messages.js';
+
+export type { LagReport };
 /**
  * How far behind the deployment is, for admission control. Each service measures its own lag (how
  * long events waited between being accepted and being handled, p90 over the last seconds) and
@@ -10,11 +13,6 @@
  * stops counting rather than blocking intake forever.
  */
 
-/** A service's lag as measured by itself at `at` (ms since epoch). */
-export interface LagReport {
-  readonly lagMs: number;
-  readonly at: number;
-}
 
 /** The services a report may name: one per service of a deployment, bounded. */
 export const MAX_LOAD_ENTRIES = 64;

@@ -1,4 +1,4 @@
-import type { RsmLogger } from './logger.js';
+import type { RsmLogger } from '../core/logger.js';
 
 /**
  * A background loop: runs `work` every `intervalMs` (with jitter so that processes drift apart),

@@ -2,32 +2,35 @@ import type { Pool, PoolClient } from 'pg';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
-import type { AnyActivityDefinition } from '../activities/activity.js';
-import { BullmqTransport, type InboundJob, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
-import { InboundReceiver, type ReceiveResult } from '../delivery/inbound-receiver.js';
+import type { AnyActivityDefinition } from '../definition/activity.js';
+import { BullmqTransport, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
+import type { InboundJob } from '../core/messages.js';
+import { InboundReceiver, type ReceiveResult } from '../store/inbound-store.js';
+import { MaintenanceStore } from '../store/maintenance-store.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { invalidIdReason, machineKey, parseMachineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
-import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../persistence/entities/rsm-entities.js';
-import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../persistence/data-source.js';
-import { prepared } from '../persistence/prepared.js';
-import { tableNames, type TableNames } from '../persistence/table-names.js';
+import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../store/entities/rsm-entities.js';
+import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../store/data-source.js';
+import { tableNames, type TableNames } from '../store/table-names.js';
 import { TimerPoller } from '../timers/timer-poller.js';
 import { RsmMetrics } from '../metrics/rsm-metrics.js';
-import { BatchExecutor, newEventId, type BatchResult, type KeyedReply } from './batch-executor.js';
-import type { CrashHook } from './crash-points.js';
+import type { KeyedReply } from '../core/messages.js';
+import { newEventId, type BatchResult } from '../planning/step-planner.js';
+import { BatchExecutor } from './batch-executor.js';
+import type { CrashHook } from '../core/crash-points.js';
 import { Dispatcher } from './dispatcher.js';
-import { Deadline, withDeadline } from './deadline.js';
-import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError } from './errors.js';
+import { Deadline, withDeadline } from '../core/deadline.js';
+import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError } from '../core/errors.js';
 import { LoadMonitor, type LoadView } from './load-monitor.js';
-import { isConnectionFailure } from './pg-errors.js';
-import type { IntakeItem, IntakeResult } from './intake.js';
-import { defaultLogger, type RsmLogger } from './logger.js';
-import { MachineRegistry, type EventContracts } from './machine-registry.js';
+import { isConnectionFailure } from '../store/pg-errors.js';
+import type { IntakeItem, IntakeResult } from '../planning/intake.js';
+import { defaultLogger, type RsmLogger } from '../core/logger.js';
+import { MachineRegistry, type EventContracts } from '../planning/machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
-import { inTransaction } from './transaction.js';
-import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from './rsm-options.js';
+import { inTransaction } from '../store/transaction.js';
+import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from '../core/rsm-options.js';
 
 /** What the runtime is built from besides its options. */
 export interface RsmRuntimeDeps {
@@ -161,6 +164,7 @@ export class RsmRuntime {
         activities: ActivityRunner;
         timerTask: PeriodicTask;
         activityTask: PeriodicTask;
+        maintenance: MaintenanceStore;
       }
     | undefined;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -285,7 +289,7 @@ export class RsmRuntime {
       return woken.length >= 500;
     }, this.logger);
     const activityTask = new PeriodicTask('activities', o.activities.pollIntervalMs, async () => (await activities.claimDue()) >= 50, this.logger);
-    this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask };
+    this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask, maintenance: new MaintenanceStore(pool, this.tables, o) };
 
     await transport.start({
       inbound: (job) => this.receive(job),
@@ -625,7 +629,7 @@ export class RsmRuntime {
     const ms = this.options.calls.healthTimeoutMs;
     const check = (work: () => Promise<boolean>) => (running ? withDeadline(ms, () => new RsmTimeoutError('health', ms), work).catch(() => false) : Promise.resolve(false));
     const [postgres, redis] = await Promise.all([
-      check(async () => (await this.pool.query('SELECT 1'), true)),
+      check(async () => (await this.parts?.maintenance.ping()) ?? false),
       check(async () => (await this.parts?.transport.ping()) ?? false),
     ]);
     const relay = running && (this.parts?.relay.healthy ?? false);
@@ -723,12 +727,9 @@ export class RsmRuntime {
 
   /** Looks up stored answers for every waited-for key, 1,000 at a time. */
   private async checkStoredReplies(): Promise<boolean> {
-    if (this.waiters.size === 0 || this.poolRef === undefined) return false;
+    if (this.waiters.size === 0 || this.parts === undefined) return false;
     const keys = [...this.waiters.keys()].slice(0, 1_000);
-    const result = await this.pool.query<{ key: string; status: string; reply: Json | null; error: string | null }>(
-      prepared(`SELECT key, status, reply, error FROM ${this.tables.requests} WHERE key = ANY($1::text[]) AND status <> 'pending'`, [keys]),
-    );
-    for (const row of result.rows) {
+    for (const row of await this.parts.maintenance.storedReplies(keys)) {
       this.deliverReply(
         row.status === 'done'
           ? { key: row.key, ok: true, value: row.reply }
@@ -826,7 +827,7 @@ export class RsmRuntime {
     // The machines a job's transaction steps: the first of those its events wake, one batch's worth.
     const batchOf = (wake: ReadonlySet<string>) => [...wake].slice(0, o.batch.maxMachines);
     const step = o.worker && o.delivery.stepOnReceive ? (client: PoolClient, wake: ReadonlySet<string>) => parts.executor.stepWithin(client, batchOf(wake)) : undefined;
-    let received: ReceiveResult & { then?: BatchResult };
+    let received: ReceiveResult & { stepped?: BatchResult };
     try {
       received = await parts.receiver.receive(job, step);
     } catch (error) {
@@ -835,13 +836,9 @@ export class RsmRuntime {
       received = await parts.receiver.receive(job);
     }
     this.deps.crashHook?.('afterPublishBeforeAck');
-    const batch = received.then;
+    const batch = received.stepped;
     const stepped = batch === undefined ? [] : batchOf(received.wake);
-    if (batch !== undefined) {
-      this.afterCommit(batch, stepped, (performance.now() - startedAt) / 1_000);
-      for (const key of [...batch.more, ...batch.busy]) parts.dispatcher.notify(key);
-      for (const [key, at] of batch.retryAt) parts.dispatcher.notifyAt(key, at);
-    }
+    if (batch !== undefined) parts.dispatcher.committed(batch, stepped, (performance.now() - startedAt) / 1_000);
     const handled = new Set(stepped);
     const service = this.options.service;
     this.metrics.messagesReceived.inc({ service }, received.accepted);
@@ -857,16 +854,8 @@ export class RsmRuntime {
   private async recoverInbox(all = false): Promise<boolean> {
     const parts = this.parts;
     if (parts === undefined) return false;
-    const result = await this.pool.query<{ machine_type: string; machine_id: string }>(
-      `SELECT i.machine_type, i.machine_id FROM ${this.tables.inbox} i
-       WHERE i.created_at < now() - make_interval(secs => $1::double precision / 1000)
-         AND (i.not_before IS NULL OR i.not_before <= now())
-       ORDER BY i.created_at LIMIT 500`,
-      [all ? 0 : this.options.delivery.recoveryGraceMs],
-    );
     let recovered = 0;
-    for (const row of result.rows) {
-      const key = `${row.machine_type}/${row.machine_id}`;
+    for (const key of await parts.maintenance.unattendedInbox(all ? 0 : this.options.delivery.recoveryGraceMs)) {
       if (parts.dispatcher.isScheduled(key)) continue;
       recovered += 1;
       parts.dispatcher.notify(key);
@@ -882,102 +871,13 @@ export class RsmRuntime {
    * runs it again at once, so the tables stay bounded however fast rows come.
    */
   private async cleanUp(): Promise<boolean> {
-    const t = this.tables;
-    const o = this.options;
-    const batch = 10_000;
-    let full = false;
-    const retire = async (table: string, ms: number, sql: string) => {
-      if (ms === 0) return;
-      const deleted = await this.pool.query(sql, [ms]);
-      const n = deleted.rowCount ?? 0;
-      if (n > 0) this.metrics.retentionDeleted.inc({ service: o.service, table }, n);
-      full ||= n === batch;
-    };
-    const older = (column: string) => `${column} < now() - make_interval(secs => $1::double precision / 1000)`;
-    await retire('dead_letters', o.retention.openDeadLettersMs,
-      `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NULL AND ${older('created_at')} ORDER BY created_at LIMIT ${batch})`);
-    await retire('dead_letters', o.retention.redrivenDeadLettersMs,
-      `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NOT NULL AND ${older('redriven_at')} ORDER BY redriven_at LIMIT ${batch})`);
-    // Only a halted machine nothing waits for, skipping rows a step holds. An event that arrives for
-    // it at the same instant is dead-lettered either way ("halted" or "no machine"): nothing is lost.
-    await retire('machines', o.retention.haltedMachinesMs,
-      `DELETE FROM ${t.machines} m WHERE (m.type, m.id) IN (
-         SELECT h.type, h.id FROM ${t.machines} h
-         WHERE h.status = 'halted' AND ${older('h.updated_at')}
-           AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = h.type AND i.machine_id = h.id)
-           AND NOT EXISTS (SELECT 1 FROM ${t.timers} x WHERE x.machine_type = h.type AND x.machine_id = h.id)
-         ORDER BY h.updated_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
-    // A send counter unused for `quietPairsMs` whose pair has nothing left in the outbox: every
-    // message of its numbering was acknowledged, i.e. committed by the receiver. The row goes and,
-    // in the same statement, a retire message for the receiver takes its place in the outbox; the
-    // next send to the pair creates a row with a fresh epoch. A send racing with this either
-    // holds the row (skipped) or has moved used_at (rechecked under the lock): never both.
-    await retire('send_seq', o.retention.quietPairsMs,
-      `WITH gone AS (
-         DELETE FROM ${t.sendSeq} s WHERE (s.sender, s.receiver) IN (
-           SELECT c.sender, c.receiver FROM ${t.sendSeq} c
-           WHERE ${older('c.used_at')}
-             AND NOT EXISTS (SELECT 1 FROM ${t.outbox} x
-               WHERE (x.message#>>'{sender,type}') || '/' || (x.message#>>'{sender,id}') = c.sender
-                 AND (x.message#>>'{to,type}') || '/' || (x.message#>>'{to,id}') = c.receiver)
-           ORDER BY c.used_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)
-         RETURNING s.sender, s.receiver, s.epoch, s.last_seq, s.destination
-       ), sent AS (
-         INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
-         SELECT destination, jsonb_build_object(
-             'kind', 'retire',
-             'sender', jsonb_build_object('type', split_part(sender, '/', 1), 'id', substr(sender, strpos(sender, '/') + 1)),
-             'to', jsonb_build_object('type', split_part(receiver, '/', 1), 'id', substr(receiver, strpos(receiver, '/') + 1)),
-             'seq', last_seq, 'epoch', epoch, 'event', jsonb_build_object('type', 'rsm.retire')), now()
-         FROM gone WHERE destination IS NOT NULL
-       )
-       SELECT 1 FROM gone`);
-    // A receive counter the sender retired, once no message of the retired numbering can still be
-    // accepted: each was signed before the retire, which was accepted at retired_at, so no later
-    // than retired_at + maxMessageAgeMs, and is refused maxMessageAgeMs after its signing; a third
-    // maxMessageAgeMs allows for the hosts' clocks. A newer numbering arriving meanwhile clears
-    // retired_at (rechecked under the lock).
-    await retire('recv_seq', o.retention.quietPairsMs === 0 ? 0 : 3 * o.delivery.maxMessageAgeMs,
-      `DELETE FROM ${t.recvSeq} r WHERE (r.sender, r.receiver) IN (
-         SELECT c.sender, c.receiver FROM ${t.recvSeq} c
-         WHERE c.retired_at IS NOT NULL AND ${older('c.retired_at')}
-         ORDER BY c.retired_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
-    await retire('gap_skips', o.retention.gapSkipsMs,
-      `DELETE FROM ${t.gapSkips} WHERE id IN (SELECT id FROM ${t.gapSkips} WHERE ${older('at')} ORDER BY at LIMIT ${batch})`);
-    if (o.stepHistoryMs > 0) {
-      const steps = await this.pool.query(
-        `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,
-        [o.stepHistoryMs],
-      );
-      full ||= steps.rowCount === batch;
-    }
-    const requests = await this.pool.query(
-      `DELETE FROM ${t.requests} WHERE key IN (SELECT key FROM ${t.requests} WHERE status <> 'pending' AND created_at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,
-      [o.requests.retentionMs],
-    );
-    return full || requests.rowCount === batch;
+    const service = this.options.service;
+    return this.parts === undefined ? false : this.parts.maintenance.cleanUp((table, rows) => this.metrics.retentionDeleted.inc({ service, table }, rows));
   }
 
   private async refreshGauges(): Promise<boolean> {
-    const t = this.tables;
-    const result = await this.pool.query<Record<string, string | null>>(
-      `SELECT
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.inbox} LIMIT 100000) x) AS inbox_depth,
-         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.inbox}) AS inbox_age,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.outbox} LIMIT 100000) x) AS outbox_depth,
-         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.outbox}) AS outbox_age,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.timers} LIMIT 100000) x) AS timers,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.deadLetters} WHERE redriven_at IS NULL LIMIT 100000) x) AS dead_letters,
-         (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($2)) AS send_counters,
-         (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($3)) AS recv_counters,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.activities} LIMIT 100000) x) AS activities,
-         (SELECT count(*) FROM (SELECT DISTINCT sender, receiver FROM (
-            SELECT sender, receiver FROM ${t.reorder} WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
-            ORDER BY created_at LIMIT 10000) oldest) pairs) AS gap_pairs,
-         (SELECT extract(epoch FROM now() - min(created_at)) FROM ${t.reorder}) AS reorder_age`,
-      [this.options.delivery.gapAfterMs, t.sendSeq, t.recvSeq],
-    );
-    const row = result.rows[0] ?? {};
+    if (this.parts === undefined) return false;
+    const row = await this.parts.maintenance.tableStats();
     const n = (value: string | null | undefined) => (value == null ? 0 : Number(value));
     const labels = { service: this.options.service };
     this.metrics.inboxDepth.set(labels, n(row.inbox_depth));

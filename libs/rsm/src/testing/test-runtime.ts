@@ -1,8 +1,9 @@
-import { DEFAULT_ACTIVITY_RETRY, type AnyActivityDefinition } from '../activities/activity.js';
+import { DEFAULT_ACTIVITY_RETRY, type AnyActivityDefinition } from '../definition/activity.js';
 import type { Effect } from '../definition/effects.js';
-import { newMachineRow } from '../runtime/machine-registry.js';
+import { newMachineRow } from '../planning/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { executeStep, type MachineStatus } from '../definition/step-executor.js';
+import type { MachineStatus } from '../definition/step-executor.js';
+import { planStep } from '../planning/step-planner.js';
 import { compositeKey, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 
 /** A machine as the test runtime holds it. */
@@ -247,31 +248,34 @@ export class TestRuntime {
       return;
     }
     const from = machine.state;
-    const outcome = await executeStep(definition, machine, { eventId: item.eventId, event: item.event, sender: item.sender }, this.now);
-    if (outcome.kind === 'rejected') {
-      if (item.reply !== undefined) item.reply.reject(new TestRequestError(outcome.reason));
-      else this.deadLetter(item, outcome.reason);
+    // The same decision as production: the failure policy, and state that must survive JSON.
+    const decision = await planStep(definition, machine, { eventId: item.eventId, event: item.event, sender: item.sender }, item.attempts, this.now);
+    if (decision.kind === 'reject') {
+      if (item.reply !== undefined) item.reply.reject(new TestRequestError(decision.reason));
+      else this.deadLetter(item, decision.reason);
       this.trace.push({ machine: key, event: item.event, from, to: from, outcome: item.reply ? 'rejected' : 'dead_lettered', effects: [] });
       return;
     }
-    if (outcome.kind === 'failed') {
-      item.attempts += 1;
+    if (decision.kind === 'retry') {
+      item.attempts = decision.attempts;
       this.trace.push({ machine: key, event: item.event, from, to: from, outcome: 'failed', effects: [] });
-      if (item.attempts < definition.failure.maxAttempts) {
-        // Retries are immediate in virtual time; their count and the final dead letter are real.
-        this.queue.unshift(item);
-        return;
-      }
-      const reason = `handler failed ${item.attempts} times, last: ${outcome.error}`;
-      this.deadLetter(item, reason);
-      item.reply?.reject(new TestRequestError(reason));
-      if (definition.failure.onExhausted === 'fault') machine.status = 'faulted';
+      // Retries are immediate in virtual time; their count and the final dead letter are real.
+      this.queue.unshift(item);
       return;
     }
-    machine.state = outcome.state;
-    machine.data = outcome.data;
+    if (decision.kind === 'give-up') {
+      item.attempts = decision.attempts;
+      this.trace.push({ machine: key, event: item.event, from, to: from, outcome: 'failed', effects: [] });
+      this.deadLetter(item, decision.reason);
+      item.reply?.reject(new TestRequestError(decision.reason));
+      if (decision.fault) machine.status = 'faulted';
+      return;
+    }
+    const outcome = decision;
+    machine.state = outcome.machine.state;
+    machine.data = outcome.machine.data;
     machine.steps += 1;
-    if (outcome.halted) machine.status = 'halted';
+    machine.status = outcome.machine.status;
     this.trace.push({ machine: key, event: item.event, from, to: machine.state, outcome: 'ok', effects: outcome.effects });
     let replied = false;
     for (const effect of outcome.effects) {

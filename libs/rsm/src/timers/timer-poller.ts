@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
-import { recordset } from '../persistence/recordset.js';
-import type { TableNames } from '../persistence/table-names.js';
-import type { CrashHook } from '../runtime/crash-points.js';
-import { inTransaction } from '../runtime/transaction.js';
+import type { CrashHook } from '../core/crash-points.js';
+import { TimerStore } from '../store/timer-store.js';
+import type { TableNames } from '../store/table-names.js';
+import { inTransaction } from '../store/transaction.js';
 
 /**
  * Fires due timers: in one transaction it turns each due timer into a `Timeout` event in its
@@ -10,53 +10,23 @@ import { inTransaction } from '../runtime/transaction.js';
  * with SKIP LOCKED, so any number of processes can poll and each firing happens once.
  */
 export class TimerPoller {
+  private readonly store: TimerStore;
+
   constructor(
     private readonly pool: Pool,
-    private readonly tables: TableNames,
+    tables: TableNames,
     private readonly crash: CrashHook | undefined,
-  ) {}
+  ) {
+    this.store = new TimerStore(tables);
+  }
 
   /** Fires what is due; returns the machines that got a `Timeout` event. */
   async fireDue(limit = 500): Promise<string[]> {
-    const t = this.tables;
-    return inTransaction(
-      this.pool,
-      async (client) => {
-        const due = await client.query<{ machine_type: string; machine_id: string; name: string; period_ms: string | null; payload: unknown }>(
-          `SELECT machine_type, machine_id, name, period_ms, payload FROM ${t.timers}
-           WHERE fire_at <= now() ORDER BY fire_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
-        );
-        if (due.rows.length === 0) return [];
-        const rows = JSON.stringify(due.rows);
-        await client.query(
-          `INSERT INTO ${t.inbox} (machine_type, machine_id, event, timer_name)
-           SELECT machine_type, machine_id,
-                  jsonb_strip_nulls(jsonb_build_object('type', 'Timeout', 'name', name, 'payload', payload)), name
-           FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, payload jsonb)`,
-          [rows],
-        );
-        this.crash?.('whileTimerFires');
-        await client.query(
-          `DELETE FROM ${t.timers} x USING ${recordset('$1', 'machine_type text, machine_id text, name text, period_ms bigint', due.rows)} r
-           WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name AND r.period_ms IS NULL`,
-          [rows],
-        );
-        // A periodic timer fires once for the periods it missed while nobody polled, then keeps its phase.
-        await client.query(
-          `UPDATE ${t.timers} x SET fire_at = x.fire_at + make_interval(secs => r.period_ms / 1000.0) *
-             GREATEST(1, ceil(extract(epoch FROM (now() - x.fire_at)) * 1000 / r.period_ms))
-           FROM ${recordset('$1', 'machine_type text, machine_id text, name text, period_ms bigint', due.rows)} r
-           WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name AND r.period_ms IS NOT NULL`,
-          [rows],
-        );
-        return due.rows.map((row) => `${row.machine_type}/${row.machine_id}`);
-      },
-    );
+    return inTransaction(this.pool, (client) => this.store.fireDue(client, limit, () => this.crash?.('whileTimerFires')));
   }
 
   /** When the next timer is due, if any (ms since epoch). */
   async nextFireAt(): Promise<number | undefined> {
-    const result = await this.pool.query<{ fire_at: Date }>(`SELECT fire_at FROM ${this.tables.timers} ORDER BY fire_at LIMIT 1`);
-    return result.rows[0]?.fire_at.getTime();
+    return this.store.nextFireAt(this.pool);
   }
 }

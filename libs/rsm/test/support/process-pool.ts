@@ -9,8 +9,12 @@ export interface Child {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `node script` with `env` (added to this process's environment), resolving `ready` when it prints `ready`. */
-export function spawnNode(name: string, script: string, env: Record<string, string>, readyTimeoutMs = 20_000): Child {
+/**
+ * Starts `node script` with `env` (added to this process's environment), resolving `ready` when it prints
+ * `ready`. Loading the library takes seconds on a loaded 2-core machine, several workers start at
+ * once, so readiness gets a generous 90 s.
+ */
+export function spawnNode(name: string, script: string, env: Record<string, string>, readyTimeoutMs = 90_000): Child {
   const child = spawn(process.execPath, [script], { env: { ...inheritedEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -2,7 +2,7 @@ import type { Effect } from '../../definition/effects.js';
 import type { AnyMachineDefinition } from '../../definition/machine-definition.js';
 import { executeStep, type MachineStatus } from '../../definition/step-executor.js';
 import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../../definition/types.js';
-import { newMachineRow } from '../../runtime/machine-registry.js';
+import { newMachineRow } from '../../planning/machine-registry.js';
 
 /** A machine as the simulation holds it; monitors read these. */
 export interface SimMachine {

@@ -1,4 +1,4 @@
-import type { Json } from '../definition/types.js';
+import type { Json } from './types.js';
 
 /** What an activity attempt knows besides its input. */
 export interface ActivityContext {

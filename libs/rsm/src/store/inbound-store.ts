@@ -1,13 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
 import { compositeKey, machineKey } from '../definition/types.js';
-import { CombinedWrite } from '../persistence/combined-write.js';
-import { query } from '../persistence/prepared.js';
-import { recordset } from '../persistence/recordset.js';
-import type { TableNames } from '../persistence/table-names.js';
-import type { RemoteMessage } from '../runtime/batch-executor.js';
-import { newMachineRow, type MachineRegistry } from '../runtime/machine-registry.js';
-import { inTransaction } from '../runtime/transaction.js';
-import type { InboundJob } from './bullmq-transport.js';
+import { CombinedWrite } from './combined-write.js';
+import { query } from './prepared.js';
+import { recordset } from './recordset.js';
+import type { TableNames } from './table-names.js';
+import type { InboundJob, RemoteMessage } from '../core/messages.js';
+import { newMachineRow, type MachineRegistry } from '../planning/machine-registry.js';
+import { inTransaction } from './transaction.js';
 
 export interface ReceiveResult {
   /** Every outbox id of the job: accepted, buffered or duplicate, all safe to acknowledge. */
@@ -36,11 +35,11 @@ export class InboundReceiver {
   ) {}
 
   /**
-   * Takes a job's events into the inbox. With `then`, runs it in the same transaction once the
+   * Takes a job's events into the inbox. With `step`, runs it in the same transaction once the
    * events are in (the runtime steps the woken machines there: one commit for receipt and step).
    */
-  async receive<T = undefined>(job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
-    return inTransaction(this.pool, (client) => this.receiveWithin(client, job, then));
+  async receive<T = undefined>(job: InboundJob, step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
+    return inTransaction(this.pool, (client) => this.receiveWithin(client, job, step));
   }
 
   /**
@@ -85,7 +84,7 @@ export class InboundReceiver {
     });
   }
 
-  private async receiveWithin<T = undefined>(client: PoolClient, job: InboundJob, then?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { then?: T }> {
+  private async receiveWithin<T = undefined>(client: PoolClient, job: InboundJob, step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
     const t = this.tables;
     // Pairs are kept as objects under an unambiguous key: ids may hold any character.
     const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[]; retires: RemoteMessage[] }>();
@@ -272,7 +271,7 @@ export class InboundReceiver {
       retired,
       shortRetires,
     };
-    return then === undefined || wake.size === 0 ? result : { ...result, then: await then(client, wake) };
+    return step === undefined || wake.size === 0 ? result : { ...result, stepped: await step(client, wake) };
   }
 }
 

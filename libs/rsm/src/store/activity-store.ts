@@ -1,0 +1,66 @@
+import type { Pool } from 'pg';
+import type { ActivityEntry } from '../core/messages.js';
+import type { TableNames } from './table-names.js';
+import { inTransaction } from './transaction.js';
+
+/** The activity table's statements: claims under a lease, postponed retries, and outcomes. */
+export class ActivityStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly tables: TableNames,
+  ) {}
+
+  /** Claims up to `limit` calls whose lease or backoff has expired, each for another `leaseMs`. */
+  async claimDue(limit: number, leaseMs: number): Promise<ActivityEntry[]> {
+    const claimed = await this.pool.query<{
+      id: string;
+      machine_type: string;
+      machine_id: string;
+      activity: string;
+      call_id: string;
+      idempotency_key: string;
+      input: never;
+      attempts: number;
+    }>(
+      `UPDATE ${this.tables.activities} a SET attempts = a.attempts + 1,
+         next_attempt_at = now() + make_interval(secs => $1::double precision / 1000)
+       WHERE a.id IN (SELECT id FROM ${this.tables.activities} WHERE next_attempt_at <= now()
+                      ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+       RETURNING a.id, a.machine_type, a.machine_id, a.activity, a.call_id, a.idempotency_key, a.input, a.attempts`,
+      [leaseMs],
+    );
+    return claimed.rows.map((row) => ({
+      id: row.id,
+      machineType: row.machine_type,
+      machineId: row.machine_id,
+      activity: row.activity,
+      callId: row.call_id,
+      idempotencyKey: row.idempotency_key,
+      input: row.input,
+      attempts: row.attempts,
+    }));
+  }
+
+  /** Records a failed attempt and holds the call back for `delayMs`. */
+  async postpone(id: string, error: string, delayMs: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.tables.activities} SET last_error = $2, next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
+      [id, error, delayMs],
+    );
+  }
+
+  /**
+   * Delivers a call's outcome event to its machine's inbox and deletes the call, in one
+   * transaction; does nothing if another process delivered it already.
+   */
+  async finish(entry: ActivityEntry, event: object): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      const gone = await client.query(`DELETE FROM ${this.tables.activities} WHERE id = $1 RETURNING id`, [entry.id]);
+      if (gone.rowCount === 0) return;
+      await client.query(
+        `INSERT INTO ${this.tables.inbox} (machine_type, machine_id, event, event_id) VALUES ($1, $2, $3, $4)`,
+        [entry.machineType, entry.machineId, JSON.stringify(event), `a:${entry.idempotencyKey}`],
+      );
+    });
+  }
+}

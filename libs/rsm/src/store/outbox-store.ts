@@ -1,0 +1,45 @@
+import type { Pool } from 'pg';
+import type { OutboxEntry, RemoteMessage } from '../core/messages.js';
+import { prepared } from './prepared.js';
+import type { TableNames } from './table-names.js';
+import { inTransaction } from './transaction.js';
+
+/** The outbox's statements outside step transactions: the overdue sweep and acknowledged deletes. */
+export class OutboxStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly tables: TableNames,
+  ) {}
+
+  /**
+   * Locks up to `limit` rows whose acknowledgement is overdue (SKIP LOCKED, so concurrent sweepers
+   * take different rows), hands them to `publish` in id order, and pushes each row's next attempt
+   * back with exponential backoff from `ackTimeoutMs` (capped at 60 s). Returns how many it swept.
+   */
+  async sweep(limit: number, ackTimeoutMs: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {
+    const t = this.tables;
+    return inTransaction(this.pool, async (client) => {
+      const due = await client.query<{ id: string; destination: string; message: Omit<RemoteMessage, 'outboxId'>; attempts: number }>(
+        `SELECT id, destination, message, attempts FROM ${t.outbox}
+         WHERE next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+      );
+      if (due.rows.length === 0) return 0;
+      const entries = due.rows
+        .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+        .map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
+      await publish(entries);
+      await client.query(
+        `UPDATE ${t.outbox} SET attempts = attempts + 1,
+           next_attempt_at = now() + make_interval(secs => LEAST(60, ($2::double precision / 1000) * power(2, LEAST(attempts, 6))))
+         WHERE id = ANY($1::bigint[])`,
+        [entries.map((e) => e.id), ackTimeoutMs],
+      );
+      return entries.length;
+    });
+  }
+
+  /** Deletes acknowledged rows, only those addressed to the acknowledging service. */
+  async deleteAcknowledged(from: string, ids: readonly string[]): Promise<void> {
+    await this.pool.query(prepared(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[]) AND destination = $2`, [ids, from]));
+  }
+}

@@ -1,0 +1,339 @@
+import type { PoolClient } from 'pg';
+import type { MachineSnapshot, MachineStatus } from '../definition/step-executor.js';
+import { compositeKey, machineKey, type MachineRef, type RsmEvent } from '../definition/types.js';
+import type { RsmOptions } from '../core/rsm-options.js';
+import type { BatchResult, BatchWrites, InboxEvent } from '../planning/step-planner.js';
+import { CombinedWrite } from './combined-write.js';
+import { query } from './prepared.js';
+import { recordset } from './recordset.js';
+import type { TableNames } from './table-names.js';
+
+/** A new machine row (see `newMachineRow`). */
+export interface NewMachine {
+  readonly type: string;
+  readonly id: string;
+  readonly state: string;
+  readonly data: unknown;
+  readonly definition_version: number;
+}
+
+/** A machine locked by a step transaction, with its birth time. */
+export interface LockedMachine {
+  readonly snapshot: MachineSnapshot;
+  readonly createdAt: number;
+}
+
+/** The inbox row at the head of a machine's queue, locked for a poison-step decision. */
+export interface HeadRow {
+  readonly seq: string;
+  readonly event: RsmEvent;
+  readonly attempts: number;
+  readonly sender_type: string | null;
+  readonly sender_id: string | null;
+  readonly request_key: string | null;
+}
+
+/**
+ * Every statement of a step transaction: locking machines, reading their inboxes, claiming
+ * idempotency keys, and writing what the planner decided with one statement per table. Runs inside
+ * a transaction its caller owns.
+ */
+export class StepStore {
+  constructor(
+    private readonly tables: TableNames,
+    private readonly options: Pick<RsmOptions, 'stepHistoryMs' | 'activities' | 'delivery'>,
+  ) {}
+
+  /** Inserts machines that do not exist yet; returns the keys of those it created. */
+  async insertMachines(client: PoolClient, rows: readonly NewMachine[]): Promise<Set<string>> {
+    const inserted = await query<{ type: string; id: string }>(client,
+      `INSERT INTO ${this.tables.machines} (type, id, state, data, definition_version)
+       SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
+         AS r(type text, id text, state text, data jsonb, definition_version int)
+       ON CONFLICT DO NOTHING RETURNING type, id`,
+      [JSON.stringify(rows)],
+    );
+    return new Set(inserted.rows.map((row) => machineKey(row)));
+  }
+
+  /** Locks the machines no other transaction holds, in key order. */
+  async lockMachines(client: PoolClient, refs: readonly MachineRef[]): Promise<Map<string, LockedMachine>> {
+    const locked = await query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus; created_at: Date }>(client,
+      `SELECT m.type, m.id, m.state, m.data, m.status, m.created_at FROM ${this.tables.machines} m
+       JOIN ${recordset('$1', 'type text, id text', refs)} k ON m.type = k.type AND m.id = k.id
+       ORDER BY m.type, m.id FOR UPDATE OF m SKIP LOCKED`,
+      [JSON.stringify(refs)],
+    );
+    return new Map(locked.rows.map((row) => [machineKey(row), { snapshot: { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status }, createdAt: row.created_at.getTime() }]));
+  }
+
+  /** Which of `refs` exist (in this statement's snapshot). */
+  async existing(client: PoolClient, refs: readonly MachineRef[]): Promise<Set<string>> {
+    const found = await query<{ type: string; id: string }>(client,
+      `SELECT m.type, m.id FROM ${this.tables.machines} m
+       JOIN ${recordset('$1', 'type text, id text', refs)} k ON m.type = k.type AND m.id = k.id`,
+      [JSON.stringify(refs.map(({ type, id }) => ({ type, id })))],
+    );
+    return new Set(found.rows.map((row) => machineKey(row)));
+  }
+
+  /** Claims callers' idempotency keys; returns those claimed now (the others were seen before). */
+  async claimRequestKeys(client: PoolClient, keys: readonly { key: string; machine_type: string; machine_id: string }[]): Promise<Set<string>> {
+    const inserted = await query<{ key: string }>(client,
+      `INSERT INTO ${this.tables.requests} (key, machine_type, machine_id, status)
+       SELECT key, machine_type, machine_id, 'pending' FROM jsonb_to_recordset($1::jsonb)
+         AS r(key text, machine_type text, machine_id text)
+       ON CONFLICT DO NOTHING RETURNING key`,
+      [JSON.stringify(keys)],
+    );
+    return new Set(inserted.rows.map((row) => row.key));
+  }
+
+  /** Locks a machine's head inbox row. */
+  async lockHead(client: PoolClient, ref: MachineRef): Promise<HeadRow | undefined> {
+    const head = await query<HeadRow>(client,
+      `SELECT seq, event, attempts, sender_type, sender_id, request_key FROM ${this.tables.inbox}
+       WHERE machine_type = $1 AND machine_id = $2 ORDER BY seq LIMIT 1 FOR UPDATE`,
+      [ref.type, ref.id],
+    );
+    return head.rows[0];
+  }
+
+  /** Counts a failed attempt on an inbox row and holds it back for `delayMs`. */
+  async postpone(client: PoolClient, seq: string, attempts: number, error: string, delayMs: number): Promise<void> {
+    await query(client,
+      `UPDATE ${this.tables.inbox} SET attempts = $2, last_error = $3, not_before = now() + make_interval(secs => $4::double precision / 1000) WHERE seq = $1`,
+      [seq, attempts, error, delayMs],
+    );
+  }
+
+  /** Moves an inbox row to the dead letters. */
+  async deadLetterRow(client: PoolClient, ref: MachineRef, row: HeadRow, reason: string, attempts: number): Promise<void> {
+    await query(client, `DELETE FROM ${this.tables.inbox} WHERE seq = $1`, [row.seq]);
+    await query(client,
+      `INSERT INTO ${this.tables.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [ref.type, ref.id, JSON.stringify(row.event), row.sender_type, row.sender_id, row.request_key, reason, attempts],
+    );
+  }
+
+  /** The oldest inbox rows of each machine; with `orphansOnly`, only of machines that do not exist. */
+  async loadInbox(client: PoolClient, refs: readonly MachineRef[], limit: number, orphansOnly = false): Promise<InboxEvent[]> {
+    const rows = await query<{
+      seq: string;
+      machine_type: string;
+      machine_id: string;
+      event: RsmEvent;
+      event_id: string | null;
+      sender_type: string | null;
+      sender_id: string | null;
+      timer_name: string | null;
+      request_key: string | null;
+      attempts: number;
+      not_before: Date | null;
+      created_at: Date;
+    }>(client,
+      `SELECT i.* FROM ${recordset('$1', 'type text, id text', refs)} k
+       CROSS JOIN LATERAL (
+         SELECT seq, machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
+                request_key, attempts, not_before, created_at
+         FROM ${this.tables.inbox} WHERE machine_type = k.type AND machine_id = k.id
+           ${orphansOnly ? `AND NOT EXISTS (SELECT 1 FROM ${this.tables.machines} m WHERE m.type = k.type AND m.id = k.id)` : ''}
+         ORDER BY seq LIMIT ${limit}
+       ) i ORDER BY i.seq`,
+      [JSON.stringify(refs.map((ref) => ({ type: ref.type, id: ref.id })))],
+    );
+    return rows.rows.map((row) => ({
+      seq: row.seq,
+      type: row.machine_type,
+      id: row.machine_id,
+      event: row.event,
+      eventId: row.event_id ?? `e${row.seq}`,
+      senderType: row.sender_type,
+      senderId: row.sender_id,
+      timerName: row.timer_name,
+      requestKey: row.request_key,
+      attempts: row.attempts,
+      notBefore: row.not_before,
+      createdAt: row.created_at,
+    }));
+  }
+
+  /**
+   * Writes everything the batch decided, in as few statements as its order allows: one statement
+   * for the independent writes, then the ones that need a fresh snapshot or another's result.
+   */
+  async write(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
+    const t = this.tables;
+    const json = (value: unknown) => JSON.stringify(value);
+
+    // Timers cancelled or restarted are written in the first statement: that waits for a poller
+    // that is firing one of them right now, so the next statement (a fresh snapshot) sees its
+    // Timeout event and deletes it. A cancelled timer never delivers, even if it was firing concurrently.
+    const first = new CombinedWrite();
+    if (w.machineUpdates.size > 0) {
+      const updates = [...w.machineUpdates.values()];
+      first.add(
+        `UPDATE ${t.machines} m SET state = u.state, data = u.data, status = u.status,
+           version = m.version + u.steps, updated_at = now()
+         FROM ${recordset(first.param(json(updates)), 'type text, id text, state text, data jsonb, status text, steps int', updates)} u
+         WHERE m.type = u.type AND m.id = u.id`,
+      );
+    }
+    if (w.consumed.length > 0) first.add(`DELETE FROM ${t.inbox} WHERE seq = ANY(${first.param(w.consumed)}::bigint[])`);
+    const timers = [...w.timers.values()];
+    const cancels = timers.filter((timer) => timer.start === null).map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name }));
+    if (cancels.length > 0) {
+      first.add(
+        `DELETE FROM ${t.timers} x USING ${recordset(first.param(json(cancels)), 'machine_type text, machine_id text, name text', cancels)} k
+         WHERE x.machine_type = k.machine_type AND x.machine_id = k.machine_id AND x.name = k.name`,
+      );
+    }
+    const starts = timers.flatMap((timer) => (timer.start === null ? [] : [{ machine_type: timer.machine_type, machine_id: timer.machine_id, name: timer.name, ...timer.start }]));
+    if (starts.length > 0) {
+      first.add(
+        `INSERT INTO ${t.timers} (machine_type, machine_id, name, fire_at, period_ms, payload)
+         SELECT machine_type, machine_id, name, fire_at, period_ms, payload FROM jsonb_to_recordset(${first.param(json(starts))}::jsonb)
+           AS r(machine_type text, machine_id text, name text, fire_at timestamptz, period_ms bigint, payload jsonb)
+         ON CONFLICT (machine_type, machine_id, name) DO UPDATE
+           SET fire_at = EXCLUDED.fire_at, period_ms = EXCLUDED.period_ms, payload = EXCLUDED.payload, created_at = now()`,
+      );
+    }
+    if (w.requestUpdates.length > 0) {
+      first.add(
+        `UPDATE ${t.requests} r SET status = u.status, reply = u.reply, error = u.error, completed_at = now()
+         FROM ${recordset(first.param(json(w.requestUpdates)), 'key text, status text, reply jsonb, error text', w.requestUpdates)} u
+         WHERE r.key = u.key`,
+      );
+    }
+    if (w.deadLetters.length > 0) {
+      first.add(
+        `INSERT INTO ${t.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts)
+         SELECT machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts
+         FROM jsonb_to_recordset(${first.param(json(w.deadLetters))}::jsonb) AS r(machine_type text, machine_id text, event jsonb, sender_type text,
+           sender_id text, request_key text, reason text, attempts int)`,
+      );
+    }
+    if (w.steps.length > 0 && this.options.stepHistoryMs > 0) {
+      first.add(
+        `INSERT INTO ${t.steps} (machine_type, machine_id, event_type, event_id, from_state, to_state, effects)
+         SELECT * FROM jsonb_to_recordset(${first.param(json(w.steps))}::jsonb) AS r(machine_type text, machine_id text, event_type text,
+           event_id text, from_state text, to_state text, effects int)`,
+      );
+    }
+    await first.run(client);
+    if (timers.length > 0) {
+      await query(client,
+        `DELETE FROM ${t.inbox} i USING ${recordset('$1', 'machine_type text, machine_id text, name text', timers)} k
+         WHERE i.machine_type = k.machine_type AND i.machine_id = k.machine_id AND i.timer_name = k.name`,
+        [json(timers.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
+      );
+    }
+    if (w.retries.length > 0) {
+      await query(client,
+        `UPDATE ${t.inbox} i SET attempts = u.attempts, not_before = u.not_before, last_error = u.last_error
+         FROM ${recordset('$1', 'seq bigint, attempts int, not_before timestamptz, last_error text', w.retries)} u
+         WHERE i.seq = u.seq`,
+        [json(w.retries)],
+      );
+    }
+    const created = w.creates.size > 0 ? await this.insertMachines(client, [...w.creates.values()]) : new Set<string>();
+    const inboxRows = w.inbox.filter((row) => row.createOf === undefined || created.has(row.createOf));
+    if (inboxRows.length > 0) {
+      await query(client,
+        `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
+                                  request_key, attempts, not_before, last_error)
+         SELECT machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name, request_key,
+                attempts, not_before, last_error
+         FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, event jsonb, event_id text,
+           sender_type text, sender_id text, timer_name text, request_key text, attempts int,
+           not_before timestamptz, last_error text)`,
+        [json(inboxRows.map(({ createOf: _createOf, ...row }) => row))],
+      );
+      for (const row of inboxRows) result.wake.add(`${row.machine_type}/${row.machine_id}`);
+    }
+    if (w.remote.length > 0) await this.writeOutbox(client, w, result);
+    if (w.activities.length > 0) {
+      const inserted = await query<{ id: string; idempotency_key: string }>(client,
+        `INSERT INTO ${t.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, attempts, next_attempt_at)
+         SELECT machine_type, machine_id, activity, call_id, idempotency_key, input, 1, now() + make_interval(secs => $2::double precision / 1000)
+         FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, activity text, call_id text,
+           idempotency_key text, input jsonb)
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`,
+        [
+          json(w.activities.map((a) => ({ machine_type: a.machineType, machine_id: a.machineId, activity: a.activity, call_id: a.callId, idempotency_key: a.idempotencyKey, input: a.input }))),
+          this.options.activities.leaseMs,
+        ],
+      );
+      const ids = new Map(inserted.rows.map((row) => [row.idempotency_key, row.id]));
+      for (const activity of w.activities) {
+        const id = ids.get(activity.idempotencyKey);
+        if (id !== undefined) result.activities.push({ ...activity, id, attempts: 1 });
+      }
+    }
+    if (w.requestInserts.length > 0) {
+      await query(client,
+        `INSERT INTO ${t.requests} (key, machine_type, machine_id, status)
+         SELECT key, machine_type, machine_id, 'pending' FROM jsonb_to_recordset($1::jsonb)
+           AS r(key text, machine_type text, machine_id text)
+         ON CONFLICT DO NOTHING`,
+        [json(w.requestInserts)],
+      );
+    }
+  }
+
+  /**
+   * Numbers each sender/receiver pair's messages and writes them to the outbox, in one statement:
+   * the pair counters move by the pair's count and each message takes its place in that range.
+   */
+  private async writeOutbox(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
+    const t = this.tables;
+    const counts = new Map<string, { sender: string; receiver: string; destination: string; n: number }>();
+    const rows = w.remote.map((message, ord) => {
+      const sender = machineKey(message.sender);
+      const receiver = machineKey(message.to);
+      const pair = compositeKey(sender, receiver);
+      const entry = counts.get(pair) ?? { sender, receiver, destination: message.destination, n: 0 };
+      entry.n += 1;
+      counts.set(pair, entry);
+      return { ord, destination: message.destination, sender, receiver, idx: entry.n, pair: entry, message: { kind: message.kind, sender: message.sender, to: message.to, event: message.event } };
+    });
+    // Each message's distance below its pair's new last sequence (0 for the pair's last message).
+    const placed = rows.map(({ idx, pair, ...row }) => ({ ...row, back: pair.n - idx }));
+    // A pair's counter row is created with a fresh epoch from the schema's sequence (the column
+    // default) and marked used; the janitor retires rows left unused (see RsmRuntime.cleanUp).
+    const inserted = await query<{ id: string; seq: string; epoch: string; sender: string; receiver: string }>(client,
+      `WITH s AS (
+         INSERT INTO ${t.sendSeq} (sender, receiver, last_seq, destination)
+         SELECT sender, receiver, n, destination FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, destination text, n bigint)
+         ON CONFLICT (sender, receiver) DO UPDATE
+           SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq, used_at = now(), destination = EXCLUDED.destination
+         RETURNING sender, receiver, last_seq, epoch
+       ), m AS (
+         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - m.back, 'epoch', s.epoch) AS message
+         FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, back int, message jsonb)
+         JOIN s ON s.sender = m.sender AND s.receiver = m.receiver
+       )
+       INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
+       SELECT destination, message, now() + make_interval(secs => $3::double precision / 1000) FROM m ORDER BY ord
+       RETURNING id, message->>'seq' AS seq, message->>'epoch' AS epoch,
+         (message#>>'{sender,type}') || '/' || (message#>>'{sender,id}') AS sender,
+         (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver`,
+      [JSON.stringify([...counts.values()]), JSON.stringify(placed), this.options.delivery.ackTimeoutMs],
+    );
+    if (inserted.rows.length !== rows.length) throw new Error(`outbox insert returned ${inserted.rows.length} rows for ${rows.length} messages`);
+    // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order.
+    const byPairSeq = new Map(inserted.rows.map((row) => [compositeKey(row.sender, row.receiver, row.seq), row]));
+    const base = new Map<string, number>();
+    for (const row of inserted.rows) {
+      const pair = compositeKey(row.sender, row.receiver);
+      base.set(pair, Math.min(base.get(pair) ?? Infinity, Number(row.seq)));
+    }
+    for (const row of rows) {
+      const seq = (base.get(compositeKey(row.sender, row.receiver)) ?? NaN) + row.idx - 1;
+      const stored = byPairSeq.get(compositeKey(row.sender, row.receiver, String(seq)));
+      if (stored === undefined) throw new Error(`outbox insert lost message ${row.idx} of ${row.sender} -> ${row.receiver}`);
+      result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(stored.epoch), outboxId: stored.id } });
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { Pool, PoolClient } from 'pg';
+import { recordset } from './recordset.js';
+import type { TableNames } from './table-names.js';
+
+/** The timer table's statements. */
+export class TimerStore {
+  constructor(private readonly tables: TableNames) {}
+
+  /**
+   * Turns each due timer into a `Timeout` event in its machine's inbox and deletes it (or moves a
+   * periodic one to its next period), inside the caller's transaction. Rows are claimed with SKIP
+   * LOCKED, so concurrent pollers never fire one twice. Returns the machines that got an event.
+   */
+  async fireDue(client: PoolClient, limit: number, whileFiring?: () => void): Promise<string[]> {
+    const t = this.tables;
+    const due = await client.query<{ machine_type: string; machine_id: string; name: string; period_ms: string | null; payload: unknown }>(
+      `SELECT machine_type, machine_id, name, period_ms, payload FROM ${t.timers}
+       WHERE fire_at <= now() ORDER BY fire_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+    );
+    if (due.rows.length === 0) return [];
+    const rows = JSON.stringify(due.rows);
+    await client.query(
+      `INSERT INTO ${t.inbox} (machine_type, machine_id, event, timer_name)
+       SELECT machine_type, machine_id,
+              jsonb_strip_nulls(jsonb_build_object('type', 'Timeout', 'name', name, 'payload', payload)), name
+       FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, payload jsonb)`,
+      [rows],
+    );
+    whileFiring?.();
+    await client.query(
+      `DELETE FROM ${t.timers} x USING ${recordset('$1', 'machine_type text, machine_id text, name text, period_ms bigint', due.rows)} r
+       WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name AND r.period_ms IS NULL`,
+      [rows],
+    );
+    // A periodic timer fires once for the periods it missed while nobody polled, then keeps its phase.
+    await client.query(
+      `UPDATE ${t.timers} x SET fire_at = x.fire_at + make_interval(secs => r.period_ms / 1000.0) *
+         GREATEST(1, ceil(extract(epoch FROM (now() - x.fire_at)) * 1000 / r.period_ms))
+       FROM ${recordset('$1', 'machine_type text, machine_id text, name text, period_ms bigint', due.rows)} r
+       WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name AND r.period_ms IS NOT NULL`,
+      [rows],
+    );
+    return due.rows.map((row) => `${row.machine_type}/${row.machine_id}`);
+  }
+
+  /** When the next timer is due, if any (ms since epoch). */
+  async nextFireAt(pool: Pool): Promise<number | undefined> {
+    const result = await pool.query<{ fire_at: Date }>(`SELECT fire_at FROM ${this.tables.timers} ORDER BY fire_at LIMIT 1`);
+    return result.rows[0]?.fire_at.getTime();
+  }
+}

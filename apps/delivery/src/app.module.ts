@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { RsmModule } from '#rsm';
+import { RsmModule } from '#rsm/nest';
 import { rsmOptionsFor, ServiceKitModule } from '#service-kit';
 import type { DeliveryConfig } from './config.js';
 import { DeliveriesController } from './deliveries/deliveries.controller.js';

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { RsmModule } from '#rsm';
+import { RsmModule } from '#rsm/nest';
 import { rsmOptionsFor, ServiceKitModule } from '#service-kit';
 import type { IngestionConfig } from './config.js';
 import { DeliveryRequestMachine } from './requests/delivery-request.machine.js';

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { RsmModule } from '#rsm';
+import { RsmModule } from '#rsm/nest';
 import { rsmOptionsFor, ServiceKitModule } from '#service-kit';
 import type { PackageConfig } from './config.js';
 import { Package } from './packages/package.machine.js';

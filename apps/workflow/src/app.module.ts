@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { RsmModule } from '#rsm';
+import { RsmModule } from '#rsm/nest';
 import { rsmOptionsFor, ServiceKitModule } from '#service-kit';
 import type { WorkflowConfig } from './config.js';
 import { DeliverySaga } from './saga/delivery-saga.machine.js';

@@ -1,3 +1,9 @@
+// `#rsm`: what a service needs to author machines and activities, run them, and handle the errors
+// the runtime throws. Plain Node: nothing reachable from here loads NestJS (the module, decorator and
+// HTTP helpers are `#rsm/nest`; the test runtime and simulator are `#rsm/testing`). Every name here
+// is in libs/rsm/api/rsm.api.md, which `npm test` checks: see the README's "Public API".
+
+// Authoring: machines, their events and refs.
 export { defineMachine, DEFAULT_FAILURE_POLICY } from './definition/machine-definition.js';
 export type {
   AnyMachineDefinition,
@@ -14,29 +20,24 @@ export type {
 export type { CallOptions, StepContext, TimerOptions } from './definition/step-context.js';
 export { machineKey, parseMachineKey } from './definition/types.js';
 export type { ActivityCompleted, ActivityFailed, ActivityInput, ActivityOutcome, ActivityOutput, ActivityRef, EventTo, Json, MachineRef, ReplyMap, ReplyOf, RsmEvent, TimeoutEvent } from './definition/types.js';
-export type { Effect } from './definition/effects.js';
+
+// Authoring: activities.
 export { DEFAULT_ACTIVITY_RETRY } from './definition/activity.js';
 export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy } from './definition/activity.js';
+
+// Runtime: the runtime, its options and what it reports.
 export { RsmRuntime } from './runtime/rsm-runtime.js';
 export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
 export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './core/rsm-options.js';
 export type { RsmOptions, RsmOptionsInput } from './core/rsm-options.js';
-export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RuntimeStoppedError } from './core/errors.js';
-export { installFatalErrorHandlers } from './runtime/fatal-errors.js';
-export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
 export type { LagReport, LoadView } from './runtime/load-monitor.js';
-export { CRASH_POINTS } from './core/crash-points.js';
-export type { CrashHook, CrashPoint } from './core/crash-points.js';
 export type { RsmLogger } from './core/logger.js';
 export type { EventContracts } from './planning/machine-registry.js';
-export { createRsmDataSource, initializeRsmDataSource, poolOf } from './store/data-source.js';
-export type { RsmDataSourceOptions, RsmPoolTimeouts } from './store/data-source.js';
-export type { DeadLetterRow, InboxRow, MachineRow, StepRow } from './store/entities/rsm-entities.js';
-export { RsmMetrics } from './metrics/rsm-metrics.js';
-export { RsmModule } from './nest/rsm.module.js';
-export type { RsmModuleAsyncOptions, RsmModuleOptions } from './nest/rsm.module.js';
-export { RsmActivity } from './nest/rsm-activity.decorator.js';
-export type { RsmActivityHandler, RsmActivityHandlerOf } from './nest/rsm-activity.decorator.js';
-export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './nest/rsm.constants.js';
-export { RsmAdminGuard } from './nest/rsm-admin.guard.js';
-export { badTextReason, bearerToken, TokenDigests } from './nest/http-input.js';
+// Type only: the runtime builds it (`runtime.metrics`); a service reads its counters.
+export type { RsmMetrics } from './metrics/rsm-metrics.js';
+// Without Nest, what `RsmModule` does on a fatal error (see the README, "Fatal errors end the process cleanly").
+export { installFatalErrorHandlers } from './runtime/fatal-errors.js';
+export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
+
+// Errors.
+export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RuntimeStoppedError } from './core/errors.js';

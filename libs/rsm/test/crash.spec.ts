@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { CRASH_POINTS, type CrashPoint } from '#rsm';
+import { CRASH_POINTS, type CrashPoint } from '../src/core/crash-points.js';
 import { Receiver, Sender } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';

@@ -1,6 +1,6 @@
 import { BadRequestException, UnsupportedMediaTypeException, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { badTextReason } from '#rsm';
+import { badTextReason } from '#rsm/nest';
 
 /** Keys that reach prototypes when code copies or indexes with them: refused, not silently dropped. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -1,5 +1,6 @@
 import { EVENT_CONTRACTS, MACHINE_ROUTES, type ServiceName } from '#contracts';
-import type { RsmModuleOptions, RsmLogger } from '#rsm';
+import type { RsmLogger } from '#rsm';
+import type { RsmModuleOptions } from '#rsm/nest';
 import { ServiceConfigError } from './service-config.js';
 
 /**

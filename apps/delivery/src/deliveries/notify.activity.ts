@@ -2,7 +2,8 @@ import { request as httpRequest, type Agent, type IncomingMessage } from 'node:h
 import { request as httpsRequest } from 'node:https';
 import { Inject } from '@nestjs/common';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
-import { RsmActivity, type ActivityContext, type RsmActivityHandlerOf } from '#rsm';
+import type { ActivityContext } from '#rsm';
+import { RsmActivity, type RsmActivityHandlerOf } from '#rsm/nest';
 import { notifyActivity, type NotifyRequest } from '#contracts';
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';

@@ -1,5 +1,6 @@
 import { Inject } from '@nestjs/common';
-import { RsmActivity, type ActivityContext, type RsmActivityHandlerOf } from '#rsm';
+import type { ActivityContext } from '#rsm';
+import { RsmActivity, type RsmActivityHandlerOf } from '#rsm/nest';
 import { flyActivity, type FlightRequest } from '#contracts';
 import { DRONE_SCHEDULER_CONFIG } from '../tokens.js';
 import type { DroneSchedulerConfig } from '../config.js';

@@ -5,3 +5,5 @@ export type { ExploreOptions, ExploreReport, Monitor, RunResult, SimulationSetup
 export { priorityStrategy, randomWalk, seededRandom } from './simulation/strategies.js';
 export type { Strategy } from './simulation/strategies.js';
 export type { ActivityStub, ScriptStep, SimEnvironment, SimMachine, TraceStep } from './simulation/world.js';
+// What a step did, as `TraceEntry.effects` shows it.
+export type { Effect } from '../definition/effects.js';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { RsmRuntime, type AnyMachineDefinition, type ActivityDefinition, type RsmOptionsInput, type CrashHook } from '#rsm';
+import { RsmRuntime, type AnyMachineDefinition, type ActivityDefinition, type RsmOptionsInput } from '#rsm';
+import type { CrashHook } from '../../src/core/crash-points.js';
 import { TEST_SIGNING_KEYS, testConfig } from './config.js';
 
 /** A schema name no other test uses, so test files can run side by side on one database. */

@@ -1,7 +1,7 @@
 import { ForbiddenException, Injectable, UnauthorizedException, createParamDecorator, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { bearerToken, RSM_SELF_GUARDED } from '#rsm';
+import { bearerToken, RSM_SELF_GUARDED } from '#rsm/nest';
 import { ALLOW_METADATA, type Access } from './allow.decorator.js';
 import type { ApiKeys, Principal } from './api-keys.js';
 

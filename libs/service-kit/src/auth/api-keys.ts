@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TokenDigests } from '#rsm';
+import { TokenDigests } from '#rsm/nest';
 
 /** Who is calling: a customer (bound to its owner ids), a device or service, or an operator. */
 export type Principal =

@@ -40,3 +40,8 @@ export type { RsmActivityHandler, RsmActivityHandlerOf } from './nest/rsm-activi
 export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './nest/rsm.constants.js';
 export { RsmAdminGuard } from './nest/rsm-admin.guard.js';
 export { badTextReason, bearerToken, TokenDigests } from './nest/http-input.js';
+
+// ---- Admin API (operators: the `rsm` CLI and console) ----
+export { ADMIN_MAX_LIMIT, InvalidCursorError } from './store/admin-store.js';
+export type { ActivityView, AdminActor, AdminPage, AuditEntry, DeadLetterFilter, LetterResult, MachineCount, MachineFilter, OutboxView, TimerView } from './store/admin-store.js';
+export { rsmTokenIdOf, tokenFingerprint } from './nest/rsm-admin.guard.js';

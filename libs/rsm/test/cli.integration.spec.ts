@@ -300,7 +300,7 @@ describe('the rsm command line against a service', () => {
     );
     const auditTable = await cli(['audit', '--action', 'dead-letters.discard', '--limit', '1']);
     assert.match(auditTable.out, /^ID\s+AT\s+ACTOR\s+TOKEN\s+ACTION\s+TARGETS\s+OUTCOME$/m);
-    assert.match(auditTable.out, new RegExp(`^\\d+\\s+\\S+\\s+alice\\s+${tokenFingerprint(TOKEN)}\\s+dead-letters\\.discard\\s+`, 'm'));
+    assert.match(auditTable.out, new RegExp(`^\\d+\\s+\\S+\\s+alice\\s+${tokenFingerprint(TOKEN)}\\s+dead-letters\\.discard\\s+\\{"ids":\\["${a}"\\]\\}\\s+\\{"already_redriven":1\\}$`, 'm'));
     assert.match(auditTable.out, /^more: rsm audit \.\.\. --after \d+$/m);
     assert.ok(!auditTable.out.includes(TOKEN) && !JSON.stringify(audit).includes(TOKEN), 'the token itself is never shown');
   });

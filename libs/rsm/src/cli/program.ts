@@ -229,7 +229,7 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
           fields([
             ['id', l.id],
             ['machine', `${l.machineType}/${l.machineId}`],
-            ['event', l.event.type],
+            ['event type', l.event.type],
             ['sender', ref(l.senderType, l.senderId)],
             ['request key', l.requestKey],
             ['reason', l.reason],
@@ -238,7 +238,7 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
             ['redriven', l.redrivenAt],
           ]),
           `event:\n${prettyJson(l.event)}`,
-        ].join('\n'),
+        ].join('\n\n'),
       );
     });
 
@@ -345,7 +345,13 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
     .action(async (o: { action?: string; limit?: string; after?: string }, command: Command) => {
       const { client, json } = context(command);
       const page = await client.get<Page<{ id: string; at: string; actor: string; tokenId: string; action: string; targets: unknown; outcome: unknown }>>('/rsm/audit', { action: o.action, limit: o.limit, after: o.after });
-      emit(json, page, () => table(['ID', 'AT', 'ACTOR', 'TOKEN', 'ACTION', 'TARGETS', 'OUTCOME'], page.items.map((e) => [e.id, e.at, e.actor, e.tokenId, e.action, cell(e.targets, 50), cell(e.outcome, 50)])) + more(page.next, 'rsm audit ...'));
+      // A discard's outcome also lists the letters it deleted: the table shows the counts (--json has all).
+      const counts = (outcome: unknown) => {
+        if (typeof outcome !== 'object' || outcome === null || !('letters' in outcome)) return outcome;
+        const { letters: _letters, ...rest } = outcome as Record<string, unknown>;
+        return rest;
+      };
+      emit(json, page, () => table(['ID', 'AT', 'ACTOR', 'TOKEN', 'ACTION', 'TARGETS', 'OUTCOME'], page.items.map((e) => [e.id, e.at, e.actor, e.tokenId, e.action, cell(e.targets, 50), cell(counts(e.outcome), 50)])) + more(page.next, 'rsm audit ...'));
     });
 
   return program;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { defineMachine, RsmActivity, RsmModule, RsmRuntime, tokenFingerprint, type ActivityRef, type RsmActivityHandler } from '#rsm';
 import { runCli, type CliIo } from '../src/cli/program.js';
 import { Counter } from './fixtures/machines.js';
@@ -164,6 +165,16 @@ describe('the rsm command line against a service', () => {
     assert.deepEqual(second.items.map((m) => m.id), ['m-c']);
     assert.equal(second.next, null);
     assert.deepEqual(json<{ items: { id: string }[] }>(await cli(['--json', 'machines', '--state', 'Closed', '--id-prefix', 'm-'])).items.map((m) => m.id), ['m-c']);
+
+    // Hostile ids page too: a cursor after 400 control characters is still one the server takes back.
+    const odd = '\u0001'.repeat(400);
+    for (const tail of ['a', 'b']) await rsm.create(Counter.ref(`${odd}${tail}`), { type: 'Open' });
+    const oddFirst = json<{ items: { id: string }[]; next: string }>(await cli(['--json', 'machines', '--id-prefix', odd, '--limit', '1']));
+    assert.deepEqual(oddFirst.items.map((m) => m.id), [`${odd}a`]);
+    const oddSecond = json<{ items: { id: string }[]; next: string | null }>(await cli(['--json', 'machines', '--id-prefix', odd, '--limit', '1', '--after', oddFirst.next]));
+    assert.deepEqual(oddSecond.items.map((m) => m.id), [`${odd}b`]);
+    const shown = await cli(['machines', '--id-prefix', odd]);
+    assert.ok(!shown.out.includes('\u0001') && shown.out.includes('\\u0001'), 'control characters are shown escaped');
 
     const counts = json<{ type: string; state: string; status: string; count: number }[]>(await cli(['--json', 'machines', '--counts', '--type', 'Counter']));
     const closed = counts.find((c) => c.state === 'Closed')?.count ?? 0;
@@ -383,6 +394,20 @@ describe('the rsm command line against a service', () => {
       assert.equal(run.code, 1, args.join(' '));
       assert.match(run.err, /401 Unauthorized: unknown operator token\n$/, args.join(' '));
     }
+  });
+
+  it('documents the admin routes in OpenAPI, each with bearer auth', () => {
+    const document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
+    const admin = Object.entries(document.paths).filter(([route]) => route.startsWith('/rsm/'));
+    assert.equal(admin.length, 14, admin.map(([route]) => route).join(', '));
+    for (const [route, item] of admin) {
+      for (const operation of [item.get, item.post].filter((o) => o !== undefined)) {
+        assert.ok((operation.summary ?? '').length > 10, `${route} has a summary`);
+        assert.deepEqual(operation.security, [{ bearer: [] }], `${route} needs the bearer token`);
+      }
+    }
+    const list = document.paths['/rsm/dead-letters']?.get;
+    assert.deepEqual((list?.parameters ?? []).map((p) => ('name' in p ? p.name : '')).sort(), ['after', 'limit', 'machineId', 'reason', 'status', 'type']);
   });
 
   it('refuses hostile input to the admin routes with 400s and changes nothing', async () => {

@@ -80,7 +80,8 @@ export class AdminClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await this.fetchFn(url, { method, headers, signal: AbortSignal.timeout(this.c.timeoutMs), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      // No redirects: the token goes to the URL the operator named and nowhere else.
+      response = await this.fetchFn(url, { method, headers, redirect: 'error', signal: AbortSignal.timeout(this.c.timeoutMs), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     } catch (error) {
       const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
       const why =

@@ -15,7 +15,9 @@ import {
   ServiceUnavailableException,
   SetMetadata,
   UseGuards,
+  applyDecorators,
 } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type { Registry } from 'prom-client';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
@@ -33,6 +35,11 @@ function actorOf(request: Request, fallback?: string): AdminActor {
   const header = request.headers['x-rsm-actor'];
   const actor = header === undefined ? (fallback ?? 'unnamed') : parseInput(actorHeader, header, 'header.x-rsm-actor');
   return { actor, tokenId: rsmTokenIdOf(request) };
+}
+
+/** An admin route: the operator guard, and its OpenAPI entry (bearer auth, summary, optional query parameters). */
+function AdminRoute(summary: string, query: readonly string[]): MethodDecorator {
+  return applyDecorators(UseGuards(RsmAdminGuard), ApiBearerAuth(), ApiOperation({ summary }), ...query.map((name) => ApiQuery({ name, required: false, type: String })));
 }
 
 /** A cursor the listing did not hand out is the caller's mistake: 400 naming `after`. */
@@ -62,6 +69,7 @@ function checkedText(name: string, value: string, max: number): string {
  * (`RsmModuleOptions.adminTokens`). Every mutating call writes an audit row in its own transaction.
  */
 @Controller()
+@ApiTags('rsm')
 @SetMetadata(RSM_SELF_GUARDED, true)
 export class RsmHttpController {
   constructor(
@@ -85,21 +93,21 @@ export class RsmHttpController {
 
   /** Machines of every type, filtered (`type`, `state`, `status`, `idPrefix`) and paged (`limit` <= 500, `after` = a page's `next`). */
   @Get('rsm/machines')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Machines of every type, filtered and paged (operators).', ['type', 'state', 'status', 'idPrefix', 'limit', 'after'])
   async machines(@Query() query: unknown) {
     return this.runtime.machines(parseInput(machinesQuery, query, 'query')).catch(cursorRefused);
   }
 
   /** How many machines there are by type, state and status (`type` to count one type). */
   @Get('rsm/machines/counts')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('How many machines by type, state and status.', ['type'])
   async machineCounts(@Query() query: unknown) {
     return this.runtime.machineCounts(parseInput(countsQuery, query, 'query').type);
   }
 
   /** A machine with its pending inbox, unacknowledged outbox, timers, activity attempts and recent steps (`limit` rows each). */
   @Get('rsm/machines/:type/:id')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('A machine with its inbox, outbox, timers, activity attempts and recent steps; 404 when unknown.', ['limit'])
   async inspect(@Param('type') type: string, @Param('id') id: string, @Query() query: unknown) {
     const { limit } = parseInput(inspectQuery, query, 'query');
     const machine = await this.runtime.inspect({ type: checkedText('type', type, 200), id: checkedText('id', id, 1_000) }, limit ?? 20);
@@ -109,7 +117,7 @@ export class RsmHttpController {
 
   /** The machine types this service runs, with their states. */
   @Get('rsm/types')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('The machine types this service runs, with their states.', [])
   types(): { type: string; version: number; initial: string; states: readonly string[] }[] {
     return this.runtime.registry.types().map((type) => {
       const definition = this.runtime.registry.require(type);
@@ -119,7 +127,7 @@ export class RsmHttpController {
 
   /** A registered machine type's transitions and its Mermaid state diagram. */
   @Get('rsm/types/:type/diagram')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute("A machine type's transitions and Mermaid state diagram; 404 for a type this service does not run.", [])
   diagram(@Param('type') type: string) {
     const definition = this.runtime.registry.get(checkedText('type', type, 200));
     if (definition === undefined) throw new NotFoundException(`this service runs no machine type ${type.slice(0, 200)} (it runs: ${this.runtime.registry.types().join(', ') || 'none'})`);
@@ -132,7 +140,7 @@ export class RsmHttpController {
    * redriven | all; open by default) and paged (`limit` <= 500, `after` = a page's `next`).
    */
   @Get('rsm/dead-letters')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Dead letters, newest first, filtered and paged (open ones unless status says otherwise).', ['type', 'machineId', 'reason', 'status', 'limit', 'after'])
   async deadLetters(@Query() query: unknown) {
     const { all, status, ...filter } = parseInput(deadLettersQuery, query, 'query');
     return this.runtime.deadLetterPage({ ...filter, status: status ?? (all === 'true' ? 'all' : 'open') }).catch(cursorRefused);
@@ -141,7 +149,7 @@ export class RsmHttpController {
   /** Redrives up to 500 dead letters, body `{ "ids": [...] }`: 200 with each id's outcome (redriven, already_redriven, not_found). */
   @Post('rsm/dead-letters/redrive')
   @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute("Redrives up to 500 dead letters, body { ids }; each id's outcome; audited.", [])
   async redriveMany(@Body() body: unknown, @Req() request: Request) {
     const { ids } = parseInput(letterIdsBody, body, 'body');
     return { results: await this.runtime.redriveMany(ids, actorOf(request)) };
@@ -150,7 +158,7 @@ export class RsmHttpController {
   /** Discards (deletes) up to 500 open dead letters, body `{ "ids": [...] }`: 200 with each id's outcome. */
   @Post('rsm/dead-letters/discard')
   @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute("Discards (deletes) up to 500 open dead letters, body { ids }; each id's outcome; audited.", [])
   async discardMany(@Body() body: unknown, @Req() request: Request) {
     const { ids } = parseInput(letterIdsBody, body, 'body');
     return { results: await this.runtime.discardDeadLetters(ids, actorOf(request)) };
@@ -158,7 +166,7 @@ export class RsmHttpController {
 
   /** One dead letter with its event; 404 if there is none. */
   @Get('rsm/dead-letters/:id')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('One dead letter with its event; 404 when unknown.', [])
   async deadLetter(@Param('id') id: string) {
     const letter = isRowId(id) ? await this.runtime.deadLetter(id) : undefined;
     if (letter === undefined) throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
@@ -168,7 +176,7 @@ export class RsmHttpController {
   /** Puts a dead letter's event back into its machine's inbox: 404 if there is none, 409 if it was redriven already. */
   @Post('rsm/dead-letters/:id/redrive')
   @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Redrives one dead letter; 404 unknown, 409 redriven already; audited.', [])
   async redrive(@Param('id') id: string, @Req() request: Request) {
     const by = actorOf(request);
     if (!isRowId(id)) throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
@@ -179,7 +187,7 @@ export class RsmHttpController {
   /** Discards (deletes) an open dead letter: 404 if there is none, 409 if it was redriven (it is history then). */
   @Post('rsm/dead-letters/:id/discard')
   @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Discards one open dead letter; 404 unknown, 409 redriven already; audited.', [])
   async discard(@Param('id') id: string, @Req() request: Request) {
     const by = actorOf(request);
     if (!isRowId(id)) throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
@@ -189,7 +197,7 @@ export class RsmHttpController {
 
   /** Pairs waiting for a missing sequence number longer than `olderThanMs` (default `delivery.gapAfterMs`), `limit` <= 1000. */
   @Get('rsm/gaps')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Pairs waiting for a missing sequence number.', ['limit', 'olderThanMs'])
   async gaps(@Query() query: unknown) {
     const { limit, olderThanMs } = parseInput(gapsQuery, query, 'query');
     return this.runtime.gaps({ limit: limit ?? 100, ...(olderThanMs === undefined ? {} : { olderThanMs }) });
@@ -201,7 +209,7 @@ export class RsmHttpController {
    */
   @Post('rsm/gaps/:senderType/:senderId/:receiverType/:receiverId/skip')
   @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Skips a gap whose messages are gone, body { by, reason }; 404 when there is no gap; audited.', [])
   async skipGap(
     @Param('senderType') senderType: string,
     @Param('senderId') senderId: string,
@@ -226,7 +234,7 @@ export class RsmHttpController {
 
   /** The operators' audit log, newest first (`action`, `limit` <= 500, `after` = a page's `next`). */
   @Get('rsm/audit')
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute("The operators' audit log, newest first, paged.", ['action', 'limit', 'after'])
   async audit(@Query() query: unknown) {
     return this.runtime.auditLog(parseInput(auditQuery, query, 'query')).catch(cursorRefused);
   }

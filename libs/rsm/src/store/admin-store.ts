@@ -157,22 +157,20 @@ function pageLimit(limit: number | undefined, fallback = 100): number {
   return limit !== undefined && Number.isInteger(limit) && limit > 0 ? Math.min(limit, ADMIN_MAX_LIMIT) : fallback;
 }
 
+/**
+ * The cursor after machine (type, id): its type and id joined by a NUL (neither can hold one: types
+ * are `A-Za-z0-9_.-`, Postgres text has no NUL), UTF-8, base64url; at most ~950 characters.
+ */
 function machineCursor(type: string, id: string): string {
-  return Buffer.from(JSON.stringify([type, id]), 'utf8').toString('base64url');
+  return Buffer.from(`${type}\u0000${id}`, 'utf8').toString('base64url');
 }
 
 function readMachineCursor(cursor: string): { type: string; id: string } {
-  let parsed: unknown;
-  try {
-    if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) throw new Error('shape');
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError('machines');
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string' || typeof parsed[1] !== 'string' || parsed[0].includes('\u0000') || parsed[1].includes('\u0000')) {
-    throw new InvalidCursorError('machines');
-  }
-  return { type: parsed[0], id: parsed[1] };
+  const text = /^[A-Za-z0-9_-]{1,2000}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const parts = text.split('\u0000');
+  // Only what machineCursor makes: one separator, both parts there, and the same bytes back (no lenient decoding).
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '' || machineCursor(parts[0] ?? '', parts[1] ?? '') !== cursor) throw new InvalidCursorError('machines');
+  return { type: parts[0] ?? '', id: parts[1] ?? '' };
 }
 
 function rowIdCursor(cursor: string | undefined, listing: string): string | null {
@@ -234,7 +232,7 @@ export class AdminStore {
     const machine = await this.machine(ref);
     if (machine === undefined) return undefined;
     const t = this.t;
-    const n = Math.max(1, Math.min(Math.trunc(limit), ADMIN_MAX_LIMIT));
+    const n = Number.isFinite(limit) ? Math.max(1, Math.min(Math.trunc(limit), ADMIN_MAX_LIMIT)) : 20;
     const args = [ref.type, ref.id, n];
     const [inbox, steps, outbox, timers, activities] = await Promise.all([
       this.pool.query<InboxRow>(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Module, type INestApplication } from '@nestjs/common';
@@ -262,6 +263,8 @@ describe('the rsm command line against a service', () => {
     const paged = json<{ items: { id: string }[]; next: string | null }>(await cli(['--json', 'dead-letters', '--reason', 'Closed', '--limit', '2']));
     assert.deepEqual(paged.items.map((l) => l.id), [c, b]);
     assert.equal(paged.next, b);
+    const rest = json<{ items: { id: string }[] }>(await cli(['--json', 'dead-letters', 'list', '--type', 'Counter', '--reason', 'Closed', '--after', b, '--limit', '500']));
+    assert.ok(rest.items[0]?.id === a && rest.items.every((l) => BigInt(l.id) < BigInt(b)), 'the next page starts after the cursor');
 
     const show = await cli(['dead-letters', 'show', a]);
     assert.match(show.out, /^machine: +Counter\/dl-0$/m);
@@ -388,6 +391,25 @@ describe('the rsm command line against a service', () => {
     const ok = await bin(['--json', 'machines', '--type', 'Courier'], { RSM_URL: url, RSM_TOKEN: TOKEN });
     assert.equal(ok.code, 0, ok.err);
     assert.deepEqual((JSON.parse(ok.out) as { items: { id: string }[] }).items.map((m) => m.id), ['k1']);
+    // Configuration mistakes are usage errors (exit 2) named by their flag; an unreachable service is one line.
+    const io = { out: () => undefined, err: (text: string) => errors.push(text) };
+    const errors: string[] = [];
+    assert.equal(await runCli(['machines'], { url: 'http://operator:secret@127.0.0.1:1', token: TOKEN }, io), 2);
+    assert.equal(await runCli(['machines'], { url: 'ftp://127.0.0.1', token: TOKEN }, io), 2);
+    assert.equal(await runCli(['--timeout', 'soon', 'machines'], { url, token: TOKEN }, io), 2);
+    // A port that was just free: nothing listens there.
+    const spare = createServer();
+    await new Promise<void>((resolve) => spare.listen(0, '127.0.0.1', resolve));
+    const closed = new URL(url);
+    closed.port = String((spare.address() as AddressInfo).port);
+    await new Promise((resolve) => spare.close(resolve));
+    assert.equal(await runCli(['machines'], { url: closed.toString(), token: TOKEN }, io), 1);
+    assert.deepEqual(errors, [
+      'rsm: --url / RSM_URL must not carry credentials: pass the token with RSM_TOKEN\n',
+      'rsm: --url / RSM_URL must be an http:// or https:// URL\n',
+      'rsm: --timeout must be 1-600000 ms\n',
+      `rsm: cannot reach http://${closed.host}/: ECONNREFUSED\n`,
+    ]);
     // Every admin route refuses a wrong token the same way.
     for (const args of [['audit'], ['gaps'], ['types'], ['diagram', 'Counter'], ['inspect', 'Counter', 'm-a'], ['dead-letters', 'show', '1'], ['dead-letters', 'redrive', '1', '--yes']]) {
       const run = await cli(args, { token: 'not-the-operator-token-at-all' });

@@ -41,3 +41,7 @@ export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
 
 // Errors.
 export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RuntimeStoppedError } from './core/errors.js';
+
+// Admin API (operators: the `rsm` CLI and the console).
+export { ADMIN_MAX_LIMIT, InvalidCursorError } from './store/admin-store.js';
+export type { ActivityView, AdminActor, AdminPage, AuditEntry, DeadLetterFilter, LetterResult, MachineCount, MachineFilter, OutboxView, TimerView } from './store/admin-store.js';

@@ -43,6 +43,18 @@ async function listAll<T>(base: string, idOf: (item: T) => string, operatorKey: 
   }
 }
 
+/** A service's open dead letters, every page of `/rsm/dead-letters` (newest first, 500 a page). */
+async function openDeadLetters(url: string, operatorKey: string | undefined): Promise<DeadLetterView[]> {
+  const all: DeadLetterView[] = [];
+  let after: string | null = null;
+  do {
+    const page: { items: DeadLetterView[]; next: string | null } = await getJson(`${url}/rsm/dead-letters?limit=500${after !== null ? `&after=${after}` : ''}`, operatorKey);
+    all.push(...page.items);
+    after = page.next;
+  } while (after !== null);
+  return all;
+}
+
 /** Takes a snapshot of the suite through its REST APIs. */
 export async function readSnapshot(urls: SuiteUrls, operatorKey?: string): Promise<SuiteSnapshot> {
   const [requests, sagas, deliveries, packages, drones, fleet] = await Promise.all([
@@ -54,6 +66,6 @@ export async function readSnapshot(urls: SuiteUrls, operatorKey?: string): Promi
     getJson<{ assignments: Record<string, string>; waiting: string[] }>(`${urls['drone-scheduler']}/api/fleet`, operatorKey),
   ]);
   const deadLetters: Record<string, DeadLetterView[]> = {};
-  for (const [service, url] of Object.entries(urls)) deadLetters[service] = await getJson<DeadLetterView[]>(`${url}/rsm/dead-letters?limit=1000`, operatorKey);
+  for (const [service, url] of Object.entries(urls)) deadLetters[service] = await openDeadLetters(url, operatorKey);
   return { requests, sagas, deliveries, packages, drones, fleet, deadLetters };
 }

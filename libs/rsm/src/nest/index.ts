@@ -7,3 +7,4 @@ export { RsmActivity } from './rsm-activity.decorator.js';
 export type { RsmActivityHandler, RsmActivityHandlerOf } from './rsm-activity.decorator.js';
 export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './rsm.constants.js';
 export { badTextReason, bearerToken, TokenDigests } from './http-input.js';
+export { rsmTokenIdOf, tokenFingerprint } from './rsm-admin.guard.js';

@@ -1,12 +1,59 @@
-import { BadRequestException, Body, Controller, Get, Header, HttpCode, Inject, NotFoundException, Param, Post, Query, ServiceUnavailableException, SetMetadata, UseGuards } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  ConflictException,
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Req,
+  ServiceUnavailableException,
+  SetMetadata,
+  UseGuards,
+  applyDecorators,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
 import type { Registry } from 'prom-client';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
+import { InvalidCursorError, isRowId, type AdminActor, type LetterResult } from '../store/admin-store.js';
+import { actorHeader, auditQuery, countsQuery, deadLettersQuery, gapsQuery, inspectQuery, letterIdsBody, machinesQuery, parseInput } from './admin-input.js';
 import { badTextReason } from './http-input.js';
-import { RsmAdminGuard } from './rsm-admin.guard.js';
+import { RsmAdminGuard, rsmTokenIdOf } from './rsm-admin.guard.js';
 import { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './rsm.constants.js';
 
-/** Largest id of a bigserial column: a longer or larger number cannot name a dead letter. */
-const MAX_BIGINT = 9_223_372_036_854_775_807n;
+/**
+ * Who performs a mutating admin call, for the audit log: the name in `X-Rsm-Actor` (or `fallback`,
+ * or `unnamed`) and the fingerprint of the operator token the guard accepted.
+ */
+function actorOf(request: Request, fallback?: string): AdminActor {
+  const header = request.headers['x-rsm-actor'];
+  const actor = header === undefined ? (fallback ?? 'unnamed') : parseInput(actorHeader, header, 'header.x-rsm-actor');
+  return { actor, tokenId: rsmTokenIdOf(request) };
+}
+
+/** An admin route: the operator guard, and its OpenAPI entry (bearer auth, summary, optional query parameters). */
+function AdminRoute(summary: string, query: readonly string[]): MethodDecorator {
+  return applyDecorators(UseGuards(RsmAdminGuard), ApiBearerAuth(), ApiOperation({ summary }), ...query.map((name) => ApiQuery({ name, required: false, type: String })));
+}
+
+/** A cursor the listing did not hand out is the caller's mistake: 400 naming `after`. */
+function cursorRefused(error: unknown): never {
+  if (error instanceof InvalidCursorError) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: error.message, fields: [{ path: 'query.after', message: error.message }] });
+  throw error;
+}
+
+/** The one result of a single-letter action, as an HTTP answer: 404 unknown, 409 redriven already. */
+function single(result: LetterResult | undefined, id: string): LetterResult {
+  if (result === undefined || result.outcome === 'not_found') throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
+  if (result.outcome === 'already_redriven') throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `dead letter ${id} was redriven already`, outcome: result.outcome });
+  return result;
+}
 
 /** A path or query value the runtime can store and look up: bounded, no NUL (Postgres text refuses it), no lone surrogate. */
 function checkedText(name: string, value: string, max: number): string {
@@ -18,9 +65,11 @@ function checkedText(name: string, value: string, max: number): string {
 
 /**
  * `/metrics`, `/health/live`, `/health/ready` (open: probes and scrapers carry no credential) and
- * `/rsm/*` inspection and redrive, which need an operator token (`RsmModuleOptions.adminTokens`).
+ * `/rsm/*` inspection, redrive, discard, gap skips and the audit log, which need an operator token
+ * (`RsmModuleOptions.adminTokens`). Every mutating call writes an audit row in its own transaction.
  */
 @Controller()
+@ApiTags('rsm')
 @SetMetadata(RSM_SELF_GUARDED, true)
 export class RsmHttpController {
   constructor(
@@ -42,38 +91,116 @@ export class RsmHttpController {
     return { status: 'ok' };
   }
 
-  /** Dead letters of this service, newest first (`?type=`, `?limit=`, `?all=true` for redriven ones too). */
-  @Get('rsm/dead-letters')
-  @UseGuards(RsmAdminGuard)
-  async deadLetters(@Query('type') type?: unknown, @Query('limit') limit?: unknown, @Query('all') all?: unknown) {
-    if ((type !== undefined && typeof type !== 'string') || (limit !== undefined && typeof limit !== 'string') || (all !== undefined && typeof all !== 'string')) {
-      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'type, limit and all are single values', fields: [{ path: 'query', message: 'repeated parameter' }] });
-    }
-    const parsed = Number(limit ?? 100);
-    return this.runtime.deadLetters({
-      ...(type ? { type: checkedText('type', type, 200) } : {}),
-      limit: Number.isInteger(parsed) && parsed > 0 ? Math.min(parsed, 1_000) : 100,
-      includeRedriven: all === 'true',
+  /** Machines of every type, filtered (`type`, `state`, `status`, `idPrefix`) and paged (`limit` <= 500, `after` = a page's `next`). */
+  @Get('rsm/machines')
+  @AdminRoute('Machines of every type, filtered and paged (operators).', ['type', 'state', 'status', 'idPrefix', 'limit', 'after'])
+  async machines(@Query() query: unknown) {
+    return this.runtime.machines(parseInput(machinesQuery, query, 'query')).catch(cursorRefused);
+  }
+
+  /** How many machines there are by type, state and status (`type` to count one type). */
+  @Get('rsm/machines/counts')
+  @AdminRoute('How many machines by type, state and status.', ['type'])
+  async machineCounts(@Query() query: unknown) {
+    return this.runtime.machineCounts(parseInput(countsQuery, query, 'query').type);
+  }
+
+  /** A machine with its pending inbox, unacknowledged outbox, timers, activity attempts and recent steps (`limit` rows each). */
+  @Get('rsm/machines/:type/:id')
+  @AdminRoute('A machine with its inbox, outbox, timers, activity attempts and recent steps; 404 when unknown.', ['limit'])
+  async inspect(@Param('type') type: string, @Param('id') id: string, @Query() query: unknown) {
+    const { limit } = parseInput(inspectQuery, query, 'query');
+    const machine = await this.runtime.inspect({ type: checkedText('type', type, 200), id: checkedText('id', id, 1_000) }, limit ?? 20);
+    if (machine === undefined) throw new NotFoundException(`no machine ${type.slice(0, 200)}/${id.slice(0, 200)}`);
+    return machine;
+  }
+
+  /** The machine types this service runs, with their states. */
+  @Get('rsm/types')
+  @AdminRoute('The machine types this service runs, with their states.', [])
+  types(): { type: string; version: number; initial: string; states: readonly string[] }[] {
+    return this.runtime.registry.types().map((type) => {
+      const definition = this.runtime.registry.require(type);
+      return { type, version: definition.version, initial: definition.initial as string, states: definition.states as readonly string[] };
     });
   }
 
-  /** Puts a dead letter's event back into its machine's inbox. */
-  @Post('rsm/dead-letters/:id/redrive')
-  @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
-  async redrive(@Param('id') id: string) {
-    const known = /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
-    if (!known || !(await this.runtime.redrive(id))) throw new NotFoundException(`no open dead letter ${id.slice(0, 40)}`);
-    return { redriven: id };
+  /** A registered machine type's transitions and its Mermaid state diagram. */
+  @Get('rsm/types/:type/diagram')
+  @AdminRoute("A machine type's transitions and Mermaid state diagram; 404 for a type this service does not run.", [])
+  diagram(@Param('type') type: string) {
+    const definition = this.runtime.registry.get(checkedText('type', type, 200));
+    if (definition === undefined) throw new NotFoundException(`this service runs no machine type ${type.slice(0, 200)} (it runs: ${this.runtime.registry.types().join(', ') || 'none'})`);
+    const { initial, states } = definition as { initial: string; states: readonly string[] };
+    return { type: definition.type, initial, states, transitions: definition.transitions(), mermaid: definition.toMermaid() };
   }
 
-  /** Pairs waiting for a missing sequence number longer than `delivery.gapAfterMs` (`?limit=`). */
+  /**
+   * Dead letters, newest first, filtered (`type`, `machineId`, `reason` contains, `status` open |
+   * redriven | all; open by default) and paged (`limit` <= 500, `after` = a page's `next`).
+   */
+  @Get('rsm/dead-letters')
+  @AdminRoute('Dead letters, newest first, filtered and paged (open ones unless status says otherwise).', ['type', 'machineId', 'reason', 'status', 'limit', 'after'])
+  async deadLetters(@Query() query: unknown) {
+    const { all, status, ...filter } = parseInput(deadLettersQuery, query, 'query');
+    return this.runtime.deadLetterPage({ ...filter, status: status ?? (all === 'true' ? 'all' : 'open') }).catch(cursorRefused);
+  }
+
+  /** Redrives up to 500 dead letters, body `{ "ids": [...] }`: 200 with each id's outcome (redriven, already_redriven, not_found). */
+  @Post('rsm/dead-letters/redrive')
+  @HttpCode(200)
+  @AdminRoute("Redrives up to 500 dead letters, body { ids }; each id's outcome; audited.", [])
+  async redriveMany(@Body() body: unknown, @Req() request: Request) {
+    const { ids } = parseInput(letterIdsBody, body, 'body');
+    return { results: await this.runtime.redriveMany(ids, actorOf(request)) };
+  }
+
+  /** Discards (deletes) up to 500 open dead letters, body `{ "ids": [...] }`: 200 with each id's outcome. */
+  @Post('rsm/dead-letters/discard')
+  @HttpCode(200)
+  @AdminRoute("Discards (deletes) up to 500 open dead letters, body { ids }; each id's outcome; audited.", [])
+  async discardMany(@Body() body: unknown, @Req() request: Request) {
+    const { ids } = parseInput(letterIdsBody, body, 'body');
+    return { results: await this.runtime.discardDeadLetters(ids, actorOf(request)) };
+  }
+
+  /** One dead letter with its event; 404 if there is none. */
+  @Get('rsm/dead-letters/:id')
+  @AdminRoute('One dead letter with its event; 404 when unknown.', [])
+  async deadLetter(@Param('id') id: string) {
+    const letter = isRowId(id) ? await this.runtime.deadLetter(id) : undefined;
+    if (letter === undefined) throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
+    return letter;
+  }
+
+  /** Puts a dead letter's event back into its machine's inbox: 404 if there is none, 409 if it was redriven already. */
+  @Post('rsm/dead-letters/:id/redrive')
+  @HttpCode(200)
+  @AdminRoute('Redrives one dead letter; 404 unknown, 409 redriven already; audited.', [])
+  async redrive(@Param('id') id: string, @Req() request: Request) {
+    const by = actorOf(request);
+    if (!isRowId(id)) throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
+    const [result] = await this.runtime.redriveMany([id], by);
+    return { redriven: single(result, id).id };
+  }
+
+  /** Discards (deletes) an open dead letter: 404 if there is none, 409 if it was redriven (it is history then). */
+  @Post('rsm/dead-letters/:id/discard')
+  @HttpCode(200)
+  @AdminRoute('Discards one open dead letter; 404 unknown, 409 redriven already; audited.', [])
+  async discard(@Param('id') id: string, @Req() request: Request) {
+    const by = actorOf(request);
+    if (!isRowId(id)) throw new NotFoundException(`no dead letter ${id.slice(0, 40)}`);
+    const [result] = await this.runtime.discardDeadLetters([id], by);
+    return { discarded: single(result, id).id };
+  }
+
+  /** Pairs waiting for a missing sequence number longer than `olderThanMs` (default `delivery.gapAfterMs`), `limit` <= 1000. */
   @Get('rsm/gaps')
-  @UseGuards(RsmAdminGuard)
-  async gaps(@Query('limit') limit?: unknown) {
-    if (limit !== undefined && typeof limit !== 'string') throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'limit is a single value', fields: [{ path: 'limit', message: 'repeated parameter' }] });
-    const parsed = Number(limit ?? 100);
-    return this.runtime.gaps({ limit: Number.isInteger(parsed) && parsed > 0 ? Math.min(parsed, 1_000) : 100 });
+  @AdminRoute('Pairs waiting for a missing sequence number.', ['limit', 'olderThanMs'])
+  async gaps(@Query() query: unknown) {
+    const { limit, olderThanMs } = parseInput(gapsQuery, query, 'query');
+    return this.runtime.gaps({ limit: limit ?? 100, ...(olderThanMs === undefined ? {} : { olderThanMs }) });
   }
 
   /**
@@ -82,13 +209,14 @@ export class RsmHttpController {
    */
   @Post('rsm/gaps/:senderType/:senderId/:receiverType/:receiverId/skip')
   @HttpCode(200)
-  @UseGuards(RsmAdminGuard)
+  @AdminRoute('Skips a gap whose messages are gone, body { by, reason }; 404 when there is no gap; audited.', [])
   async skipGap(
     @Param('senderType') senderType: string,
     @Param('senderId') senderId: string,
     @Param('receiverType') receiverType: string,
     @Param('receiverId') receiverId: string,
     @Body() body: unknown,
+    @Req() request: Request,
   ) {
     const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
     const text = (name: 'by' | 'reason') => {
@@ -98,18 +226,17 @@ export class RsmHttpController {
     };
     const sender = { type: checkedText('senderType', senderType, 200), id: checkedText('senderId', senderId, 1_000) };
     const receiver = { type: checkedText('receiverType', receiverType, 200), id: checkedText('receiverId', receiverId, 1_000) };
-    const skipped = await this.runtime.skipGap(sender, receiver, { by: text('by'), reason: text('reason') });
+    const by = text('by');
+    const skipped = await this.runtime.skipGap(sender, receiver, { by, reason: text('reason') }, actorOf(request, by));
     if (skipped === undefined) throw new NotFoundException(`no gap between ${senderType.slice(0, 200)}/${senderId.slice(0, 200)} and ${receiverType.slice(0, 200)}/${receiverId.slice(0, 200)}`);
     return skipped;
   }
 
-  /** A machine with its pending inbox and recent steps. */
-  @Get('rsm/machines/:type/:id')
-  @UseGuards(RsmAdminGuard)
-  async inspect(@Param('type') type: string, @Param('id') id: string) {
-    const machine = await this.runtime.inspect({ type: checkedText('type', type, 200), id: checkedText('id', id, 1_000) });
-    if (machine === undefined) throw new NotFoundException(`no machine ${type.slice(0, 200)}/${id.slice(0, 200)}`);
-    return machine;
+  /** The operators' audit log, newest first (`action`, `limit` <= 500, `after` = a page's `next`). */
+  @Get('rsm/audit')
+  @AdminRoute("The operators' audit log, newest first, paged.", ['action', 'limit', 'after'])
+  async audit(@Query() query: unknown) {
+    return this.runtime.auditLog(parseInput(auditQuery, query, 'query')).catch(cursorRefused);
   }
 
   /**

@@ -10,10 +10,11 @@ import { MaintenanceStore } from '../store/maintenance-store.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { invalidIdReason, machineKey, parseMachineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
-import type { DeadLetterRow, InboxRow, MachineRow, StepRow } from '../store/entities/rsm-entities.js';
+import { invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
+import type { DeadLetterRow } from '../store/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../store/data-source.js';
 import { tableNames, type TableNames } from '../store/table-names.js';
+import { AdminStore, type AdminActor, type AdminPage, type AuditEntry, type DeadLetterFilter, type GapView, type LetterResult, type MachineCount, type MachineFilter, type MachineInspection, type MachineView } from '../store/admin-store.js';
 import { TimerPoller } from '../timers/timer-poller.js';
 import { RsmMetrics } from '../metrics/rsm-metrics.js';
 import type { KeyedReply } from '../core/messages.js';
@@ -32,6 +33,8 @@ import { PeriodicTask } from './periodic-task.js';
 import { inTransaction } from '../store/transaction.js';
 import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from '../core/rsm-options.js';
 
+export type { GapView, MachineInspection, MachineView } from '../store/admin-store.js';
+
 /** What the runtime is built from besides its options. */
 export interface RsmRuntimeDeps {
   readonly machines?: readonly AnyMachineDefinition[];
@@ -49,24 +52,6 @@ export interface RsmRuntimeDeps {
    * (a request is refused with RequestRejectedError).
    */
   readonly contracts?: EventContracts;
-}
-
-/** A machine as inspection shows it. */
-export interface MachineView<D = unknown> {
-  readonly type: string;
-  readonly id: string;
-  readonly state: string;
-  /** Typed by the ref's data type (what the machine stores; older machines may lack newer fields). */
-  readonly data: D;
-  readonly status: MachineRow['status'];
-  readonly version: number;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-}
-
-export interface MachineInspection<D = unknown> extends MachineView<D> {
-  readonly inbox: readonly InboxRow[];
-  readonly recentSteps: readonly StepRow[];
 }
 
 export interface SendOptions {
@@ -93,22 +78,6 @@ export interface RequestOptions extends SendOptions {
 export interface HealthReport {
   readonly status: 'ok' | 'degraded' | 'error';
   readonly checks: { readonly postgres: boolean; readonly redis: boolean; readonly relay: boolean; readonly running: boolean };
-}
-
-/** A sender/receiver pair waiting for a missing sequence number, as `gaps()` shows it. */
-export interface GapView {
-  readonly sender: MachineRef;
-  readonly receiver: MachineRef;
-  /** The pair's numbering (epoch) the missing and buffered numbers belong to. */
-  readonly epoch: number;
-  /** The first missing sequence number (last handled + 1). */
-  readonly missingFrom: number;
-  /** The first buffered one: `missingFrom` to `nextBuffered - 1` are missing. */
-  readonly nextBuffered: number;
-  /** Messages of the pair waiting in the reorder buffer. */
-  readonly waiting: number;
-  /** When the oldest of them arrived. */
-  readonly waitingSince: Date;
 }
 
 /** What `skipGap` did. */
@@ -218,6 +187,11 @@ export class RsmRuntime {
   private get pool(): Pool {
     if (this.poolRef === undefined) throw new RuntimeStoppedError();
     return this.poolRef;
+  }
+
+  /** The SQL of inspection and the operators' actions. */
+  private get admin(): AdminStore {
+    return new AdminStore(this.pool, this.tables);
   }
 
   /**
@@ -456,34 +430,16 @@ export class RsmRuntime {
 
   /** A machine's state and data, or undefined. */
   async get<D>(ref: MachineRef<RsmEvent, ReplyMap, D>): Promise<MachineView<D> | undefined> {
-    return this.timed('get', () => this.getNow(ref)) as Promise<MachineView<D> | undefined>;
+    return this.timed('get', () => this.admin.machine(ref)) as Promise<MachineView<D> | undefined>;
   }
 
-  private async getNow(ref: MachineRef): Promise<MachineView | undefined> {
-    const result = await this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
-      `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines} WHERE type = $1 AND id = $2`,
-      [ref.type, ref.id],
-    );
-    const row = result.rows[0];
-    return row === undefined ? undefined : toView(row);
-  }
-
-  /** A machine with its pending inbox and its recent steps, for inspection. */
+  /**
+   * A machine with what waits on it, each list at most `limit` rows: its pending inbox, the messages
+   * it sent that are not yet acknowledged, its timers, its unfinished activity calls with their
+   * attempts, and its recent steps.
+   */
   async inspect<D>(ref: MachineRef<RsmEvent, ReplyMap, D>, limit = 20): Promise<MachineInspection<D> | undefined> {
-    return this.timed('inspect', () => this.inspectNow(ref, limit)) as Promise<MachineInspection<D> | undefined>;
-  }
-
-  private async inspectNow(ref: MachineRef, limit: number): Promise<MachineInspection | undefined> {
-    const machine = await this.getNow(ref);
-    if (machine === undefined) return undefined;
-    const entities = this.dataSource.entityMetadatas;
-    const inboxRepo = this.dataSource.getRepository<InboxRow>(entityName(entities, 'rsm_inbox'));
-    const stepRepo = this.dataSource.getRepository<StepRow>(entityName(entities, 'rsm_steps'));
-    const [inbox, steps] = await Promise.all([
-      inboxRepo.find({ where: { machineType: ref.type, machineId: ref.id }, order: { seq: 'ASC' }, take: limit }),
-      stepRepo.find({ where: { machineType: ref.type, machineId: ref.id }, order: { id: 'DESC' }, take: limit }),
-    ]);
-    return { ...machine, inbox, recentSteps: steps };
+    return this.timed('inspect', () => this.admin.inspect(ref, limit)) as Promise<MachineInspection<D> | undefined>;
   }
 
   /** Machines of a type, optionally in one state, in id order, `limit` at a time after `afterId`. */
@@ -493,37 +449,38 @@ export class RsmRuntime {
     options: { state?: string; limit?: number; afterId?: string } = {},
   ): Promise<MachineView<D>[]> {
     const type = typeof of === 'string' ? of : of.type;
-    const result = await this.timed('list', () => this.pool.query<{ type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }>(
-      `SELECT type, id, state, data, status, version, created_at, updated_at FROM ${this.tables.machines}
-       WHERE type = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id > $3)
-       ORDER BY id LIMIT $4`,
-      [type, options.state ?? null, options.afterId ?? null, options.limit ?? 100],
-    ));
-    return result.rows.map(toView) as MachineView<D>[];
+    return this.timed('list', () => this.admin.listOfType(type, options)) as Promise<MachineView<D>[]>;
+  }
+
+  /**
+   * Machines of every type matching the filter (type, state, status, id prefix), in (type, id)
+   * order, at most 500 a page; pass a page's `next` as `after` for the following one.
+   *
+   * @example
+   * const { items, next } = await rsm.machines({ type: 'Drone', state: 'Flying', limit: 50 });
+   */
+  async machines(filter: MachineFilter = {}): Promise<AdminPage<MachineView>> {
+    return this.timed('machines', () => this.admin.machines(filter));
+  }
+
+  /** How many machines there are by type, state and status. */
+  async machineCounts(type?: string): Promise<MachineCount[]> {
+    return this.timed('machineCounts', () => this.admin.machineCounts(type));
   }
 
   /** Dead letters, newest first; by default only those not redriven. */
   async deadLetters(options: { type?: string; limit?: number; includeRedriven?: boolean } = {}): Promise<DeadLetterRow[]> {
-    const result = await this.timed('deadLetters', () => this.pool.query<Record<string, unknown>>(
-      `SELECT id, machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts, created_at, redriven_at
-       FROM ${this.tables.deadLetters}
-       WHERE ($1::text IS NULL OR machine_type = $1) AND ($2::boolean OR redriven_at IS NULL)
-       ORDER BY id DESC LIMIT $3`,
-      [options.type ?? null, options.includeRedriven ?? false, options.limit ?? 100],
-    ));
-    return result.rows.map((row) => ({
-      id: String(row.id),
-      machineType: row.machine_type as string,
-      machineId: row.machine_id as string,
-      event: row.event as { type: string },
-      senderType: row.sender_type as string | null,
-      senderId: row.sender_id as string | null,
-      requestKey: row.request_key as string | null,
-      reason: row.reason as string,
-      attempts: row.attempts as number,
-      createdAt: row.created_at as Date,
-      redrivenAt: row.redriven_at as Date | null,
-    }));
+    return this.timed('deadLetters', () => this.admin.deadLetters(options));
+  }
+
+  /** Dead letters matching the filter, newest first, at most 500 a page (see `machines` for paging). */
+  async deadLetterPage(filter: DeadLetterFilter = {}): Promise<AdminPage<DeadLetterRow>> {
+    return this.timed('deadLetters', () => this.admin.deadLetterPage(filter));
+  }
+
+  /** One dead letter, redriven or not, or undefined. */
+  async deadLetter(id: string): Promise<DeadLetterRow | undefined> {
+    return this.timed('deadLetter', () => this.admin.deadLetter(id));
   }
 
   /**
@@ -531,24 +488,31 @@ export class RsmRuntime {
    * false if it does not exist or was already redriven.
    */
   async redrive(deadLetterId: string): Promise<boolean> {
-    const t = this.tables;
-    const key = await this.timed('redrive', () => inTransaction(this.pool, async (client) => {
-      const row = await client.query<{ machine_type: string; machine_id: string; event: RsmEvent; sender_type: string | null; sender_id: string | null }>(
-        `UPDATE ${t.deadLetters} SET redriven_at = now() WHERE id = $1 AND redriven_at IS NULL
-         RETURNING machine_type, machine_id, event, sender_type, sender_id`,
-        [deadLetterId],
-      );
-      const letter = row.rows[0];
-      if (letter === undefined) return undefined;
-      await client.query(
-        `INSERT INTO ${t.inbox} (machine_type, machine_id, event, sender_type, sender_id) VALUES ($1, $2, $3, $4, $5)`,
-        [letter.machine_type, letter.machine_id, JSON.stringify(letter.event), letter.sender_type, letter.sender_id],
-      );
-      await client.query(`UPDATE ${t.machines} SET status = 'active' WHERE type = $1 AND id = $2 AND status = 'faulted'`, [letter.machine_type, letter.machine_id]);
-      return `${letter.machine_type}/${letter.machine_id}`;
-    }));
-    if (key !== undefined) this.wake(key);
-    return key !== undefined;
+    const [result] = await this.redriveMany([deadLetterId]);
+    return result?.outcome === 'redriven';
+  }
+
+  /**
+   * Redrives up to 500 dead letters in one transaction; with `by`, the action and each letter's
+   * outcome go to the audit log in the same transaction.
+   *
+   * @example
+   * await rsm.redriveMany(['12', '13'], { actor: 'alice', tokenId: 'cli' }); // [{ id: '12', outcome: 'redriven' }, ...]
+   */
+  async redriveMany(ids: readonly string[], by?: AdminActor): Promise<LetterResult[]> {
+    const { results, wake } = await this.timed('redrive', () => this.admin.redrive(ids, by));
+    for (const key of wake) this.wake(key);
+    return results;
+  }
+
+  /** Deletes up to 500 open dead letters whose events are given up; with `by`, recorded in the audit log. */
+  async discardDeadLetters(ids: readonly string[], by?: AdminActor): Promise<LetterResult[]> {
+    return this.timed('discard', () => this.admin.discard(ids, by));
+  }
+
+  /** The operators' audit log, newest first (see `machines` for paging). */
+  async auditLog(filter: { action?: string; limit?: number; after?: string } = {}): Promise<AdminPage<AuditEntry>> {
+    return this.timed('auditLog', () => this.admin.audit(filter));
   }
 
   /**
@@ -560,32 +524,7 @@ export class RsmRuntime {
    * for (const gap of await rsm.gaps()) console.log(gap.sender, gap.receiver, gap.missingFrom, gap.nextBuffered);
    */
   async gaps(options: { olderThanMs?: number; limit?: number } = {}): Promise<GapView[]> {
-    const t = this.tables;
-    const result = await this.timed('gaps', () => this.pool.query<{ sender: string; receiver: string; epoch: string | null; last_seq: string | null; next_epoch: string; next_seq: string; waiting: string; since: Date }>(
-      // Pairs come from the oldest buffered rows (an index range, bounded), then each pair is read by its key.
-      `WITH pairs AS (
-         SELECT DISTINCT sender, receiver FROM (
-           SELECT sender, receiver FROM ${t.reorder}
-           WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
-           ORDER BY created_at LIMIT 10000) oldest)
-       SELECT p.sender, p.receiver, c.epoch, c.last_seq, f.epoch AS next_epoch, f.seq AS next_seq, b.waiting, b.since
-       FROM pairs p
-       CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(created_at) AS since FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver) b
-       CROSS JOIN LATERAL (SELECT epoch, seq FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver ORDER BY epoch, seq LIMIT 1) f
-       LEFT JOIN ${t.recvSeq} c ON c.sender = p.sender AND c.receiver = p.receiver
-       ORDER BY b.since LIMIT $2`,
-      [options.olderThanMs ?? this.options.delivery.gapAfterMs, options.limit ?? 100],
-    ));
-    return result.rows.map((row) => ({
-      sender: parseMachineKey(row.sender),
-      receiver: parseMachineKey(row.receiver),
-      epoch: Number(row.next_epoch),
-      // Normally the counter's numbering; the first of a later one would be missing from 1.
-      missingFrom: Number(row.epoch ?? 0) === Number(row.next_epoch) ? Number(row.last_seq ?? 0) + 1 : 1,
-      nextBuffered: Number(row.next_seq),
-      waiting: Number(row.waiting),
-      waitingSince: row.since,
-    }));
+    return this.timed('gaps', () => this.admin.gaps(options.olderThanMs ?? this.options.delivery.gapAfterMs, options.limit ?? 100));
   }
 
   /**
@@ -598,7 +537,7 @@ export class RsmRuntime {
    * @example
    * await rsm.skipGap({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' }, { by: 'alice', reason: 'outbox row lost in restore' });
    */
-  async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string }): Promise<GapSkip | undefined> {
+  async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string }, audit?: AdminActor): Promise<GapSkip | undefined> {
     for (const ref of [sender, receiver]) {
       const invalid = invalidIdReason(ref?.id);
       if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
@@ -608,7 +547,12 @@ export class RsmRuntime {
     }
     const parts = this.parts;
     if (parts === undefined) throw new RuntimeStoppedError();
-    const skipped = await this.timed('skipGap', () => parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason));
+    const targets = { sender: machineKey(sender), receiver: machineKey(receiver), reason: record.reason };
+    const admin = this.admin;
+    const skipped = await this.timed('skipGap', () =>
+      parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason, audit === undefined ? undefined : (client, outcome) =>
+        admin.record(client, audit, 'gaps.skip', targets, outcome === undefined ? { outcome: 'no_gap' } : { outcome: 'skipped', epoch: outcome.epoch, fromSeq: outcome.fromSeq, toSeq: outcome.toSeq, released: outcome.accepted })),
+    );
     if (skipped === undefined) return undefined;
     this.metrics.gapsSkipped.inc({ service: this.options.service });
     this.logger.warn({ sender: machineKey(sender), receiver: machineKey(receiver), epoch: skipped.epoch, fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, by: record.by, reason: record.reason }, 'gap skipped by an operator');
@@ -895,23 +839,3 @@ export class RsmRuntime {
     return false;
   }
 }
-
-function toView(row: { type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date }): MachineView {
-  return {
-    type: row.type,
-    id: row.id,
-    state: row.state,
-    data: row.data,
-    status: row.status,
-    version: Number(row.version),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function entityName(entities: DataSource['entityMetadatas'], table: string): string {
-  const found = entities.find((entity) => entity.tableName === table);
-  if (found === undefined) throw new Error(`entity for ${table} is not registered in the DataSource`);
-  return found.name;
-}
-

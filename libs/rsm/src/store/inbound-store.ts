@@ -21,6 +21,9 @@ export interface ReceiveResult {
   readonly shortRetires: readonly { sender: string; receiver: string; epoch: number; last: number; retiredAt: number }[];
 }
 
+/** What skipping a gap did: the skipped numbers and the receipt of the released messages. */
+export type GapSkipResult = ReceiveResult & { epoch: number; fromSeq: number; toSeq: number };
+
 /**
  * Accepts events from another service into this service's inbox, in one transaction with the
  * per-pair sequence check: a sequence already seen is a duplicate and is dropped; one beyond the
@@ -48,9 +51,20 @@ export class InboundReceiver {
    * which sequence numbers and why, and releases the buffered messages that now follow in order,
    * all in one transaction. Returns undefined when the pair has no gap (nothing buffered).
    */
-  async skipGap(sender: string, receiver: string, by: string, reason: string): Promise<(ReceiveResult & { epoch: number; fromSeq: number; toSeq: number }) | undefined> {
+  async skipGap(
+    sender: string,
+    receiver: string,
+    by: string,
+    reason: string,
+    // Runs in the skip's transaction with its outcome (undefined: no gap), e.g. to write an audit row.
+    record?: (client: PoolClient, outcome: GapSkipResult | undefined) => Promise<void>,
+  ): Promise<GapSkipResult | undefined> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
+      const done = async (outcome: GapSkipResult | undefined) => {
+        await record?.(client, outcome);
+        return outcome;
+      };
       const counter = await client.query<{ last_seq: string; epoch: string }>(`SELECT last_seq, epoch FROM ${t.recvSeq} WHERE sender = $1 AND receiver = $2 FOR UPDATE`, [sender, receiver]);
       const last = Number(counter.rows[0]?.last_seq ?? 0);
       const epoch = Number(counter.rows[0]?.epoch ?? 0);
@@ -59,10 +73,10 @@ export class InboundReceiver {
         [sender, receiver],
       );
       const first = buffered.rows[0];
-      if (first === undefined) return undefined;
+      if (first === undefined) return done(undefined);
       const firstEpoch = Number(first.epoch);
       // Rows of an older numbering cannot wait (a newer one starts only when nothing older waits).
-      if (firstEpoch < epoch || (firstEpoch === epoch && Number(first.seq) <= last + 1)) return undefined;
+      if (firstEpoch < epoch || (firstEpoch === epoch && Number(first.seq) <= last + 1)) return done(undefined);
       // Normally the first waiting row is of the counter's numbering; were it of a later one, the
       // skipped numbers would be that numbering's first ones.
       const fromSeq = firstEpoch === epoch ? last + 1 : 1;
@@ -80,7 +94,7 @@ export class InboundReceiver {
       // counter now lets the first run of them in, in order; any later gap keeps its rows waiting.
       const from = first.from_service ?? this.registry.serviceOf(first.message.sender.type) ?? 'unknown';
       const result = await this.receiveWithin(client, { from, messages: buffered.rows.map((row) => row.message) });
-      return { ...result, duplicates: 0, epoch: firstEpoch, fromSeq, toSeq };
+      return done({ ...result, duplicates: 0, epoch: firstEpoch, fromSeq, toSeq });
     });
   }
 

@@ -15,6 +15,8 @@ export interface TableNames {
   readonly deadLetters: string;
   readonly steps: string;
   readonly gapSkips: string;
+  /** The operators' audit log (redrive, discard, skip gap). */
+  readonly adminAudit: string;
 }
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -44,5 +46,6 @@ export function tableNames(schema: string): TableNames {
     deadLetters: `${s}.rsm_dead_letters`,
     steps: `${s}.rsm_steps`,
     gapSkips: `${s}.rsm_gap_skips`,
+    adminAudit: `${s}.rsm_admin_audit`,
   };
 }

@@ -90,6 +90,7 @@ function main(): number {
   const coreExports = new Set(coreModule === undefined ? [] : checker.getExportsOfModule(coreModule).map((s) => s.name));
   const unexported = new Set<string>();
   const stale: string[] = [];
+  let updated = 0;
   let problems = 0;
   for (const { entry, config } of configs) {
     const reportPath = relative(root, join(reportFolder, `${entry.title}.api.md`));
@@ -104,8 +105,10 @@ function main(): number {
           if (!isCore(entry) && symbol !== undefined && !coreExports.has(symbol)) unexported.add(`${symbol} (${entry.name})`);
         } else if (message.messageId === 'console-api-report-diff') console.error(`\n${entry.name}: ${message.text}`);
         else if (message.messageId === 'console-api-report-not-copied') stale.push(reportPath);
-        else if (message.messageId === 'console-api-report-copied' || message.messageId === 'console-api-report-created') console.log(`updated ${reportPath}`);
-        else if (message.logLevel === ExtractorLogLevel.Error || message.logLevel === ExtractorLogLevel.Warning) {
+        else if (message.messageId === 'console-api-report-copied' || message.messageId === 'console-api-report-created') {
+          updated += 1;
+          console.log(`updated ${reportPath}`);
+        } else if (message.logLevel === ExtractorLogLevel.Error || message.logLevel === ExtractorLogLevel.Warning) {
           // Anything else API Extractor warns about (a declaration that does not compile, an unresolved reference) fails too.
           problems += 1;
           console.error(`${entry.name}: ${message.logLevel}: ${message.formatMessageWithLocation(root)}`);
@@ -123,14 +126,14 @@ function main(): number {
     console.error(
       `\nThe public API of libs/rsm changed: ${stale.join(', ')} ${stale.length === 1 ? 'does' : 'do'} not match what the entries export (diff above).\n` +
         'If the change is intended, run `npm run api:report` and commit the updated report with it;\n' +
-        'if not, stop exporting the name from libs/rsm/src/index.ts, nest/index.ts or testing/index.ts (see the README, "Public API").',
+        'if not, undo it: the entries are libs/rsm/src/index.ts, nest/index.ts and testing/index.ts (see the README, "Public API").',
     );
     return 1;
   }
   if (update && unexported.size > 0) {
-    console.log(`Types these signatures use that no entry exports (so in no report): ${[...unexported].sort().join(', ')}`);
+    console.log(`Types the signatures of #rsm/nest and #rsm/testing use that no entry exports: ${[...unexported].sort().join(', ')}`);
   }
-  console.log(`API report: ${update ? 'written' : 'up to date'} for ${ENTRIES.map((e) => e.name).join(', ')} (${seconds} s)`);
+  console.log(`API report: ${updated > 0 ? `${updated} updated` : 'up to date'} for ${ENTRIES.map((e) => e.name).join(', ')} (${seconds} s)`);
   return 0;
 }
 

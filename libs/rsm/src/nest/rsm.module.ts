@@ -25,8 +25,10 @@ export interface RsmModuleOptions extends RsmOptionsInput {
   /** Serve `/metrics` and `/health/*` (default true). */
   readonly httpEndpoints?: boolean;
   /**
-   * Bearer tokens that may call `/rsm/*` (dead letters with their payloads, redrive, machine
-   * state); several, so that one can be rotated. With none, those routes refuse every caller.
+   * Bearer tokens that may call `/rsm/*` (machines, dead letters with their payloads, redrive and
+   * discard, gaps, the audit log: what the `rsm` CLI uses); several, so that one can be rotated.
+   * With none, those routes refuse every caller. The audit log names a token by its fingerprint
+   * (`tokenFingerprint`), never by the token.
    */
   readonly adminTokens?: readonly string[];
   /**

@@ -30,7 +30,6 @@ import type { IntakeItem, IntakeResult } from '../planning/intake.js';
 import { defaultLogger, type RsmLogger } from '../core/logger.js';
 import { MachineRegistry, type EventContracts } from '../planning/machine-registry.js';
 import { PeriodicTask } from './periodic-task.js';
-import { inTransaction } from '../store/transaction.js';
 import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from '../core/rsm-options.js';
 
 export type { GapView, MachineInspection, MachineView } from '../store/admin-store.js';

@@ -41,7 +41,7 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
       machines: [Task],
       overrides: {
         cleanupIntervalMs: 200,
-        retention: { openDeadLettersMs: 3 * DAY_MS, redrivenDeadLettersMs: DAY_MS, haltedMachinesMs: DAY_MS, gapSkipsMs: DAY_MS },
+        retention: { openDeadLettersMs: 3 * DAY_MS, redrivenDeadLettersMs: DAY_MS, haltedMachinesMs: DAY_MS, gapSkipsMs: DAY_MS, auditLogMs: DAY_MS },
       },
     });
   });
@@ -74,12 +74,14 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     await pool.query(`UPDATE ${table('rsm_dead_letters')} SET created_at = ${ago(2)} WHERE id = $1`, [newOpen]);
     await pool.query(`UPDATE ${table('rsm_dead_letters')} SET redriven_at = ${ago(2)} WHERE id = $1`, [oldRedriven]);
     await pool.query(`INSERT INTO ${table('rsm_gap_skips')} (sender, receiver, from_seq, to_seq, skipped_by, reason, at) VALUES ('A/a', 'B/b', 1, 1, 'x', 'old', ${ago(2)}), ('A/a', 'B/b', 5, 5, 'x', 'new', now())`);
+    await pool.query(`INSERT INTO ${table('rsm_admin_audit')} (actor, token_id, action, targets, outcome, at) VALUES ('ann', 'tok-1', 'old', '[]', '{}', ${ago(2)}), ('bob', 'tok-2', 'new', '[]', '{}', now())`);
 
     await waitFor('the janitor to delete the old rows', async () => {
       const machines = await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE id = 'old-halted'`);
       const letterRows = await pool.query(`SELECT 1 FROM ${table('rsm_dead_letters')} WHERE id IN ($1, $2)`, [oldOpen, oldRedriven]);
       const skips = await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')} WHERE reason = 'old'`);
-      return machines.rowCount === 0 && letterRows.rowCount === 0 && skips.rowCount === 0;
+      const audit = await pool.query(`SELECT 1 FROM ${table('rsm_admin_audit')} WHERE action = 'old'`);
+      return machines.rowCount === 0 && letterRows.rowCount === 0 && skips.rowCount === 0 && audit.rowCount === 0;
     });
 
     const machines = (await pool.query<{ id: string }>(`SELECT id FROM ${table('rsm_machines')} ORDER BY id`)).rows.map((r) => r.id);
@@ -87,11 +89,13 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     const kept = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);
     assert.deepEqual(kept, allLetters.filter((id) => id !== oldOpen && id !== oldRedriven), 'dead letters within their retention stay');
     assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')}`)).rowCount, 1);
+    assert.deepEqual((await pool.query(`SELECT action FROM ${table('rsm_admin_audit')}`)).rows, [{ action: 'new' }], 'recent audit entries stay');
 
     const metrics = await rsm.metrics.registry.metrics();
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="machines"\} 1\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="dead_letters"\} 2\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="gap_skips"\} 1\b/);
+    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="admin_audit"\} 1\b/);
   });
 
   it('frees the id of a deleted halted machine: a create makes a new machine', async () => {

@@ -190,6 +190,8 @@ export const rsmOptionsSchema = z.object({
       quietPairsMs: z.number().int().nonnegative().default(7 * 86_400_000),
       /** Records of skipped gaps. */
       gapSkipsMs: z.number().int().nonnegative().default(90 * 86_400_000),
+      /** The operators' audit log (redrives, discards, skipped gaps). */
+      auditLogMs: z.number().int().nonnegative().default(365 * 86_400_000),
     })
     .prefault({}),
   /** How often old step history and answered requests are deleted (a full batch goes on at once). */

@@ -119,6 +119,8 @@ export class MaintenanceStore {
          ORDER BY c.retired_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
     await retire('gap_skips', o.retention.gapSkipsMs,
       `DELETE FROM ${t.gapSkips} WHERE id IN (SELECT id FROM ${t.gapSkips} WHERE ${older('at')} ORDER BY at LIMIT ${batch})`);
+    await retire('admin_audit', o.retention.auditLogMs,
+      `DELETE FROM ${t.adminAudit} WHERE id IN (SELECT id FROM ${t.adminAudit} WHERE ${older('at')} ORDER BY at LIMIT ${batch})`);
     if (o.stepHistoryMs > 0) {
       const steps = await this.pool.query(
         `DELETE FROM ${t.steps} WHERE id IN (SELECT id FROM ${t.steps} WHERE at < now() - make_interval(secs => $1::double precision / 1000) LIMIT ${batch})`,

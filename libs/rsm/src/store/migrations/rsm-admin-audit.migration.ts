@@ -4,8 +4,8 @@ import { tableNames } from '../table-names.js';
 /**
  * The operators' audit log: one row per mutating admin action (redrive, discard, skip a gap), who
  * asked (the name they gave and a fingerprint of the token they used), when, what it was aimed at
- * and what came of it. Rows are kept: operator actions are few, and the log is what answers "who
- * did this" months later.
+ * and what came of it. Rows are kept for `retention.auditLogMs` (a year by default): operator
+ * actions are few, and the log is what answers "who did this" months later.
  */
 export function rsmAdminAuditMigration(schema: string): new () => MigrationInterface {
   const t = tableNames(schema);
@@ -24,6 +24,7 @@ export function rsmAdminAuditMigration(schema: string): new () => MigrationInter
           outcome jsonb NOT NULL
         )`);
       await q.query(`CREATE INDEX rsm_admin_audit_action ON ${t.adminAudit} (action, id)`);
+      await q.query(`CREATE INDEX rsm_admin_audit_at ON ${t.adminAudit} (at)`);
     }
 
     async down(q: QueryRunner): Promise<void> {

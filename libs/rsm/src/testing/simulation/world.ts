@@ -349,9 +349,9 @@ export class World {
           continue;
         }
       }
-      if (this.finished(actor)) continue;
-      const moves = this.enabledMoves(actor);
-      if (moves.length > 0) actions.push({ kind: 'env', actor: `env:${name}`, key: name, label: `${name} makes one of ${moves.map((m) => m.move.name).join(' | ')}` });
+      // One enabled move is enough to offer the actor's turn; which move it makes is chosen when it runs.
+      if (this.finished(actor) || !(actor.spec.states[actor.state] ?? []).some((move) => this.requestOf(move) !== null)) continue;
+      actions.push({ kind: 'env', actor: `env:${name}`, key: name, label: `${name} acts in ${actor.state}` });
     }
     for (const call of this.calls.values()) actions.push({ kind: 'activity', actor: machineKey(call.machine), key: call.id, label: `attempt ${call.activity} (${call.callId}) of ${machineKey(call.machine)}` });
     // A timer may fire ahead of other work a few times per run (any delay is possible); past that it

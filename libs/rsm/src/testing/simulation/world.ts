@@ -180,6 +180,26 @@ interface ActorRun {
 
 const DEFAULT_MAX_ACTIONS = 8;
 
+/** Checked shapes of actor declarations: a declaration is usually started once per run, checked once. */
+const actorShapes = new WeakMap<EnvActorSpec, CoverageShape>();
+
+/** Checks an actor declaration and returns its moves as (state, move) pairs for the coverage report. */
+function shapeOfActor(spec: EnvActorSpec): CoverageShape {
+  const known = actorShapes.get(spec);
+  if (known !== undefined) return known;
+  if (!(spec.initial in spec.states)) throw new Error(`environment actor ${spec.name}: initial state ${spec.initial} is not declared`);
+  const pairs: { from: string; event: string; targets: string[] }[] = [];
+  for (const [from, moves] of Object.entries(spec.states)) {
+    for (const move of moves) {
+      if (move.next !== undefined && !(move.next in spec.states)) throw new Error(`environment actor ${spec.name}: move ${move.name} of ${from} goes to undeclared state ${move.next}`);
+      pairs.push({ from, event: move.name, targets: move.next === undefined || move.next === from ? [] : [move.next] });
+    }
+  }
+  const shape = { type: spec.kind ?? spec.name, pairs };
+  actorShapes.set(spec, shape);
+  return shape;
+}
+
 /** A script as a degenerate actor: one move per state, each retried until accepted. */
 function scriptActor(actor: string, steps: readonly ScriptStep[]): EnvActorSpec {
   const states: Record<string, EnvMove[]> = { done: [] };
@@ -268,17 +288,10 @@ export class World {
   private startActor(spec: EnvActorSpec, scripted: boolean): void {
     const live = this.actors.get(spec.name);
     if (live !== undefined && !this.finished(live)) return;
-    if (!(spec.initial in spec.states)) throw new Error(`environment actor ${spec.name}: initial state ${spec.initial} is not declared`);
-    for (const [state, moves] of Object.entries(spec.states)) {
-      for (const move of moves) {
-        if (move.next !== undefined && !(move.next in spec.states)) throw new Error(`environment actor ${spec.name}: move ${move.name} of ${state} goes to undeclared state ${move.next}`);
-      }
-    }
+    // A script's declaration is built here, well formed: only a caller's declaration is checked.
+    const shape = scripted ? undefined : shapeOfActor(spec);
     this.actors.set(spec.name, { spec, scripted, state: spec.initial, actions: 0, pending: undefined });
-    if (!scripted && spec.kind !== undefined && !this.actorKinds.has(spec.kind)) {
-      const pairs = Object.entries(spec.states).flatMap(([from, moves]) => moves.map((m) => ({ from, event: m.name, targets: m.next === undefined || m.next === from ? [] : [m.next] })));
-      this.actorKinds.set(spec.kind, { type: spec.kind, pairs });
-    }
+    if (shape !== undefined && spec.kind !== undefined && !this.actorKinds.has(spec.kind)) this.actorKinds.set(spec.kind, shape);
   }
 
   private finished(actor: ActorRun): boolean {

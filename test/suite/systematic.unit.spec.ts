@@ -114,6 +114,7 @@ function client(id: string, packageId: string) {
       Submitted: [
         { name: 'cancel', request: cancel, next: 'Cancelled' },
         { name: 'cancel over the delivery API', when: deliveryExists, request: envRequest(Delivery.ref(id), { type: 'RequestCancel' }), next: 'Cancelled' },
+        // A repeated POST: the controller's create finds the request, then checks it is the same one.
         { name: 'submit again', request: envRequest(req, { type: 'Check', fingerprint: fingerprint(body) }) },
         { name: 'reschedule', request: envRequest(req, { type: 'Reschedule', changes: { dropOffLocation: 'C' } }) },
         { name: 'update the package', when: (w) => w.get('Package', packageId) !== undefined, request: envRequest(Package.ref(packageId), { type: 'Update', changes: { tag: `by ${id}` } }) },

@@ -223,9 +223,9 @@ export interface WorldOptions {
 }
 
 /**
- * The state of one simulated run: machines, per-pair queues, timers, activity calls and external
- * scripts, and the operations the scheduler chooses among. Steps run through the same step executor
- * as the real runtime, so a machine definition is exercised unchanged.
+ * The state of one simulated run: machines, per-pair queues, timers, activity calls and environment
+ * actors (scripts among them), and the operations the scheduler chooses among. Steps run through the
+ * same step executor as the real runtime, so a machine definition is exercised unchanged.
  */
 export class World {
   readonly machines = new Map<string, SimMachine>();

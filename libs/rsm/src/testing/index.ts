@@ -4,6 +4,9 @@ export { assertExplore, describeFailure, explore, formatTrace, simulate } from '
 export type { ExploreOptions, ExploreReport, Monitor, RunResult, SimulationSetup, WorldView } from './simulation/simulator.js';
 export { priorityStrategy, randomWalk, seededRandom } from './simulation/strategies.js';
 export type { Strategy } from './simulation/strategies.js';
-export type { ActivityStub, ScriptStep, SimEnvironment, SimMachine, TraceStep } from './simulation/world.js';
+export { envActor, envRequest } from './simulation/world.js';
+export type { ActivityStub, EnvActorSpec, EnvMove, EnvRequest, ScriptStep, SimEnvironment, SimMachine, TraceStep } from './simulation/world.js';
+export { formatCoverage, pairCount } from './simulation/coverage.js';
+export type { CoverageReport, MachineCoverage, PairCoverage, TransitionCoverage } from './simulation/coverage.js';
 // What a step did, as `TraceEntry.effects` shows it.
 export type { Effect } from '../definition/effects.js';

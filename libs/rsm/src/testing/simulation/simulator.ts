@@ -1,15 +1,9 @@
 import type { AnyMachineDefinition } from '../../definition/machine-definition.js';
+import { CoverageCounter, coverageReport, shapeOfDefinition, type CoverageReport, type CoverageShape } from './coverage.js';
 import { priorityStrategy, randomWalk, seededRandom, type Strategy } from './strategies.js';
-import { World, type ActivityStub, type SimEnvironment, type SimMachine, type TraceStep } from './world.js';
+import { World, type ActivityStub, type SimEnvironment, type TraceStep, type WorldView } from './world.js';
 
-/** What monitors see: the machines, and the dead letters so far. */
-export interface WorldView {
-  readonly machines: ReadonlyMap<string, SimMachine>;
-  readonly deadLetters: readonly { machine: string; event: { type: string }; reason: string }[];
-  /** Machines of one type. */
-  ofType(type: string): SimMachine[];
-  get(type: string, id: string): SimMachine | undefined;
-}
+export type { WorldView } from './world.js';
 
 /**
  * An invariant as code. `safety` is checked after every step; `liveness` when the run ends (nothing
@@ -67,18 +61,11 @@ export interface ExploreReport {
   readonly runsPerSecond: number;
   /** Runs it took to hit the first failure (1-based), if any. */
   readonly runsToFirstFailure: number | undefined;
+  /** Which (state, event) pairs and transitions the runs reached, per machine type and actor kind. */
+  readonly coverage: CoverageReport;
 }
 
 const DEFAULTS = { maxSteps: 2_000, depth: 3, crashProbability: 0.05, duplicateProbability: 0.05, activityMaxAttempts: 3 } as const;
-
-function viewOf(world: World): WorldView {
-  return {
-    machines: world.machines,
-    deadLetters: world.deadLetters,
-    ofType: (type) => [...world.machines.values()].filter((m) => m.type === type),
-    get: (type, id) => world.machines.get(`${type}/${id}`),
-  };
-}
 
 function strategyFor(options: ExploreOptions, seed: number, random: () => number): Strategy {
   const kind = options.strategy ?? 'mixed';
@@ -102,8 +89,9 @@ export async function simulate(setup: SimulationSetup, seed: number, options: Ex
     activityMaxAttempts: options.activityMaxAttempts ?? DEFAULTS.activityMaxAttempts,
     scriptMaxAttempts: 50,
     earlyFiringsPerTimer: 2,
+    random,
   });
-  const view = viewOf(world);
+  const view = world.view;
   const monitors = setup.monitors ?? [];
   const maxSteps = options.maxSteps ?? DEFAULTS.maxSteps;
   const crashP = options.crashProbability ?? DEFAULTS.crashProbability;
@@ -123,7 +111,7 @@ export async function simulate(setup: SimulationSetup, seed: number, options: Ex
     if (enabled.length === 0) break;
     if (random() < dupP) world.injectDuplicate((n) => Math.floor(random() * n));
     const action = strategy.choose(enabled, world.step);
-    const crash = action.kind === 'deliver' && random() < crashP;
+    const crash = (action.kind === 'deliver' || action.kind === 'env') && random() < crashP;
     await world.perform(action, crash);
     const violated = check('safety');
     if (violated !== undefined) return result(`step ${world.step}: ${violated}`);
@@ -147,9 +135,13 @@ export async function explore(setup: SimulationSetup, options: ExploreOptions): 
   const failures: RunResult[] = [];
   let runs = 0;
   let runsToFirstFailure: number | undefined;
+  const counter = new CoverageCounter();
+  const actorKinds = new Map<string, CoverageShape>();
   for (let i = 0; i < options.runs; i += 1) {
     const run = await simulate(setup, first + i, options);
     runs += 1;
+    counter.merge(run.world.coverage);
+    for (const [kind, shape] of run.world.actorKinds) if (!actorKinds.has(kind)) actorKinds.set(kind, shape);
     if (run.failure !== undefined) {
       failures.push(run);
       runsToFirstFailure ??= runs;
@@ -157,12 +149,14 @@ export async function explore(setup: SimulationSetup, options: ExploreOptions): 
     }
   }
   const seconds = (performance.now() - started) / 1_000;
-  return { runs, failures, seconds, runsPerSecond: runs / Math.max(seconds, 1e-9), runsToFirstFailure };
+  const coverage = coverageReport(runs, counter, setup.machines.map(shapeOfDefinition), [...actorKinds.values()]);
+  return { runs, failures, seconds, runsPerSecond: runs / Math.max(seconds, 1e-9), runsToFirstFailure, coverage };
 }
 
 /** A step-by-step, human-readable trace. */
 export function formatTrace(trace: readonly TraceStep[], last = 60): string {
   const lines = trace.slice(-last).map((t) => {
+    if (t.outcome === 'env') return `#${String(t.step).padStart(4)} ${'env'.padEnd(17)} ${t.machine} ${t.event} [${t.from}${t.from === t.to ? '' : ` -> ${t.to}`}]${t.effects.length > 0 ? `  => ${t.effects.join('; ')}` : ''}`;
     const move = t.from === '-' ? '' : t.from === t.to ? ` [${t.from}]` : ` [${t.from} -> ${t.to}]`;
     const effects = t.effects.length > 0 ? `  => ${t.effects.join('; ')}` : '';
     return `#${String(t.step).padStart(4)} ${t.outcome.padEnd(17)} ${t.machine} ${t.event}${move}${effects}`;

@@ -24,7 +24,7 @@ export function randomWalk(random: () => number): Strategy {
 }
 
 /**
- * Probabilistic concurrency testing: every actor (machine, timer owner, external script) gets a
+ * Probabilistic concurrency testing: every actor (machine, timer owner, environment actor) gets a
  * random priority and the highest-priority enabled actor runs; at `depth - 1` random steps the
  * running actor drops to the lowest priority. Bugs that need few ordering decisions are found
  * with good probability, where a random walk spreads its choices thin.

@@ -1,8 +1,10 @@
 import type { Effect } from '../../definition/effects.js';
 import type { AnyMachineDefinition } from '../../definition/machine-definition.js';
-import { executeStep, type MachineStatus } from '../../definition/step-executor.js';
+import type { MachineStatus } from '../../definition/step-executor.js';
 import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../../definition/types.js';
 import { newMachineRow } from '../../planning/machine-registry.js';
+import { planStep } from '../../planning/step-planner.js';
+import { CoverageCounter, type CoverageShape } from './coverage.js';
 
 /** A machine as the simulation holds it; monitors read these. */
 export interface SimMachine {
@@ -33,6 +35,89 @@ export interface ScriptStep {
   readonly skipIf?: (machines: ReadonlyMap<string, SimMachine>) => boolean;
 }
 
+/** What monitors and environment guards see: the machines, and the dead letters so far. */
+export interface WorldView {
+  readonly machines: ReadonlyMap<string, SimMachine>;
+  readonly deadLetters: readonly { machine: string; event: { type: string }; reason: string }[];
+  /** Machines of one type. */
+  ofType(type: string): SimMachine[];
+  get(type: string, id: string): SimMachine | undefined;
+}
+
+/** What an environment actor does to the system: sends an event to a machine, or creates one. */
+export interface EnvRequest {
+  readonly to: MachineRef;
+  readonly event: RsmEvent;
+  /** Creates the machine with `event` as its creation event (a no-op if it exists, as the runtime's create). */
+  readonly create?: boolean;
+}
+
+/** A typed {@link EnvRequest}: the event must be one `to` accepts. */
+export function envRequest<E extends RsmEvent>(to: MachineRef<E>, event: E, options: { readonly create?: boolean } = {}): EnvRequest {
+  return { to, event, ...(options.create === true ? { create: true } : {}) };
+}
+
+/** One move an environment actor may make in some state. */
+export interface EnvMove<S extends string = string> {
+  /** Names the move in traces and in the coverage report. */
+  readonly name: string;
+  /**
+   * What the actor sends. None: the move only changes the actor's state (it gives up, or decides to
+   * act later). A function reads the world; returning undefined disables the move.
+   */
+  readonly request?: EnvRequest | ((world: WorldView) => EnvRequest | undefined);
+  /** Enabled only while this holds: act once some machine exists, or has reached some state. */
+  readonly when?: (world: WorldView) => boolean;
+  /** The actor's state once the request is accepted (default: it stays). */
+  readonly next?: NoInfer<S>;
+  /**
+   * `once` (default): a refusal is an answer (a 409); the actor stays where it is and may choose
+   * again. `until-accepted`: the actor holds on to the request, retrying it once its machine has
+   * changed, until it is accepted, `skipIf` holds after a refusal, or it was refused too often.
+   */
+  readonly retry?: 'once' | 'until-accepted';
+  /** With `until-accepted`: after a refusal, the actor gives the request up (and goes to `next`) once this holds. */
+  readonly skipIf?: (machines: ReadonlyMap<string, SimMachine>) => boolean;
+}
+
+/**
+ * An environment actor: a small nondeterministic machine of the outside world (a client, an
+ * operator, a device). Whenever some move of its state is enabled, the scheduler may pick the actor;
+ * it then makes one of those moves, chosen by the run's seeded randomness, so a seed replays it.
+ * A state with no moves is final; an actor stops after `maxActions` moves.
+ */
+export interface EnvActorSpec<S extends string = string> {
+  /** Unique among live actors: a second actor of a live name is ignored. */
+  readonly name: string;
+  /** Groups actors in the coverage report (every client under `client`); default: no coverage. */
+  readonly kind?: string;
+  readonly initial: NoInfer<S>;
+  readonly states: { readonly [K in S]: readonly EnvMove<S>[] };
+  /** Moves the actor makes at most (default 8). */
+  readonly maxActions?: number;
+}
+
+/**
+ * Declares an environment actor; the state names are inferred from `states`, so `initial` and each
+ * move's `next` only accept them.
+ *
+ * @example
+ * const client = envActor({
+ *   name: 'client-d1', kind: 'client', initial: 'Waiting', maxActions: 3,
+ *   states: {
+ *     Waiting: [
+ *       { name: 'cancel', request: envRequest(Requests.ref('d1'), { type: 'Cancel' }), next: 'Gone' },
+ *       { name: 'cancel late', when: (w) => w.get('Saga', 'd1')?.state === 'InFlight', request: envRequest(Requests.ref('d1'), { type: 'Cancel' }), next: 'Gone' },
+ *       { name: 'leave', next: 'Gone' },
+ *     ],
+ *     Gone: [],
+ *   },
+ * });
+ */
+export function envActor<S extends string>(spec: EnvActorSpec<S>): EnvActorSpec<S> {
+  return spec;
+}
+
 /** What activity stubs may do: act on the world the way an external system would. */
 export interface SimEnvironment {
   /** A one-way event from outside (its own pair: no order against other external events). */
@@ -41,9 +126,12 @@ export interface SimEnvironment {
   create<E extends RsmEvent>(to: MachineRef<E>, initEvent: E): void;
   /**
    * An external actor that sends `steps` in order, each retried until its machine accepts it (as a
-   * client retries a 409). An actor already running its script ignores a second one.
+   * client retries a 409). An actor already running its script ignores a second one. It is an
+   * environment actor with one move per state.
    */
   script(actor: string, steps: readonly ScriptStep[]): void;
+  /** Starts an environment actor (see {@link envActor}); one whose name is live is ignored. */
+  actor<S extends string>(spec: EnvActorSpec<S>): void;
 }
 
 /** A stand-in for an activity: returns its output, or throws to fail the attempt. */
@@ -51,7 +139,7 @@ export type ActivityStub = (input: Json, ctx: { readonly attempt: number; readon
 
 /** A choice the scheduler can make. `actor` groups choices for priority-based strategies. */
 export interface Action {
-  readonly kind: 'deliver' | 'fire' | 'activity';
+  readonly kind: 'deliver' | 'fire' | 'activity' | 'env';
   readonly actor: string;
   readonly key: string;
   readonly label: string;
@@ -65,7 +153,8 @@ export interface TraceStep {
   readonly event: string;
   readonly from: string;
   readonly to: string;
-  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead-lettered' | 'crashed' | 'duplicate-dropped' | 'activity-attempt-failed';
+  /** `env`: an environment actor's move (`machine` is the actor, `event` the move, from/to its states). */
+  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead-lettered' | 'crashed' | 'duplicate-dropped' | 'activity-attempt-failed' | 'env';
   readonly effects: readonly string[];
 }
 
@@ -79,9 +168,47 @@ interface PendingCall {
   attempts: number;
 }
 
-interface Script {
-  readonly actor: string;
-  readonly steps: ScriptStep[];
+/** An environment actor in a run. */
+interface ActorRun {
+  readonly spec: EnvActorSpec;
+  /** Scripts: no trace line per move, no coverage, and gone once done (their name may be reused). */
+  readonly scripted: boolean;
+  state: string;
+  actions: number;
+  /** A request retried until accepted, with the move it belongs to. */
+  pending: { readonly move: EnvMove; readonly request: EnvRequest; attempts: number; refusedAt: number | undefined } | undefined;
+}
+
+const DEFAULT_MAX_ACTIONS = 8;
+
+/** Checked shapes of actor declarations: a declaration is usually started once per run, checked once. */
+const actorShapes = new WeakMap<EnvActorSpec, CoverageShape>();
+
+/** Checks an actor declaration and returns its moves as (state, move) pairs for the coverage report. */
+function shapeOfActor(spec: EnvActorSpec): CoverageShape {
+  const known = actorShapes.get(spec);
+  if (known !== undefined) return known;
+  if (!(spec.initial in spec.states)) throw new Error(`environment actor ${spec.name}: initial state ${spec.initial} is not declared`);
+  const pairs: { from: string; event: string; targets: string[] }[] = [];
+  for (const [from, moves] of Object.entries(spec.states)) {
+    for (const move of moves) {
+      if (move.next !== undefined && !(move.next in spec.states)) throw new Error(`environment actor ${spec.name}: move ${move.name} of ${from} goes to undeclared state ${move.next}`);
+      pairs.push({ from, event: move.name, targets: move.next === undefined || move.next === from ? [] : [move.next] });
+    }
+  }
+  const shape = { type: spec.kind ?? spec.name, pairs };
+  actorShapes.set(spec, shape);
+  return shape;
+}
+
+/** A script as a degenerate actor: one move per state, each retried until accepted. */
+function scriptActor(actor: string, steps: readonly ScriptStep[]): EnvActorSpec {
+  const states: Record<string, EnvMove[]> = { done: [] };
+  steps.forEach((step, i) => {
+    const move: EnvMove = { name: `step ${i + 1}`, request: { to: step.to, event: step.event }, next: i + 1 < steps.length ? `step ${i + 2}` : 'done', retry: 'until-accepted' };
+    states[`step ${i + 1}`] = [step.skipIf === undefined ? move : { ...move, skipIf: step.skipIf }];
+  });
+  return { name: actor, initial: 'step 1', states, maxActions: steps.length };
 }
 
 /** Tunables of a world; the simulator sets them from its options. */
@@ -92,12 +219,14 @@ export interface WorldOptions {
   readonly scriptMaxAttempts: number;
   /** Firings of one timer allowed ahead of other work; later ones wait until nothing else is enabled. */
   readonly earlyFiringsPerTimer: number;
+  /** The run's seeded randomness: environment actors choose their moves with it. */
+  readonly random: () => number;
 }
 
 /**
- * The state of one simulated run: machines, per-pair queues, timers, activity calls and external
- * scripts, and the operations the scheduler chooses among. Steps run through the same step executor
- * as the real runtime, so a machine definition is exercised unchanged.
+ * The state of one simulated run: machines, per-pair queues, timers, activity calls and environment
+ * actors (scripts among them), and the operations the scheduler chooses among. Steps run through the
+ * same step executor as the real runtime, so a machine definition is exercised unchanged.
  */
 export class World {
   readonly machines = new Map<string, SimMachine>();
@@ -112,7 +241,11 @@ export class World {
   private readonly recvSeq = new Map<string, number>();
   private readonly timers = new Map<string, { machine: MachineRef; name: string; periodMs: number | null; payload: Json | null }>();
   private readonly calls = new Map<string, PendingCall>();
-  private readonly scripts = new Map<string, Script>();
+  private readonly actors = new Map<string, ActorRun>();
+  /** The shape of each actor kind seen, for the coverage report. */
+  readonly actorKinds = new Map<string, CoverageShape>();
+  /** (state, event) pairs and transitions this run reached. */
+  readonly coverage = new CoverageCounter();
   /** Machine-to-machine messages already delivered, kept so duplicates can be injected. */
   private readonly delivered: { receiver: string; pair: string; message: Message }[] = [];
   private externalPairs = 0;
@@ -136,10 +269,59 @@ export class World {
     send: (to, event) => this.enqueue(machineKey(to), `external#${(this.externalPairs += 1)}`, { event, sender: undefined, seq: undefined, attempts: 0 }),
     create: (to, initEvent) => this.createMachine(to, initEvent, undefined),
     script: (actor, steps) => {
-      if (steps.length === 0 || this.scripts.has(actor)) return;
-      this.scripts.set(actor, { actor, steps: [...steps] });
+      if (steps.length > 0) this.startActor(scriptActor(actor, steps), true);
     },
+    actor: (spec) => this.startActor(spec, false),
   };
+
+  /** What monitors and environment guards read. */
+  readonly view: WorldView = {
+    machines: this.machines,
+    deadLetters: this.deadLetters,
+    ofType: (type) => {
+      const found: SimMachine[] = [];
+      for (const m of this.machines.values()) if (m.type === type) found.push(m);
+      return found;
+    },
+    get: (type, id) => this.machines.get(`${type}/${id}`),
+  };
+
+  private startActor(spec: EnvActorSpec, scripted: boolean): void {
+    const live = this.actors.get(spec.name);
+    if (live !== undefined && !this.finished(live)) return;
+    // A script's declaration is built here, well formed: only a caller's declaration is checked.
+    const shape = scripted ? undefined : shapeOfActor(spec);
+    this.actors.set(spec.name, { spec, scripted, state: spec.initial, actions: 0, pending: undefined });
+    if (shape !== undefined && spec.kind !== undefined && !this.actorKinds.has(spec.kind)) this.actorKinds.set(spec.kind, shape);
+  }
+
+  private finished(actor: ActorRun): boolean {
+    return actor.pending === undefined && (actor.actions >= (actor.spec.maxActions ?? DEFAULT_MAX_ACTIONS) || (actor.spec.states[actor.state]?.length ?? 0) === 0);
+  }
+
+  /** The request a move makes now, or undefined; `null` when the move is disabled. */
+  private requestOf(move: EnvMove): EnvRequest | undefined | null {
+    if (move.when !== undefined && !move.when(this.view)) return null;
+    const request = typeof move.request === 'function' ? move.request(this.view) : move.request;
+    if (typeof move.request === 'function' && request === undefined) return null;
+    // Nobody can reach a machine before it has handled its creation event.
+    if (request !== undefined && !request.create && this.creationPending(request.to)) return null;
+    return request;
+  }
+
+  private creationPending(ref: MachineRef): boolean {
+    return (this.queues.get(machineKey(ref))?.get('creation')?.length ?? 0) > 0;
+  }
+
+  /** The moves of an actor's state enabled now, with their requests. */
+  private enabledMoves(actor: ActorRun): { move: EnvMove; request: EnvRequest | undefined }[] {
+    const found: { move: EnvMove; request: EnvRequest | undefined }[] = [];
+    for (const move of actor.spec.states[actor.state] ?? []) {
+      const request = this.requestOf(move);
+      if (request !== null) found.push({ move, request });
+    }
+    return found;
+  }
 
   get(ref: MachineRef): SimMachine | undefined {
     return this.machines.get(machineKey(ref));
@@ -162,19 +344,28 @@ export class World {
         actions.push({ kind: 'deliver', actor: receiver, key: compositeKey('deliver', receiver, pair), label: `deliver ${head.event.type} to ${receiver} from ${pair}` });
       }
     }
-    for (const script of this.scripts.values()) {
-      // Given up only after a refusal: the actor sends, is told no, and stops retrying a lost cause.
-      while (this.refusedAt.has(script.actor) && script.steps[0]?.skipIf?.(this.machines) === true) {
-        script.steps.shift();
-        this.refusedAt.delete(script.actor);
+    for (const [name, actor] of this.actors) {
+      const pending = actor.pending;
+      if (pending !== undefined) {
+        // Given up only after a refusal: the actor sends, is told no, and stops retrying a lost cause.
+        if (pending.refusedAt !== undefined && pending.move.skipIf?.(this.machines) === true) {
+          this.settle(actor, pending.move);
+          if (this.finished(actor)) {
+            if (actor.scripted) this.actors.delete(name);
+            continue;
+          }
+        } else {
+          // A refused request is tried again only once its machine has changed: the same request to an
+          // unchanged machine gets the same answer, and retrying it would only starve the others.
+          if (pending.refusedAt !== undefined && (this.versions.get(machineKey(pending.request.to)) ?? 0) === pending.refusedAt) continue;
+          if (this.creationPending(pending.request.to)) continue;
+          actions.push({ kind: 'env', actor: `env:${name}`, key: name, label: `${name} sends ${pending.request.event.type} to ${machineKey(pending.request.to)}` });
+          continue;
+        }
       }
-      const head = script.steps[0];
-      // A refused step is tried again only once its machine has changed: the same request to an
-      // unchanged machine gets the same answer, and retrying it would only starve the others.
-      const refusedAt = this.refusedAt.get(script.actor);
-      if (head !== undefined && refusedAt !== undefined && (this.versions.get(machineKey(head.to)) ?? 0) === refusedAt) continue;
-      if (head !== undefined && (this.queues.get(machineKey(head.to))?.get('creation')?.length ?? 0) > 0) continue;
-      if (head !== undefined) actions.push({ kind: 'deliver', actor: `script:${script.actor}`, key: compositeKey('script', script.actor), label: `${script.actor} sends ${head.event.type} to ${machineKey(head.to)}` });
+      // One enabled move is enough to offer the actor's turn; which move it makes is chosen when it runs.
+      if (this.finished(actor) || !(actor.spec.states[actor.state] ?? []).some((move) => this.requestOf(move) !== null)) continue;
+      actions.push({ kind: 'env', actor: `env:${name}`, key: name, label: `${name} acts in ${actor.state}` });
     }
     for (const call of this.calls.values()) actions.push({ kind: 'activity', actor: machineKey(call.machine), key: call.id, label: `attempt ${call.activity} (${call.callId}) of ${machineKey(call.machine)}` });
     // A timer may fire ahead of other work a few times per run (any delay is possible); past that it
@@ -194,11 +385,13 @@ export class World {
     this.clock += 1;
     switch (action.kind) {
       case 'deliver': {
-        const [source, first, second] = JSON.parse(action.key) as [string, string, string];
-        if (source === 'script') await this.deliverScript(first, crash);
-        else await this.deliver(first, second, crash);
+        const [, first, second] = JSON.parse(action.key) as [string, string, string];
+        await this.deliver(first, second, crash);
         return;
       }
+      case 'env':
+        await this.act(action.key, crash);
+        return;
       case 'fire':
         this.fire(action.key);
         return;
@@ -276,31 +469,63 @@ export class World {
     }
   }
 
-  private async deliverScript(actor: string, crash: boolean): Promise<void> {
-    const script = this.scripts.get(actor);
-    const head = script?.steps[0];
-    if (script === undefined || head === undefined) throw new Error(`script ${actor} has nothing to send`);
-    const message: Message = { event: head.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 };
-    const result = await this.handle(machineKey(head.to), message, crash);
+  /** An actor's turn: it retries the request it holds, or makes one of its enabled moves. */
+  private async act(name: string, crash: boolean): Promise<void> {
+    const actor = this.actors.get(name);
+    if (actor === undefined) throw new Error(`no environment actor ${name}`);
+    if (actor.pending === undefined) {
+      const moves = this.enabledMoves(actor);
+      const chosen = moves[Math.floor(this.options.random() * moves.length)];
+      if (chosen === undefined) throw new Error(`environment actor ${name} has no enabled move`);
+      const { move, request } = chosen;
+      if (!actor.scripted) {
+        const what = request === undefined ? [] : [`${request.create === true ? 'create' : 'send'} ${summarize(request.event)} to ${machineKey(request.to)}`];
+        this.trace.push({ step: this.step, action: 'env', machine: name, event: move.name, from: actor.state, to: move.next ?? actor.state, outcome: 'env', effects: what });
+      }
+      if (request === undefined) {
+        this.settle(actor, move);
+        return;
+      }
+      if (request.create === true) {
+        this.createMachine(request.to, request.event, undefined);
+        this.settle(actor, move);
+        return;
+      }
+      if (move.retry !== 'until-accepted') {
+        const result = await this.handle(machineKey(request.to), { event: request.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 }, crash);
+        // A crash: the request never happened and the actor decides again; a refusal is an answer.
+        if (crash) return;
+        this.settle(actor, move, result === 'done');
+        return;
+      }
+      actor.pending = { move, request, attempts: 0, refusedAt: undefined };
+    }
+    const pending = actor.pending;
+    const to = machineKey(pending.request.to);
+    const result = await this.handle(to, { event: pending.request.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 }, crash);
     if (crash) return; // the step never happened; the actor tries again
     if (result === 'keep') {
-      this.refusedAt.set(actor, this.versions.get(machineKey(head.to)) ?? 0);
-      const attempts = (this.scriptAttempts.get(actor) ?? 0) + 1;
-      this.scriptAttempts.set(actor, attempts);
-      if (attempts < this.options.scriptMaxAttempts) return;
-      this.abandoned.push(`${actor}: ${head.event.type} to ${machineKey(head.to)} refused ${attempts} times`);
+      pending.refusedAt = this.versions.get(to) ?? 0;
+      pending.attempts += 1;
+      if (pending.attempts < this.options.scriptMaxAttempts) return;
+      this.abandoned.push(`${name}: ${pending.request.event.type} to ${to} refused ${pending.attempts} times`);
     }
-    this.scriptAttempts.delete(actor);
-    this.refusedAt.delete(actor);
-    script.steps.shift();
-    if (script.steps.length === 0) this.scripts.delete(actor);
+    this.settle(actor, pending.move);
+    if (actor.scripted && this.finished(actor)) this.actors.delete(name);
   }
 
-  private readonly scriptAttempts = new Map<string, number>();
+  /** A move made (or given up): the actor counts it and, unless it was refused, goes to its next state. */
+  private settle(actor: ActorRun, move: EnvMove, accepted = true): void {
+    const next = accepted ? (move.next ?? actor.state) : actor.state;
+    if (!actor.scripted && actor.spec.kind !== undefined) this.coverage.move(actor.spec.kind, actor.state, move.name, next);
+    actor.pending = undefined;
+    actor.actions += 1;
+    actor.state = next;
+  }
+
   private readonly firings = new Map<string, number>();
-  /** Committed steps per machine, so a refused script step waits for its machine to change. */
+  /** Committed steps per machine, so a refused request held by an actor waits for its machine to change. */
   private readonly versions = new Map<string, number>();
-  private readonly refusedAt = new Map<string, number>();
 
   /** Runs one event through its machine; 'keep' leaves it queued (crash, retry, refused script step). */
   private async handle(receiver: string, message: Message, crash: boolean): Promise<'done' | 'keep'> {
@@ -318,36 +543,42 @@ export class World {
     }
     if (machine.status === 'faulted') return 'keep';
     const from = machine.state;
-    const outcome = await executeStep(definition, machine, { eventId: `s${this.step}`, event: message.event, sender: message.sender }, this.now);
+    // The production decision (failure policy, JSON rule) from the shared planner.
+    const decision = await planStep(definition, machine, { eventId: `s${this.step}`, event: message.event, sender: message.sender }, message.attempts, this.now);
     if (crash) {
       // The process died before the step committed: nothing of it happened; the event stays.
       this.record(receiver, message.event, from, from, 'crashed', []);
       return 'keep';
     }
-    if (outcome.kind === 'rejected') {
+    if (decision.kind === 'reject') {
+      this.coverage.refused(machine.type, from, message.event.type);
       if (message.retryUntilAccepted === true) {
         this.record(receiver, message.event, from, from, 'rejected', []);
         return 'keep';
       }
-      this.deadLetters.push({ machine: receiver, event: message.event, reason: outcome.reason });
+      this.deadLetters.push({ machine: receiver, event: message.event, reason: decision.reason });
       this.record(receiver, message.event, from, from, 'dead-lettered', []);
       return 'done';
     }
-    if (outcome.kind === 'failed') {
-      message.attempts += 1;
-      if (message.attempts < definition.failure.maxAttempts) {
-        this.record(receiver, message.event, from, from, 'failed', []);
-        return 'keep';
-      }
-      this.deadLetters.push({ machine: receiver, event: message.event, reason: `handler failed ${message.attempts} times, last: ${outcome.error}` });
+    if (decision.kind === 'retry') {
+      // Backoff is immediate in virtual time; the attempt count is real.
+      message.attempts = decision.attempts;
+      this.record(receiver, message.event, from, from, 'failed', []);
+      return 'keep';
+    }
+    if (decision.kind === 'give-up') {
+      message.attempts = decision.attempts;
+      this.deadLetters.push({ machine: receiver, event: message.event, reason: decision.reason });
       this.record(receiver, message.event, from, from, 'dead-lettered', []);
-      if (definition.failure.onExhausted === 'fault') machine.status = 'faulted';
+      if (decision.fault) machine.status = 'faulted';
       return 'done';
     }
-    machine.state = outcome.state;
-    machine.data = outcome.data;
+    const outcome = decision;
+    this.coverage.step(machine.type, from, message.event.type, outcome.machine.state);
+    machine.state = outcome.machine.state;
+    machine.data = outcome.machine.data;
     this.versions.set(receiver, (this.versions.get(receiver) ?? 0) + 1);
-    if (outcome.halted) machine.status = 'halted';
+    machine.status = outcome.machine.status;
     const self = { type: machine.type, id: machine.id };
     const described: string[] = [];
     for (const effect of outcome.effects) described.push(this.apply(self, effect));

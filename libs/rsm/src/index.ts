@@ -8,11 +8,14 @@ export { defineMachine, DEFAULT_FAILURE_POLICY } from './definition/machine-defi
 export type {
   AnyMachineDefinition,
   DataOf,
+  EventOf,
   EventsOf,
   FailurePolicy,
   Handler,
+  HandlerReply,
   MachineDefinition,
   MachineSpec,
+  StateHandlers,
   StateSpec,
   StateTargets,
   TransitionInfo,
@@ -23,7 +26,7 @@ export type { ActivityCompleted, ActivityFailed, ActivityInput, ActivityOutcome,
 
 // Authoring: activities.
 export { DEFAULT_ACTIVITY_RETRY } from './definition/activity.js';
-export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy } from './definition/activity.js';
+export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy, AnyActivityDefinition } from './definition/activity.js';
 
 // Runtime: the runtime, its options and what it reports.
 export { RsmRuntime } from './runtime/rsm-runtime.js';
@@ -32,6 +35,11 @@ export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './core/rsm-op
 export type { RsmOptions, RsmOptionsInput } from './core/rsm-options.js';
 export type { LagReport, LoadView } from './runtime/load-monitor.js';
 export type { RsmLogger } from './core/logger.js';
+// For crash tests: `RsmRuntimeDeps.crashHook` is called at each named point of the runtime.
+export { CRASH_POINTS } from './core/crash-points.js';
+export type { CrashHook, CrashPoint } from './core/crash-points.js';
+// What inspection and the dead-letter listing return (rows as stored).
+export type { DeadLetterRow, InboxRow, MachineRow, StepRow } from './store/entities/rsm-entities.js';
 export type { EventContracts } from './planning/machine-registry.js';
 // Type only: the runtime builds it (`runtime.metrics`); a service reads its counters.
 export type { RsmMetrics } from './metrics/rsm-metrics.js';

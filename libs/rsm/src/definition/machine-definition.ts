@@ -12,7 +12,7 @@ export type Handler<Data, E extends RsmEvent, State extends string, Reply = Json
 /** What a handler of event type `T` may pass to `ctx.reply`. */
 export type HandlerReply<Replies, T extends string> = Exclude<ReplyOf<Replies, T>, undefined>;
 
-type EventOf<Events extends RsmEvent, T extends string> = Extract<Events, { type: T }>;
+export type EventOf<Events extends RsmEvent, T extends string> = Extract<Events, { type: T }>;
 
 /** The handlers of one state, keyed by the event types it accepts. */
 export type StateHandlers<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap = object> = {

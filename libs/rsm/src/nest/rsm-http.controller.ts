@@ -119,18 +119,15 @@ export class RsmHttpController {
   @Get('rsm/types')
   @AdminRoute('The machine types this service runs, with their states.', [])
   types(): { type: string; version: number; initial: string; states: readonly string[] }[] {
-    return this.runtime.registry.types().map((type) => {
-      const definition = this.runtime.registry.require(type);
-      return { type, version: definition.version, initial: definition.initial as string, states: definition.states as readonly string[] };
-    });
+    return this.runtime.machineDefinitions().map((definition) => ({ type: definition.type, version: definition.version, initial: definition.initial as string, states: definition.states as readonly string[] }));
   }
 
   /** A registered machine type's transitions and its Mermaid state diagram. */
   @Get('rsm/types/:type/diagram')
   @AdminRoute("A machine type's transitions and Mermaid state diagram; 404 for a type this service does not run.", [])
   diagram(@Param('type') type: string) {
-    const definition = this.runtime.registry.get(checkedText('type', type, 200));
-    if (definition === undefined) throw new NotFoundException(`this service runs no machine type ${type.slice(0, 200)} (it runs: ${this.runtime.registry.types().join(', ') || 'none'})`);
+    const definition = this.runtime.machineDefinitions().find((d) => d.type === checkedText('type', type, 200));
+    if (definition === undefined) throw new NotFoundException(`this service runs no machine type ${type.slice(0, 200)} (it runs: ${this.runtime.machineDefinitions().map((d) => d.type).join(', ') || 'none'})`);
     const { initial, states } = definition as { initial: string; states: readonly string[] };
     return { type: definition.type, initial, states, transitions: definition.transitions(), mermaid: definition.toMermaid() };
   }

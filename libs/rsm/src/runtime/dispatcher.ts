@@ -79,15 +79,19 @@ export class Dispatcher {
 
   /**
    * The one after-commit routine, for the dispatcher's own transactions and for the receipts that
-   * step machines in place: reports the batch, then schedules what it left behind (more events, a
-   * retry backoff, a machine another process holds, polled with a growing delay).
+   * step machines in place (`receipt`): reports the batch, then schedules what it left behind (more
+   * events, a retry backoff, a busy machine). A machine busy in the dispatcher's own transaction is
+   * held by another process: it is polled with a growing delay. One busy at a receipt is most
+   * often held by this process's dispatcher, which then runs it again at once (as `notify` does).
    */
-  committed(result: BatchResult, keys: readonly string[], seconds: number): void {
+  committed(result: BatchResult, keys: readonly string[], seconds: number, receipt = false): void {
     this.afterCommit(result, keys, seconds);
     for (const key of result.more) this.notify(key);
     for (const [key, at] of result.retryAt) this.notifyAt(key, at);
     for (const key of keys) {
-      if (this.options.handle && result.busy.has(key)) {
+      if (receipt && result.busy.has(key)) {
+        this.notify(key);
+      } else if (this.options.handle && result.busy.has(key)) {
         const n = (this.busyAttempts.get(key) ?? 0) + 1;
         this.busyAttempts.set(key, n);
         this.notifyAt(key, Date.now() + Math.min(250, 2 * 2 ** Math.min(n, 7)));

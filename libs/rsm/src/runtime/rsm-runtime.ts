@@ -108,7 +108,7 @@ interface Waiter {
  */
 export class RsmRuntime {
   readonly options: RsmOptions;
-  readonly registry: MachineRegistry;
+  private readonly registry: MachineRegistry;
   readonly metrics: RsmMetrics;
   readonly dataSource: DataSource;
   readonly logger: RsmLogger;
@@ -167,6 +167,11 @@ export class RsmRuntime {
   }
 
   /** Adds a machine type before `start`. */
+  /** The machine types this runtime steps, as registered (with the contracts' schemas merged in). */
+  machineDefinitions(): AnyMachineDefinition[] {
+    return this.registry.types().map((type) => this.registry.require(type));
+  }
+
   register(definition: AnyMachineDefinition): void {
     this.assertNotStarted();
     this.registry.register(definition);
@@ -781,7 +786,7 @@ export class RsmRuntime {
     this.deps.crashHook?.('afterPublishBeforeAck');
     const batch = received.stepped;
     const stepped = batch === undefined ? [] : batchOf(received.wake);
-    if (batch !== undefined) parts.dispatcher.committed(batch, stepped, (performance.now() - startedAt) / 1_000);
+    if (batch !== undefined) parts.dispatcher.committed(batch, stepped, (performance.now() - startedAt) / 1_000, true);
     const handled = new Set(stepped);
     const service = this.options.service;
     this.metrics.messagesReceived.inc({ service }, received.accepted);

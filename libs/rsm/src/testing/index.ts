@@ -5,8 +5,9 @@ export type { ExploreOptions, ExploreReport, Monitor, RunResult, SimulationSetup
 export { priorityStrategy, randomWalk, seededRandom } from './simulation/strategies.js';
 export type { Strategy } from './simulation/strategies.js';
 export { envActor, envRequest } from './simulation/world.js';
-export type { ActivityStub, EnvActorSpec, EnvMove, EnvRequest, ScriptStep, SimEnvironment, SimMachine, TraceStep } from './simulation/world.js';
+export type { Action, ActivityStub, EnvActorSpec, EnvMove, EnvRequest, ScriptStep, SimEnvironment, SimMachine, TraceStep, World, WorldOptions } from './simulation/world.js';
+export type { MachineStatus } from '../definition/step-executor.js';
 export { formatCoverage, pairCount } from './simulation/coverage.js';
-export type { CoverageReport, MachineCoverage, PairCoverage, TransitionCoverage } from './simulation/coverage.js';
+export type { CoverageCounter, CoverageReport, CoverageShape, MachineCoverage, PairCoverage, TransitionCoverage } from './simulation/coverage.js';
 // What a step did, as `TraceEntry.effects` shows it.
 export type { Effect } from '../definition/effects.js';

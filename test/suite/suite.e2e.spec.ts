@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { checkInvariants, formatResults, readSnapshot, waitUntilQuiet, type SagaView } from '#verifier';
+import { retryAfterSeconds } from '../../load-tests/k6/lib/retry-after.js';
 import { http, SuiteProcesses } from '../support/suite-processes.js';
 
 const FLEET = 6;
@@ -56,6 +57,25 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
     const id = (answer.body as { deliveryId: string }).deliveryId;
     accepted.add(id);
     return { id, answer };
+  };
+
+  // A client that honours admission control: a 429 must carry Retry-After, and the request is sent
+  // again after it (a loaded CI machine may fall behind during a burst). Bounded: at most 60 tries.
+  let refusedForLoad = 0;
+  const submitPolitely = async (body: object) => {
+    for (let attempt = 1; ; attempt += 1) {
+      const answer = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, body, customer);
+      if (answer.status === 429 && attempt < 60) {
+        const header = answer.headers.get('retry-after');
+        assert.ok(header !== null, '429 without Retry-After');
+        refusedForLoad += 1;
+        await new Promise((resolve) => setTimeout(resolve, retryAfterSeconds(header, Date.now()) * 1_000));
+        continue;
+      }
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+      accepted.add((answer.body as { deliveryId: string }).deliveryId);
+      return;
+    }
   };
 
   before(async () => {
@@ -236,10 +256,11 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
       Array.from({ length: 32 }, async () => {
         while (next < bodies.length) {
           const body = bodies[next++] as object;
-          await submit(body);
+          await submitPolitely(body);
         }
       }),
     );
+    if (refusedForLoad > 0) console.log(`# ${refusedForLoad} submissions refused with 429 and sent again after Retry-After`);
     const { snapshot, quiet } = await waitUntilQuiet(suite.urls, 180_000, { operatorKey: suite.keys.operatorKey });
     assert.ok(quiet, `quiet: ${snapshot.sagas.filter((s) => !['Completed', 'Failed', 'Cancelled'].includes(s.state)).length} sagas still live`);
     const results = checkInvariants(snapshot, { accepted });

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Module, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { defineMachine, RsmRuntime } from '#rsm';
+import { RsmModule } from '#rsm/nest';
+import { Counter } from './fixtures/machines.js';
+import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
+import { dropSchemas, quietLogger, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+
+const TOKEN = 'console-operator-token-0123456789abcdef';
+/** Debian's Chromium, installed by scripts/test-prerequisites.ts; no browser is downloaded. */
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'console');
+
+/** While true, shipping fails: the test's way to provoke a dead letter, and to let its redrive succeed. */
+let depotClosed = false;
+
+const Parcel = defineMachine<{ label: string; shippedBy?: string }, { type: 'Label'; label: string } | { type: 'Ship'; by: string }>()({
+  type: 'Parcel',
+  initial: 'Packing',
+  initialData: () => ({ label: '' }),
+  states: {
+    Packing: {
+      on: {
+        Label: (data, event) => {
+          data.label = event.label;
+        },
+        Ship: (data, event, ctx) => {
+          if (depotClosed) throw new Error('the depot is closed');
+          data.shippedBy = event.by;
+          ctx.goto('Shipped');
+        },
+      },
+      targets: { Ship: 'Shipped' },
+    },
+    Shipped: {},
+  },
+  failure: { maxAttempts: 2, initialBackoffMs: 10, maxBackoffMs: 20 },
+});
+
+describe('the operator console in a real Chromium', { timeout: 120_000 }, () => {
+  const schema = uniqueSchema('console');
+  let app: INestApplication;
+  let rsm: RsmRuntime;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    @Module({
+      imports: [
+        RsmModule.forRoot({
+          service: 'console-test',
+          postgres: { url: testConfig.DATABASE_URL, schema },
+          redis: { url: testConfig.REDIS_URL, prefix: uniquePrefix('console'), signingKeys: TEST_SIGNING_KEYS },
+          adminTokens: [TOKEN],
+          deps: { logger: quietLogger },
+          exitOnFatalError: false,
+        }),
+        RsmModule.forFeature([Counter, Parcel]),
+      ],
+    })
+    class AppModule {}
+    app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    rsm = app.get(RsmRuntime);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(30_000);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await app?.close();
+    await dropSchemas(schema);
+  });
+
+  it('refuses a caller without an operator token, in the API and at the login box', async () => {
+    assert.equal((await fetch(`${url}/rsm/types`)).status, 401);
+    assert.equal((await fetch(`${url}/rsm/types`, { headers: { authorization: 'Bearer not-the-token' } })).status, 401);
+    const served = await fetch(`${url}/rsm/console/`);
+    assert.equal(served.status, 200);
+    assert.match(served.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.equal((await fetch(`${url}/rsm/console/assets/..%2F..%2Fpackage.json`)).status, 404);
+
+    await page.goto(`${url}/rsm/console`);
+    await page.fill('input[name=token]', 'not-the-token');
+    await page.click('button[type=submit]');
+    await page.getByTestId('login-error').filter({ hasText: 'Refused (401)' }).waitFor();
+    assert.equal(await page.evaluate('sessionStorage.length'), 0, 'a refused token is not kept');
+  });
+
+  it('signs in, and the overview counts follow the machines without a reload', async () => {
+    await page.fill('input[name=token]', TOKEN);
+    await page.fill('input[name=actor]', 'alice');
+    await page.click('button[type=submit]');
+    await page.getByTestId('type-Parcel').waitFor();
+    assert.equal(page.url().includes(TOKEN), false, 'the token is never in the URL');
+    const openCounters = page.getByTestId('counts-Counter').locator('tr[data-state=Open][data-status=active] td.count');
+    for (const n of [1, 2]) {
+      await rsm.create(Counter.ref(`overview-${n}`), { type: 'Open' });
+      await openCounters.filter({ hasText: new RegExp(`^${n}$`) }).waitFor();
+    }
+    await page.getByTestId('type-Counter').getByTestId('diagram').locator('svg').waitFor();
+    await page.screenshot({ path: join(SCREENSHOTS, 'overview.png'), fullPage: true });
+  });
+
+  it('finds a machine by id: its state highlighted on the diagram and its step history', async () => {
+    const ref = Parcel.ref('parcel-42');
+    await rsm.create(ref, { type: 'Label', label: 'fragile' });
+    await waitFor('the label step', async () => (await rsm.inspect(ref, 5))?.recentSteps.length === 1);
+    await page.fill('input[name=search]', 'parcel-42');
+    await page.press('input[name=search]', 'Enter');
+    await page.getByTestId('machine-page').waitFor();
+    assert.equal(await page.getByTestId('machine-state').textContent(), 'Packing');
+    // Mermaid gives the highlighted state the `current` class: the node that carries it is Packing.
+    const current = page.getByTestId('diagram').locator('g.current');
+    await current.first().waitFor();
+    assert.match((await current.first().textContent()) ?? '', /Packing/);
+    await page.getByTestId('steps').locator('tr', { hasText: 'Label' }).waitFor();
+    assert.match((await page.getByTestId('machine-data').textContent()) ?? '', /fragile/);
+  });
+
+  it('redrives a dead letter from the console after a confirmation; the machine moves on and the audit log shows it', async () => {
+    const ref = Parcel.ref('parcel-42');
+    depotClosed = true;
+    await rsm.send(ref, { type: 'Ship', by: 'drone-7' });
+    const letter = await waitFor('the Ship dead letter', async () => (await rsm.deadLetterPage({ type: 'Parcel', machineId: 'parcel-42' })).items[0], 30_000);
+    depotClosed = false;
+
+    const row = page.locator(`tr[data-letter="${letter.id}"]`);
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Inspect' }).click();
+    assert.match((await page.getByTestId('payload').textContent()) ?? '', /drone-7/);
+    await row.getByTestId('redrive').click();
+    const dialog = page.getByTestId('confirm-dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await rsm.deadLetterPage({ type: 'Parcel', machineId: 'parcel-42' })).items.length, 1, 'cancel does nothing');
+    await row.getByTestId('redrive').click();
+    await dialog.getByTestId('confirm').click();
+    await page.getByTestId('notice').filter({ hasText: 'redriven' }).waitFor();
+
+    await page.getByTestId('machine-state').filter({ hasText: /^Shipped$/ }).waitFor();
+    await page.getByTestId('diagram').locator('g.current', { hasText: 'Shipped' }).waitFor();
+    await page.getByTestId('steps').locator('tr', { hasText: 'Packing → Shipped' }).waitFor();
+    await page.screenshot({ path: join(SCREENSHOTS, 'machine.png'), fullPage: true });
+
+    await page.click('a[href="#/audit"]');
+    const audit = page.getByTestId('audit').locator('tr[data-action="dead-letters.redrive"]');
+    await audit.first().waitFor();
+    const text = (await audit.first().textContent()) ?? '';
+    assert.match(text, /alice/);
+    assert.match(text, new RegExp(letter.id));
+  });
+
+  it('fits a narrow screen: nothing wider than the phone', async () => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.click('a[href="#/"]');
+    await page.getByTestId('type-Parcel').waitFor();
+    const widths = await page.evaluate<{ page: number; screen: number }>('({ page: document.documentElement.scrollWidth, screen: window.innerWidth })');
+    assert.ok(widths.page <= widths.screen, `page ${widths.page}px wide on a ${widths.screen}px screen`);
+  });
+});

@@ -59,6 +59,32 @@ export async function call<T>(session: Session, method: 'GET' | 'POST', path: st
   return parsed as T;
 }
 
+/** The queue gauges of the service's open `/metrics` (Prometheus text), summed over their labels. */
+export interface Queues {
+  inboxDepth: number;
+  inboxOldestAgeSeconds: number;
+  outboxDepth: number;
+  outboxOldestAgeSeconds: number;
+}
+
+export async function queues(): Promise<Queues | undefined> {
+  const response = await fetch(`${base}/metrics`, { cache: 'no-store' });
+  if (!response.ok) return undefined;
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    const match = /^(rsm_(?:inbox|outbox)_(?:depth|oldest_age_seconds))(?:\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
+    if (match?.[1] === undefined || match[2] === undefined) continue;
+    const value = Number(match[2]);
+    if (Number.isFinite(value)) values.set(match[1], (match[1].endsWith('depth') ? (values.get(match[1]) ?? 0) + value : Math.max(values.get(match[1]) ?? 0, value)));
+  }
+  return {
+    inboxDepth: values.get('rsm_inbox_depth') ?? 0,
+    inboxOldestAgeSeconds: values.get('rsm_inbox_oldest_age_seconds') ?? 0,
+    outboxDepth: values.get('rsm_outbox_depth') ?? 0,
+    outboxOldestAgeSeconds: values.get('rsm_outbox_oldest_age_seconds') ?? 0,
+  };
+}
+
 /** A query string from the defined, non-empty values. */
 export function query(values: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();

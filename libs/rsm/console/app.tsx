@@ -11,6 +11,7 @@ import {
   enc,
   loadSession,
   query,
+  queues,
   saveSession,
   type AuditEntry,
   type DeadLetter,
@@ -200,6 +201,15 @@ function Login(props: { signIn: (session: Session) => void }) {
   );
 }
 
+/** A link to a machine's page here; a machine of another service's type shows there (its console, same path). */
+function MachineLink(props: { type: string; id: string }) {
+  return (
+    <a href={`#/machine/${enc(props.type)}/${enc(props.id)}`}>
+      {props.type}/{props.id}
+    </a>
+  );
+}
+
 function Table(props: { head: string[]; children: ComponentChildren; testid?: string }) {
   return (
     <div class="scroll">
@@ -264,14 +274,15 @@ function Search(props: { session: Session }) {
 function Overview(props: { session: Session }) {
   const { session } = props;
   const { data, error } = usePoll(async () => {
-    const [types, counts, letters, gaps] = await Promise.all([
+    const [types, counts, letters, gaps, depth] = await Promise.all([
       call<TypeInfo[]>(session, 'GET', '/rsm/types'),
       call<MachineCount[]>(session, 'GET', '/rsm/machines/counts'),
       call<Page<DeadLetter>>(session, 'GET', `/rsm/dead-letters${query({ limit: 500 })}`),
       call<Gap[]>(session, 'GET', `/rsm/gaps${query({ limit: 100 })}`),
+      queues().catch(() => undefined),
     ]);
     const diagrams = await Promise.all(types.map((t) => call<Diagram>(session, 'GET', `/rsm/types/${enc(t.type)}/diagram`)));
-    return { types, counts, letters, gaps, diagrams };
+    return { types, counts, letters, gaps, diagrams, depth };
   }, [session]);
   if (data === undefined) return <p>{error ?? 'Loading…'}</p>;
   const lettersByType = new Map<string, number>();
@@ -291,6 +302,16 @@ function Overview(props: { session: Session }) {
         <div class="tile" data-testid="gap-total">
           <strong>{data.gaps.length}</strong> gaps
         </div>
+        {data.depth !== undefined && (
+          <>
+            <div class="tile" data-testid="inbox-depth">
+              <strong>{data.depth.inboxDepth}</strong> in inboxes{data.depth.inboxDepth > 0 && `, oldest ${Math.round(data.depth.inboxOldestAgeSeconds)}s`}
+            </div>
+            <div class="tile" data-testid="outbox-depth">
+              <strong>{data.depth.outboxDepth}</strong> unacknowledged in outboxes{data.depth.outboxDepth > 0 && `, oldest ${Math.round(data.depth.outboxOldestAgeSeconds)}s`}
+            </div>
+          </>
+        )}
       </div>
       {data.gaps.length > 0 && (
         <Table head={['sender', 'receiver', 'missing from', 'waiting', 'since']}>
@@ -444,7 +465,7 @@ function DeadLetters(props: { session: Session; type?: string; machineId?: strin
                   <b>Reason:</b> {l.reason}
                 </p>
                 <p>
-                  <b>Sender:</b> {l.senderType === null ? 'outside' : `${l.senderType}/${l.senderId ?? ''}`}
+                  <b>Sender:</b> {l.senderType === null ? 'outside' : <MachineLink type={l.senderType} id={l.senderId ?? ''} />}
                 </p>
                 <pre data-testid="payload">{json(l.event)}</pre>
               </td>
@@ -501,7 +522,7 @@ function MachinePage(props: { session: Session; type: string; id: string; ask: (
               <tr key={i.seq}>
                 <td>{i.seq}</td>
                 <td>{i.event.type}</td>
-                <td>{i.senderType === null ? 'outside' : `${i.senderType}/${i.senderId ?? ''}`}</td>
+                <td>{i.senderType === null ? 'outside' : <MachineLink type={i.senderType} id={i.senderId ?? ''} />}</td>
                 <td>{i.attempts}</td>
                 <td>{i.lastError ?? ''}</td>
                 <td>{age(i.createdAt)}</td>
@@ -512,7 +533,14 @@ function MachinePage(props: { session: Session; type: string; id: string; ask: (
           <Table head={['to', 'kind', 'event', 'attempts', 'age']}>
             {m.outbox.map((o) => (
               <tr key={o.id}>
-                <td>{o.to === null ? o.destination : `${o.destination}: ${o.to.type}/${o.to.id}`}</td>
+                <td>
+                  {o.destination}
+                  {o.to !== null && (
+                    <>
+                      : <MachineLink type={o.to.type} id={o.to.id} />
+                    </>
+                  )}
+                </td>
                 <td>{o.kind}</td>
                 <td>{o.eventType ?? ''}</td>
                 <td>{o.attempts}</td>

@@ -112,6 +112,7 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
       await openCounters.filter({ hasText: new RegExp(`^${n}$`) }).waitFor();
     }
     await page.getByTestId('type-Counter').getByTestId('diagram').locator('svg').waitFor();
+    await page.getByTestId('inbox-depth').waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, 'overview.png'), fullPage: true });
   });
 

@@ -34,6 +34,29 @@ declare const mermaid: {
 
 const POLL_MS = 2_000;
 
+/** What the service told the page (RsmConsoleController's meta tag): its name, the other consoles, where each type runs. */
+interface Settings {
+  service: string;
+  services: Record<string, string>;
+  routes: Record<string, string>;
+}
+const settings: Settings = (() => {
+  try {
+    const parsed = JSON.parse(document.querySelector('meta[name=rsm-console]')?.getAttribute('content') ?? '{}') as Partial<Settings>;
+    return { service: parsed.service ?? '', services: parsed.services ?? {}, routes: parsed.routes ?? {} };
+  } catch {
+    return { service: '', services: {}, routes: {} };
+  }
+})();
+
+/** The console that shows machines of `type`: '' for this one, else another service's console URL (unknown: this one). */
+function consoleOf(type: string, service?: string): string {
+  const owner = service ?? settings.routes[type];
+  if (owner === undefined || owner === settings.service) return '';
+  const url = settings.services[owner];
+  return url === undefined ? '' : `${url}/rsm/console/`;
+}
+
 /** Runs `load` now and every POLL_MS while the page shows; `reload` runs it at once. */
 function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T | undefined; error: string | undefined; reload: () => void } {
   const [data, setData] = useState<T | undefined>(undefined);
@@ -201,10 +224,11 @@ function Login(props: { signIn: (session: Session) => void }) {
   );
 }
 
-/** A link to a machine's page here; a machine of another service's type shows there (its console, same path). */
-function MachineLink(props: { type: string; id: string }) {
+/** A link to a machine's page: here, or in the console of the service that runs its type. */
+function MachineLink(props: { type: string; id: string; service?: string }) {
+  const elsewhere = consoleOf(props.type, props.service);
   return (
-    <a href={`#/machine/${enc(props.type)}/${enc(props.id)}`}>
+    <a href={`${elsewhere}#/machine/${enc(props.type)}/${enc(props.id)}`} data-service={elsewhere === '' ? settings.service : (props.service ?? settings.routes[props.type])}>
       {props.type}/{props.id}
     </a>
   );
@@ -291,6 +315,20 @@ function Overview(props: { session: Session }) {
   return (
     <section>
       {error !== undefined && <p class="error">{error}</p>}
+      {Object.keys(settings.services).length > 0 && (
+        <nav class="services" data-testid="services">
+          Services:{' '}
+          {Object.entries(settings.services).map(([name, url]) =>
+            name === settings.service ? (
+              <b key={name}>{name}</b>
+            ) : (
+              <a key={name} href={`${url}/rsm/console/`}>
+                {name}
+              </a>
+            ),
+          )}
+        </nav>
+      )}
       <div class="tiles">
         <a class="tile" href="#/dead-letters" data-testid="dead-letter-total">
           <strong>
@@ -537,7 +575,7 @@ function MachinePage(props: { session: Session; type: string; id: string; ask: (
                   {o.destination}
                   {o.to !== null && (
                     <>
-                      : <MachineLink type={o.to.type} id={o.to.id} />
+                      : <MachineLink type={o.to.type} id={o.to.id} service={o.destination} />
                     </>
                   )}
                 </td>
@@ -619,7 +657,7 @@ function App() {
   return (
     <>
       <header>
-        <strong>RSM console</strong>
+        <strong>RSM console{settings.service !== '' && ` · ${settings.service}`}</strong>
         <nav>
           <a href="#/" class={page === undefined ? 'active' : ''}>
             Overview

@@ -7,6 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { defineMachine, RsmRuntime } from '#rsm';
 import { RsmModule } from '#rsm/nest';
+import { consoleSettings } from '../src/nest/rsm-console.controller.js';
 import { Counter } from './fixtures/machines.js';
 import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, quietLogger, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
@@ -32,6 +33,7 @@ const Parcel = defineMachine<{ label: string; shippedBy?: string }, { type: 'Lab
         Ship: (data, event, ctx) => {
           if (depotClosed) throw new Error('the depot is closed');
           data.shippedBy = event.by;
+          ctx.send({ type: 'Depot', id: 'north' }, { type: 'Expect' });
           ctx.goto('Shipped');
         },
       },
@@ -58,6 +60,8 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
           postgres: { url: testConfig.DATABASE_URL, schema },
           redis: { url: testConfig.REDIS_URL, prefix: uniquePrefix('console'), signingKeys: TEST_SIGNING_KEYS },
           adminTokens: [TOKEN],
+          routes: { Depot: 'depot' },
+          console: { services: { depot: 'http://depot.example:3009/' } },
           deps: { logger: quietLogger },
           exitOnFatalError: false,
         }),
@@ -154,6 +158,10 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     await page.getByTestId('machine-state').filter({ hasText: /^Shipped$/ }).waitFor();
     await page.getByTestId('diagram').locator('g.current', { hasText: 'Shipped' }).waitFor();
     await page.getByTestId('steps').locator('tr', { hasText: 'Packing → Shipped' }).waitFor();
+    // Its send to the depot service waits in the outbox (nobody runs it here); the receiver opens in the depot's console.
+    const receiver = page.locator('a[data-service=depot]', { hasText: 'Depot/north' });
+    await receiver.first().waitFor();
+    assert.equal(await receiver.first().getAttribute('href'), 'http://depot.example:3009/rsm/console/#/machine/Depot/north');
     await page.screenshot({ path: join(SCREENSHOTS, 'machine.png'), fullPage: true });
 
     await page.click('a[href="#/audit"]');
@@ -162,6 +170,12 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     const text = (await audit.first().textContent()) ?? '';
     assert.match(text, /alice/);
     assert.match(text, new RegExp(letter.id));
+  });
+
+  it('refuses a console services URL that is not http(s), naming the setting', () => {
+    assert.throws(() => consoleSettings({ console: { services: { depot: 'javascript:alert(1)' } } }), /console\.services\.depot/);
+    assert.throws(() => consoleSettings({ console: { services: { depot: 'http://user:pw@depot:3000' } } }), /console\.services\.depot/);
+    assert.deepEqual(consoleSettings({ service: 'a', console: { services: { b: 'https://b.example/x/' } } }).services, { b: 'https://b.example/x' });
   });
 
   it('fits a narrow screen: nothing wider than the phone', async () => {

@@ -3,10 +3,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Controller, Get, NotFoundException, Param, Res, SetMetadata } from '@nestjs/common';
+import { Controller, Get, Inject, NotFoundException, Param, Res, SetMetadata } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { RSM_SELF_GUARDED } from './rsm.constants.js';
+import { RSM_MODULE_OPTIONS, RSM_SELF_GUARDED } from './rsm.constants.js';
 
 const require = createRequire(import.meta.url);
 
@@ -45,13 +45,51 @@ th,td{border-bottom:1px solid #e3e7ec;padding:.35rem .5rem;text-align:left;verti
 pre{background:#f0f2f5;padding:.6rem;overflow:auto;max-height:24rem}.error{color:#b71c1c}.notice{background:#e8f5e9;margin:0;padding:.5rem 1rem}
 .diagram{overflow-x:auto;background:#fff;padding:.5rem}.diagram svg{max-width:100%;height:auto}
 .columns{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:1rem}.filters,.actions{display:flex;flex-wrap:wrap;gap:.4rem;margin:.5rem 0}
-.nowrap{white-space:nowrap}.reason{max-width:24rem}.login{max-width:24rem;margin:10vh auto;display:grid;gap:.8rem;background:#fff;padding:1.5rem;border-radius:6px}
+.nowrap{white-space:nowrap}.services{display:flex;flex-wrap:wrap;gap:.3rem .8rem;margin-bottom:.8rem}.reason{max-width:24rem}.login{max-width:24rem;margin:10vh auto;display:grid;gap:.8rem;background:#fff;padding:1.5rem;border-radius:6px}
 .login label{display:grid;gap:.2rem}dialog{max-width:32rem;border:1px solid #99a;border-radius:6px}
 @media (max-width:700px){.columns{grid-template-columns:1fr}main{padding:.5rem}.reason{max-width:12rem}header{padding:.5rem}}
 `;
 
-const page = `<!doctype html>
+/** The operator console's view of the suite: see `RsmModuleOptions.console`. */
+export interface RsmConsoleOptions {
+  /** Each service's base URL as the operator's browser reaches it (`http(s)://host:port`), by service name (this one's included or not). */
+  readonly services?: Readonly<Record<string, string>>;
+}
+
+/** What the page knows of the suite, in a meta tag it reads at start: no script, no extra request. */
+interface ConsoleSettings {
+  readonly service: string;
+  /** Console base URL of each service, by name. */
+  readonly services: Readonly<Record<string, string>>;
+  /** The service of each machine type that runs elsewhere (`routes`). */
+  readonly routes: Readonly<Record<string, string>>;
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The console's settings from the module's options; a services URL that is not http(s) stops start-up naming it. */
+export function consoleSettings(options: { service?: unknown; routes?: unknown; console?: boolean | RsmConsoleOptions }): ConsoleSettings {
+  const services: Record<string, string> = {};
+  const given = typeof options.console === 'object' ? (options.console.services ?? {}) : {};
+  for (const [name, url] of Object.entries(given)) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || !['http:', 'https:'].includes(parsed.protocol) || parsed.username !== '' || parsed.password !== '') {
+      throw new Error(`RsmModule option console.services.${name} must be an http(s) URL without credentials (was ${JSON.stringify(String(url).slice(0, 200))})`);
+    }
+    services[name] = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
+  }
+  const routes = typeof options.routes === 'object' && options.routes !== null ? Object.fromEntries(Object.entries(options.routes).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  return { service: typeof options.service === 'string' ? options.service : '', services, routes };
+}
+
+const pageWith = (settings: ConsoleSettings) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="rsm-console" content="${escapeHtml(JSON.stringify(settings))}">
 <title>RSM console</title><style>${style}</style>
 <script type="importmap">${importMap}</script>
 <script src="./assets/mermaid.min.js"></script>
@@ -84,6 +122,11 @@ const policy = [
 @SetMetadata(RSM_SELF_GUARDED, true)
 export class RsmConsoleController {
   private readonly files = consoleFiles();
+  private readonly page: string;
+
+  constructor(@Inject(RSM_MODULE_OPTIONS) options: { service?: unknown; routes?: unknown; console?: boolean | RsmConsoleOptions }) {
+    this.page = pageWith(consoleSettings(options));
+  }
 
   @Get()
   index(@Res() response: Response): void {
@@ -98,7 +141,7 @@ export class RsmConsoleController {
         'X-Content-Type-Options': 'nosniff',
         'Referrer-Policy': 'no-referrer',
       })
-      .send(page);
+      .send(this.page);
   }
 
   @Get('assets/:file')

@@ -16,7 +16,7 @@ import { installFatalErrorHandlers } from '../runtime/fatal-errors.js';
 import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
 import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';
 import { RsmAdminGuard } from './rsm-admin.guard.js';
-import { RsmConsoleController } from './rsm-console.controller.js';
+import { RsmConsoleController, type RsmConsoleOptions } from './rsm-console.controller.js';
 import { RsmHttpController } from './rsm-http.controller.js';
 import { RSM_ACTIVITY_METADATA, RSM_METRICS_REGISTRY, RSM_MODULE_OPTIONS } from './rsm.constants.js';
 
@@ -28,8 +28,10 @@ export interface RsmModuleOptions extends RsmOptionsInput {
   /**
    * Serve the operator console at `/rsm/console` (default true with `httpEndpoints`): a static page
    * that holds no data and asks for an operator token, then reads and acts through `/rsm/*` only.
+   * With `services`, it links to the other services' consoles and opens a machine of a type
+   * `routes` sends elsewhere in that service's console.
    */
-  readonly console?: boolean;
+  readonly console?: boolean | RsmConsoleOptions;
   /**
    * Bearer tokens that may call `/rsm/*` (machines, dead letters with their payloads, redrive and
    * discard, gaps, the audit log: what the `rsm` CLI uses); several, so that one can be rotated.
@@ -49,12 +51,12 @@ export interface RsmModuleAsyncOptions {
   readonly inject?: InjectionToken[];
   readonly useFactory: (...args: never[]) => RsmModuleOptions | Promise<RsmModuleOptions>;
   readonly httpEndpoints?: boolean;
-  /** Serve the operator console at `/rsm/console` (default true with `httpEndpoints`). */
+  /** Serve the operator console at `/rsm/console` (default true with `httpEndpoints`); its options come from `useFactory`. */
   readonly console?: boolean;
 }
 
 /** The module's controllers: the admin routes unless `httpEndpoints` is false, and the console with them unless `console` is false. */
-const controllersFor = (options: { httpEndpoints?: boolean; console?: boolean }) =>
+const controllersFor = (options: { httpEndpoints?: boolean; console?: boolean | RsmConsoleOptions }) =>
   options.httpEndpoints === false ? [] : options.console === false ? [RsmHttpController] : [RsmHttpController, RsmConsoleController];
 
 /** Starts the runtime once every feature module has registered its machines and activities. */

@@ -172,6 +172,28 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     assert.match(text, new RegExp(letter.id));
   });
 
+  it('discards several dead letters at once from the dead-letter page, filtered, after a confirmation', async () => {
+    for (const n of [1, 2]) {
+      const ref = Counter.ref(`closed-${n}`);
+      await rsm.create(ref, { type: 'Open' });
+      await rsm.request(ref, { type: 'Close' });
+      await rsm.send(ref, { type: 'Add', n });
+    }
+    await waitFor('two Counter dead letters', async () => (await rsm.deadLetterPage({ type: 'Counter' })).items.length === 2, 30_000);
+    await page.click('a[href="#/dead-letters"]');
+    await page.fill('input[placeholder="type"]', 'Counter');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const rows = page.getByTestId('dead-letter-table').locator('tr[data-letter]');
+    await waitFor('only the two Counter letters listed', async () => (await rows.count()) === 2 && (await rows.filter({ hasText: 'Parcel/' }).count()) === 0, 30_000);
+    for (const box of await page.getByTestId('dead-letter-table').locator('input[type=checkbox]').all()) await box.check();
+    await page.getByRole('button', { name: 'Discard selected' }).click();
+    await page.getByTestId('confirm-dialog').filter({ hasText: 'Discard 2 dead letters?' }).getByTestId('confirm').click();
+    await page.getByTestId('dead-letter-table').getByText('No dead letters match.').waitFor();
+    assert.equal((await rsm.deadLetterPage({ type: 'Counter', status: 'all' })).items.length, 0);
+    await page.click('a[href="#/audit"]');
+    await page.getByTestId('audit').locator('tr[data-action="dead-letters.discard"]', { hasText: 'alice' }).waitFor();
+  });
+
   it('refuses a console services URL that is not http(s), naming the setting', () => {
     assert.throws(() => consoleSettings({ console: { services: { depot: 'javascript:alert(1)' } } }), /console\.services\.depot/);
     assert.throws(() => consoleSettings({ console: { services: { depot: 'http://user:pw@depot:3000' } } }), /console\.services\.depot/);

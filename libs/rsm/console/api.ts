@@ -52,6 +52,8 @@ export async function call<T>(session: Session, method: 'GET' | 'POST', path: st
   } catch {
     parsed = text;
   }
+  // A key that stopped working (rotated, removed) ends the session: the app returns to its login box.
+  if (response.status === 401) dispatchEvent(new CustomEvent('rsm-console-unauthorized'));
   if (!response.ok) {
     const message = typeof parsed === 'object' && parsed !== null && 'message' in parsed ? String(parsed.message) : `HTTP ${response.status}`;
     throw new ApiError(response.status, message);

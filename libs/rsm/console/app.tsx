@@ -381,16 +381,20 @@ function Overview(props: { session: Session }) {
             <p>
               {rows.reduce((n, r) => n + r.count, 0)} machines · <a href={`#/dead-letters/${enc(t.type)}`}>{lettersByType.get(t.type) ?? 0} open dead letters</a>
             </p>
-            {diagram !== undefined && <StateDiagram diagram={diagram} counts={byState} />}
-            <Table head={['state', 'status', 'count']} testid={`counts-${t.type}`}>
-              {rows.map((r) => (
-                <tr key={`${r.state}/${r.status}`} data-state={r.state} data-status={r.status}>
-                  <td>{r.state}</td>
-                  <td>{r.status}</td>
-                  <td class="count">{r.count}</td>
-                </tr>
-              ))}
-            </Table>
+            <div class="columns">
+              {diagram !== undefined && <StateDiagram diagram={diagram} counts={byState} />}
+              <Table head={['state', 'status', 'count']} testid={`counts-${t.type}`}>
+                {rows.map((r) => (
+                  <tr key={`${r.state}/${r.status}`} data-state={r.state} data-status={r.status}>
+                    <td>
+                      <a href={`#/machines/${enc(t.type)}/${enc(r.state)}`}>{r.state}</a>
+                    </td>
+                    <td>{r.status}</td>
+                    <td class="count">{r.count}</td>
+                  </tr>
+                ))}
+              </Table>
+            </div>
           </article>
         );
       })}
@@ -616,6 +620,44 @@ function MachinePage(props: { session: Session; type: string; id: string; ask: (
   );
 }
 
+/** The machines of a type in a state, a page at a time. */
+function Machines(props: { session: Session; type: string; state: string }) {
+  const [after, setAfter] = useState<string[]>([]);
+  const cursor = after[after.length - 1];
+  const { data, error } = usePoll(
+    () => call<Page<MachineView>>(props.session, 'GET', `/rsm/machines${query({ type: props.type, state: props.state, limit: 100, after: cursor })}`),
+    [props.session, props.type, props.state, cursor],
+  );
+  return (
+    <section>
+      <h2>
+        {props.type} in {props.state}
+      </h2>
+      {error !== undefined && <p class="error">{error}</p>}
+      <Table head={['machine', 'status', 'version', 'updated']} testid="machines">
+        {(data?.items ?? []).map((m) => (
+          <tr key={m.id}>
+            <td>
+              <MachineLink type={m.type} id={m.id} />
+            </td>
+            <td>{m.status}</td>
+            <td>{m.version}</td>
+            <td>{time(m.updatedAt)}</td>
+          </tr>
+        ))}
+      </Table>
+      <div class="actions">
+        <button type="button" disabled={after.length === 0} onClick={() => setAfter(after.slice(0, -1))}>
+          Previous
+        </button>
+        <button type="button" disabled={data?.next === null || data === undefined} onClick={() => data?.next != null && setAfter([...after, data.next])}>
+          Next
+        </button>
+      </div>
+    </section>
+  );
+}
+
 function Audit(props: { session: Session }) {
   const { data, error } = usePoll(() => call<Page<AuditEntry>>(props.session, 'GET', `/rsm/audit${query({ limit: 100 })}`), [props.session]);
   return (
@@ -651,6 +693,14 @@ function App() {
     saveSession(s);
     setSession(s);
   };
+  useEffect(() => {
+    const signOut = () => {
+      saveSession(undefined);
+      setSession(undefined);
+    };
+    addEventListener('rsm-console-unauthorized', signOut);
+    return () => removeEventListener('rsm-console-unauthorized', signOut);
+  }, []);
   if (session === undefined) return <Login signIn={signIn} />;
   const ask = (c: Confirmation) => setConfirmation(c);
   const [page, a, b] = route;
@@ -685,6 +735,8 @@ function App() {
       <main>
         {page === 'machine' && a !== undefined && b !== undefined ? (
           <MachinePage key={`${a}/${b}`} session={session} type={a} id={b} ask={ask} />
+        ) : page === 'machines' && a !== undefined && b !== undefined ? (
+          <Machines key={`${a}/${b}`} session={session} type={a} state={b} />
         ) : page === 'dead-letters' ? (
           <DeadLetters key={a ?? ''} session={session} {...(a === undefined ? {} : { type: a })} ask={ask} />
         ) : page === 'audit' ? (

@@ -117,6 +117,10 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     }
     await page.getByTestId('type-Counter').getByTestId('diagram').locator('svg').waitFor();
     await page.getByTestId('inbox-depth').waitFor();
+    await page.getByTestId('counts-Counter').getByRole('link', { name: 'Open' }).click();
+    await page.getByTestId('machines').getByRole('link', { name: 'Counter/overview-2' }).waitFor();
+    await page.click('a[href="#/"]');
+    await page.getByTestId('type-Counter').getByTestId('diagram').locator('svg').waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, 'overview.png'), fullPage: true });
   });
 

@@ -51,6 +51,8 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
   let url: string;
   let browser: Browser;
   let page: Page;
+  /** What the page logged as an error or threw: a missing file or a script error shows here. */
+  const pageErrors: string[] = [];
 
   before(async () => {
     @Module({
@@ -80,6 +82,11 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(30_000);
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    // The wrong key's 401 is expected; anything else the browser reports is a defect.
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().includes('status of 401')) pageErrors.push(message.text());
+    });
     mkdirSync(SCREENSHOTS, { recursive: true });
   });
 
@@ -210,5 +217,6 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     await page.getByTestId('type-Parcel').waitFor();
     const widths = await page.evaluate<{ page: number; screen: number }>('({ page: document.documentElement.scrollWidth, screen: window.innerWidth })');
     assert.ok(widths.page <= widths.screen, `page ${widths.page}px wide on a ${widths.screen}px screen`);
+    assert.deepEqual(pageErrors, [], 'the browser reported no error during the whole run');
   });
 });

@@ -90,7 +90,7 @@ export function consoleSettings(options: { service?: unknown; routes?: unknown; 
 const pageWith = (settings: ConsoleSettings) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="rsm-console" content="${escapeHtml(JSON.stringify(settings))}">
-<title>RSM console</title><style>${style}</style>
+<link rel="icon" href="data:,"><title>RSM console</title><style>${style}</style>
 <script type="importmap">${importMap}</script>
 <script src="./assets/mermaid.min.js"></script>
 <script type="module" src="./assets/app.js"></script>

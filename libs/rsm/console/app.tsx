@@ -113,6 +113,18 @@ const safeName = (name: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
 
 let diagramSeq = 0;
 
+/** A type's diagram changes only with a deploy: fetched once per page load (a failed fetch is tried again). */
+const diagrams = new Map<string, Promise<Diagram>>();
+function diagramOf(session: Session, type: string): Promise<Diagram> {
+  let diagram = diagrams.get(type);
+  if (diagram === undefined) {
+    diagram = call<Diagram>(session, 'GET', `/rsm/types/${enc(type)}/diagram`);
+    diagrams.set(type, diagram);
+    diagram.catch(() => diagrams.delete(type));
+  }
+  return diagram;
+}
+
 /** A machine type's state diagram: Mermaid text from the service, with counts per state and the highlighted state added. */
 function StateDiagram(props: { diagram: Diagram; highlight?: string; counts?: Record<string, number> }) {
   const { diagram, highlight, counts } = props;
@@ -305,7 +317,7 @@ function Overview(props: { session: Session }) {
       call<Gap[]>(session, 'GET', `/rsm/gaps${query({ limit: 100 })}`),
       queues().catch(() => undefined),
     ]);
-    const diagrams = await Promise.all(types.map((t) => call<Diagram>(session, 'GET', `/rsm/types/${enc(t.type)}/diagram`)));
+    const diagrams = await Promise.all(types.map((t) => diagramOf(session, t.type)));
     return { types, counts, letters, gaps, diagrams, depth };
   }, [session]);
   if (data === undefined) return <p>{error ?? 'Loading…'}</p>;
@@ -524,7 +536,7 @@ function MachinePage(props: { session: Session; type: string; id: string; ask: (
   const machine = usePoll(() => call<Inspection>(session, 'GET', `/rsm/machines/${enc(type)}/${enc(id)}${query({ limit: 50 })}`), [session, type, id]);
   const [diagram, setDiagram] = useState<Diagram | undefined>(undefined);
   useEffect(() => {
-    call<Diagram>(session, 'GET', `/rsm/types/${enc(type)}/diagram`).then(setDiagram, () => setDiagram(undefined));
+    diagramOf(session, type).then(setDiagram, () => setDiagram(undefined));
   }, [session, type]);
   const m = machine.data;
   return (

@@ -99,6 +99,9 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
   it('refuses a caller without an operator token, in the API and at the login box', async () => {
     assert.equal((await fetch(`${url}/rsm/types`)).status, 401);
     assert.equal((await fetch(`${url}/rsm/types`, { headers: { authorization: 'Bearer not-the-token' } })).status, 401);
+    const bare = await fetch(`${url}/rsm/console`, { redirect: 'manual' });
+    assert.equal(bare.status, 308);
+    assert.equal(bare.headers.get('location'), 'console/', 'a relative redirect: it cannot leave this path');
     const served = await fetch(`${url}/rsm/console/`);
     assert.equal(served.status, 200);
     assert.match(served.headers.get('content-security-policy') ?? '', /script-src 'self'/);

@@ -131,8 +131,9 @@ export class RsmConsoleController {
   @Get()
   index(@Res() response: Response): void {
     // `/rsm/console` and `/rsm/console/` both reach here; the page's relative asset URLs need the slash.
-    const url = response.req.originalUrl.split('?')[0] ?? '';
-    if (!url.endsWith('/')) return response.redirect(308, `${url}/`);
+    // Relative, so the answer can only point below this path, whatever the request said.
+    const path = response.req.originalUrl.split('?')[0] ?? '';
+    if (!path.endsWith('/')) return response.redirect(308, 'console/');
     response
       .set({
         'Content-Type': 'text/html; charset=utf-8',

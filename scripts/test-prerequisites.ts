@@ -2,7 +2,7 @@
  * The first step of `npm test`, so that the README's test command works on a fresh machine right
  * after `npm ci`: Postgres and Redis must answer at `DATABASE_URL` / `REDIS_URL` (a local one is
  * started the way `npm start` starts it), and the programs the stack tests run (Debian's
- * `prometheus` with `promtool`, `docker-compose`, `kubectl`) are installed with apt-get when missing
+ * `prometheus` with `promtool`, `docker-compose`, `kubectl`, `chromium`) are installed with apt-get when missing
  * and this is root on Debian. Otherwise it stops at once, naming what to install.
  */
 import { spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ const programs: readonly { command: string; pkg: string; usedBy: string }[] = [
   { command: 'kubectl', pkg: 'kubectl', usedBy: 'test/stack/manifests (kubectl kustomize)' },
   { command: 'pg_ctlcluster', pkg: 'postgresql-common', usedBy: 'the crash and chaos tests (Postgres restarts)' },
   { command: 'redis-server', pkg: 'redis-server', usedBy: 'test/stack/redis-tls (a private Redis that speaks only TLS)' },
+  { command: 'chromium', pkg: 'chromium', usedBy: 'libs/rsm/test/console.e2e (the operator console in a headless browser, driven by playwright-core)' },
   { command: 'runuser', pkg: 'util-linux', usedBy: 'npm start as root (a private PostgreSQL runs as postgres)' },
 ];
 

@@ -59,7 +59,14 @@ export function signingKeysFor(service: string, config: SigningConfig): string[]
 /** The RSM settings of a suite service, from its validated config. */
 export function rsmOptionsFor(
   service: ServiceName,
-  config: { DATABASE_URL: string; DB_SCHEMA?: string | undefined; REDIS_PREFIX: string; RSM_WORKER: boolean; OPERATOR_API_KEYS: readonly string[] } & RedisTlsConfig & SigningConfig & DeadlineConfig,
+  config: {
+    DATABASE_URL: string;
+    DB_SCHEMA?: string | undefined;
+    REDIS_PREFIX: string;
+    RSM_WORKER: boolean;
+    OPERATOR_API_KEYS: readonly string[];
+    RSM_CONSOLE_SERVICES?: Readonly<Record<string, string>> | undefined;
+  } & RedisTlsConfig & SigningConfig & DeadlineConfig,
   logger?: RsmLogger,
 ): RsmModuleOptions {
   const tls = redisTlsFor(service, config);
@@ -78,6 +85,7 @@ export function rsmOptionsFor(
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
     adminTokens: config.OPERATOR_API_KEYS,
+    ...(config.RSM_CONSOLE_SERVICES !== undefined ? { console: { services: config.RSM_CONSOLE_SERVICES } } : {}),
     deps: { contracts: EVENT_CONTRACTS, ...(logger !== undefined ? { logger } : {}) },
   };
 }

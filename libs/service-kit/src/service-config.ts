@@ -24,6 +24,30 @@ const pemFile = (label: string) =>
     .refine((text) => new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(text), `the file holds no PEM ${label}`)
     .optional();
 
+/**
+ * The operator consoles of the suite, `<service>=<http(s) base URL>` comma-separated, as the
+ * operator's browser reaches them: each service's console links to the others and opens a machine
+ * of another service's type there. Unset: the console shows its own service only.
+ */
+const consoleServicesSchema = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined || text.trim() === '') return undefined;
+    const services: Record<string, string> = {};
+    for (const entry of text.split(',')) {
+      const at = entry.indexOf('=');
+      const name = entry.slice(0, at).trim();
+      const url = entry.slice(at + 1).trim();
+      if (at <= 0 || !/^[a-z][a-z0-9-]{0,62}$/.test(name) || !/^https?:\/\/[^\s@]+$/.test(url) || !URL.canParse(url)) {
+        ctx.addIssue({ code: 'custom', message: `"${entry.slice(0, 100)}" is not <service>=<http(s) URL>` });
+        return z.NEVER;
+      }
+      services[name] = url;
+    }
+    return services;
+  });
+
 /** Settings every service reads from its environment. */
 export const baseEnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
@@ -63,6 +87,7 @@ export const baseEnvSchema = z.object({
   RSM_PG_QUERY_TIMEOUT_MS: optionalMs,
   RSM_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: optionalMs,
   RSM_REDIS_STARTUP_TIMEOUT_MS: optionalMs,
+  RSM_CONSOLE_SERVICES: consoleServicesSchema,
 });
 
 /** Thrown when the environment does not configure a service; the message names each bad variable. */

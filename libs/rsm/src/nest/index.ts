@@ -3,6 +3,7 @@
 // Everything else comes from `#rsm`. Every name here is in libs/rsm/api/rsm-nest.api.md.
 export { RsmModule } from './rsm.module.js';
 export type { RsmModuleAsyncOptions, RsmModuleOptions } from './rsm.module.js';
+export type { RsmConsoleOptions } from './rsm-console.controller.js';
 export { RsmActivity } from './rsm-activity.decorator.js';
 export type { RsmActivityHandler, RsmActivityHandlerOf } from './rsm-activity.decorator.js';
 export { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './rsm.constants.js';

@@ -16,14 +16,22 @@ import { installFatalErrorHandlers } from '../runtime/fatal-errors.js';
 import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
 import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';
 import { RsmAdminGuard } from './rsm-admin.guard.js';
+import { RsmConsoleController, type RsmConsoleOptions } from './rsm-console.controller.js';
 import { RsmHttpController } from './rsm-http.controller.js';
 import { RSM_ACTIVITY_METADATA, RSM_METRICS_REGISTRY, RSM_MODULE_OPTIONS } from './rsm.constants.js';
 
 /** Options of {@link RsmModule.forRoot}: the runtime's options plus what Nest cannot serialize. */
 export interface RsmModuleOptions extends RsmOptionsInput {
   readonly deps?: Omit<RsmRuntimeDeps, 'machines' | 'activities' | 'metricsRegistry'>;
-  /** Serve `/metrics` and `/health/*` (default true). */
+  /** Serve `/metrics`, `/health/*` and the `/rsm/*` admin routes (default true). */
   readonly httpEndpoints?: boolean;
+  /**
+   * Serve the operator console at `/rsm/console` (default true with `httpEndpoints`): a static page
+   * that holds no data and asks for an operator token, then reads and acts through `/rsm/*` only.
+   * With `services`, it links to the other services' consoles and opens a machine of a type
+   * `routes` sends elsewhere in that service's console.
+   */
+  readonly console?: boolean | RsmConsoleOptions;
   /**
    * Bearer tokens that may call `/rsm/*` (machines, dead letters with their payloads, redrive and
    * discard, gaps, the audit log: what the `rsm` CLI uses); several, so that one can be rotated.
@@ -43,7 +51,13 @@ export interface RsmModuleAsyncOptions {
   readonly inject?: InjectionToken[];
   readonly useFactory: (...args: never[]) => RsmModuleOptions | Promise<RsmModuleOptions>;
   readonly httpEndpoints?: boolean;
+  /** Serve the operator console at `/rsm/console` (default true with `httpEndpoints`); its options come from `useFactory`. */
+  readonly console?: boolean;
 }
+
+/** The module's controllers: the admin routes unless `httpEndpoints` is false, and the console with them unless `console` is false. */
+const controllersFor = (options: { httpEndpoints?: boolean; console?: boolean | RsmConsoleOptions }) =>
+  options.httpEndpoints === false ? [] : options.console === false ? [RsmHttpController] : [RsmHttpController, RsmConsoleController];
 
 /** Starts the runtime once every feature module has registered its machines and activities. */
 class RsmLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -92,7 +106,7 @@ const runtimeProviders = (optionsProvider: Provider): Provider[] => [
     provide: RsmRuntime,
     inject: [RSM_MODULE_OPTIONS, RSM_METRICS_REGISTRY],
     useFactory: (options: RsmModuleOptions, registry: Registry) => {
-      const { deps, httpEndpoints: _http, adminTokens: _tokens, exitOnFatalError: _exit, ...runtimeOptions } = options;
+      const { deps, httpEndpoints: _http, console: _console, adminTokens: _tokens, exitOnFatalError: _exit, ...runtimeOptions } = options;
       return new RsmRuntime(runtimeOptions, { ...deps, metricsRegistry: registry });
     },
   },
@@ -116,7 +130,7 @@ export class RsmModule {
       module: RsmModule,
       global: true,
       imports: [DiscoveryModule],
-      controllers: options.httpEndpoints === false ? [] : [RsmHttpController],
+      controllers: controllersFor(options),
       providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, useValue: options }),
       exports: [RsmRuntime, RSM_METRICS_REGISTRY],
     };
@@ -127,7 +141,7 @@ export class RsmModule {
       module: RsmModule,
       global: true,
       imports: [DiscoveryModule, ...(options.imports ?? [])],
-      controllers: options.httpEndpoints === false ? [] : [RsmHttpController],
+      controllers: controllersFor(options),
       providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory }),
       exports: [RsmRuntime, RSM_METRICS_REGISTRY],
     };

@@ -1,0 +1,773 @@
+/**
+ * The operator console: a Preact single-page app that reads and acts only through the library's
+ * public admin routes (`/rsm/*`). Pages are chosen by the URL's hash (`#/`, `#/machine/<type>/<id>`,
+ * `#/dead-letters`, `#/audit`); every page polls, so counts and states move without a reload.
+ */
+import { render, type ComponentChildren } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import {
+  ApiError,
+  call,
+  enc,
+  loadSession,
+  query,
+  queues,
+  saveSession,
+  type AuditEntry,
+  type DeadLetter,
+  type Diagram,
+  type Gap,
+  type Inspection,
+  type LetterResult,
+  type MachineCount,
+  type MachineView,
+  type Page,
+  type Session,
+  type TypeInfo,
+} from './api.js';
+
+/** Mermaid's browser build, loaded by the page as a classic script. */
+declare const mermaid: {
+  initialize(config: Record<string, unknown>): void;
+  render(id: string, text: string): Promise<{ svg: string }>;
+};
+
+const POLL_MS = 2_000;
+
+/** What the service told the page (RsmConsoleController's meta tag): its name, the other consoles, where each type runs. */
+interface Settings {
+  service: string;
+  services: Record<string, string>;
+  routes: Record<string, string>;
+}
+const settings: Settings = (() => {
+  try {
+    const parsed = JSON.parse(document.querySelector('meta[name=rsm-console]')?.getAttribute('content') ?? '{}') as Partial<Settings>;
+    return { service: parsed.service ?? '', services: parsed.services ?? {}, routes: parsed.routes ?? {} };
+  } catch {
+    return { service: '', services: {}, routes: {} };
+  }
+})();
+
+/** The console that shows machines of `type`: '' for this one, else another service's console URL (unknown: this one). */
+function consoleOf(type: string, service?: string): string {
+  const owner = service ?? settings.routes[type];
+  if (owner === undefined || owner === settings.service) return '';
+  const url = settings.services[owner];
+  return url === undefined ? '' : `${url}/rsm/console/`;
+}
+
+/** Runs `load` now and every POLL_MS while the page shows; `reload` runs it at once. */
+function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T | undefined; error: string | undefined; reload: () => void } {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = async () => {
+      try {
+        const value = await load();
+        if (!live) return;
+        setData(value);
+        setError(undefined);
+      } catch (e) {
+        if (!live) return;
+        setError(e instanceof Error ? e.message : String(e));
+      }
+      if (live) timer = setTimeout(() => void run(), POLL_MS);
+    };
+    void run();
+    return () => {
+      live = false;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }, [...deps, tick]);
+  return { data, error, reload: useCallback(() => setTick((t) => t + 1), []) };
+}
+
+/** The hash route, as path segments. */
+function useRoute(): string[] {
+  const read = () => location.hash.replace(/^#\/?/, '').split('/').filter((s) => s !== '').map(decodeURIComponent);
+  const [route, setRoute] = useState(read);
+  useEffect(() => {
+    const onChange = () => setRoute(read());
+    addEventListener('hashchange', onChange);
+    return () => removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}
+
+const go = (...segments: string[]) => {
+  location.hash = `#/${segments.map(enc).join('/')}`;
+};
+
+const time = (iso: string | null | undefined) => (iso === null || iso === undefined ? '' : new Date(iso).toLocaleString());
+const age = (iso: string) => {
+  const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+};
+const json = (value: unknown) => JSON.stringify(value, null, 2);
+/** A state name as Mermaid accepts it in a statement (the definitions' names are identifiers already). */
+const safeName = (name: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
+
+let diagramSeq = 0;
+
+/** A type's diagram changes only with a deploy: fetched once per page load (a failed fetch is tried again). */
+const diagrams = new Map<string, Promise<Diagram>>();
+function diagramOf(session: Session, type: string): Promise<Diagram> {
+  let diagram = diagrams.get(type);
+  if (diagram === undefined) {
+    diagram = call<Diagram>(session, 'GET', `/rsm/types/${enc(type)}/diagram`);
+    diagrams.set(type, diagram);
+    diagram.catch(() => diagrams.delete(type));
+  }
+  return diagram;
+}
+
+/** A machine type's state diagram: Mermaid text from the service, with counts per state and the highlighted state added. */
+function StateDiagram(props: { diagram: Diagram; highlight?: string; counts?: Record<string, number> }) {
+  const { diagram, highlight, counts } = props;
+  const [svg, setSvg] = useState<string | undefined>(undefined);
+  const [failed, setFailed] = useState<string | undefined>(undefined);
+  const lines = [diagram.mermaid];
+  for (const state of diagram.states) {
+    if (!safeName(state)) continue;
+    const n = counts?.[state];
+    lines.push(n === undefined ? `  ${state}` : `  state "${state} · ${n}" as ${state}`);
+  }
+  if (highlight !== undefined && safeName(highlight)) lines.push('  classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px', `  class ${highlight} current`);
+  const text = lines.join('\n');
+  useEffect(() => {
+    let live = true;
+    diagramSeq += 1;
+    mermaid
+      .render(`rsm-diagram-${diagramSeq}`, text)
+      .then((result) => live && setSvg(result.svg))
+      .catch((e: unknown) => live && setFailed(e instanceof Error ? e.message : String(e)));
+    return () => {
+      live = false;
+    };
+  }, [text]);
+  if (failed !== undefined) return <pre class="error">diagram: {failed}</pre>;
+  return <div class="diagram" data-testid="diagram" data-current={highlight ?? ''} data-rendered={svg === undefined ? 'no' : 'yes'} dangerouslySetInnerHTML={{ __html: svg ?? '' }} />;
+}
+
+/** Asks before an admin action; the action runs only on "Confirm". */
+interface Confirmation {
+  title: string;
+  detail: string;
+  run: () => Promise<string>;
+}
+
+function ConfirmDialog(props: { confirmation: Confirmation | undefined; close: (outcome?: string) => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog === null) return;
+    if (props.confirmation !== undefined && !dialog.open) dialog.showModal();
+    if (props.confirmation === undefined && dialog.open) dialog.close();
+    setError(undefined);
+  }, [props.confirmation]);
+  const confirm = async () => {
+    if (props.confirmation === undefined) return;
+    setBusy(true);
+    try {
+      const outcome = await props.confirmation.run();
+      props.close(outcome);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <dialog ref={ref} data-testid="confirm-dialog" onCancel={() => props.close()}>
+      <h3>{props.confirmation?.title}</h3>
+      <p>{props.confirmation?.detail}</p>
+      <p>It is written to the audit log with your name and token fingerprint.</p>
+      {error !== undefined && <p class="error">{error}</p>}
+      <div class="actions">
+        <button type="button" onClick={() => props.close()} disabled={busy}>
+          Cancel
+        </button>
+        <button type="button" class="danger" data-testid="confirm" onClick={() => void confirm()} disabled={busy}>
+          Confirm
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+function Login(props: { signIn: (session: Session) => void }) {
+  const [token, setToken] = useState('');
+  const [actor, setActor] = useState('');
+  const [error, setError] = useState<string | undefined>(undefined);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const session = { token: token.trim(), actor: actor.trim() || 'console' };
+    try {
+      await call<TypeInfo[]>(session, 'GET', '/rsm/types');
+      props.signIn(session);
+    } catch (e) {
+      setError(e instanceof ApiError ? `Refused (${e.status}): ${e.message}` : String(e));
+    }
+  };
+  return (
+    <form class="login" onSubmit={(e) => void submit(e)}>
+      <h1>RSM console</h1>
+      <label>
+        Operator token
+        <input type="password" name="token" autocomplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
+      </label>
+      <label>
+        Your name (for the audit log)
+        <input name="actor" maxLength={200} value={actor} onInput={(e) => setActor(e.currentTarget.value)} />
+      </label>
+      <button type="submit">Sign in</button>
+      {error !== undefined && (
+        <p class="error" role="alert" data-testid="login-error">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** A link to a machine's page: here, or in the console of the service that runs its type. */
+function MachineLink(props: { type: string; id: string; service?: string }) {
+  const elsewhere = consoleOf(props.type, props.service);
+  return (
+    <a href={`${elsewhere}#/machine/${enc(props.type)}/${enc(props.id)}`} data-service={elsewhere === '' ? settings.service : (props.service ?? settings.routes[props.type])}>
+      {props.type}/{props.id}
+    </a>
+  );
+}
+
+function Table(props: { head: string[]; children: ComponentChildren; testid?: string }) {
+  return (
+    <div class="scroll">
+      <table data-testid={props.testid}>
+        <thead>
+          <tr>
+            {props.head.map((h) => (
+              <th key={h}>{h}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+function Search(props: { session: Session }) {
+  const [id, setId] = useState('');
+  const [found, setFound] = useState<MachineView[] | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const wanted = id.trim();
+    if (wanted === '') return;
+    try {
+      const page = await call<Page<MachineView>>(props.session, 'GET', `/rsm/machines${query({ idPrefix: wanted, limit: 50 })}`);
+      const exact = page.items.filter((m) => m.id === wanted);
+      setError(undefined);
+      if (exact.length === 1 && exact[0] !== undefined) {
+        setFound(undefined);
+        go('machine', exact[0].type, exact[0].id);
+      } else setFound(page.items);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    }
+  };
+  return (
+    <div class="search">
+      <form onSubmit={(e) => void submit(e)}>
+        <input name="search" placeholder="Machine id or id prefix" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+        <button type="submit">Find</button>
+      </form>
+      {error !== undefined && <p class="error">{error}</p>}
+      {found !== undefined && (
+        <ul class="found" data-testid="search-results">
+          {found.length === 0 && <li>No machine has an id starting with that.</li>}
+          {found.map((m) => (
+            <li key={`${m.type}/${m.id}`}>
+              <a href={`#/machine/${enc(m.type)}/${enc(m.id)}`} onClick={() => setFound(undefined)}>
+                {m.type}/{m.id}
+              </a>{' '}
+              — {m.state} ({m.status})
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function Overview(props: { session: Session }) {
+  const { session } = props;
+  const { data, error } = usePoll(async () => {
+    const [types, counts, letters, gaps, depth] = await Promise.all([
+      call<TypeInfo[]>(session, 'GET', '/rsm/types'),
+      call<MachineCount[]>(session, 'GET', '/rsm/machines/counts'),
+      call<Page<DeadLetter>>(session, 'GET', `/rsm/dead-letters${query({ limit: 500 })}`),
+      call<Gap[]>(session, 'GET', `/rsm/gaps${query({ limit: 100 })}`),
+      queues().catch(() => undefined),
+    ]);
+    const diagrams = await Promise.all(types.map((t) => diagramOf(session, t.type)));
+    return { types, counts, letters, gaps, diagrams, depth };
+  }, [session]);
+  if (data === undefined) return <p>{error ?? 'Loading…'}</p>;
+  const lettersByType = new Map<string, number>();
+  for (const l of data.letters.items) lettersByType.set(l.machineType, (lettersByType.get(l.machineType) ?? 0) + 1);
+  const more = data.letters.next === null ? '' : '+';
+  return (
+    <section>
+      {error !== undefined && <p class="error">{error}</p>}
+      {Object.keys(settings.services).length > 0 && (
+        <nav class="services" data-testid="services">
+          Services:{' '}
+          {Object.entries(settings.services).map(([name, url]) =>
+            name === settings.service ? (
+              <b key={name}>{name}</b>
+            ) : (
+              <a key={name} href={`${url}/rsm/console/`}>
+                {name}
+              </a>
+            ),
+          )}
+        </nav>
+      )}
+      <div class="tiles">
+        <a class="tile" href="#/dead-letters" data-testid="dead-letter-total">
+          <strong>
+            {data.letters.items.length}
+            {more}
+          </strong>{' '}
+          open dead letters
+        </a>
+        <div class="tile" data-testid="gap-total">
+          <strong>{data.gaps.length}</strong> gaps
+        </div>
+        {data.depth !== undefined && (
+          <>
+            <div class="tile" data-testid="inbox-depth">
+              <strong>{data.depth.inboxDepth}</strong> in inboxes{data.depth.inboxDepth > 0 && `, oldest ${Math.round(data.depth.inboxOldestAgeSeconds)}s`}
+            </div>
+            <div class="tile" data-testid="outbox-depth">
+              <strong>{data.depth.outboxDepth}</strong> unacknowledged in outboxes{data.depth.outboxDepth > 0 && `, oldest ${Math.round(data.depth.outboxOldestAgeSeconds)}s`}
+            </div>
+          </>
+        )}
+      </div>
+      {data.gaps.length > 0 && (
+        <Table head={['sender', 'receiver', 'missing from', 'waiting', 'since']}>
+          {data.gaps.map((g) => (
+            <tr key={`${g.sender.type}/${g.sender.id}/${g.receiver.type}/${g.receiver.id}`}>
+              <td>
+                {g.sender.type}/{g.sender.id}
+              </td>
+              <td>
+                {g.receiver.type}/{g.receiver.id}
+              </td>
+              <td>{g.missingFrom}</td>
+              <td>{g.waiting}</td>
+              <td>{age(g.waitingSince)}</td>
+            </tr>
+          ))}
+        </Table>
+      )}
+      {data.types.map((t) => {
+        const rows = data.counts.filter((c) => c.type === t.type);
+        const byState: Record<string, number> = {};
+        for (const r of rows) byState[r.state] = (byState[r.state] ?? 0) + r.count;
+        const diagram = data.diagrams.find((d) => d.type === t.type);
+        return (
+          <article class="card" key={t.type} data-testid={`type-${t.type}`}>
+            <h2>
+              {t.type} <small>v{t.version}</small>
+            </h2>
+            <p>
+              {rows.reduce((n, r) => n + r.count, 0)} machines · <a href={`#/dead-letters/${enc(t.type)}`}>{lettersByType.get(t.type) ?? 0} open dead letters</a>
+            </p>
+            <div class="columns">
+              {diagram !== undefined && <StateDiagram diagram={diagram} counts={byState} />}
+              <Table head={['state', 'status', 'count']} testid={`counts-${t.type}`}>
+                {rows.map((r) => (
+                  <tr key={`${r.state}/${r.status}`} data-state={r.state} data-status={r.status}>
+                    <td>
+                      <a href={`#/machines/${enc(t.type)}/${enc(r.state)}`}>{r.state}</a>
+                    </td>
+                    <td>{r.status}</td>
+                    <td class="count">{r.count}</td>
+                  </tr>
+                ))}
+              </Table>
+            </div>
+          </article>
+        );
+      })}
+    </section>
+  );
+}
+
+/** Dead letters with a checkbox each, inspect, and redrive or discard (one or the selected), each confirmed first. */
+function DeadLetters(props: { session: Session; type?: string; machineId?: string; ask: (c: Confirmation) => void; compact?: boolean }) {
+  const { session } = props;
+  const [filter, setFilter] = useState({ type: props.type ?? '', machineId: props.machineId ?? '', reason: '', status: props.machineId === undefined ? 'open' : 'all' });
+  const [applied, setApplied] = useState(filter);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [open, setOpen] = useState<string | undefined>(undefined);
+  const { data, error, reload } = usePoll(
+    () => call<Page<DeadLetter>>(session, 'GET', `/rsm/dead-letters${query({ ...applied, limit: 100 })}`),
+    [session, applied.type, applied.machineId, applied.reason, applied.status],
+  );
+  const act = (action: 'redrive' | 'discard', ids: string[]) =>
+    props.ask({
+      title: `${action === 'redrive' ? 'Redrive' : 'Discard'} ${ids.length} dead letter${ids.length === 1 ? '' : 's'}?`,
+      detail:
+        action === 'redrive'
+          ? 'Each event goes back into its machine’s inbox and is handled again.'
+          : 'Each letter is deleted: its event will never be handled.',
+      run: async () => {
+        const { results } = await call<{ results: LetterResult[] }>(session, 'POST', `/rsm/dead-letters/${action}`, { ids });
+        setSelected(new Set());
+        reload();
+        return results.map((r) => `${r.id}: ${r.outcome}`).join(', ');
+      },
+    });
+  const toggle = (id: string) => {
+    const next = new Set(selected);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setSelected(next);
+  };
+  const items = data?.items ?? [];
+  return (
+    <section data-testid="dead-letters">
+      {props.compact !== true && (
+        <form
+          class="filters"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setApplied(filter);
+          }}
+        >
+          <input placeholder="type" value={filter.type} onInput={(e) => setFilter({ ...filter, type: e.currentTarget.value })} />
+          <input placeholder="machine id" value={filter.machineId} onInput={(e) => setFilter({ ...filter, machineId: e.currentTarget.value })} />
+          <input placeholder="reason contains" value={filter.reason} onInput={(e) => setFilter({ ...filter, reason: e.currentTarget.value })} />
+          <select value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.currentTarget.value })}>
+            <option value="open">open</option>
+            <option value="redriven">redriven</option>
+            <option value="all">all</option>
+          </select>
+          <button type="submit">Filter</button>
+        </form>
+      )}
+      {error !== undefined && <p class="error">{error}</p>}
+      <div class="actions">
+        <button type="button" disabled={selected.size === 0} onClick={() => act('redrive', [...selected])} data-testid="redrive-selected">
+          Redrive selected ({selected.size})
+        </button>
+        <button type="button" class="danger" disabled={selected.size === 0} onClick={() => act('discard', [...selected])}>
+          Discard selected
+        </button>
+      </div>
+      <Table head={['', 'machine', 'event', 'reason', 'attempts', 'at', '']} testid="dead-letter-table">
+        {items.length === 0 && (
+          <tr>
+            <td colSpan={7}>{data === undefined ? 'Loading…' : 'No dead letters match.'}</td>
+          </tr>
+        )}
+        {items.map((l) => [
+          <tr key={l.id} data-letter={l.id} data-redriven={l.redrivenAt === null ? 'no' : 'yes'}>
+            <td>
+              <input type="checkbox" aria-label={`select ${l.id}`} checked={selected.has(l.id)} disabled={l.redrivenAt !== null} onChange={() => toggle(l.id)} />
+            </td>
+            <td>
+              <a href={`#/machine/${enc(l.machineType)}/${enc(l.machineId)}`}>
+                {l.machineType}/{l.machineId}
+              </a>
+            </td>
+            <td>{l.event.type}</td>
+            <td class="reason">{l.reason}</td>
+            <td>{l.attempts}</td>
+            <td>{l.redrivenAt === null ? time(l.createdAt) : `redriven ${time(l.redrivenAt)}`}</td>
+            <td class="nowrap">
+              <button type="button" onClick={() => setOpen(open === l.id ? undefined : l.id)}>
+                Inspect
+              </button>{' '}
+              {l.redrivenAt === null && (
+                <>
+                  <button type="button" data-testid="redrive" onClick={() => act('redrive', [l.id])}>
+                    Redrive
+                  </button>{' '}
+                  <button type="button" class="danger" onClick={() => act('discard', [l.id])}>
+                    Discard
+                  </button>
+                </>
+              )}
+            </td>
+          </tr>,
+          open === l.id && (
+            <tr key={`${l.id}-payload`}>
+              <td colSpan={7}>
+                <p>
+                  <b>Reason:</b> {l.reason}
+                </p>
+                <p>
+                  <b>Sender:</b> {l.senderType === null ? 'outside' : <MachineLink type={l.senderType} id={l.senderId ?? ''} />}
+                </p>
+                <pre data-testid="payload">{json(l.event)}</pre>
+              </td>
+            </tr>
+          ),
+        ])}
+      </Table>
+    </section>
+  );
+}
+
+function MachinePage(props: { session: Session; type: string; id: string; ask: (c: Confirmation) => void }) {
+  const { session, type, id } = props;
+  const machine = usePoll(() => call<Inspection>(session, 'GET', `/rsm/machines/${enc(type)}/${enc(id)}${query({ limit: 50 })}`), [session, type, id]);
+  const [diagram, setDiagram] = useState<Diagram | undefined>(undefined);
+  useEffect(() => {
+    diagramOf(session, type).then(setDiagram, () => setDiagram(undefined));
+  }, [session, type]);
+  const m = machine.data;
+  return (
+    <section data-testid="machine-page">
+      <h2>
+        {type}/{id}
+      </h2>
+      {machine.error !== undefined && <p class="error">{machine.error}</p>}
+      {m !== undefined && (
+        <>
+          <p>
+            State <b data-testid="machine-state">{m.state}</b> · status <b data-testid="machine-status">{m.status}</b> · version {m.version} · updated {time(m.updatedAt)}
+          </p>
+          <div class="columns">
+            {diagram !== undefined && <StateDiagram diagram={diagram} highlight={m.state} />}
+            <div>
+              <h3>Data</h3>
+              <pre data-testid="machine-data">{json(m.data)}</pre>
+            </div>
+          </div>
+          <h3>Step history</h3>
+          <Table head={['at', 'event', 'from → to', 'effects (sends, timers, calls)']} testid="steps">
+            {m.recentSteps.map((s) => (
+              <tr key={s.id}>
+                <td>{time(s.at)}</td>
+                <td>{s.eventType}</td>
+                <td>
+                  {s.fromState} → {s.toState}
+                </td>
+                <td>{s.effects}</td>
+              </tr>
+            ))}
+          </Table>
+          <h3>Pending inbox ({m.inbox.length})</h3>
+          <Table head={['seq', 'event', 'from', 'attempts', 'last error', 'age']} testid="inbox">
+            {m.inbox.map((i) => (
+              <tr key={i.seq}>
+                <td>{i.seq}</td>
+                <td>{i.event.type}</td>
+                <td>{i.senderType === null ? 'outside' : <MachineLink type={i.senderType} id={i.senderId ?? ''} />}</td>
+                <td>{i.attempts}</td>
+                <td>{i.lastError ?? ''}</td>
+                <td>{age(i.createdAt)}</td>
+              </tr>
+            ))}
+          </Table>
+          <h3>Outbox, not yet acknowledged ({m.outbox.length})</h3>
+          <Table head={['to', 'kind', 'event', 'attempts', 'age']}>
+            {m.outbox.map((o) => (
+              <tr key={o.id}>
+                <td>
+                  {o.destination}
+                  {o.to !== null && (
+                    <>
+                      : <MachineLink type={o.to.type} id={o.to.id} service={o.destination} />
+                    </>
+                  )}
+                </td>
+                <td>{o.kind}</td>
+                <td>{o.eventType ?? ''}</td>
+                <td>{o.attempts}</td>
+                <td>{age(o.createdAt)}</td>
+              </tr>
+            ))}
+          </Table>
+          <h3>Timers ({m.timers.length})</h3>
+          <Table head={['name', 'fires at', 'period']}>
+            {m.timers.map((t) => (
+              <tr key={t.name}>
+                <td>{t.name}</td>
+                <td>{time(t.fireAt)}</td>
+                <td>{t.periodMs === null ? '' : `${t.periodMs} ms`}</td>
+              </tr>
+            ))}
+          </Table>
+          <h3>Activity attempts ({m.activities.length})</h3>
+          <Table head={['activity', 'call', 'attempts', 'next attempt', 'last error']}>
+            {m.activities.map((a) => (
+              <tr key={a.id}>
+                <td>{a.activity}</td>
+                <td>{a.callId}</td>
+                <td>{a.attempts}</td>
+                <td>{time(a.nextAttemptAt)}</td>
+                <td>{a.lastError ?? ''}</td>
+              </tr>
+            ))}
+          </Table>
+        </>
+      )}
+      <h3>Dead letters of this machine</h3>
+      <DeadLetters session={session} type={type} machineId={id} ask={props.ask} compact />
+    </section>
+  );
+}
+
+/** The machines of a type in a state, a page at a time. */
+function Machines(props: { session: Session; type: string; state: string }) {
+  const [after, setAfter] = useState<string[]>([]);
+  const cursor = after[after.length - 1];
+  const { data, error } = usePoll(
+    () => call<Page<MachineView>>(props.session, 'GET', `/rsm/machines${query({ type: props.type, state: props.state, limit: 100, after: cursor })}`),
+    [props.session, props.type, props.state, cursor],
+  );
+  return (
+    <section>
+      <h2>
+        {props.type} in {props.state}
+      </h2>
+      {error !== undefined && <p class="error">{error}</p>}
+      <Table head={['machine', 'status', 'version', 'updated']} testid="machines">
+        {(data?.items ?? []).map((m) => (
+          <tr key={m.id}>
+            <td>
+              <MachineLink type={m.type} id={m.id} />
+            </td>
+            <td>{m.status}</td>
+            <td>{m.version}</td>
+            <td>{time(m.updatedAt)}</td>
+          </tr>
+        ))}
+      </Table>
+      <div class="actions">
+        <button type="button" disabled={after.length === 0} onClick={() => setAfter(after.slice(0, -1))}>
+          Previous
+        </button>
+        <button type="button" disabled={data?.next === null || data === undefined} onClick={() => data?.next != null && setAfter([...after, data.next])}>
+          Next
+        </button>
+      </div>
+    </section>
+  );
+}
+
+function Audit(props: { session: Session }) {
+  const { data, error } = usePoll(() => call<Page<AuditEntry>>(props.session, 'GET', `/rsm/audit${query({ limit: 100 })}`), [props.session]);
+  return (
+    <section>
+      <h2>Audit log</h2>
+      {error !== undefined && <p class="error">{error}</p>}
+      <Table head={['at', 'who', 'token', 'action', 'targets', 'outcome']} testid="audit">
+        {(data?.items ?? []).map((a) => (
+          <tr key={a.id} data-action={a.action}>
+            <td>{time(a.at)}</td>
+            <td>{a.actor}</td>
+            <td>{a.tokenId}</td>
+            <td>{a.action}</td>
+            <td>
+              <pre>{json(a.targets)}</pre>
+            </td>
+            <td>
+              <pre>{json(a.outcome)}</pre>
+            </td>
+          </tr>
+        ))}
+      </Table>
+    </section>
+  );
+}
+
+function App() {
+  const [session, setSession] = useState<Session | undefined>(loadSession);
+  const [confirmation, setConfirmation] = useState<Confirmation | undefined>(undefined);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const route = useRoute();
+  const signIn = (s: Session | undefined) => {
+    saveSession(s);
+    setSession(s);
+  };
+  useEffect(() => {
+    const signOut = () => {
+      saveSession(undefined);
+      setSession(undefined);
+    };
+    addEventListener('rsm-console-unauthorized', signOut);
+    return () => removeEventListener('rsm-console-unauthorized', signOut);
+  }, []);
+  if (session === undefined) return <Login signIn={signIn} />;
+  const ask = (c: Confirmation) => setConfirmation(c);
+  const [page, a, b] = route;
+  return (
+    <>
+      <header>
+        <strong>RSM console{settings.service !== '' && ` · ${settings.service}`}</strong>
+        <nav>
+          <a href="#/" class={page === undefined ? 'active' : ''}>
+            Overview
+          </a>
+          <a href="#/dead-letters" class={page === 'dead-letters' ? 'active' : ''}>
+            Dead letters
+          </a>
+          <a href="#/audit" class={page === 'audit' ? 'active' : ''}>
+            Audit log
+          </a>
+        </nav>
+        <Search session={session} />
+        <button type="button" onClick={() => signIn(undefined)}>
+          Sign out ({session.actor})
+        </button>
+      </header>
+      {notice !== undefined && (
+        <p class="notice" role="status" data-testid="notice">
+          {notice}{' '}
+          <button type="button" onClick={() => setNotice(undefined)}>
+            ×
+          </button>
+        </p>
+      )}
+      <main>
+        {page === 'machine' && a !== undefined && b !== undefined ? (
+          <MachinePage key={`${a}/${b}`} session={session} type={a} id={b} ask={ask} />
+        ) : page === 'machines' && a !== undefined && b !== undefined ? (
+          <Machines key={`${a}/${b}`} session={session} type={a} state={b} />
+        ) : page === 'dead-letters' ? (
+          <DeadLetters key={a ?? ''} session={session} {...(a === undefined ? {} : { type: a })} ask={ask} />
+        ) : page === 'audit' ? (
+          <Audit session={session} />
+        ) : (
+          <Overview session={session} />
+        )}
+      </main>
+      <ConfirmDialog
+        confirmation={confirmation}
+        close={(outcome) => {
+          setConfirmation(undefined);
+          if (outcome !== undefined) setNotice(`Done: ${outcome}`);
+        }}
+      />
+    </>
+  );
+}
+
+mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', theme: 'neutral' });
+const root = document.getElementById('app');
+if (root !== null) render(<App />, root);

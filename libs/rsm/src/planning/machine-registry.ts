@@ -59,8 +59,17 @@ export class MachineRegistry {
   }
 }
 
+/** A new machine row: its type's initial state and data, and the definition version that made it. */
+export interface NewMachine {
+  readonly type: string;
+  readonly id: string;
+  readonly state: string;
+  readonly data: unknown;
+  readonly definition_version: number;
+}
+
 /** The row of a newly created machine: its type's initial state and data. */
-export function newMachineRow(definition: AnyMachineDefinition, ref: { type: string; id: string }) {
+export function newMachineRow(definition: AnyMachineDefinition, ref: { type: string; id: string }): NewMachine {
   const state: string = definition.initial as string;
   const data: unknown = definition.spec.initialData(ref.id);
   return { type: ref.type, id: ref.id, state, data, definition_version: definition.version };

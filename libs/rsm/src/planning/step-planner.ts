@@ -6,7 +6,7 @@ import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } f
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError } from '../core/errors.js';
 import type { ActivityEntry, KeyedReply, OutboxEntry } from '../core/messages.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
-import { newMachineRow, type MachineRegistry } from './machine-registry.js';
+import { newMachineRow, type MachineRegistry, type NewMachine } from './machine-registry.js';
 
 /**
  * The pure core of a step: what the runtime must do with one event, given the machine and the
@@ -136,7 +136,7 @@ export class BatchWrites {
   readonly retries: { seq: string; attempts: number; not_before: string; last_error: string }[] = [];
   /** New inbox rows, in the order they must be handled. */
   readonly inbox: NewInboxRow[] = [];
-  readonly creates = new Map<string, { type: string; id: string; state: string; data: unknown; definition_version: number }>();
+  readonly creates = new Map<string, NewMachine>();
   readonly remote: { destination: string; sender: MachineRef; to: MachineRef; kind: 'event' | 'create'; event: RsmEvent }[] = [];
   /** Final timer operation per (machine, name) in this batch: a start or a cancel. */
   readonly timers = new Map<string, { machine_type: string; machine_id: string; name: string; start: { fire_at: string; period_ms: number | null; payload: Json | null } | null }>();

@@ -3,6 +3,7 @@ import { compositeKey, machineKey } from '../definition/types.js';
 import { CombinedWrite } from './combined-write.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
+import { insertNewMachines } from './step-store.js';
 import type { TableNames } from './table-names.js';
 import type { InboundJob, RemoteMessage } from '../core/messages.js';
 import { newMachineRow, type MachineRegistry } from '../planning/machine-registry.js';
@@ -199,15 +200,7 @@ export class InboundReceiver {
     let created = new Set<string>();
     if (creates.length > 0) {
       const rows = creates.map((m) => newMachineRow(this.registry.require(m.to.type), m.to));
-      const inserted = await query<{ type: string; id: string }>(
-        client,
-        `INSERT INTO ${t.machines} (type, id, state, data, definition_version)
-         SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
-           AS r(type text, id text, state text, data jsonb, definition_version int)
-         ON CONFLICT DO NOTHING RETURNING type, id`,
-        [JSON.stringify(rows)],
-      );
-      created = new Set(inserted.rows.map((row) => machineKey(row)));
+      created = await insertNewMachines(client, t, rows);
     }
     const inbox = [];
     const createdOnce = new Set<string>();

@@ -2,19 +2,26 @@ import type { PoolClient } from 'pg';
 import type { MachineSnapshot, MachineStatus } from '../definition/step-executor.js';
 import { compositeKey, machineKey, type MachineRef, type RsmEvent } from '../definition/types.js';
 import type { RsmOptions } from '../core/rsm-options.js';
+import type { NewMachine } from '../planning/machine-registry.js';
 import type { BatchResult, BatchWrites, InboxEvent } from '../planning/step-planner.js';
 import { CombinedWrite } from './combined-write.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
 import type { TableNames } from './table-names.js';
 
-/** A new machine row (see `newMachineRow`). */
-export interface NewMachine {
-  readonly type: string;
-  readonly id: string;
-  readonly state: string;
-  readonly data: unknown;
-  readonly definition_version: number;
+/**
+ * Inserts machines that do not exist yet, in one statement; returns the keys of those it created
+ * (an existing machine is left as it is). Steps and receipts both create machines this way.
+ */
+export async function insertNewMachines(client: PoolClient, tables: TableNames, rows: readonly NewMachine[]): Promise<Set<string>> {
+  const inserted = await query<{ type: string; id: string }>(client,
+    `INSERT INTO ${tables.machines} (type, id, state, data, definition_version)
+     SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
+       AS r(type text, id text, state text, data jsonb, definition_version int)
+     ON CONFLICT DO NOTHING RETURNING type, id`,
+    [JSON.stringify(rows)],
+  );
+  return new Set(inserted.rows.map((row) => machineKey(row)));
 }
 
 /** A machine locked by a step transaction, with its birth time. */
@@ -46,14 +53,7 @@ export class StepStore {
 
   /** Inserts machines that do not exist yet; returns the keys of those it created. */
   async insertMachines(client: PoolClient, rows: readonly NewMachine[]): Promise<Set<string>> {
-    const inserted = await query<{ type: string; id: string }>(client,
-      `INSERT INTO ${this.tables.machines} (type, id, state, data, definition_version)
-       SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
-         AS r(type text, id text, state text, data jsonb, definition_version int)
-       ON CONFLICT DO NOTHING RETURNING type, id`,
-      [JSON.stringify(rows)],
-    );
-    return new Set(inserted.rows.map((row) => machineKey(row)));
+    return insertNewMachines(client, this.tables, rows);
   }
 
   /** Locks the machines no other transaction holds, in key order. */

@@ -9,6 +9,14 @@ import { inheritedEnv, suiteTestConfig } from './config.js';
 
 const DIST = join(import.meta.dirname, '..', '..');
 
+/** Settings per app, on top of what every app gets. */
+export type AppEnv = Partial<Record<ServiceName, Record<string, string>>>;
+
+export interface SuiteProcessesOptions {
+  /** How long `start` waits for an app's `/health/ready` (default 30 s; a loaded machine may need more). */
+  readonly readyTimeoutMs?: number;
+}
+
 interface Running {
   process: ChildProcess;
   exited: Promise<void>;
@@ -25,10 +33,15 @@ export class SuiteProcesses {
   /** The API keys every app of this run is configured with. */
   readonly keys: SuiteCredentials = generateCredentials();
   private readonly running = new Map<ServiceName, Running>();
+  private readonly extraEnv: AppEnv;
+  private readonly readyTimeoutMs: number;
 
-  constructor(private readonly extraEnv: Partial<Record<ServiceName, Record<string, string>>> = {}) {
+  /** `extraEnv` may be a function of this suite, for settings that name its URLs. */
+  constructor(extraEnv: AppEnv | ((suite: SuiteProcesses) => AppEnv) = {}, options: SuiteProcessesOptions = {}) {
     const base = 21_000 + Math.floor(Math.random() * 400) * 10;
     this.ports = Object.fromEntries(SERVICES.map((service, i) => [service, base + i])) as Record<ServiceName, number>;
+    this.extraEnv = typeof extraEnv === 'function' ? extraEnv(this) : extraEnv;
+    this.readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   }
 
   url(service: ServiceName): string {
@@ -53,8 +66,8 @@ export class SuiteProcesses {
     await Promise.all(SERVICES.map((service) => this.start(service)));
   }
 
-  /** Starts one app and waits until it is ready. */
-  async start(service: ServiceName): Promise<void> {
+  /** Starts one app and waits until it is ready; `overrides` replace this app's settings for this start (a changed configuration). */
+  async start(service: ServiceName, overrides: Record<string, string> = {}): Promise<void> {
     const env = {
       ...inheritedEnv,
       PORT: String(this.ports[service]),
@@ -72,6 +85,7 @@ export class SuiteProcesses {
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_ALLOW_PRIVATE: 'true',
       ...this.extraEnv[service],
+      ...overrides,
     };
     const child = spawn(process.execPath, [join(DIST, 'apps', service, 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
@@ -83,7 +97,7 @@ export class SuiteProcesses {
     child.stderr.on('data', keep);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     this.running.set(service, { process: child, exited, output });
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + this.readyTimeoutMs;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode}: ${output.join('')}`);
       try {
@@ -92,7 +106,7 @@ export class SuiteProcesses {
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`${service} not ready after 30 s: ${output.join('').slice(-2_000)}`);
+      if (Date.now() > deadline) throw new Error(`${service} not ready after ${this.readyTimeoutMs / 1_000} s: ${output.join('').slice(-2_000)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

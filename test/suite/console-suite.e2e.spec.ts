@@ -84,6 +84,16 @@ describe('the operator console against the running suite, in a real Chromium', {
     await link.click();
     await page.waitForURL(`${suite.url(service)}/**`);
   };
+  /**
+   * Clicks, in the step history of the machine the page shows, the link of a step's send: it must
+   * open the receiver in the console of the service that runs it.
+   */
+  const followSend = async (step: string, to: ServiceName, type: string, id: string) => {
+    const link = page.getByTestId('steps').locator('tr', { hasText: step }).locator(`a[data-service="${to}"]`, { hasText: `${type}/${id}` }).first();
+    assert.equal(await link.getAttribute('href'), consoleUrl(to, `#/machine/${type}/${encodeURIComponent(id)}`));
+    await link.click();
+    await page.waitForURL(`${suite.url(to)}/**`);
+  };
   const search = async (id: string, type: string) => {
     await page.fill('input[name=search]', id);
     await page.press('input[name=search]', 'Enter');
@@ -194,16 +204,17 @@ describe('the operator console against the running suite, in a real Chromium', {
     );
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
 
-    // ingestion: the request, found by its id.
+    // ingestion: the request, found by its id; its step history says where the request went.
     await search(deliveryId, 'DeliveryRequest');
     await state('Forwarded');
-    await page.getByTestId('steps').locator('tr', { hasText: 'Received → Forwarded' }).filter({ hasText: 'Submit' }).waitFor();
+    const submit = page.getByTestId('steps').locator('tr', { hasText: 'Received → Forwarded' });
+    assert.match((await submit.textContent()) ?? '', new RegExp(`Submit.*Start → DeliverySaga/${deliveryId} \\(new\\)`));
 
-    // workflow: its console is a link away; a console not yet signed in to asks first.
-    await followService('workflow');
+    // workflow: the saga, in its service's console; a console not yet signed in to asks first.
+    await followSend('Received → Forwarded', 'workflow', 'DeliverySaga', deliveryId);
     await page.locator('input[name=token]').waitFor();
     await signIn();
-    await search(deliveryId, 'DeliverySaga');
+    await machinePage('DeliverySaga', deliveryId);
     await state('Scheduled');
     const droneId = await until('the saga to name its drone', async () => {
       const saga = (await http('GET', `${suite.url('workflow')}/api/workflows/${deliveryId}`, undefined, suite.auth('operator'))).body as { droneId?: string | null };
@@ -216,16 +227,19 @@ describe('the operator console against the running suite, in a real Chromium', {
     await sameDocument();
     await page.getByTestId('steps').locator('tr', { hasText: 'Scheduled → InFlight' }).waitFor();
 
-    // package: the package the saga linked, now picked up.
-    await followService('package');
+    // package: the package the saga registered and linked (its first step's sends), now picked up.
+    await followSend('Received → PackagePending', 'package', 'Package', packageId);
     await signIn();
-    await search(packageId, 'Package');
+    await machinePage('Package', packageId);
     await state('PickedUp');
+    await page.goBack();
+    await machinePage('DeliverySaga', deliveryId);
 
-    // delivery: headed to drop-off; the drone delivers and confirms while the page watches.
-    await followService('delivery');
+    // delivery: created by the saga once the drone was assigned; headed to drop-off. The drone
+    // delivers and confirms while the page watches.
+    await followSend('DronePending → DeliveryPending', 'delivery', 'Delivery', deliveryId);
     await signIn();
-    await search(deliveryId, 'Delivery');
+    await machinePage('Delivery', deliveryId);
     await state('HeadedToDropoff');
     await markDocument();
     await reportDrone(droneId, 'Delivered');
@@ -233,20 +247,22 @@ describe('the operator console against the running suite, in a real Chromium', {
     await state('Completed');
     await sameDocument();
     await page.getByTestId('steps').locator('tr', { hasText: 'HeadedToDropoff → Completed' }).waitFor();
+    await page.goBack();
+    await machinePage('DeliverySaga', deliveryId);
 
-    // drone-scheduler: the drone flies back and is idle again.
-    await followService('drone-scheduler');
+    // drone-scheduler: the drone the saga dispatched flies back and is idle again.
+    await followSend('DeliveryPending → Scheduled', 'drone-scheduler', 'Drone', droneId);
     await signIn();
-    await search(droneId, 'Drone');
+    await machinePage('Drone', droneId);
     await state('Returning');
     await markDocument();
     await reportDrone(droneId, 'Returned');
     await state('Idle');
     await sameDocument();
 
-    // workflow again (signed in already, in this tab): the saga has reached its final state.
-    await followService('workflow');
-    await search(deliveryId, 'DeliverySaga');
+    // Back in the workflow's console (signed in already, in this tab): the saga has reached its final state.
+    await page.goBack();
+    await machinePage('DeliverySaga', deliveryId);
     await state('Completed');
     await page.getByTestId('steps').locator('tr', { hasText: 'InFlight → Completed' }).filter({ hasText: 'DeliveryCompleted' }).waitFor();
     assert.match((await page.getByTestId('machine-data').textContent()) ?? '', new RegExp(`"droneId": "${droneId}"`));

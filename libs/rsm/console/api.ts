@@ -132,10 +132,17 @@ export interface MachineView {
 }
 export interface Inspection extends MachineView {
   inbox: { seq: string; event: { type: string }; senderType: string | null; senderId: string | null; attempts: number; lastError: string | null; createdAt: string }[];
-  recentSteps: { id: string; eventType: string; fromState: string; toState: string; effects: number; at: string }[];
+  recentSteps: { id: string; eventType: string; fromState: string; toState: string; effects: number; sends: StepSend[]; at: string }[];
   outbox: { id: string; destination: string; to: { type: string; id: string } | null; kind: string; eventType: string | null; attempts: number; createdAt: string }[];
   timers: { name: string; fireAt: string; periodMs: number | null; payload: unknown }[];
   activities: { id: string; activity: string; callId: string; attempts: number; nextAttemptAt: string; lastError: string | null }[];
+}
+/** A send or create of a step (at most 10 a step are kept). */
+export interface StepSend {
+  kind: 'send' | 'create';
+  type: string;
+  id: string;
+  event: string;
 }
 export interface DeadLetter {
   id: string;

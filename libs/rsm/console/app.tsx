@@ -558,13 +558,25 @@ function MachinePage(props: { session: Session; type: string; id: string; ask: (
             </div>
           </div>
           <h3>Step history</h3>
-          <Table head={['at', 'event', 'from → to', 'effects (sends, timers, calls)']} testid="steps">
+          <Table head={['at', 'event', 'from → to', 'sends (first 10)', 'effects']} testid="steps">
             {m.recentSteps.map((s) => (
               <tr key={s.id}>
                 <td>{time(s.at)}</td>
                 <td>{s.eventType}</td>
                 <td>
                   {s.fromState} → {s.toState}
+                </td>
+                <td>
+                  {s.sends.length > 0 && (
+                    <ul class="sends">
+                      {s.sends.map((x, i) => (
+                        <li key={i} data-send={x.kind}>
+                          {x.event} → <MachineLink type={x.type} id={x.id} />
+                          {x.kind === 'create' && ' (new)'}
+                        </li>
+                      ))}
+                    </ul>
+                  )}
                 </td>
                 <td>{s.effects}</td>
               </tr>

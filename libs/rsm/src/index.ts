@@ -40,6 +40,7 @@ export { CRASH_POINTS } from './core/crash-points.js';
 export type { CrashHook, CrashPoint } from './core/crash-points.js';
 // What inspection and the dead-letter listing return (rows as stored).
 export type { DeadLetterRow, InboxRow, MachineRow, StepRow } from './store/entities/rsm-entities.js';
+export type { StepSend } from './planning/step-planner.js';
 export type { EventContracts } from './planning/machine-registry.js';
 // Type only: the runtime builds it (`runtime.metrics`); a service reads its counters.
 export type { RsmMetrics } from './metrics/rsm-metrics.js';

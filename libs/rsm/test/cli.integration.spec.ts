@@ -32,6 +32,7 @@ const Courier = defineMachine<{ parcel: string }, { type: 'Start'; parcel: strin
           ctx.startTimer('give-up', 3_600_000);
           ctx.call(pickUp, { parcel: event.parcel });
           ctx.send({ type: 'Depot', id: 'north' }, { type: 'Expect' });
+          ctx.send({ type: 'Depot', id: 'south' }, { type: 'Expect' });
           ctx.goto('Waiting');
         },
       },
@@ -209,7 +210,7 @@ describe('the rsm command line against a service', () => {
       timers: { name: string }[];
       activities: { activity: string; attempts: number; lastError: string }[];
       outbox: { to: { type: string; id: string }; eventType: string; destination: string }[];
-      recentSteps: { eventType: string; fromState: string; toState: string }[];
+      recentSteps: { eventType: string; fromState: string; toState: string; effects: number; sends: unknown[] }[];
       inbox: unknown[];
     }>(await cli(['--json', 'inspect', 'Courier', 'k1']));
     assert.equal(inspection.state, 'Waiting');
@@ -218,8 +219,16 @@ describe('the rsm command line against a service', () => {
     assert.equal(inspection.activities[0]?.activity, 'pick-up');
     assert.equal(inspection.activities[0]?.attempts, 1);
     assert.match(inspection.activities[0]?.lastError ?? '', /the depot is closed/);
-    assert.deepEqual(inspection.outbox.map((x) => ({ to: x.to, eventType: x.eventType, destination: x.destination })), [{ to: { type: 'Depot', id: 'north' }, eventType: 'Expect', destination: 'elsewhere' }]);
-    assert.deepEqual(inspection.recentSteps.map((s) => [s.eventType, s.fromState, s.toState]), [['Start', 'Idle', 'Waiting']]);
+    assert.deepEqual(inspection.outbox.map((x) => ({ to: x.to, eventType: x.eventType, destination: x.destination })), [
+      { to: { type: 'Depot', id: 'north' }, eventType: 'Expect', destination: 'elsewhere' },
+      { to: { type: 'Depot', id: 'south' }, eventType: 'Expect', destination: 'elsewhere' },
+    ]);
+    assert.deepEqual(inspection.recentSteps.map((s) => [s.eventType, s.fromState, s.toState, s.effects]), [['Start', 'Idle', 'Waiting', 4]]);
+    // The step keeps where its events went (the outbox forgets them once acknowledged).
+    assert.deepEqual(inspection.recentSteps[0]?.sends, [
+      { kind: 'send', type: 'Depot', id: 'north', event: 'Expect' },
+      { kind: 'send', type: 'Depot', id: 'south', event: 'Expect' },
+    ]);
     assert.deepEqual(inspection.inbox, []);
 
     const human = await cli(['inspect', 'Courier', 'k1']);
@@ -228,10 +237,11 @@ describe('the rsm command line against a service', () => {
     assert.match(human.out, /^state: +Waiting$/m);
     assert.match(human.out, /"parcel": "p-9"/);
     assert.match(human.out, /^inbox \(0\):\n\(none\)$/m);
-    assert.match(human.out, /^outbox \(1\):\nID\s+KIND\s+TO\s+SEQ\s+EVENT\s+SERVICE\s+ATTEMPTS\s+NEXT ATTEMPT\n\d+\s+event\s+Depot\/north\s+1\s+Expect\s+elsewhere/m);
+    assert.match(human.out, /^outbox \(2\):\nID\s+KIND\s+TO\s+SEQ\s+EVENT\s+SERVICE\s+ATTEMPTS\s+NEXT ATTEMPT\n\d+\s+event\s+Depot\/north\s+1\s+Expect\s+elsewhere/m);
     assert.match(human.out, /^timers \(1\):\nNAME\s+FIRES AT\s+EVERY MS\ngive-up\s+\S+\s+-$/m);
     assert.match(human.out, /^activities \(1\):\n.*\n\d+\s+pick-up\s+\S+\s+1\s+/m);
-    assert.match(human.out, /^recent steps \(1\):\n.*\n\d+\s+Start\s+Idle\s+Waiting\s+3\s+/m);
+    // One line per send: the step's, then one under it for each further send.
+    assert.match(human.out, /^recent steps \(1\):\nID\s+EVENT\s+FROM\s+TO\s+EFFECTS\s+AT\s+SENDS\n\d+\s+Start\s+Idle\s+Waiting\s+4\s+\S+\s+Expect -> Depot\/north\n\s+Expect -> Depot\/south$/m);
 
     const missing = await cli(['inspect', 'Courier', 'nobody']);
     assert.equal(missing.code, 1);

@@ -146,7 +146,9 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
     const current = page.getByTestId('diagram').locator('g.current');
     await current.first().waitFor();
     assert.match((await current.first().textContent()) ?? '', /Packing/);
-    await page.getByTestId('steps').locator('tr', { hasText: 'Label' }).waitFor();
+    const label = page.getByTestId('steps').locator('tr', { hasText: 'Label' });
+    await label.waitFor();
+    assert.equal(await label.locator('ul.sends').count(), 0, 'a step that sent nothing lists no sends');
     assert.match((await page.getByTestId('machine-data').textContent()) ?? '', /fragile/);
   });
 
@@ -171,7 +173,11 @@ describe('the operator console in a real Chromium', { timeout: 120_000 }, () => 
 
     await page.getByTestId('machine-state').filter({ hasText: /^Shipped$/ }).waitFor();
     await page.getByTestId('diagram').locator('g.current', { hasText: 'Shipped' }).waitFor();
-    await page.getByTestId('steps').locator('tr', { hasText: 'Packing → Shipped' }).waitFor();
+    const shipped = page.getByTestId('steps').locator('tr', { hasText: 'Packing → Shipped' });
+    await shipped.waitFor();
+    // The step history keeps what the step sent, linked to the console of the service that runs the receiver.
+    assert.match((await shipped.textContent()) ?? '', /Expect → Depot\/north/);
+    assert.equal(await shipped.locator('a[data-service=depot]').getAttribute('href'), 'http://depot.example:3009/rsm/console/#/machine/Depot/north');
     // Its send to the depot service waits in the outbox (nobody runs it here); the receiver opens in the depot's console.
     const receiver = page.locator('a[data-service=depot]', { hasText: 'Depot/north' });
     await receiver.first().waitFor();

@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { defineMachine, MachineNotFoundError, RequestRejectedError } from '#rsm';
 import type { IntakeItem, IntakeResult } from '../src/planning/intake.js';
 import { MachineRegistry } from '../src/planning/machine-registry.js';
-import { BatchWrites, emptyBatchResult, planStep, StepPlanner, type InboxEvent, type Pending } from '../src/planning/step-planner.js';
+import type { Effect } from '../src/definition/effects.js';
+import { BatchWrites, emptyBatchResult, planStep, STEP_SENDS_KEPT, stepSends, StepPlanner, type InboxEvent, type Pending } from '../src/planning/step-planner.js';
 
 type DoorEvents = { type: 'Open' } | { type: 'Knock'; who: string } | { type: 'Shout' } | { type: 'Lock' } | { type: 'Tick' } | { type: 'Weird' } | { type: 'Timeout'; name: string };
 
@@ -92,6 +93,29 @@ describe('step planner', () => {
     assert.match(w.deadLetters[0]?.reason ?? '', /no route to machine type Nowhere/);
     assert.equal(result.deadLetters, 1);
     assert.deepEqual(w.steps.map((s) => [s.event_type, s.from_state, s.to_state, s.effects]), [['Knock', 'Closed', 'Closed', 4]]);
+    // The step history keeps where each event went, also the unroutable one; the reply is no send.
+    assert.deepEqual(w.steps[0]?.sends, [
+      { kind: 'send', type: 'Bell', id: 'b1', event: 'Ring' },
+      { kind: 'send', type: 'Porch', id: 'p1', event: 'Light' },
+      { kind: 'send', type: 'Nowhere', id: 'x', event: 'Lost' },
+    ]);
+  });
+
+  it('keeps a bounded summary of a step\'s sends: the first ten, creates marked, no payload, long names cut', () => {
+    const open = { type: 'Open', secret: 'payload' };
+    const effects: Effect[] = [
+      { kind: 'startTimer', name: 't', delayMs: 1, periodMs: null, payload: null },
+      { kind: 'create', to: { type: 'Log', id: 'l1' }, event: open },
+      ...Array.from({ length: 12 }, (_, i): Effect => ({ kind: 'send', to: { type: 'Log', id: `l${i}` }, event: { type: 'Add' } })),
+      { kind: 'send', to: { type: 'T'.repeat(300), id: 'x' }, event: { type: 'E'.repeat(300) } },
+    ];
+    const sends = stepSends(effects);
+    assert.equal(STEP_SENDS_KEPT, 10);
+    assert.equal(sends.length, STEP_SENDS_KEPT);
+    assert.deepEqual(sends[0], { kind: 'create', type: 'Log', id: 'l1', event: 'Open' });
+    assert.deepEqual(sends[9], { kind: 'send', type: 'Log', id: 'l8', event: 'Add' });
+    const long = stepSends(effects.slice(-1))[0];
+    assert.deepEqual([long?.type.length, long?.event.length], [200, 200]);
   });
 
   it('answers a caller in this process with the reply, and one elsewhere through the requests table', async () => {

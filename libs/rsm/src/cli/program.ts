@@ -60,7 +60,7 @@ interface Inspection extends Machine {
   outbox: { id: string; destination: string; to: { type: string; id: string } | null; kind: string; seq: number | null; eventType: string | null; attempts: number; nextAttemptAt: string }[];
   timers: { name: string; fireAt: string; periodMs: number | null }[];
   activities: { id: string; activity: string; callId: string; attempts: number; nextAttemptAt: string; lastError: string | null }[];
-  recentSteps: { id: string; eventType: string; fromState: string; toState: string; effects: number; at: string }[];
+  recentSteps: { id: string; eventType: string; fromState: string; toState: string; effects: number; sends: { kind: 'send' | 'create'; type: string; id: string; event: string }[]; at: string }[];
 }
 
 /** Letters one bulk call takes (the server's limit). */
@@ -68,6 +68,11 @@ const CHUNK = 500;
 
 const path = (...segments: string[]) => segments.map((s) => `/${encodeURIComponent(s)}`).join('');
 const ref = (type: string | null, id: string | null) => (type === null ? '-' : `${type}/${id ?? ''}`);
+/** A step, and one line under it for each further send: `Event -> Type/id`, `(new)` for a create. */
+const stepRows = (s: Inspection['recentSteps'][number]): unknown[][] => {
+  const sends = s.sends.map((x) => `${x.event} -> ${x.type}/${x.id}${x.kind === 'create' ? ' (new)' : ''}`);
+  return [[s.id, s.eventType, s.fromState, s.toState, s.effects, s.at, sends[0] ?? '-'], ...sends.slice(1).map((send) => ['', '', '', '', '', '', send])];
+};
 
 /**
  * Runs `rsm <argv>` and resolves to its exit code: 0 done, 1 failed (the server refused, a letter
@@ -169,7 +174,7 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
           `outbox (${m.outbox.length}):\n${table(['ID', 'KIND', 'TO', 'SEQ', 'EVENT', 'SERVICE', 'ATTEMPTS', 'NEXT ATTEMPT'], m.outbox.map((x) => [x.id, x.kind, x.to === null ? '-' : ref(x.to.type, x.to.id), x.seq, x.eventType, x.destination, x.attempts, x.nextAttemptAt]))}`,
           `timers (${m.timers.length}):\n${table(['NAME', 'FIRES AT', 'EVERY MS'], m.timers.map((t) => [t.name, t.fireAt, t.periodMs]))}`,
           `activities (${m.activities.length}):\n${table(['ID', 'ACTIVITY', 'CALL', 'ATTEMPTS', 'NEXT ATTEMPT', 'LAST ERROR'], m.activities.map((a) => [a.id, a.activity, a.callId, a.attempts, a.nextAttemptAt, a.lastError]))}`,
-          `recent steps (${m.recentSteps.length}):\n${table(['ID', 'EVENT', 'FROM', 'TO', 'EFFECTS', 'AT'], m.recentSteps.map((s) => [s.id, s.eventType, s.fromState, s.toState, s.effects, s.at]))}`,
+          `recent steps (${m.recentSteps.length}):\n${table(['ID', 'EVENT', 'FROM', 'TO', 'EFFECTS', 'AT', 'SENDS'], m.recentSteps.flatMap(stepRows))}`,
         ].join('\n\n'),
       );
     });

@@ -45,7 +45,7 @@ th,td{border-bottom:1px solid #e3e7ec;padding:.35rem .5rem;text-align:left;verti
 pre{background:#f0f2f5;padding:.6rem;overflow:auto;max-height:24rem}.error{color:#b71c1c}.notice{background:#e8f5e9;margin:0;padding:.5rem 1rem}
 .diagram{overflow-x:auto;background:#fff;padding:.5rem}.diagram svg{max-width:100%;height:auto}
 .columns{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:1rem}.filters,.actions{display:flex;flex-wrap:wrap;gap:.4rem;margin:.5rem 0}
-.nowrap{white-space:nowrap}.services{display:flex;flex-wrap:wrap;gap:.3rem .8rem;margin-bottom:.8rem}.reason{max-width:24rem}.login{max-width:24rem;margin:10vh auto;display:grid;gap:.8rem;background:#fff;padding:1.5rem;border-radius:6px}
+.nowrap{white-space:nowrap}ul.sends{margin:0;padding:0;list-style:none}ul.sends li{overflow-wrap:anywhere}.services{display:flex;flex-wrap:wrap;gap:.3rem .8rem;margin-bottom:.8rem}.reason{max-width:24rem}.login{max-width:24rem;margin:10vh auto;display:grid;gap:.8rem;background:#fff;padding:1.5rem;border-radius:6px}
 .login label{display:grid;gap:.2rem}dialog{max-width:32rem;border:1px solid #99a;border-radius:6px}
 @media (max-width:700px){.columns{grid-template-columns:1fr}main{padding:.5rem}.reason{max-width:12rem}header{padding:.5rem}}
 `;

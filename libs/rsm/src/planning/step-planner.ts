@@ -153,7 +153,33 @@ export class BatchWrites {
   }[] = [];
   readonly requestInserts: { key: string; machine_type: string; machine_id: string }[] = [];
   readonly requestUpdates: { key: string; status: 'done' | 'failed'; reply: Json | null; error: string | null }[] = [];
-  readonly steps: { machine_type: string; machine_id: string; event_type: string; event_id: string; from_state: string; to_state: string; effects: number }[] = [];
+  readonly steps: { machine_type: string; machine_id: string; event_type: string; event_id: string; from_state: string; to_state: string; effects: number; sends: StepSend[] }[] = [];
+}
+
+/** How many sends and creates of one step the step history keeps (the rest are only counted, in `effects`). */
+export const STEP_SENDS_KEPT = 10;
+
+/** An event a step sent, or a machine it created, as the step history keeps it: receiver and event type, never the payload. */
+export interface StepSend {
+  readonly kind: 'send' | 'create';
+  /** The receiver's type and id. */
+  readonly type: string;
+  readonly id: string;
+  /** The event's type (for a create, its creation event's). */
+  readonly event: string;
+}
+
+/**
+ * The first STEP_SENDS_KEPT sends and creates of a step, bounded in size: ids are at most
+ * MAX_ID_BYTES already; types and event types (any string a handler wrote) are cut at 200 characters.
+ */
+export function stepSends(effects: readonly Effect[]): StepSend[] {
+  const sends: StepSend[] = [];
+  for (const effect of effects) {
+    if (sends.length === STEP_SENDS_KEPT) break;
+    if (effect.kind === 'send' || effect.kind === 'create') sends.push({ kind: effect.kind, type: effect.to.type.slice(0, 200), id: effect.to.id, event: effect.event.type.slice(0, 200) });
+  }
+  return sends;
 }
 
 /** What the store found when it locked a batch's machines. */
@@ -282,6 +308,7 @@ export class StepPlanner {
             from_state: fromState,
             to_state: machine.state,
             effects: decision.effects.length,
+            sends: stepSends(decision.effects),
           });
           result.steps.push({
             type: machine.type,

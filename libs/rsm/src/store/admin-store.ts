@@ -226,7 +226,8 @@ export class AdminStore {
   /**
    * A machine and what waits on it, each list at most `limit` rows: inbox (oldest first), outbox
    * rows it sent (oldest first; the outbox is short-lived and has no index by sender, so this reads
-   * it whole), timers, unfinished activity calls and recent steps (newest first).
+   * it whole), timers, unfinished activity calls and recent steps (newest first, each with the
+   * sends and creates it made: where its events went, after the outbox has forgotten them).
    */
   async inspect(ref: MachineRef, limit: number): Promise<MachineInspection | undefined> {
     const machine = await this.machine(ref);
@@ -242,7 +243,7 @@ export class AdminStore {
         args,
       ),
       this.pool.query<StepRow>(
-        `SELECT id::text AS "id", machine_type AS "machineType", machine_id AS "machineId", event_type AS "eventType", event_id AS "eventId", from_state AS "fromState", to_state AS "toState", effects, at
+        `SELECT id::text AS "id", machine_type AS "machineType", machine_id AS "machineId", event_type AS "eventType", event_id AS "eventId", from_state AS "fromState", to_state AS "toState", effects, sends, at
          FROM ${t.steps} WHERE machine_type = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`,
         args,
       ),

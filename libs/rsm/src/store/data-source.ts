@@ -6,6 +6,7 @@ import { rsmEpochsMigration } from './migrations/rsm-epochs.migration.js';
 import { rsmGapsMigration } from './migrations/rsm-gaps.migration.js';
 import { rsmInitialMigration } from './migrations/rsm-initial.migration.js';
 import { rsmRetentionMigration } from './migrations/rsm-retention.migration.js';
+import { rsmStepSendsMigration } from './migrations/rsm-step-sends.migration.js';
 import { assertSchemaName } from './table-names.js';
 
 /** What a service's DataSource needs. */
@@ -59,7 +60,7 @@ export function createRsmDataSource(options: RsmDataSourceOptions): DataSource {
     migrationsTableName: 'rsm_migrations',
     migrationsTransactionMode: 'each',
     entities: [entities.machine, entities.deadLetter, entities.step, entities.inbox, ...(options.entities ?? [])],
-    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), rsmEpochsMigration(schema), rsmAdminAuditMigration(schema), ...(options.migrations ?? [])],
+    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), rsmEpochsMigration(schema), rsmAdminAuditMigration(schema), rsmStepSendsMigration(schema), ...(options.migrations ?? [])],
     applicationName: options.applicationName ?? `rsm-${schema}`,
     poolSize: options.poolSize ?? 10,
     logging: false,

@@ -1,4 +1,5 @@
 import { EntitySchema } from 'typeorm';
+import type { StepSend } from '../../planning/step-planner.js';
 
 /** A stored machine, as inspection reads it. */
 export interface MachineRow {
@@ -37,7 +38,10 @@ export interface StepRow {
   eventId: string;
   fromState: string;
   toState: string;
+  /** Every effect of the step: sends, creates, timers, activity calls, replies. */
   effects: number;
+  /** The step's first sends and creates, in order, at most STEP_SENDS_KEPT (10); `effects` counts them all. Steps stored before this was kept have none. */
+  sends: readonly StepSend[];
   at: Date;
 }
 
@@ -108,6 +112,7 @@ export function rsmEntities(schema: string) {
       fromState: { type: 'text', name: 'from_state' },
       toState: { type: 'text', name: 'to_state' },
       effects: { type: 'integer' },
+      sends: { type: 'jsonb' },
       at: { type: 'timestamptz' },
     },
   });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { parseAllDocuments, parse } from 'yaml';
 import { SERVICES } from '#contracts';
+import { baseEnvSchema } from '#service-kit';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -16,6 +18,11 @@ async function render(overlay: string): Promise<Doc[]> {
   const { stdout } = await exec('kubectl', ['kustomize', join(ROOT, 'infra', 'k8s', 'overlays', overlay)]);
   return parseAllDocuments(stdout).map((d) => d.toJSON() as Doc);
 }
+
+/** The services with an operator console (drone-sim runs no machines). */
+const CONSOLES = SERVICES.filter((s) => s !== 'drone-sim');
+/** RSM_CONSOLE_SERVICES as the apps read it (their own validation), by service name. */
+const consoleServices = (value: string | undefined): Record<string, string> => baseEnvSchema.shape.RSM_CONSOLE_SERVICES.parse(value) ?? {};
 
 const containerOf = (d: Doc) => ((d.spec?.template as { spec: { containers: Container[] } }).spec.containers[0] as Container);
 
@@ -66,6 +73,32 @@ describe('deployment manifests', () => {
     assert.ok(docs.some((d) => d.kind === 'Cluster'), 'a CloudNativePG cluster');
   });
 
+  it('tells each console where a browser reaches the others: in Kubernetes, the README\'s port-forwards of each Service', async () => {
+    // No overlay publishes the apps (no Ingress, no NodePort or LoadBalancer), so what a browser reaches is a port-forward.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = readme.slice(readme.indexOf('<!-- console-port-forwards -->'));
+    const forwards = new Map([...block.slice(0, block.indexOf('```', block.indexOf('```') + 3)).matchAll(/^kubectl -n tailspin port-forward svc\/(\S+) (\d+):(\d+) &$/gm)].map((m) => [m[1], { local: m[2], remote: m[3] }]));
+    assert.deepEqual([...forwards.keys()].sort(), [...CONSOLES].sort(), 'the README forwards every service with a console');
+    for (const overlay of ['local', 'production']) {
+      const docs = await render(overlay);
+      assert.ok(!docs.some((d) => d.kind === 'Ingress' || (d.kind === 'Service' && ['NodePort', 'LoadBalancer'].includes(String(d.spec?.type)))), `${overlay}: nothing published outside the cluster`);
+      const config = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('tailspin-config')) as Doc & { data: Record<string, string> };
+      const urls = consoleServices(config.data.RSM_CONSOLE_SERVICES);
+      assert.deepEqual(Object.keys(urls).sort(), [...CONSOLES].sort(), `${overlay}: every console named`);
+      for (const app of CONSOLES) {
+        const url = new URL(urls[app] ?? '');
+        const service = docs.find((d) => d.kind === 'Service' && d.metadata.name === app) as Doc & { spec: { ports: { port: number }[] } };
+        assert.equal(url.hostname, 'localhost', `${overlay}: ${app} on this machine`);
+        assert.equal(url.port, forwards.get(app)?.local, `${overlay}: ${app} where the README forwards it`);
+        assert.equal(forwards.get(app)?.remote, String(service.spec.ports[0]?.port), `${overlay}: the README forwards ${app}'s Service port`);
+      }
+      for (const app of SERVICES) {
+        const c = containerOf(docs.find((d) => d.kind === 'Deployment' && d.metadata.name === app) as Doc);
+        assert.ok(c.envFrom?.some((e) => e.configMapRef?.name === config.metadata.name), `${overlay}: ${app} reads the ConfigMap`);
+      }
+    }
+  });
+
   it('has a compose file that docker-compose accepts, with pinned images and health-gated start', async () => {
     const { stdout } = await exec('docker-compose', ['-f', join(ROOT, 'docker-compose.yml'), 'config']);
     const compose = parse(stdout) as { services: Record<string, { image?: string; restart?: string; command?: string[]; depends_on?: Record<string, { condition: string }>; healthcheck?: object }> };
@@ -87,5 +120,17 @@ describe('deployment manifests', () => {
     for (const setting of ['CUSTOMER_API_KEYS', 'SERVICE_API_KEYS', 'OPERATOR_API_KEYS']) assert.ok((environment[setting] ?? '').length >= 24, `compose sets ${setting}`);
     assert.match(environment.REDIS_URL ?? '', /^rediss:\/\//, 'the apps reach Redis over TLS');
     for (const setting of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE']) assert.match(environment[setting] ?? '', /^\/tls\//, `compose sets ${setting}`);
+    // Every app's console links to the others at the ports compose publishes on the Docker host.
+    const apps = compose.services as Record<string, { environment?: Record<string, string>; ports?: { published: number | string; target: number | string }[] }>;
+    for (const app of SERVICES) {
+      const urls = consoleServices(apps[app]?.environment?.RSM_CONSOLE_SERVICES);
+      assert.deepEqual(Object.keys(urls).sort(), [...CONSOLES].sort(), `${app}: every console named`);
+      for (const other of CONSOLES) {
+        const url = new URL(urls[other] ?? '');
+        const published = apps[other]?.ports?.find((p) => String(p.target) === apps[other]?.environment?.PORT)?.published;
+        assert.equal(url.hostname, 'localhost', `${app}: ${other} on the Docker host`);
+        assert.equal(url.port, String(published), `${app}: ${other} at the port compose publishes`);
+      }
+    }
   });
 });

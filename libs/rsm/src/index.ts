@@ -19,7 +19,9 @@ export type {
   StateSpec,
   StateTargets,
   TransitionInfo,
+  VersionOf,
 } from './definition/machine-definition.js';
+export type { DefinitionVersions, ErasedMigrationStep, EventUpcasters, MachineVersion, MigrationChain, MigrationChainData, MigrationContext, MigrationStep, Migrations } from './definition/versions.js';
 export type { CallOptions, StepContext, TimerOptions } from './definition/step-context.js';
 export { machineKey, parseMachineKey } from './definition/types.js';
 export type { ActivityCompleted, ActivityFailed, ActivityInput, ActivityOutcome, ActivityOutput, ActivityRef, EventTo, Json, MachineRef, ReplyMap, ReplyOf, RsmEvent, TimeoutEvent } from './definition/types.js';

@@ -32,7 +32,7 @@ export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy, AnyActiv
 
 // Runtime: the runtime, its options and what it reports.
 export { RsmRuntime } from './runtime/rsm-runtime.js';
-export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
+export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions, TypeVersions } from './runtime/rsm-runtime.js';
 export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './core/rsm-options.js';
 export type { RsmOptions, RsmOptionsInput } from './core/rsm-options.js';
 export type { LagReport, LoadView } from './runtime/load-monitor.js';
@@ -50,7 +50,7 @@ export { installFatalErrorHandlers } from './runtime/fatal-errors.js';
 export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
 
 // Errors.
-export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RuntimeStoppedError } from './core/errors.js';
+export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from './core/errors.js';
 
 // Admin API (operators: the `rsm` CLI and the console).
 export { ADMIN_MAX_LIMIT, InvalidCursorError } from './store/admin-store.js';

@@ -22,19 +22,6 @@ export interface MigrationContext<State extends string = string> {
 }
 
 /**
- * The states of `From` that `To` no longer has must each be mapped to a state of `To` (a removal or
- * a rename); any other state may be mapped too (a state that moves). A state not listed keeps its name.
- */
-type StatesPart<From extends MachineVersion, To extends MachineVersion> = [Exclude<From['state'], To['state']>] extends [never]
-  ? { readonly states?: { readonly [S in From['state']]?: To['state'] } }
-  : { readonly states: { readonly [S in Exclude<From['state'], To['state']>]: To['state'] } & { readonly [S in Extract<From['state'], To['state']>]?: To['state'] } };
-
-/** The data transform: required unless the older data already is data of the newer version. */
-type DataPart<From extends MachineVersion, To extends MachineVersion> = [From['data']] extends [To['data']]
-  ? { readonly data?: (data: From['data'], context: MigrationContext<From['state']>) => To['data'] }
-  : { readonly data: (data: From['data'], context: MigrationContext<From['state']>) => To['data'] };
-
-/**
  * How a machine stored at version `From` becomes a machine of the next version `To`: its data
  * (`data`, given the old data and state) and its state (`states`: every state `To` no longer has,
  * mapped to one it has). Both are plain functions of stored values, run in memory in the step
@@ -43,7 +30,15 @@ type DataPart<From extends MachineVersion, To extends MachineVersion> = [From['d
  * @example
  * const v1ToV2: MigrationStep<CounterV1, CounterV2> = { data: (old) => ({ total: old.count, max: 100 }), states: { Paused: 'Open' } };
  */
-export type MigrationStep<From extends MachineVersion, To extends MachineVersion> = StatesPart<From, To> & DataPart<From, To>;
+export type MigrationStep<From extends MachineVersion, To extends MachineVersion> =
+  // Every state `To` no longer has must be mapped to one it has (a removal or a rename); any other may be (a state that moves); one not listed keeps its name.
+  ([Exclude<From['state'], To['state']>] extends [never]
+    ? { readonly states?: { readonly [S in From['state']]?: To['state'] } }
+    : { readonly states: { readonly [S in Exclude<From['state'], To['state']>]: To['state'] } & { readonly [S in Extract<From['state'], To['state']>]?: To['state'] } }) &
+    // The data transform: required unless the older data already is data of the newer version.
+    ([From['data']] extends [To['data']]
+      ? { readonly data?: (data: From['data'], context: MigrationContext<From['state']>) => To['data'] }
+      : { readonly data: (data: From['data'], context: MigrationContext<From['state']>) => To['data'] });
 
 /**
  * Converts events of any version this machine has had (stored in an inbox, a timer or an activity

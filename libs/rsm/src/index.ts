@@ -19,7 +19,9 @@ export type {
   StateSpec,
   StateTargets,
   TransitionInfo,
+  VersionOf,
 } from './definition/machine-definition.js';
+export type { DefinitionVersions, ErasedMigrationStep, EventUpcasters, MachineVersion, MigrationChain, MigrationChainData, MigrationContext, MigrationStep, Migrations } from './definition/versions.js';
 export type { CallOptions, StepContext, TimerOptions } from './definition/step-context.js';
 export { machineKey, parseMachineKey } from './definition/types.js';
 export type { ActivityCompleted, ActivityFailed, ActivityInput, ActivityOutcome, ActivityOutput, ActivityRef, EventTo, Json, MachineRef, ReplyMap, ReplyOf, RsmEvent, TimeoutEvent } from './definition/types.js';
@@ -30,7 +32,7 @@ export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy, AnyActiv
 
 // Runtime: the runtime, its options and what it reports.
 export { RsmRuntime } from './runtime/rsm-runtime.js';
-export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions } from './runtime/rsm-runtime.js';
+export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions, TypeVersions } from './runtime/rsm-runtime.js';
 export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './core/rsm-options.js';
 export type { RsmOptions, RsmOptionsInput } from './core/rsm-options.js';
 export type { LagReport, LoadView } from './runtime/load-monitor.js';
@@ -49,7 +51,7 @@ export { installFatalErrorHandlers } from './runtime/fatal-errors.js';
 export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
 
 // Errors.
-export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RuntimeStoppedError } from './core/errors.js';
+export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from './core/errors.js';
 
 // Admin API (operators: the `rsm` CLI and the console).
 export { ADMIN_MAX_LIMIT, InvalidCursorError } from './store/admin-store.js';

@@ -262,6 +262,42 @@ describe('the rsm command line against a service', () => {
     assert.deepEqual(types.map((t) => [t.type, t.states]), [['Counter', ['Open', 'Closed']], ['Courier', ['Idle', 'Waiting']]]);
   });
 
+  it('counts machines by type and stored definition version, with the version the service runs', async () => {
+    await rsm.create(Counter.ref('ver-1'), { type: 'Open' });
+    // What a rolling deploy leaves behind: a machine a newer process wrote, and a type another version of the service runs.
+    await pool.query(`INSERT INTO "${schema}".rsm_machines (type, id, state, data, definition_version) VALUES ('Counter', 'ver-newer', 'Open', '{"total":0}', 2), ('Ghost', 'g1', 'Haunting', '{}', 3)`);
+    try {
+      const answer = json<{ type: string; running: number | null; migratesFrom: number | null; stored: { version: number; machines: number; halted: number; handling: string }[] }[]>(await cli(['--json', 'versions']));
+      const counters = (await rsm.machineCounts('Counter')).reduce((n, c) => n + c.count, 0);
+      assert.deepEqual(answer.find((t) => t.type === 'Counter'), {
+        type: 'Counter',
+        running: 1,
+        migratesFrom: 1,
+        stored: [
+          { version: 1, machines: counters - 1, halted: 0, handling: 'current' },
+          { version: 2, machines: 1, halted: 0, handling: 'newer' },
+        ],
+      });
+      assert.deepEqual(answer.find((t) => t.type === 'Ghost'), { type: 'Ghost', running: null, migratesFrom: null, stored: [{ version: 3, machines: 1, halted: 0, handling: 'not-run-here' }] });
+      assert.deepEqual(answer.map((t) => t.type), ['Counter', 'Courier', 'Ghost']);
+      const text = await cli(['versions']);
+      assert.equal(text.code, 0, text.err);
+      const lines = text.out.trim().split('\n').map((line) => line.split(/\s{2,}/));
+      assert.deepEqual(lines[0], ['TYPE', 'RUNNING', 'STORED', 'MACHINES', 'HALTED', 'HANDLING']);
+      assert.deepEqual(lines.slice(1).map((l) => [l[0], l[1], l[2], l[5]]), [
+        ['Counter', 'v1', 'v1', 'current'],
+        ['Counter', 'v1', 'v2', 'newer: left to newer processes'],
+        ['Courier', 'v1', 'v1', 'current'],
+        ['Ghost', '-', 'v3', 'type not run by this service'],
+      ]);
+      const refused = await cli(['versions'], { token: 'not-the-operator-token-at-all' });
+      assert.equal(refused.code, 1);
+      assert.equal(refused.err, 'rsm: GET /rsm/versions: 401 Unauthorized: unknown operator token\n');
+    } finally {
+      await pool.query(`DELETE FROM "${schema}".rsm_machines WHERE id IN ('ver-newer', 'g1')`);
+    }
+  });
+
   it('lists and shows dead letters, redrives and discards one or many with confirmation, and audits each action', async () => {
     const [a, b, c] = await deadLetters('dl', 3);
     assert.ok(a !== undefined && b !== undefined && c !== undefined);
@@ -422,7 +458,7 @@ describe('the rsm command line against a service', () => {
       `rsm: cannot reach http://${closed.host}/: ECONNREFUSED\n`,
     ]);
     // Every admin route refuses a wrong token the same way.
-    for (const args of [['audit'], ['gaps'], ['types'], ['diagram', 'Counter'], ['inspect', 'Counter', 'm-a'], ['dead-letters', 'show', '1'], ['dead-letters', 'redrive', '1', '--yes']]) {
+    for (const args of [['audit'], ['gaps'], ['types'], ['versions'], ['diagram', 'Counter'], ['inspect', 'Counter', 'm-a'], ['dead-letters', 'show', '1'], ['dead-letters', 'redrive', '1', '--yes']]) {
       const run = await cli(args, { token: 'not-the-operator-token-at-all' });
       assert.equal(run.code, 1, args.join(' '));
       assert.match(run.err, /401 Unauthorized: unknown operator token\n$/, args.join(' '));
@@ -432,7 +468,7 @@ describe('the rsm command line against a service', () => {
   it('documents the admin routes in OpenAPI, each with bearer auth', () => {
     const document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
     const admin = Object.entries(document.paths).filter(([route]) => route.startsWith('/rsm/'));
-    assert.equal(admin.length, 14, admin.map(([route]) => route).join(', '));
+    assert.equal(admin.length, 15, admin.map(([route]) => route).join(', '));
     for (const [route, item] of admin) {
       for (const operation of [item.get, item.post].filter((o) => o !== undefined)) {
         assert.ok((operation.summary ?? '').length > 10, `${route} has a summary`);

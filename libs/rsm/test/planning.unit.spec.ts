@@ -85,7 +85,7 @@ describe('step planner', () => {
     const result = emptyBatchResult();
     await planner().planMachine(w, result, door, [inboxRow({ type: 'Knock', who: 'ann' })], now, now.getTime());
     assert.deepEqual(w.consumed, [String(seq)]);
-    assert.deepEqual(w.machineUpdates.get('Door/d1'), { type: 'Door', id: 'd1', state: 'Closed', data: { knocks: ['ann'] }, status: 'active', steps: 1 });
+    assert.deepEqual(w.machineUpdates.get('Door/d1'), { type: 'Door', id: 'd1', state: 'Closed', data: { knocks: ['ann'] }, status: 'active', steps: 1, definition_version: 1 });
     assert.deepEqual(w.inbox.map((row) => [row.machine_type, row.machine_id, row.event.type, row.sender_id]), [['Bell', 'b1', 'Ring', 'd1']]);
     assert.ok(result.wake.has('Bell/b1'));
     assert.deepEqual(w.remote.map((m) => [m.destination, m.to.type, m.event.type]), [['garden', 'Porch', 'Light']]);

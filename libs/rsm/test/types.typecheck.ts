@@ -3,7 +3,7 @@
  * `@ts-expect-error` line is a wrong use that must not compile: if it ever compiles, the directive
  * itself becomes an error and the check fails. The lines without one are right uses that must compile.
  */
-import { defineMachine, RsmRuntime, type ActivityOutcome, type ActivityRef, type MachineRef, type StepContext } from '#rsm';
+import { defineMachine, RsmRuntime, type ActivityOutcome, type ActivityRef, type MachineRef, type MachineVersion, type MigrationChain, type Migrations, type StepContext } from '#rsm';
 import { TestRuntime } from '#rsm/testing';
 
 type CounterEvents = { type: 'Add'; n: number } | { type: 'Close' } | ActivityOutcome<typeof audit>;
@@ -126,3 +126,51 @@ export function helper(ctx: StepContext<'Open'>): void {
   // @ts-expect-error Counter accepts no Bogus
   ctx.send(Counter.ref('c1'), { type: 'Bogus' });
 }
+
+// Versioned machines: a chain typed from the current version back, each step against the next.
+type PostV1 = MachineVersion<{ kg: number }, 'Open' | 'Paused' | 'Lost', { type: 'Add'; kg: number } | { type: 'Pause' }>;
+type PostV2 = MachineVersion<{ grams: number }, 'Open' | 'Lost', { type: 'Add'; grams: number }>;
+type PostEvents = { type: 'Add'; grams: number } | { type: 'Close' };
+const post = (migrations: (m: Migrations<MachineVersion<{ grams: number; max: number }, 'Open' | 'Closed', PostEvents>>) => MigrationChain) =>
+  defineMachine<{ grams: number; max: number }, PostEvents>()({
+    type: 'Post',
+    version: 3,
+    initial: 'Open',
+    initialData: () => ({ grams: 0, max: 10 }),
+    migrations,
+    states: { Open: { on: { Add: () => undefined, Close: (_d, _e, ctx) => ctx.goto('Closed') }, targets: { Close: 'Closed' } }, Closed: {} },
+  });
+post((m) =>
+  m
+    .from<PostV2>(2, { data: (old) => ({ ...old, max: 100 }), states: { Lost: 'Closed' } })
+    .from<PostV1>(1, { data: (old) => ({ grams: old.kg * 1_000 }), states: { Paused: 'Open' } })
+    .upcast({ Add: (e) => ('kg' in e ? { type: 'Add', grams: e.kg * 1_000 } : e), Pause: () => ({ type: 'Close' }) }),
+);
+// @ts-expect-error a typo in a target state: v3 has no state Closd
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 100 }), states: { Lost: 'Closd' } }));
+// @ts-expect-error a state v3 no longer has (Lost) must be mapped
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 100 }) }));
+// @ts-expect-error the data of v2 lacks `max`: a data migration is required
+post((m) => m.from<PostV2>(2, { states: { Lost: 'Closed' } }));
+// @ts-expect-error an intermediate step is typed against v2: v2 has no state Closed
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 1 }), states: { Lost: 'Closed' } }).from<PostV1>(1, { data: (old) => ({ grams: old.kg }), states: { Paused: 'Closed' } }));
+// @ts-expect-error v1 has no state Gone to map
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 1 }), states: { Lost: 'Closed' } }).from<PostV1>(1, { data: (old) => ({ grams: old.kg }), states: { Paused: 'Open', Gone: 'Open' } }));
+// @ts-expect-error the data migration returns v2's data, which has `grams`
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 1 }), states: { Lost: 'Closed' } }).from<PostV1>(1, { data: (old) => ({ kg: old.kg }), states: { Paused: 'Open' } }));
+// @ts-expect-error an upcaster returns a current event: Pause is gone
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 1 }), states: { Lost: 'Closed' } }).from<PostV1>(1, { data: (old) => ({ grams: old.kg }), states: { Paused: 'Open' } }).upcast({ Pause: (e) => e }));
+// @ts-expect-error no version declared an event Bogus
+post((m) => m.upcast({ Bogus: () => ({ type: 'Close' }) }));
+// @ts-expect-error an upcaster of a type both versions have gets either shape: `kg` may be absent
+post((m) => m.from<PostV2>(2, { data: (old) => ({ ...old, max: 1 }), states: { Lost: 'Closed' } }).from<PostV1>(1, { data: (old) => ({ grams: old.kg }), states: { Paused: 'Open' } }).upcast({ Add: (e) => ({ type: 'Add', grams: e.kg }) })); // eslint-disable-line @typescript-eslint/no-unsafe-assignment
+// Inline in the declaration, the current version's states come from `states`.
+defineMachine<{ n: number }, { type: 'Go' }>()({
+  type: 'Inline',
+  version: 2,
+  initial: 'A',
+  initialData: () => ({ n: 0 }),
+  // @ts-expect-error the machine has no state C
+  migrations: (m) => m.from<MachineVersion<{ n: number }, 'A' | 'Old', { type: 'Go' }>>(1, { states: { Old: 'C' } }),
+  states: { A: { on: { Go: (_d, _e, ctx) => ctx.goto('B') }, targets: { Go: 'B' } }, B: {} },
+});

@@ -189,6 +189,27 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
     });
 
   program
+    .command('versions')
+    .description('machines by type and stored definition version, the version the service runs, and how it treats each (a rolling deploy: what is left to migrate)')
+    .action(async (_o: unknown, command: Command) => {
+      const { client, json } = context(command);
+      const types = await client.get<{ type: string; running: number | null; migratesFrom: number | null; stored: { version: number; machines: number; halted: number; handling: string }[] }[]>('/rsm/versions');
+      const handling: Record<string, string> = {
+        current: 'current',
+        migrates: 'migrates with its next step',
+        newer: 'newer: left to newer processes',
+        'no-migration': 'no migration to the running version',
+        'not-run-here': 'type not run by this service',
+      };
+      const rows = types.flatMap((t) => {
+        const running = t.running === null ? '-' : `v${t.running}${t.migratesFrom !== null && t.migratesFrom < t.running ? ` (from v${t.migratesFrom})` : ''}`;
+        if (t.stored.length === 0) return [[t.type, running, '-', 0, 0, 'no machines']];
+        return t.stored.map((s) => [t.type, running, `v${s.version}`, s.machines, s.halted, handling[s.handling] ?? s.handling]);
+      });
+      emit(json, types, () => table(['TYPE', 'RUNNING', 'STORED', 'MACHINES', 'HALTED', 'HANDLING'], rows));
+    });
+
+  program
     .command('diagram')
     .description("a machine type's state diagram in Mermaid (paste it into any Mermaid renderer); --json adds its transitions")
     .argument('<type>', 'machine type')

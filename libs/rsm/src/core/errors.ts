@@ -105,3 +105,15 @@ export class RuntimeStoppedError extends Error {
 export class RsmStartupError extends Error {
   override readonly name = 'RsmStartupError';
 }
+
+/**
+ * The runtime refused to start: its machine definitions cannot handle what is stored (machines in
+ * states a definition dropped without a migration, machines at versions it cannot migrate from,
+ * pending events of types it no longer accepts and does not upcast). Each problem names the
+ * machine type, the state, version or event, and how many; nothing was started.
+ */
+export class RsmUnsafeVersionError extends RsmStartupError {
+  constructor(readonly problems: readonly { readonly type: string; readonly kind: 'state' | 'version' | 'event'; readonly subject: string; readonly count: number; readonly message: string }[]) {
+    super(`machine definitions cannot handle what is stored; add migrations, upcasters or keep the states and events (nothing was started):\n${problems.map((p) => `  ${p.message}`).join('\n')}`);
+  }
+}

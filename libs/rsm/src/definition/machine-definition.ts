@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { StepContext } from './step-context.js';
 import { MACHINE_TYPE_PATTERN, type Json, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from './types.js';
+import { buildVersions, startMigrations, type DefinitionVersions, type MachineVersion, type MigrationChain, type Migrations } from './versions.js';
 
 /** A handler: changes `data` in place (or returns new data) and uses `ctx` for everything else. */
 export type Handler<Data, E extends RsmEvent, State extends string, Reply = Json> = (
@@ -63,8 +64,22 @@ export const DEFAULT_FAILURE_POLICY: FailurePolicy = {
 export interface MachineSpec<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap = object> {
   /** The machine type, unique across the whole system (it decides routing). */
   readonly type: string;
-  /** Bumped when the declaration changes incompatibly; stored with each machine. */
+  /**
+   * The version of this declaration (default 1), stored with each machine it steps. Bump it when
+   * stored machines or pending events need `migrations` to mean the same under the new code.
+   */
   readonly version?: number;
+  /**
+   * How machines stored at older versions, and events of older versions, become current ones:
+   * given the start of the chain (typed with this machine's data, states and events), declare
+   * `from(v, step)` for each older version still supported, newest first, and optionally `upcast`
+   * events. A machine migrates in the step transaction that next steps it; see the README's
+   * "Changing a machine that is running".
+   *
+   * @example
+   * migrations: (current) => current.from<CounterV1>(1, { data: (old) => ({ total: old.count }), states: { Paused: 'Open' } }),
+   */
+  readonly migrations?: (current: Migrations<MachineVersion<Data, NoInfer<State>, Events>>) => MigrationChain;
   /** State of a newly created machine; it must accept the creation event. */
   readonly initial: NoInfer<State>;
   /** Data of a newly created machine. */
@@ -95,6 +110,8 @@ export interface MachineDefinition<Data = unknown, Events extends RsmEvent = Rsm
   readonly states: readonly State[];
   readonly failure: FailurePolicy;
   readonly spec: MachineSpec<Data, Events, State, Replies>;
+  /** The versions it migrates from, and the functions that migrate stored machines and upcast older events. */
+  readonly versions: DefinitionVersions;
   /** Every (state, event) pair the machine accepts, with the states its handler may go to. */
   transitions(): TransitionInfo[];
   /** The states the handler of `eventType` in `state` may go to besides staying (empty if none). */
@@ -114,6 +131,12 @@ export type AnyMachineDefinition = MachineDefinition<any, any, any, any>; // esl
 
 /** The event union of a definition. */
 export type EventsOf<D> = D extends MachineDefinition<unknown, infer E, string, ReplyMap> ? E : never;
+
+/**
+ * The types of a definition's version, for the migrations of a later one: `VersionOf<typeof DroneV1>`
+ * (when the older definition is still around; otherwise write the {@link MachineVersion} out).
+ */
+export type VersionOf<D> = D extends MachineDefinition<infer Data, infer E, infer S, ReplyMap> ? MachineVersion<Data, S, E> : never;
 
 /** The data type of a definition. */
 export type DataOf<D> = D extends MachineDefinition<infer Data, RsmEvent, string, ReplyMap> ? Data : never;
@@ -185,6 +208,8 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string, Re
   if (!Number.isFinite(failure.handlerTimeoutMs) || failure.handlerTimeoutMs <= 0) {
     throw new Error(`machine ${spec.type}: failure.handlerTimeoutMs must be a positive number`);
   }
+  const chain = spec.migrations?.(startMigrations() as unknown as Migrations<MachineVersion<Data, State, Events>>);
+  const versions = buildVersions(spec.type, spec.version ?? 1, states, chain?.['~chain']);
   const transitions = (): TransitionInfo[] =>
     states.flatMap((from) =>
       [...(handlers.get(from)?.keys() ?? [])].map((event) => ({
@@ -195,11 +220,12 @@ function buildDefinition<Data, Events extends RsmEvent, State extends string, Re
     );
   return {
     type: spec.type,
-    version: spec.version ?? 1,
+    version: versions.current,
     initial: spec.initial,
     states,
     failure,
     spec,
+    versions,
     transitions,
     accepts: (state) => [...(handlers.get(state)?.keys() ?? [])],
     handlerFor: (state, eventType) => handlers.get(state)?.get(eventType),

@@ -36,6 +36,8 @@ export class RsmMetrics {
   readonly admissionLag: Gauge<'service'>;
   readonly retentionDeleted: Counter<'service' | 'table'>;
   readonly sequenceCounters: Gauge<'service' | 'side'>;
+  readonly stepsDeferred: Counter<'service' | 'type' | 'reason'>;
+  readonly machinesMigrated: Counter<'service' | 'type' | 'from'>;
 
   constructor(readonly registry: Registry) {
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
@@ -97,6 +99,12 @@ export class RsmMetrics {
       'How long events wait before being handled, here or downstream (the largest fresh p90): what admission compares with admission.maxLagMs.',
       ['service'],
     );
+    this.stepsDeferred = counter(
+      'rsm_steps_deferred_total',
+      'Machines this process left unstepped, their events kept in the inbox for another process: reason newer_version (stored by a newer definition: a rolling deploy in progress) or no_migration (no migration leads to this definition).',
+      ['service', 'type', 'reason'],
+    );
+    this.machinesMigrated = counter('rsm_machines_migrated_total', 'Machines migrated to the running definition version by their next step, by the version they were stored at.', ['service', 'type', 'from']);
     this.gapsSkipped = counter('rsm_gaps_skipped_total', 'Gaps an operator skipped (their missing messages given up, with a record).', ['service']);
   }
 }

@@ -122,6 +122,17 @@ export class RsmHttpController {
     return this.runtime.machineDefinitions().map((definition) => ({ type: definition.type, version: definition.version, initial: definition.initial as string, states: definition.states as readonly string[] }));
   }
 
+  /**
+   * Machines by type and stored definition version, with the version this service runs, the oldest
+   * it migrates from, and how it treats each stored version (current, migrates, newer, no-migration,
+   * not-run-here): what a rolling deploy has left to do.
+   */
+  @Get('rsm/versions')
+  @AdminRoute('Machines by type and stored definition version, with the version this service runs and how it treats each.', [])
+  async versions() {
+    return this.runtime.versions();
+  }
+
   /** A registered machine type's transitions and its Mermaid state diagram. */
   @Get('rsm/types/:type/diagram')
   @AdminRoute("A machine type's transitions and Mermaid state diagram; 404 for a type this service does not run.", [])

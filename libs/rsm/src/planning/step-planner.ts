@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Effect } from '../definition/effects.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { backoffMs, executeStep, type Envelope, type MachineSnapshot, type MachineStatus } from '../definition/step-executor.js';
+import { backoffMs, executeStep, type Envelope, type MachineSnapshot, type MachineStatus, type StepOutcome } from '../definition/step-executor.js';
 import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError } from '../core/errors.js';
 import type { ActivityEntry, KeyedReply, OutboxEntry } from '../core/messages.js';
 import type { IntakeItem, IntakeResult } from './intake.js';
 import { newMachineRow, type MachineRegistry, type NewMachine } from './machine-registry.js';
+import { migrateMachine, upcastEvent, type DeferReason } from './versioning.js';
 
 /**
  * The pure core of a step: what the runtime must do with one event, given the machine and the
@@ -16,12 +17,23 @@ import { newMachineRow, type MachineRegistry, type NewMachine } from './machine-
 export type StepDecision =
   | {
       readonly kind: 'commit';
-      /** The machine after the step. */
+      /** The machine after the step (at the definition's version). */
       readonly machine: MachineSnapshot;
       readonly effects: readonly Effect[];
       /** The handler's `ctx.reply` value, if it replied. */
       readonly reply: Json | undefined;
+      /** The event as the handler got it (upcast when its type has an upcaster). */
+      readonly event: RsmEvent;
+      /** The state the handler ran in (after a migration, the migrated state). */
+      readonly from: string;
+      /** The version the machine was stored at, when the step migrated it first. */
+      readonly migratedFrom: number | undefined;
     }
+  /**
+   * This definition must not step the machine (stored by a newer one, or no migration leads
+   * here): the event stays where it is, for a process that can.
+   */
+  | { readonly kind: 'defer'; readonly reason: DeferReason; readonly detail: string }
   /** The event can never be handled: refuse it to a caller waiting on it, or dead-letter it. */
   | { readonly kind: 'reject'; readonly reason: string }
   /** The handler threw and may try again at `notBefore`. */
@@ -29,14 +41,26 @@ export type StepDecision =
   /** The handler threw for the last time: dead-letter the event, and fault the machine if `fault`. */
   | { readonly kind: 'give-up'; readonly attempts: number; readonly reason: string; readonly fault: boolean };
 
+/**
+ * Decides one step: migrates a machine stored at an older version (`storedVersion`, default the
+ * definition's) and upcasts the event first, then runs the handler and applies the failure policy.
+ */
 export async function planStep(
   definition: AnyMachineDefinition,
-  machine: MachineSnapshot,
+  stored: MachineSnapshot,
   envelope: Envelope,
   attemptsBefore: number,
   now: Date,
+  storedVersion: number = definition.version,
 ): Promise<StepDecision> {
-  let outcome = await executeStep(definition, machine, envelope, now);
+  const versioned = migrateMachine(definition, stored, storedVersion);
+  if (versioned.kind === 'defer') return versioned;
+  const machine = versioned.kind === 'failed' ? stored : versioned.machine;
+  const upcast = upcastEvent(definition, envelope.event);
+  if ('error' in upcast) return { kind: 'reject', reason: upcast.error };
+  const event = upcast.event;
+  let outcome: StepOutcome =
+    versioned.kind === 'failed' ? { kind: 'failed', error: versioned.error } : await executeStep(definition, machine, event === envelope.event ? envelope : { ...envelope, event }, now);
   if (outcome.kind === 'committed') {
     try {
       // Data and effects must survive JSON; a handler that returns something else has failed.
@@ -50,7 +74,7 @@ export async function planStep(
     let reply: Json | undefined;
     for (const effect of outcome.effects) if (effect.kind === 'reply') reply = effect.value;
     const next: MachineSnapshot = { ...machine, state: outcome.state, data: outcome.data, status: outcome.halted ? 'halted' : machine.status };
-    return { kind: 'commit', machine: next, effects: outcome.effects, reply };
+    return { kind: 'commit', machine: next, effects: outcome.effects, reply, event, from: machine.state, migratedFrom: versioned.kind === 'migrated' ? versioned.from : undefined };
   }
   if (outcome.kind === 'rejected') return { kind: 'reject', reason: outcome.reason };
   const attempts = attemptsBefore + 1;
@@ -88,11 +112,15 @@ export interface BatchResult {
   readonly activities: ActivityEntry[];
   readonly timerFireAt: number[];
   readonly steps: StepRecord[];
+  /** Machines this process left alone (stored by a newer definition, or no migration): their events stay in the inbox. */
+  readonly deferred: { readonly key: string; readonly type: string; readonly reason: DeferReason; readonly detail: string }[];
+  /** Machines migrated to the running version by this batch, by type (the version each came from). */
+  readonly migrated: { readonly type: string; readonly from: number }[];
   deadLetters: number;
 }
 
 export function emptyBatchResult(): BatchResult {
-  return { settled: [], wake: new Set(), busy: new Set(), more: new Set(), retryAt: new Map(), replies: [], outbox: [], activities: [], timerFireAt: [], steps: [], deadLetters: 0 };
+  return { settled: [], wake: new Set(), busy: new Set(), more: new Set(), retryAt: new Map(), replies: [], outbox: [], activities: [], timerFireAt: [], steps: [], deferred: [], migrated: [], deadLetters: 0 };
 }
 
 /** An inbox row as a step reads it. */
@@ -131,7 +159,7 @@ export interface NewInboxRow {
 
 /** Rows a batch writes, decided in memory by the planner and written by the store with one statement per table. */
 export class BatchWrites {
-  readonly machineUpdates = new Map<string, { type: string; id: string; state: string; data: unknown; status: MachineStatus; steps: number }>();
+  readonly machineUpdates = new Map<string, { type: string; id: string; state: string; data: unknown; status: MachineStatus; steps: number; definition_version: number }>();
   readonly consumed: string[] = [];
   readonly retries: { seq: string; attempts: number; not_before: string; last_error: string }[] = [];
   /** New inbox rows, in the order they must be handled. */
@@ -252,11 +280,17 @@ export class StepPlanner {
     }
   }
 
-  /** Plans one locked machine's events, in order: its inbox rows, then its callers' events. */
-  async planMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: readonly Pending[], now: Date, bornAt: number): Promise<void> {
+  /**
+   * Plans one locked machine's events, in order: its inbox rows, then its callers' events. A machine
+   * stored at an older version (`storedVersion`) is migrated by its first committed step and written
+   * at the running version; one this definition must not step keeps its inbox rows, and its
+   * callers' events join them.
+   */
+  async planMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: readonly Pending[], now: Date, bornAt: number, storedVersion?: number): Promise<void> {
     const definition = this.registry.require(start.type);
     const key = machineKey(start);
     let machine = start;
+    let version = storedVersion ?? definition.version;
     let steps = 0;
     let blocked = false;
     const touchedTimers = new Set<string>();
@@ -286,24 +320,33 @@ export class StepPlanner {
       const isRequest = entry.source === 'intake' ? entry.item.kind === 'request' : row !== undefined && row.requestKey !== null && isRequestRow(row);
       const attemptsBefore = row?.attempts ?? 0;
       const startedAt = performance.now();
-      const decision = await planStep(definition, machine, envelope, attemptsBefore, now);
+      const decision = await planStep(definition, machine, envelope, attemptsBefore, now, version);
       const handlerSeconds = (performance.now() - startedAt) / 1_000;
       const acceptedAt = entry.source === 'inbox' ? entry.row.createdAt.getTime() : entry.item.enqueuedAt;
       const latencySeconds = (Date.now() - acceptedAt) / 1_000;
-      const label = eventLabel(definition, envelope.event);
+      const label = eventLabel(definition, decision.kind === 'commit' ? decision.event : envelope.event);
 
       switch (decision.kind) {
+        case 'defer':
+          // Only the first event can get here (a committed step leaves the machine current): every
+          // event of the machine stays for a process that may step it, callers' events in the inbox.
+          result.deferred.push({ key, type: machine.type, reason: decision.reason, detail: decision.detail });
+          if (entry.source === 'intake') this.persistIntake(w, entry.item, 0, null, null, result);
+          blocked = true;
+          break;
         case 'commit': {
           if (row !== undefined) w.consumed.push(row.seq);
-          const fromState = machine.state;
+          const fromState = decision.from;
+          if (decision.migratedFrom !== undefined) result.migrated.push({ type: machine.type, from: decision.migratedFrom });
           machine = decision.machine;
+          version = definition.version;
           steps += 1;
           this.applyEffects(w, machine, envelope, decision.effects, touchedTimers, now, result);
           this.settle(entry, requestKey, isRequest, { ok: true, value: decision.reply ?? null }, w, result);
           w.steps.push({
             machine_type: machine.type,
             machine_id: machine.id,
-            event_type: envelope.event.type,
+            event_type: decision.event.type,
             event_id: envelope.eventId,
             from_state: fromState,
             to_state: machine.state,
@@ -356,7 +399,7 @@ export class StepPlanner {
       }
     }
     if (steps > 0 || machine.status !== start.status) {
-      w.machineUpdates.set(key, { type: machine.type, id: machine.id, state: machine.state, data: machine.data, status: machine.status, steps });
+      w.machineUpdates.set(key, { type: machine.type, id: machine.id, state: machine.state, data: machine.data, status: machine.status, steps, definition_version: version });
     }
   }
 

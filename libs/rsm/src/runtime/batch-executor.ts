@@ -138,10 +138,14 @@ export class BatchExecutor {
       } else {
         for (const item of callers) pending.push({ source: 'intake', item });
       }
-      await this.planner.planMachine(w, result, machine, pending, now, lockedRows.get(key)?.createdAt ?? now.getTime());
+      const row = lockedRows.get(key);
+      await this.planner.planMachine(w, result, machine, pending, now, row?.createdAt ?? now.getTime(), row?.definitionVersion);
     }
 
     await this.store.write(client, w, result);
+    // Events this process left for a newer one (callers' included) must not bring it back here:
+    // the newer process's recovery finds them.
+    for (const { key } of result.deferred) result.wake.delete(key);
     return result;
   }
 }

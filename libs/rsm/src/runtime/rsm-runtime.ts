@@ -10,7 +10,7 @@ import { MaintenanceStore } from '../store/maintenance-store.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
+import { compositeKey, invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow } from '../store/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../store/data-source.js';
 import { tableNames, type TableNames } from '../store/table-names.js';
@@ -19,11 +19,13 @@ import { TimerPoller } from '../timers/timer-poller.js';
 import { RsmMetrics } from '../metrics/rsm-metrics.js';
 import type { KeyedReply } from '../core/messages.js';
 import { newEventId, type BatchResult } from '../planning/step-planner.js';
+import { migrateMachine, versionProblems, type StoredVersionCount } from '../planning/versioning.js';
+import { VersionStore } from '../store/version-store.js';
 import { BatchExecutor } from './batch-executor.js';
 import type { CrashHook } from '../core/crash-points.js';
 import { Dispatcher } from './dispatcher.js';
 import { Deadline, withDeadline } from '../core/deadline.js';
-import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError } from '../core/errors.js';
+import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from '../core/errors.js';
 import { LoadMonitor, type LoadView } from './load-monitor.js';
 import { isConnectionFailure } from '../store/pg-errors.js';
 import type { IntakeItem, IntakeResult } from '../planning/intake.js';
@@ -79,6 +81,22 @@ export interface HealthReport {
   readonly checks: { readonly postgres: boolean; readonly redis: boolean; readonly relay: boolean; readonly running: boolean };
 }
 
+/** Machines of one type by stored definition version, as `versions()` reports them. */
+export interface TypeVersions {
+  readonly type: string;
+  /** The version this process runs, or null when it does not run the type. */
+  readonly running: number | null;
+  /** The oldest stored version it migrates from, or null. */
+  readonly migratesFrom: number | null;
+  readonly stored: readonly {
+    readonly version: number;
+    readonly machines: number;
+    /** Of those, halted (they take no step and are never migrated). */
+    readonly halted: number;
+    readonly handling: 'current' | 'migrates' | 'newer' | 'no-migration' | 'not-run-here';
+  }[];
+}
+
 /** What `skipGap` did. */
 export interface GapSkip {
   readonly epoch: number;
@@ -118,6 +136,10 @@ export class RsmRuntime {
   private readonly tasks: PeriodicTask[] = [];
   private replyCheck: PeriodicTask | undefined;
   private readonly refusalLog = new Map<string, { at: number; suppressed: number }>();
+  /** Kinds of deferral (type and reason) already logged: each is logged once, then only counted. */
+  private readonly deferralsLogged = new Set<string>();
+  /** Per type, the stored definition versions this process steps: from the oldest it migrates to the one it runs. */
+  private steppableVersions: { type: string; oldest: number; current: number }[] = [];
   /** How far behind this service and those downstream are: what `admission` decides on. */
   private readonly load: LoadMonitor;
   private poolRef: Pool | undefined;
@@ -218,10 +240,15 @@ export class RsmRuntime {
     const o = this.options;
     const crash = this.deps.crashHook;
     this.checkIdleInTransactionTimeout();
+    this.steppableVersions = this.registry.types().map((type) => {
+      const { oldest, current } = this.registry.require(type).versions;
+      return { type, oldest, current };
+    });
     await waitForRedis(o.redis, o.redis.startupTimeoutMs, this.logger);
     await initializeRsmDataSource(this.dataSource);
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
+    await this.checkStoredVersions(new VersionStore(pool, this.tables));
     const transport = new BullmqTransport(
       {
         service: o.service,
@@ -305,6 +332,28 @@ export class RsmRuntime {
     this.state = 'running';
     if (o.worker) await this.recoverInbox(true);
     this.logger.info({ machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema }, 'rsm runtime started');
+  }
+
+  /**
+   * Refuses to start (RsmUnsafeVersionError) when a registered definition cannot handle what is
+   * stored: see `versionProblems`. A problem left to a newer process (machines stored at newer
+   * versions) is not one.
+   */
+  private async checkStoredVersions(store: VersionStore): Promise<void> {
+    const types = this.registry.types();
+    if (types.length === 0) return;
+    const [stored, pending] = await Promise.all([
+      store.storedVersions(types),
+      store.pendingEvents(this.steppableVersions.map(({ type, current }) => ({ type, current }))),
+    ]);
+    const problems = types.flatMap((type) => versionProblems(this.registry.require(type), stored, pending));
+    if (problems.length > 0) throw new RsmUnsafeVersionError(problems);
+    for (const type of types) {
+      const newer = stored.filter((row) => row.type === type && row.definitionVersion > this.registry.require(type).version);
+      if (newer.length === 0) continue;
+      const count = newer.reduce((n, row) => n + row.count, 0);
+      this.logger.warn({ type, running: this.registry.require(type).version, newer: [...new Set(newer.map((row) => row.definitionVersion))], machines: count }, 'machines are stored at a newer definition version than this process runs: it leaves them to newer processes');
+    }
   }
 
   /** Handlers run inside the step transaction: Postgres must not end it while one still may return. */
@@ -432,9 +481,14 @@ export class RsmRuntime {
     }
   }
 
-  /** A machine's state and data, or undefined. */
+  /**
+   * A machine's state and data, or undefined. A machine stored at an older definition version is
+   * shown migrated to the running one (`migratedFrom` says from which; nothing is written: its
+   * next step stores it migrated).
+   */
   async get<D>(ref: MachineRef<RsmEvent, ReplyMap, D>): Promise<MachineView<D> | undefined> {
-    return this.timed('get', () => this.admin.machine(ref)) as Promise<MachineView<D> | undefined>;
+    const view = await this.timed('get', () => this.admin.machine(ref));
+    return (view === undefined ? undefined : this.atRunningVersion(view)) as MachineView<D> | undefined;
   }
 
   /**
@@ -443,17 +497,22 @@ export class RsmRuntime {
    * attempts, and its recent steps.
    */
   async inspect<D>(ref: MachineRef<RsmEvent, ReplyMap, D>, limit = 20): Promise<MachineInspection<D> | undefined> {
-    return this.timed('inspect', () => this.admin.inspect(ref, limit)) as Promise<MachineInspection<D> | undefined>;
+    const inspection = await this.timed('inspect', () => this.admin.inspect(ref, limit));
+    return (inspection === undefined ? undefined : this.atRunningVersion(inspection)) as MachineInspection<D> | undefined;
   }
 
-  /** Machines of a type, optionally in one state, in id order, `limit` at a time after `afterId`. */
+  /**
+   * Machines of a type, optionally in one stored state, in id order, `limit` at a time after
+   * `afterId`; each as `get` shows it (migrated to the running version).
+   */
   /** Given a definition (`rsm.list(Package)`) rather than a type name, the data comes back typed. */
   async list<D = unknown>(
     of: string | { readonly type: string; ref(id: string): MachineRef<RsmEvent, ReplyMap, D> },
     options: { state?: string; limit?: number; afterId?: string } = {},
   ): Promise<MachineView<D>[]> {
     const type = typeof of === 'string' ? of : of.type;
-    return this.timed('list', () => this.admin.listOfType(type, options)) as Promise<MachineView<D>[]>;
+    const views = await this.timed('list', () => this.admin.listOfType(type, options));
+    return views.map((view) => this.atRunningVersion(view)) as MachineView<D>[];
   }
 
   /**
@@ -470,6 +529,19 @@ export class RsmRuntime {
   /** How many machines there are by type, state and status. */
   async machineCounts(type?: string): Promise<MachineCount[]> {
     return this.timed('machineCounts', () => this.admin.machineCounts(type));
+  }
+
+  /**
+   * Machines by type and stored definition version, with the version this process runs and how it
+   * treats each stored one (`current`, `migrates` with the next step, `newer`: left to newer
+   * processes, `no-migration`); types stored here that this process does not run have `running: null`.
+   *
+   * @example
+   * for (const t of await rsm.versions()) console.log(t.type, t.running, t.stored.map((s) => `v${s.version}: ${s.machines}`));
+   */
+  async versions(): Promise<TypeVersions[]> {
+    const stored = await this.timed('versions', () => new VersionStore(this.pool, this.tables).storedVersions());
+    return summarizeVersions(this.machineDefinitions(), stored);
   }
 
   /** Dead letters, newest first; by default only those not redriven. */
@@ -591,6 +663,23 @@ export class RsmRuntime {
   }
 
   // ---- internals ----
+
+  /** A stored machine as the running definition sees it: migrated in memory when stored at an older version. */
+  private atRunningVersion<V extends MachineView>(view: V): V {
+    const definition = this.registry.get(view.type);
+    if (definition === undefined || (view.definitionVersion === definition.version && (definition.states as readonly string[]).includes(view.state))) return view;
+    const migrated = migrateMachine(definition, view, view.definitionVersion);
+    switch (migrated.kind) {
+      case 'current':
+        return view;
+      case 'migrated':
+        return { ...view, state: migrated.machine.state, data: migrated.machine.data, definitionVersion: definition.version, migratedFrom: migrated.from };
+      case 'defer':
+        return { ...view, versionNote: migrated.detail };
+      case 'failed':
+        return { ...view, versionNote: migrated.error };
+    }
+  }
 
   private assertNotStarted(): void {
     if (this.state !== 'new') throw new Error('the RSM runtime is already started');
@@ -752,6 +841,19 @@ export class RsmRuntime {
         }
       }
     }
+    for (const { type, from } of result.migrated) this.metrics.machinesMigrated.inc({ service, type, from: String(from) });
+    for (const deferred of result.deferred) {
+      this.metrics.stepsDeferred.inc({ service, type: deferred.type, reason: deferred.reason });
+      const kind = compositeKey(deferred.type, deferred.reason);
+      if (this.deferralsLogged.has(kind)) continue;
+      this.deferralsLogged.add(kind);
+      this.logger.warn(
+        { type: deferred.type, machine: deferred.key, reason: deferred.reason, detail: deferred.detail, metric: 'rsm_steps_deferred_total' },
+        deferred.reason === 'newer_version'
+          ? 'a machine is stored at a newer definition version than this process runs: its events stay in the inbox for a newer process (logged once per type; counted in rsm_steps_deferred_total)'
+          : 'a machine has no migration to the definition this process runs: its events stay in the inbox (logged once per type; counted in rsm_steps_deferred_total)',
+      );
+    }
     if (result.deadLetters > 0) {
       this.metrics.deadLetters.inc({ service }, result.deadLetters);
       this.logger.warn({ count: result.deadLetters }, 'events dead-lettered');
@@ -803,7 +905,7 @@ export class RsmRuntime {
     const parts = this.parts;
     if (parts === undefined) return false;
     let recovered = 0;
-    for (const key of await parts.maintenance.unattendedInbox(all ? 0 : this.options.delivery.recoveryGraceMs)) {
+    for (const key of await parts.maintenance.unattendedInbox(all ? 0 : this.options.delivery.recoveryGraceMs, this.steppableVersions)) {
       if (parts.dispatcher.isScheduled(key)) continue;
       recovered += 1;
       parts.dispatcher.notify(key);
@@ -842,4 +944,33 @@ export class RsmRuntime {
     this.metrics.reorderOldestAge.set(labels, n(row.reorder_age));
     return false;
   }
+}
+
+/** Counts by type and version, with how the running definitions treat each version. */
+function summarizeVersions(definitions: readonly AnyMachineDefinition[], stored: readonly StoredVersionCount[]): TypeVersions[] {
+  const byType = new Map<string, Map<number, { machines: number; halted: number }>>();
+  for (const definition of definitions) byType.set(definition.type, new Map());
+  for (const row of stored) {
+    const versions = byType.get(row.type) ?? new Map<number, { machines: number; halted: number }>();
+    byType.set(row.type, versions);
+    const entry = versions.get(row.definitionVersion) ?? { machines: 0, halted: 0 };
+    entry.machines += row.count;
+    if (row.status === 'halted') entry.halted += row.count;
+    versions.set(row.definitionVersion, entry);
+  }
+  return [...byType].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([type, versions]) => {
+    const definition = definitions.find((d) => d.type === type);
+    const handling = (version: number): TypeVersions['stored'][number]['handling'] => {
+      if (definition === undefined) return 'not-run-here';
+      if (version === definition.version) return 'current';
+      if (version > definition.version) return 'newer';
+      return version >= definition.versions.oldest ? 'migrates' : 'no-migration';
+    };
+    return {
+      type,
+      running: definition?.version ?? null,
+      migratesFrom: definition?.versions.oldest ?? null,
+      stored: [...versions].sort(([a], [b]) => a - b).map(([version, counts]) => ({ version, ...counts, handling: handling(version) })),
+    };
+  });
 }

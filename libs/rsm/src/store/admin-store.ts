@@ -12,7 +12,17 @@ export interface MachineView<D = unknown> {
   /** Typed by the ref's data type (what the machine stores; older machines may lack newer fields). */
   readonly data: D;
   readonly status: MachineRow['status'];
+  /** Steps committed (the row version). */
   readonly version: number;
+  /** The definition version the shown state and data belong to. */
+  readonly definitionVersion: number;
+  /**
+   * Set when the machine is stored at this older definition version: `get` and `inspect` show it
+   * migrated to the running version, in memory; it is stored migrated with its next step.
+   */
+  readonly migratedFrom?: number;
+  /** Why the machine is shown as stored although this process runs another version (stored by a newer one, no migration, a migration that fails). */
+  readonly versionNote?: string;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -179,12 +189,22 @@ function rowIdCursor(cursor: string | undefined, listing: string): string | null
   return cursor;
 }
 
-type MachineSqlRow = { type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; created_at: Date; updated_at: Date };
+type MachineSqlRow = { type: string; id: string; state: string; data: unknown; status: MachineRow['status']; version: string; definition_version: number; created_at: Date; updated_at: Date };
 
-const MACHINE_COLUMNS = 'type, id, state, data, status, version, created_at, updated_at';
+const MACHINE_COLUMNS = 'type, id, state, data, status, version, definition_version, created_at, updated_at';
 
 function toView(row: MachineSqlRow): MachineView {
-  return { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status, version: Number(row.version), createdAt: row.created_at, updatedAt: row.updated_at };
+  return {
+    type: row.type,
+    id: row.id,
+    state: row.state,
+    data: row.data,
+    status: row.status,
+    version: Number(row.version),
+    definitionVersion: row.definition_version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
 }
 
 function toLetter(row: Record<string, unknown>): DeadLetterRow {

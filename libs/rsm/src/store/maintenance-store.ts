@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Json } from '../definition/types.js';
 import type { RsmOptions } from '../core/rsm-options.js';
 import { prepared } from './prepared.js';
+import { recordset } from './recordset.js';
 import type { TableNames } from './table-names.js';
 
 /** Table depths and ages for the runtime's gauges (row counts capped at 100,000). */
@@ -44,14 +45,22 @@ export class MaintenanceStore {
     return result.rows;
   }
 
-  /** Machines with inbox rows older than `graceMs` and not held back by a retry (oldest first, at most 500). */
-  async unattendedInbox(graceMs: number): Promise<string[]> {
+  /**
+   * Machines with inbox rows older than `graceMs` and not held back by a retry (oldest first, at
+   * most 500), leaving out machines stored at a definition version outside what this process can
+   * step (`versions`: per type, the oldest it migrates from and the one it runs): those wait for a
+   * process that can, and must not hide the others from this one.
+   */
+  async unattendedInbox(graceMs: number, versions: readonly { type: string; oldest: number; current: number }[]): Promise<string[]> {
     const result = await this.pool.query<{ machine_type: string; machine_id: string }>(
       `SELECT i.machine_type, i.machine_id FROM ${this.tables.inbox} i
        WHERE i.created_at < now() - make_interval(secs => $1::double precision / 1000)
          AND (i.not_before IS NULL OR i.not_before <= now())
+         AND NOT EXISTS (
+           SELECT 1 FROM ${this.tables.machines} m JOIN ${recordset('$2', 'type text, oldest int, current int', versions)} v ON v.type = m.type
+           WHERE m.type = i.machine_type AND m.id = i.machine_id AND (m.definition_version > v.current OR m.definition_version < v.oldest))
        ORDER BY i.created_at LIMIT 500`,
-      [graceMs],
+      [graceMs, JSON.stringify(versions)],
     );
     return result.rows.map((row) => `${row.machine_type}/${row.machine_id}`);
   }

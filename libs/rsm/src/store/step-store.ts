@@ -24,10 +24,11 @@ export async function insertNewMachines(client: PoolClient, tables: TableNames, 
   return new Set(inserted.rows.map((row) => machineKey(row)));
 }
 
-/** A machine locked by a step transaction, with its birth time. */
+/** A machine locked by a step transaction, with its birth time and the definition version it is stored at. */
 export interface LockedMachine {
   readonly snapshot: MachineSnapshot;
   readonly createdAt: number;
+  readonly definitionVersion: number;
 }
 
 /** The inbox row at the head of a machine's queue, locked for a poison-step decision. */
@@ -58,13 +59,18 @@ export class StepStore {
 
   /** Locks the machines no other transaction holds, in key order. */
   async lockMachines(client: PoolClient, refs: readonly MachineRef[]): Promise<Map<string, LockedMachine>> {
-    const locked = await query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus; created_at: Date }>(client,
-      `SELECT m.type, m.id, m.state, m.data, m.status, m.created_at FROM ${this.tables.machines} m
+    const locked = await query<{ type: string; id: string; state: string; data: unknown; status: MachineStatus; created_at: Date; definition_version: number }>(client,
+      `SELECT m.type, m.id, m.state, m.data, m.status, m.created_at, m.definition_version FROM ${this.tables.machines} m
        JOIN ${recordset('$1', 'type text, id text', refs)} k ON m.type = k.type AND m.id = k.id
        ORDER BY m.type, m.id FOR UPDATE OF m SKIP LOCKED`,
       [JSON.stringify(refs)],
     );
-    return new Map(locked.rows.map((row) => [machineKey(row), { snapshot: { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status }, createdAt: row.created_at.getTime() }]));
+    return new Map(
+      locked.rows.map((row) => [
+        machineKey(row),
+        { snapshot: { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status }, createdAt: row.created_at.getTime(), definitionVersion: row.definition_version },
+      ]),
+    );
   }
 
   /** Which of `refs` exist (in this statement's snapshot). */
@@ -174,9 +180,9 @@ export class StepStore {
     if (w.machineUpdates.size > 0) {
       const updates = [...w.machineUpdates.values()];
       first.add(
-        `UPDATE ${t.machines} m SET state = u.state, data = u.data, status = u.status,
+        `UPDATE ${t.machines} m SET state = u.state, data = u.data, status = u.status, definition_version = u.definition_version,
            version = m.version + u.steps, updated_at = now()
-         FROM ${recordset(first.param(json(updates)), 'type text, id text, state text, data jsonb, status text, steps int', updates)} u
+         FROM ${recordset(first.param(json(updates)), 'type text, id text, state text, data jsonb, status text, steps int, definition_version int', updates)} u
          WHERE m.type = u.type AND m.id = u.id`,
       );
     }

@@ -14,6 +14,8 @@ export interface TestMachine<D = unknown> {
   data: D;
   status: MachineStatus;
   steps: number;
+  /** The definition version the machine is stored at (it moves to the running one with its next step). */
+  version: number;
 }
 
 /** One handled event, for assertions on what a machine did. */
@@ -22,7 +24,8 @@ export interface TraceEntry {
   readonly event: RsmEvent;
   readonly from: string;
   readonly to: string;
-  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead_lettered';
+  /** `deferred`: the machine is stored at a version this runtime's definition cannot step; the event waits (see `upgrade`). */
+  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead_lettered' | 'deferred';
   readonly effects: readonly Effect[];
 }
 
@@ -88,6 +91,8 @@ export class TestRuntime {
   private readonly queue: Queued[] = [];
   /** Events that reached a faulted machine: kept, in arrival order, until a redrive (as in production). */
   private readonly parked = new Map<string, Queued[]>();
+  /** Events of machines this runtime's definitions must not step (stored at a newer version): kept until `upgrade`. */
+  private readonly deferred = new Map<string, Queued[]>();
   /** The event behind each open dead letter, so a redrive hands it back as production does. */
   private readonly letters = new Map<object, Queued>();
   private readonly timers = new Map<string, Timer>();
@@ -125,16 +130,44 @@ export class TestRuntime {
 
   /**
    * Puts a machine directly in `state` with `data` (replacing it if it exists), without running any
-   * handler: the "given" of a test that starts from the middle of a machine's life.
+   * handler: the "given" of a test that starts from the middle of a machine's life. With `version`,
+   * the machine is stored at that definition version (an older one: its next step migrates it;
+   * its state and data are then the older version's, unchecked).
    *
    * @example
    * rt.seed(Drone.ref('d1'), { state: 'EnRouteToPickup', data: { ...flying } });
+   * rt.seed(Drone.ref('d2'), { state: 'Flying', data: { battery: 80 }, version: 1 }); // a v1 drone, migrated by its next step
    */
-  seed(ref: MachineRef, machine: { state: string; data: unknown; status?: MachineStatus }): void {
+  seed(ref: MachineRef, machine: { state: string; data: unknown; status?: MachineStatus; version?: number }): void {
     const definition = this.definitions.get(ref.type);
     if (definition === undefined) throw new Error(`test runtime owns no machine type ${ref.type}`);
-    if (!(definition.states as readonly string[]).includes(machine.state)) throw new Error(`${ref.type} has no state ${machine.state}`);
-    this.machines.set(machineKey(ref), { type: ref.type, id: ref.id, state: machine.state, data: structuredClone(machine.data), status: machine.status ?? 'active', steps: 0 });
+    const version = machine.version ?? definition.version;
+    if (!Number.isInteger(version) || version < 1) throw new Error(`seed ${machineKey(ref)}: version must be a positive integer`);
+    if (version === definition.version && !(definition.states as readonly string[]).includes(machine.state)) throw new Error(`${ref.type} has no state ${machine.state}`);
+    this.machines.set(machineKey(ref), { type: ref.type, id: ref.id, state: machine.state, data: structuredClone(machine.data), status: machine.status ?? 'active', steps: 0, version });
+  }
+
+  /**
+   * Replaces the running definition of each given type (a rolling deploy finishing): machines
+   * stored at older versions migrate with their next step, and the events kept for machines the
+   * previous definition could not step are handed back, in order. Run `runUntilIdle` after it.
+   *
+   * @example
+   * const rt = new TestRuntime([CounterV1]);
+   * await rt.create(CounterV1.ref('c1'), { type: 'Open' });
+   * rt.upgrade(Counter);                      // v2
+   * await rt.send(Counter.ref('c1'), { type: 'Add', n: 1 }); // c1 migrates to v2, then handles Add
+   */
+  upgrade(...definitions: readonly AnyMachineDefinition[]): void {
+    for (const definition of definitions) {
+      if (!this.definitions.has(definition.type)) throw new Error(`test runtime owns no machine type ${definition.type}`);
+    }
+    for (const definition of definitions) this.definitions.set(definition.type, definition);
+    for (const [key, kept] of [...this.deferred]) {
+      if (!definitions.some((d) => d.type === kept[0]?.to.type)) continue;
+      this.deferred.delete(key);
+      for (const item of kept) this.enqueue(item);
+    }
   }
 
   /** Creates a machine and runs until idle. Idempotent, like the real runtime. */
@@ -225,7 +258,7 @@ export class TestRuntime {
     const key = machineKey(ref);
     if (this.machines.has(key)) return false;
     const row = newMachineRow(definition, ref);
-    this.machines.set(key, { type: ref.type, id: ref.id, state: row.state, data: row.data, status: 'active', steps: 0 });
+    this.machines.set(key, { type: ref.type, id: ref.id, state: row.state, data: row.data, status: 'active', steps: 0, version: row.definition_version });
     this.enqueue({ to: ref, event: initEvent, sender, eventId: this.nextId(), attempts: 0 });
     return true;
   }
@@ -249,7 +282,16 @@ export class TestRuntime {
     }
     const from = machine.state;
     // The same decision as production: the failure policy, and state that must survive JSON.
-    const decision = await planStep(definition, machine, { eventId: item.eventId, event: item.event, sender: item.sender }, item.attempts, this.now);
+    const decision = await planStep(definition, machine, { eventId: item.eventId, event: item.event, sender: item.sender }, item.attempts, this.now, machine.version);
+    if (decision.kind === 'defer') {
+      // Production leaves the event in the inbox for a process running a newer definition.
+      const kept = this.deferred.get(key) ?? [];
+      kept.push(item);
+      this.deferred.set(key, kept);
+      item.reply?.reject(new TestRequestError(`deferred: ${decision.detail}`));
+      this.trace.push({ machine: key, event: item.event, from, to: from, outcome: 'deferred', effects: [] });
+      return;
+    }
     if (decision.kind === 'reject') {
       if (item.reply !== undefined) item.reply.reject(new TestRequestError(decision.reason));
       else this.deadLetter(item, decision.reason);
@@ -276,6 +318,7 @@ export class TestRuntime {
     machine.data = outcome.machine.data;
     machine.steps += 1;
     machine.status = outcome.machine.status;
+    machine.version = definition.version;
     this.trace.push({ machine: key, event: item.event, from, to: machine.state, outcome: 'ok', effects: outcome.effects });
     let replied = false;
     for (const effect of outcome.effects) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { RsmRuntime, type AnyMachineDefinition, type ActivityDefinition, type RsmOptionsInput } from '#rsm';
+import { RsmRuntime, type AnyMachineDefinition, type ActivityDefinition, type RsmLogger, type RsmOptionsInput } from '#rsm';
 import type { CrashHook } from '../../src/core/crash-points.js';
 import { TEST_SIGNING_KEYS, testConfig } from './config.js';
 
@@ -34,6 +34,7 @@ export interface RuntimeSpec {
   readonly routes?: Record<string, string>;
   readonly overrides?: Partial<RsmOptionsInput>;
   readonly crashHook?: CrashHook;
+  readonly logger?: RsmLogger;
 }
 
 /** A started runtime against the test Postgres and Redis. */
@@ -49,7 +50,7 @@ export async function startRuntime(spec: RuntimeSpec): Promise<RsmRuntime> {
       activities: { pollIntervalMs: 100, leaseMs: 2_000 },
       ...spec.overrides,
     },
-    { machines: spec.machines, activities: spec.activities as ActivityDefinition[] | undefined, logger: quietLogger, crashHook: spec.crashHook },
+    { machines: spec.machines, activities: spec.activities as ActivityDefinition[] | undefined, logger: spec.logger ?? quietLogger, crashHook: spec.crashHook },
   );
   await runtime.start();
   return runtime;

@@ -22,6 +22,18 @@ export interface SimulationSetup {
   readonly monitors?: readonly Monitor[];
   /** Creates machines and queues the outside world's events; runs before the first step. */
   readonly init: (env: SimEnvironment) => void;
+  /**
+   * A rolling upgrade to `machines` from older definitions of some of their types (`from`): for
+   * the first steps of each run (a seeded number up to `overlapSteps`, default 200) processes of
+   * both versions run side by side, each creation, step and request on one of them at random, as
+   * pods behind one queue; then only the new ones. A process of the older definition never steps a
+   * machine a newer one has stepped (the event waits, `deferred` in the trace); a newer one migrates
+   * older machines first. Monitors see each machine's `version`.
+   *
+   * @example
+   * upgrade: { from: [DroneV1], overlapSteps: 300 },
+   */
+  readonly upgrade?: { readonly from: readonly AnyMachineDefinition[]; readonly overlapSteps?: number };
 }
 
 export interface ExploreOptions {
@@ -90,6 +102,7 @@ export async function simulate(setup: SimulationSetup, seed: number, options: Ex
     scriptMaxAttempts: 50,
     earlyFiringsPerTimer: 2,
     random,
+    ...(setup.upgrade === undefined ? {} : { upgrade: upgradeOf(setup, random) }),
   });
   const view = world.view;
   const monitors = setup.monitors ?? [];
@@ -120,6 +133,22 @@ export async function simulate(setup: SimulationSetup, seed: number, options: Ex
   const stuck = check('liveness');
   if (stuck !== undefined) return result(`${stuck}${pending > 0 ? ` (cut at ${maxSteps} steps with ${pending} actions still enabled)` : ' (nothing left to do: work is stuck)'}`);
   return result(undefined);
+}
+
+/** The older definitions by type, checked against the setup's, and the step at which the old processes are gone. */
+function upgradeOf(setup: SimulationSetup, random: () => number): { from: Map<string, AnyMachineDefinition>; until: number } {
+  const from = new Map<string, AnyMachineDefinition>();
+  for (const older of setup.upgrade?.from ?? []) {
+    const current = setup.machines.find((m) => m.type === older.type);
+    if (current === undefined) throw new Error(`upgrade: ${older.type} is not among the setup's machines`);
+    if (older.version >= current.version) throw new Error(`upgrade: ${older.type} v${older.version} is not older than v${current.version}`);
+    if (older.version < current.versions.oldest) throw new Error(`upgrade: ${older.type} v${current.version} does not migrate from v${older.version} (oldest: v${current.versions.oldest})`);
+    if (from.has(older.type)) throw new Error(`upgrade: ${older.type} is given twice`);
+    from.set(older.type, older);
+  }
+  const overlap = setup.upgrade?.overlapSteps ?? 200;
+  if (!Number.isInteger(overlap) || overlap < 0) throw new Error('upgrade: overlapSteps must be a non-negative integer');
+  return { from, until: Math.floor(random() * (overlap + 1)) };
 }
 
 /**
@@ -159,7 +188,8 @@ export function formatTrace(trace: readonly TraceStep[], last = 60): string {
     if (t.outcome === 'env') return `#${String(t.step).padStart(4)} ${'env'.padEnd(17)} ${t.machine} ${t.event} [${t.from}${t.from === t.to ? '' : ` -> ${t.to}`}]${t.effects.length > 0 ? `  => ${t.effects.join('; ')}` : ''}`;
     const move = t.from === '-' ? '' : t.from === t.to ? ` [${t.from}]` : ` [${t.from} -> ${t.to}]`;
     const effects = t.effects.length > 0 ? `  => ${t.effects.join('; ')}` : '';
-    return `#${String(t.step).padStart(4)} ${t.outcome.padEnd(17)} ${t.machine} ${t.event}${move}${effects}`;
+    const version = t.version === undefined ? '' : ` (v${t.version})`;
+    return `#${String(t.step).padStart(4)} ${t.outcome.padEnd(17)} ${t.machine}${version} ${t.event}${move}${effects}`;
   });
   return (trace.length > last ? [`... ${trace.length - last} earlier steps`] : []).concat(lines).join('\n');
 }

@@ -13,6 +13,8 @@ export interface SimMachine {
   state: string;
   data: unknown;
   status: MachineStatus;
+  /** The definition version the machine is stored at: the creating process's, then the last stepping one's. */
+  version: number;
 }
 
 /** An event waiting in a sender/receiver pair's queue. */
@@ -153,9 +155,14 @@ export interface TraceStep {
   readonly event: string;
   readonly from: string;
   readonly to: string;
-  /** `env`: an environment actor's move (`machine` is the actor, `event` the move, from/to its states). */
-  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead-lettered' | 'crashed' | 'duplicate-dropped' | 'activity-attempt-failed' | 'env';
+  /**
+   * `env`: an environment actor's move (`machine` is the actor, `event` the move, from/to its states).
+   * `deferred`: a process running an older definition left the event for a newer one.
+   */
+  readonly outcome: 'ok' | 'rejected' | 'failed' | 'dead-lettered' | 'crashed' | 'duplicate-dropped' | 'activity-attempt-failed' | 'env' | 'deferred';
   readonly effects: readonly string[];
+  /** During a rolling upgrade: the definition version of the process that took the step. */
+  readonly version?: number;
 }
 
 interface PendingCall {
@@ -221,6 +228,12 @@ export interface WorldOptions {
   readonly earlyFiringsPerTimer: number;
   /** The run's seeded randomness: environment actors choose their moves with it. */
   readonly random: () => number;
+  /**
+   * A rolling upgrade: until step `until`, each step, creation and request runs on a process of the
+   * older definition (`from`, by type) or of the current one, by the run's randomness; after it,
+   * only current ones run.
+   */
+  readonly upgrade?: { readonly from: ReadonlyMap<string, AnyMachineDefinition>; readonly until: number };
 }
 
 /**
@@ -420,13 +433,26 @@ export class World {
     else queue.push(message);
   }
 
-  private createMachine(to: MachineRef, initEvent: RsmEvent, sender: MachineRef | undefined): void {
-    const definition = this.definitions.get(to.type);
+  /**
+   * The definition of `type` the process taking this step runs: during a rolling upgrade an older
+   * one or the current one, at random; `pod` forces the choice (a handler's creations run where it ran).
+   */
+  private definitionFor(type: string, pod?: 'old' | 'new'): AnyMachineDefinition | undefined {
+    const current = this.definitions.get(type);
+    const upgrade = this.options.upgrade;
+    const older = upgrade?.from.get(type);
+    if (upgrade === undefined || older === undefined || pod === 'new' || this.step >= upgrade.until) return current;
+    if (pod === 'old') return older;
+    return this.options.random() < 0.5 ? older : current;
+  }
+
+  private createMachine(to: MachineRef, initEvent: RsmEvent, sender: MachineRef | undefined, pod?: 'old' | 'new'): void {
     const key = machineKey(to);
-    if (definition === undefined) throw new Error(`simulation has no machine type ${to.type}`);
+    if (!this.definitions.has(to.type)) throw new Error(`simulation has no machine type ${to.type}`);
     if (this.machines.has(key)) return;
+    const definition = this.definitionFor(to.type, pod) as AnyMachineDefinition;
     const row = newMachineRow(definition, to);
-    this.machines.set(key, { type: to.type, id: to.id, state: row.state, data: row.data, status: 'active' });
+    this.machines.set(key, { type: to.type, id: to.id, state: row.state, data: row.data, status: 'active', version: row.definition_version });
     if (sender !== undefined) {
       // The creation counts as the first message of the creator -> created pair.
       const pair = compositeKey(machineKey(sender), key);
@@ -492,7 +518,7 @@ export class World {
         return;
       }
       if (move.retry !== 'until-accepted') {
-        const result = await this.handle(machineKey(request.to), { event: request.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 }, crash);
+        const result = await this.handle(machineKey(request.to), { event: request.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 }, crash, true);
         // A crash: the request never happened and the actor decides again; a refusal is an answer.
         if (crash) return;
         this.settle(actor, move, result === 'done');
@@ -502,7 +528,7 @@ export class World {
     }
     const pending = actor.pending;
     const to = machineKey(pending.request.to);
-    const result = await this.handle(to, { event: pending.request.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 }, crash);
+    const result = await this.handle(to, { event: pending.request.event, sender: undefined, seq: undefined, retryUntilAccepted: true, attempts: 0 }, crash, true);
     if (crash) return; // the step never happened; the actor tries again
     if (result === 'keep') {
       pending.refusedAt = this.versions.get(to) ?? 0;
@@ -527,10 +553,14 @@ export class World {
   /** Committed steps per machine, so a refused request held by an actor waits for its machine to change. */
   private readonly versions = new Map<string, number>();
 
-  /** Runs one event through its machine; 'keep' leaves it queued (crash, retry, refused script step). */
-  private async handle(receiver: string, message: Message, crash: boolean): Promise<'done' | 'keep'> {
+  /**
+   * Runs one event through its machine; 'keep' leaves it queued (crash, retry, refused script step,
+   * or a process of an older definition that must not step the machine). An external `request`
+   * an older process leaves alone is answered by a newer one, as the caller waiting on its key is.
+   */
+  private async handle(receiver: string, message: Message, crash: boolean, request = false): Promise<'done' | 'keep'> {
     const machine = this.machines.get(receiver);
-    const definition = machine === undefined ? undefined : this.definitions.get(machine.type);
+    let definition = machine === undefined ? undefined : this.definitionFor(machine.type);
     if ((machine === undefined || definition === undefined) && message.retryUntilAccepted === true) {
       // A client told 404 tries again later, like one told 409.
       this.record(receiver, message.event, '-', '-', 'rejected', []);
@@ -543,8 +573,18 @@ export class World {
     }
     if (machine.status === 'faulted') return 'keep';
     const from = machine.state;
-    // The production decision (failure policy, JSON rule) from the shared planner.
-    const decision = await planStep(definition, machine, { eventId: `s${this.step}`, event: message.event, sender: message.sender }, message.attempts, this.now);
+    // The production decision (failure policy, JSON rule, migration) from the shared planner.
+    const envelope = { eventId: `s${this.step}`, event: message.event, sender: message.sender };
+    let decision = await planStep(definition, machine, envelope, message.attempts, this.now, machine.version);
+    if (decision.kind === 'defer' && request) {
+      definition = this.definitionFor(machine.type, 'new') as AnyMachineDefinition;
+      decision = await planStep(definition, machine, envelope, message.attempts, this.now, machine.version);
+    }
+    const upgrading = this.options.upgrade !== undefined && this.options.upgrade.from.has(machine.type) ? definition.version : undefined;
+    if (decision.kind === 'defer') {
+      this.record(receiver, message.event, from, from, 'deferred', [decision.detail], upgrading);
+      return 'keep';
+    }
     if (crash) {
       // The process died before the step committed: nothing of it happened; the event stays.
       this.record(receiver, message.event, from, from, 'crashed', []);
@@ -574,25 +614,27 @@ export class World {
       return 'done';
     }
     const outcome = decision;
-    this.coverage.step(machine.type, from, message.event.type, outcome.machine.state);
+    this.coverage.step(machine.type, outcome.from, outcome.event.type, outcome.machine.state);
     machine.state = outcome.machine.state;
     machine.data = outcome.machine.data;
+    machine.version = definition.version;
     this.versions.set(receiver, (this.versions.get(receiver) ?? 0) + 1);
     machine.status = outcome.machine.status;
     const self = { type: machine.type, id: machine.id };
-    const described: string[] = [];
-    for (const effect of outcome.effects) described.push(this.apply(self, effect));
-    this.record(receiver, message.event, from, machine.state, 'ok', described.filter((d) => d !== ''));
+    const pod = definition === this.definitions.get(machine.type) ? 'new' : 'old';
+    const described: string[] = outcome.migratedFrom === undefined ? [] : [`migrated from v${outcome.migratedFrom}`];
+    for (const effect of outcome.effects) described.push(this.apply(self, effect, pod));
+    this.record(receiver, message.event, from, machine.state, 'ok', described.filter((d) => d !== ''), upgrading);
     return 'done';
   }
 
-  private apply(self: MachineRef, effect: Effect): string {
+  private apply(self: MachineRef, effect: Effect, pod: 'old' | 'new'): string {
     switch (effect.kind) {
       case 'send':
         this.sendTo(effect.to, effect.event, self);
         return `send ${effect.event.type} to ${machineKey(effect.to)}`;
       case 'create':
-        this.createMachine(effect.to, effect.event, self);
+        this.createMachine(effect.to, effect.event, self, pod);
         return `create ${machineKey(effect.to)} with ${effect.event.type}`;
       case 'startTimer':
       case 'cancelTimer': {
@@ -650,8 +692,8 @@ export class World {
     this.record(machineKey(call.machine), event, '-', '-', 'ok', [`${call.activity} outcome queued`]);
   }
 
-  private record(machine: string, event: RsmEvent, from: string, to: string, outcome: TraceStep['outcome'], effects: string[]): void {
-    this.trace.push({ step: this.step, action: outcome, machine, event: summarize(event), from, to, outcome, effects });
+  private record(machine: string, event: RsmEvent, from: string, to: string, outcome: TraceStep['outcome'], effects: string[], version?: number): void {
+    this.trace.push({ step: this.step, action: outcome, machine, event: summarize(event), from, to, outcome, effects, ...(version === undefined ? {} : { version }) });
   }
 }
 

@@ -25,8 +25,10 @@ describe('versioned machines in a rolling deploy', () => {
   const service = 'post';
   const runtimes: RsmRuntime[] = [];
   let v2: RsmRuntime;
-  const start = async (machines: [typeof ParcelV1] | [typeof ParcelV2], options: { worker?: boolean; logger?: RsmLogger } = {}) => {
-    const rsm = await startRuntime({ service, schema, prefix, machines, overrides: { worker: options.worker ?? true }, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  // No migration at rest unless a test asks: the tests before the last one watch migrations by steps and reads.
+  const start = async (machines: [typeof ParcelV1] | [typeof ParcelV2], options: { worker?: boolean; logger?: RsmLogger; migrateAtRestIntervalMs?: number } = {}) => {
+    const overrides = { worker: options.worker ?? true, migrateAtRestIntervalMs: options.migrateAtRestIntervalMs ?? 0 };
+    const rsm = await startRuntime({ service, schema, prefix, machines, overrides, ...(options.logger === undefined ? {} : { logger: options.logger }) });
     runtimes.push(rsm);
     return rsm;
   };
@@ -130,6 +132,34 @@ describe('versioned machines in a rolling deploy', () => {
     assert.equal(parcel?.running, 2);
     assert.equal(parcel?.migratesFrom, 1);
     assert.deepEqual(parcel?.stored.map((s) => [s.version, s.machines, s.handling]), [[1, 1, 'migrates'], [2, 3, 'current']]);
+  });
+
+  it('migrates at rest a machine that no event steps, as its step would, and leaves a machine being stepped to its step', async () => {
+    // 'shown' is at v1 with nothing pending. Another v1 machine is held as a step holds it.
+    const v1 = await start([ParcelV1]);
+    await v1.create(ParcelV1.ref('held'), { type: 'Register', kg: 1 });
+    await v1.stop();
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM "${schema}".rsm_machines WHERE type = 'Parcel' AND id = 'held' FOR UPDATE`);
+      const sweeper = await start([ParcelV2], { migrateAtRestIntervalMs: 50 });
+      const row = await waitFor('the idle v1 parcel migrated at rest', async () => {
+        const r = await stored('shown');
+        return r?.definition_version === 2 ? r : undefined;
+      }, 15_000);
+      assert.deepEqual(row, { state: 'Moving', definition_version: 2, data: { grams: 3_000, scans: [], misplaced: true }, version: '2' }, 'the same migration as a step, and no step counted');
+      // The pass that migrated 'shown' read 'held' first (id order) while it was locked: skipped, not waited for.
+      assert.equal((await stored('held'))?.definition_version, 1, 'a machine locked by a step is left to it');
+      await holder.query('ROLLBACK');
+      await waitFor('the released parcel migrated at rest', async () => (await stored('held'))?.definition_version === 2, 15_000);
+      assert.deepEqual((await stored('held'))?.data, { grams: 1_000, scans: [], misplaced: false });
+      assert.match(await sweeper.metrics.registry.metrics(), /rsm_machines_migrated_total\{service="post",type="Parcel",from="1"\} 2\b/);
+      const parcel = (await sweeper.versions()).find((t) => t.type === 'Parcel');
+      assert.deepEqual(parcel?.stored.map((s) => [s.version, s.handling]), [[2, 'current']], 'nothing left at v1');
+    } finally {
+      holder.release();
+    }
   });
 });
 

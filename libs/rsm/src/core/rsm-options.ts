@@ -196,6 +196,12 @@ export const rsmOptionsSchema = z.object({
     .prefault({}),
   /** How often old step history and answered requests are deleted (a full batch goes on at once). */
   cleanupIntervalMs: positiveInt.default(60_000),
+  /**
+   * How often machines stored at an older definition version that no event steps are migrated at
+   * rest, 100 at a time (a full batch goes on at once), so that a finished rollout leaves no old
+   * version behind; 0 leaves them to their next step.
+   */
+  migrateAtRestIntervalMs: z.number().int().nonnegative().default(10_000),
 });
 
 export type RsmOptionsInput = z.input<typeof rsmOptionsSchema>;

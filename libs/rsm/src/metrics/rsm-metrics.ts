@@ -104,7 +104,7 @@ export class RsmMetrics {
       'Machines this process left unstepped, their events kept in the inbox for another process: reason newer_version (stored by a newer definition: a rolling deploy in progress) or no_migration (no migration leads to this definition).',
       ['service', 'type', 'reason'],
     );
-    this.machinesMigrated = counter('rsm_machines_migrated_total', 'Machines migrated to the running definition version by their next step, by the version they were stored at.', ['service', 'type', 'from']);
+    this.machinesMigrated = counter('rsm_machines_migrated_total', 'Machines migrated to the running definition version (by their next step, or at rest), by the version they were stored at.', ['service', 'type', 'from']);
     this.gapsSkipped = counter('rsm_gaps_skipped_total', 'Gaps an operator skipped (their missing messages given up, with a record).', ['service']);
   }
 }

@@ -181,7 +181,7 @@ export class BatchWrites {
   }[] = [];
   readonly requestInserts: { key: string; machine_type: string; machine_id: string }[] = [];
   readonly requestUpdates: { key: string; status: 'done' | 'failed'; reply: Json | null; error: string | null }[] = [];
-  readonly steps: { machine_type: string; machine_id: string; event_type: string; event_id: string; from_state: string; to_state: string; effects: number; sends: StepSend[] }[] = [];
+  readonly steps: { machine_type: string; machine_id: string; event_type: string; event_id: string; from_state: string; to_state: string; effects: number; sends: StepSend[]; definition_version: number }[] = [];
 }
 
 /** How many sends and creates of one step the step history keeps (the rest are only counted, in `effects`). */
@@ -352,6 +352,7 @@ export class StepPlanner {
             to_state: machine.state,
             effects: decision.effects.length,
             sends: stepSends(decision.effects),
+            definition_version: definition.version,
           });
           result.steps.push({
             type: machine.type,

@@ -316,6 +316,9 @@ export class RsmRuntime {
         return n >= 1_000;
       }, this.logger),
       new PeriodicTask('janitor', o.cleanupIntervalMs, () => this.cleanUp(), this.logger),
+      ...(o.migrateAtRestIntervalMs > 0 && this.registry.types().some((type) => this.registry.require(type).versions.oldest < this.registry.require(type).version)
+        ? [new PeriodicTask('migrate-at-rest', o.migrateAtRestIntervalMs, () => this.migrateAtRest(), this.logger)]
+        : []),
       new PeriodicTask('stats', 5_000, () => this.refreshGauges(), this.logger),
     );
     this.replyCheck = new PeriodicTask('reply-check', 1_000, () => this.checkStoredReplies(), this.logger);
@@ -920,6 +923,34 @@ export class RsmRuntime {
    * their retention, 10,000 rows a statement, each found through an index on its age; a full batch
    * runs it again at once, so the tables stay bounded however fast rows come.
    */
+  /** Where the at-rest migration of each type goes on from (id order; '' starts over). */
+  private readonly migrateAtRestAfter = new Map<string, string>();
+
+  /**
+   * Migrates machines stored at older versions that no event steps (a finished delivery, an idle
+   * drone), a batch per type, as their next step would: one shared `migrateMachine`, and a machine
+   * being stepped is skipped (its step migrates it). A machine that cannot be migrated is left as
+   * it is; its next step fails the way a failing migration does.
+   */
+  private async migrateAtRest(): Promise<boolean> {
+    const service = this.options.service;
+    const store = new VersionStore(this.pool, this.tables);
+    let full = false;
+    for (const type of this.registry.types()) {
+      const definition = this.registry.require(type);
+      if (definition.versions.oldest >= definition.version) continue;
+      const after = this.migrateAtRestAfter.get(type) ?? '';
+      const batch = await store.migrateAtRest(type, definition.versions.oldest, definition.version, 100, after, (machine) => {
+        const view = migrateMachine(definition, machine, machine.definitionVersion);
+        return view.kind === 'migrated' ? { state: view.machine.state, data: view.machine.data } : undefined;
+      });
+      for (const { from } of batch.migrated) this.metrics.machinesMigrated.inc({ service, type, from: String(from) });
+      this.migrateAtRestAfter.set(type, batch.read < 100 ? '' : batch.lastId);
+      if (batch.read >= 100) full = true;
+    }
+    return full;
+  }
+
   private async cleanUp(): Promise<boolean> {
     const service = this.options.service;
     return this.parts === undefined ? false : this.parts.maintenance.cleanUp((table, rows) => this.metrics.retentionDeleted.inc({ service, table }, rows));

@@ -263,7 +263,7 @@ export class AdminStore {
         args,
       ),
       this.pool.query<StepRow>(
-        `SELECT id::text AS "id", machine_type AS "machineType", machine_id AS "machineId", event_type AS "eventType", event_id AS "eventId", from_state AS "fromState", to_state AS "toState", effects, sends, at
+        `SELECT id::text AS "id", machine_type AS "machineType", machine_id AS "machineId", event_type AS "eventType", event_id AS "eventId", from_state AS "fromState", to_state AS "toState", effects, sends, definition_version AS "definitionVersion", at
          FROM ${t.steps} WHERE machine_type = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`,
         args,
       ),

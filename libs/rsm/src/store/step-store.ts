@@ -222,9 +222,9 @@ export class StepStore {
     }
     if (w.steps.length > 0 && this.options.stepHistoryMs > 0) {
       first.add(
-        `INSERT INTO ${t.steps} (machine_type, machine_id, event_type, event_id, from_state, to_state, effects, sends)
+        `INSERT INTO ${t.steps} (machine_type, machine_id, event_type, event_id, from_state, to_state, effects, sends, definition_version)
          SELECT * FROM jsonb_to_recordset(${first.param(json(w.steps))}::jsonb) AS r(machine_type text, machine_id text, event_type text,
-           event_id text, from_state text, to_state text, effects int, sends jsonb)`,
+           event_id text, from_state text, to_state text, effects int, sends jsonb, definition_version int)`,
       );
     }
     await first.run(client);

@@ -2,6 +2,17 @@ import type { Pool } from 'pg';
 import type { PendingEventCount, StoredVersionCount } from '../planning/versioning.js';
 import { recordset } from './recordset.js';
 import type { TableNames } from './table-names.js';
+import { inTransaction } from './transaction.js';
+
+/** A machine stored at an older definition version, as the at-rest migration reads it. */
+export interface StoredMachine {
+  readonly type: string;
+  readonly id: string;
+  readonly state: string;
+  readonly data: unknown;
+  readonly status: 'active' | 'halted' | 'faulted';
+  readonly definitionVersion: number;
+}
 
 /**
  * What start-up and `rsm versions` read about the definition versions in store: machines by type,
@@ -61,5 +72,49 @@ export class VersionStore {
       eventTypes: row.event_type === null ? (row.source === 'activities' ? ['ActivityCompleted', 'ActivityFailed'] : ['(none)']) : [row.event_type],
       count: Number(row.count),
     }));
+  }
+
+  /**
+   * Migrates, at rest, up to `limit` machines of `type` stored at versions `oldest`..`current - 1`
+   * (not halted): each is locked as a step locks it (SKIP LOCKED: a machine being stepped is left
+   * to its step, which migrates it anyway), `migrate` gives its new state and data (or undefined to
+   * leave it), and all are written in one statement with `current`, in one transaction. Reads in id
+   * order after `afterId`, so a machine left as it was does not hold the next batches back. Returns
+   * how many machines were read, the last id read, and the ones written with the version each was stored at.
+   */
+  async migrateAtRest(
+    type: string,
+    oldest: number,
+    current: number,
+    limit: number,
+    afterId: string,
+    migrate: (machine: StoredMachine) => { state: string; data: unknown } | undefined,
+  ): Promise<{ read: number; lastId: string; migrated: { id: string; from: number }[] }> {
+    const t = this.tables;
+    return inTransaction(this.pool, async (client) => {
+      const rows = await client.query<{ id: string; state: string; data: unknown; status: StoredMachine['status']; definition_version: number }>(
+        `SELECT id, state, data, status, definition_version FROM ${t.machines}
+         WHERE type = $1 AND definition_version >= $2 AND definition_version < $3 AND status <> 'halted' AND id > $4
+         ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+        [type, oldest, current, afterId],
+      );
+      const updates: { id: string; state: string; data: unknown }[] = [];
+      const migrated: { id: string; from: number }[] = [];
+      for (const row of rows.rows) {
+        const next = migrate({ type, id: row.id, state: row.state, data: row.data, status: row.status, definitionVersion: row.definition_version });
+        if (next === undefined) continue;
+        updates.push({ id: row.id, state: next.state, data: next.data });
+        migrated.push({ id: row.id, from: row.definition_version });
+      }
+      if (updates.length > 0) {
+        await client.query(
+          `UPDATE ${t.machines} m SET state = u.state, data = u.data, definition_version = $3, updated_at = now()
+           FROM ${recordset('$2', 'id text, state text, data jsonb', updates)} u
+           WHERE m.type = $1 AND m.id = u.id`,
+          [type, JSON.stringify(updates), current],
+        );
+      }
+      return { read: rows.rows.length, lastId: rows.rows.at(-1)?.id ?? afterId, migrated };
+    });
   }
 }

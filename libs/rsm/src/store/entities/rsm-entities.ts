@@ -42,6 +42,8 @@ export interface StepRow {
   effects: number;
   /** The step's first sends and creates, in order, at most STEP_SENDS_KEPT (10); `effects` counts them all. Steps stored before this was kept have none. */
   sends: readonly StepSend[];
+  /** The definition version of the code that ran the step (null for steps stored before it was kept). */
+  definitionVersion: number | null;
   at: Date;
 }
 
@@ -113,6 +115,7 @@ export function rsmEntities(schema: string) {
       toState: { type: 'text', name: 'to_state' },
       effects: { type: 'integer' },
       sends: { type: 'jsonb' },
+      definitionVersion: { type: 'integer', name: 'definition_version', nullable: true },
       at: { type: 'timestamptz' },
     },
   });

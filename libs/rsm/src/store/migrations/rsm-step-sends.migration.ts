@@ -7,6 +7,8 @@ import { tableNames } from '../table-names.js';
  * gone. At most STEP_SENDS_KEPT entries per step ({ kind, type, id, event }), written in the step's
  * one steps INSERT. A constant default makes adding the column instant (no table rewrite); rows
  * written before it read as having sent nothing on record. The janitor deletes steps by age as before.
+ * Also the definition version that ran each step (null for steps written before it was kept): during
+ * a rolling deploy, the history shows which release stepped a machine.
  */
 export function rsmStepSendsMigration(schema: string): new () => MigrationInterface {
   const t = tableNames(schema);
@@ -14,11 +16,11 @@ export function rsmStepSendsMigration(schema: string): new () => MigrationInterf
     readonly name = 'RsmStepSends1764700000000';
 
     async up(q: QueryRunner): Promise<void> {
-      await q.query(`ALTER TABLE ${t.steps} ADD COLUMN sends jsonb NOT NULL DEFAULT '[]'::jsonb`);
+      await q.query(`ALTER TABLE ${t.steps} ADD COLUMN sends jsonb NOT NULL DEFAULT '[]'::jsonb, ADD COLUMN definition_version integer`);
     }
 
     async down(q: QueryRunner): Promise<void> {
-      await q.query(`ALTER TABLE ${t.steps} DROP COLUMN IF EXISTS sends`);
+      await q.query(`ALTER TABLE ${t.steps} DROP COLUMN IF EXISTS sends, DROP COLUMN IF EXISTS definition_version`);
     }
   };
 }

@@ -126,7 +126,7 @@ describe('k6 delivery outcome', () => {
     assert.equal(deliveryEnd('Completed'), 'completed');
     assert.equal(deliveryEnd('Cancelled'), 'cancelled');
     assert.equal(deliveryEnd('Failed'), 'failed');
-    for (const running of ['', 'Received', 'InFlight', 'Cancelling', 'Compensating']) assert.equal(deliveryEnd(running), undefined, running);
+    for (const running of ['', 'Received', 'Airborne', 'Cancelling', 'Compensating']) assert.equal(deliveryEnd(running), undefined, running);
   });
 
   it('expects Cancelled only when the client asked, and Completed either way (a late cancel is refused)', () => {

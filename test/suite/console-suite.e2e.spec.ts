@@ -223,9 +223,9 @@ describe('the operator console against the running suite, in a real Chromium', {
     assert.equal(droneId, 'drone-1', 'the fleet has one drone');
     await markDocument();
     await reportDrone(droneId, 'PickedUp');
-    await state('InFlight');
+    await state('Airborne');
     await sameDocument();
-    await page.getByTestId('steps').locator('tr', { hasText: 'Scheduled → InFlight' }).waitFor();
+    await page.getByTestId('steps').locator('tr', { hasText: 'Scheduled → Airborne' }).waitFor();
 
     // package: the package the saga registered and linked (its first step's sends), now picked up.
     await followSend('Received → PackagePending', 'package', 'Package', packageId);
@@ -264,7 +264,7 @@ describe('the operator console against the running suite, in a real Chromium', {
     await page.goBack();
     await machinePage('DeliverySaga', deliveryId);
     await state('Completed');
-    await page.getByTestId('steps').locator('tr', { hasText: 'InFlight → Completed' }).filter({ hasText: 'DeliveryCompleted' }).waitFor();
+    await page.getByTestId('steps').locator('tr', { hasText: 'Airborne → Completed' }).filter({ hasText: 'DeliveryCompleted' }).waitFor();
     assert.match((await page.getByTestId('machine-data').textContent()) ?? '', new RegExp(`"droneId": "${droneId}"`));
     await page.screenshot({ path: join(SCREENSHOTS, 'suite-delivery.png'), fullPage: true });
   });

@@ -151,7 +151,7 @@ describe('the suite machines together', () => {
     await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
     await fly(rt, r.deliveryId, 'PickedUp');
     await rt.request(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Cancel' });
-    assert.equal(sagaOf(rt, r.deliveryId).state, 'InFlight');
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Airborne');
     assert.match(sagaOf(rt, r.deliveryId).data.history.at(-1)?.note ?? '', /refused: the package was picked up/);
     await assert.rejects(rt.request(Delivery.ref(r.deliveryId), { type: 'RequestCancel' }), /HeadedToDropoff of Delivery does not accept RequestCancel/);
     const droneId = sagaOf(rt, r.deliveryId).data.droneId as string;

@@ -101,7 +101,7 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
     assert.equal(answer.headers.get('location'), `/api/deliveryrequests/${id}`);
     const port = (webhook.address() as AddressInfo).port;
     // The delivery exists once the drone is assigned; register the webhook then.
-    await waitSaga(id, ['DeliveryPending', 'Scheduled', 'InFlight', 'Completed']);
+    await waitSaga(id, ['DeliveryPending', 'Scheduled', 'Airborne', 'Completed']);
     for (let i = 0; (await http('POST', `${suite.url('delivery')}/api/deliveries/${id}/notifymerequests`, { url: `http://127.0.0.1:${port}/hook` }, customer)).status !== 201; i += 1) {
       assert.ok(i < 100, 'the delivery appears');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -217,7 +217,7 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
       assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'PickedUp' }, customer)).status, 403, 'only a device reports a drone status');
       assert.equal((await http('POST', droneUrl, { deliveryId: 'not-mine', status: 'PickedUp' }, service)).status, 409);
       assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'PickedUp' }, service)).status, 200);
-      await waitSaga(picked.id, ['InFlight']);
+      await waitSaga(picked.id, ['Airborne']);
       // The package is in the air: its drone cannot be released, over REST or by a cancel.
       const release = await http('DELETE', `${suite.url('drone-scheduler')}/api/dronedeliveries/${picked.id}`, undefined, service);
       assert.equal(release.status, 409, JSON.stringify(release.body));
@@ -233,7 +233,7 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
       assert.equal(refused.status, 409);
       assert.equal((refused.body as { currentState: string }).currentState, 'HeadedToDropoff');
       assert.equal((await http('PATCH', deliveryUrl, { dropOffLocation: 'elsewhere' }, customer)).status, 409);
-      const history = await waitSaga(picked.id, ['InFlight']);
+      const history = await waitSaga(picked.id, ['Airborne']);
       for (let i = 0; !(await saga(picked.id)).history.some((h) => h.note?.startsWith('refused') === true); i += 1) {
         assert.ok(i < 200, `the refusal is recorded: ${JSON.stringify(history.history)}`);
         await new Promise((resolve) => setTimeout(resolve, 25));

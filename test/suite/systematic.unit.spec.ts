@@ -38,9 +38,9 @@ const monitors: Monitor[] = [
       if (new Set(assigned).size !== assigned.length) return `fleet gives a drone twice: ${JSON.stringify(fleet?.assignments)}`;
       for (const saga of w.ofType('DeliverySaga')) {
         const data = saga.data as SagaData;
-        if (!['DeliveryPending', 'Scheduled', 'InFlight'].includes(saga.state) || data.droneId === null) continue;
+        if (!['DeliveryPending', 'Scheduled', 'Airborne'].includes(saga.state) || data.droneId === null) continue;
         // In flight, the drone may already be home once the delivery is confirmed and the saga lags.
-        if (saga.state === 'InFlight' && w.get('Delivery', saga.id)?.state === 'Completed') continue;
+        if (saga.state === 'Airborne' && w.get('Delivery', saga.id)?.state === 'Completed') continue;
         const drone = w.get('Drone', data.droneId)?.data as DroneData | undefined;
         if (drone?.deliveryId !== saga.id) return `saga ${saga.id} (${saga.state}) counts on ${data.droneId}, which serves ${drone?.deliveryId ?? 'nobody'}`;
       }
@@ -52,7 +52,7 @@ const monitors: Monitor[] = [
     safety: (w) => {
       const live = new Map<string, string[]>();
       for (const saga of w.ofType('DeliverySaga')) {
-        if (!['DronePending', 'DeliveryPending', 'Scheduled', 'InFlight'].includes(saga.state)) continue;
+        if (!['DronePending', 'DeliveryPending', 'Scheduled', 'Airborne'].includes(saga.state)) continue;
         const pkg = (saga.data as SagaData).request?.packageInfo.packageId ?? '';
         live.set(pkg, [...(live.get(pkg) ?? []), saga.id]);
       }
@@ -124,10 +124,10 @@ function client(id: string, packageId: string) {
       ],
       // Nothing is enabled until the drone is on its way: then the client cancels or reschedules late.
       Waiting: [
-        { name: 'cancel once dispatched', when: sagaIn(['Scheduled', 'InFlight']), request: cancel, next: 'Cancelled' },
-        { name: 'cancel over the delivery API once dispatched', when: sagaIn(['Scheduled', 'InFlight']), request: envRequest(Delivery.ref(id), { type: 'RequestCancel' }), next: 'Cancelled' },
-        { name: 'reschedule once dispatched', when: sagaIn(['Scheduled', 'InFlight']), request: envRequest(req, { type: 'Reschedule', changes: { dropOffLocation: 'D' } }) },
-        { name: 'ask to be notified once dispatched', when: sagaIn(['Scheduled', 'InFlight']), request: envRequest(Delivery.ref(id), { type: 'NotifyMe', url: `https://client.example/${id}` }) },
+        { name: 'cancel once dispatched', when: sagaIn(['Scheduled', 'Airborne']), request: cancel, next: 'Cancelled' },
+        { name: 'cancel over the delivery API once dispatched', when: sagaIn(['Scheduled', 'Airborne']), request: envRequest(Delivery.ref(id), { type: 'RequestCancel' }), next: 'Cancelled' },
+        { name: 'reschedule once dispatched', when: sagaIn(['Scheduled', 'Airborne']), request: envRequest(req, { type: 'Reschedule', changes: { dropOffLocation: 'D' } }) },
+        { name: 'ask to be notified once dispatched', when: sagaIn(['Scheduled', 'Airborne']), request: envRequest(Delivery.ref(id), { type: 'NotifyMe', url: `https://client.example/${id}` }) },
         { name: 'leave once done', when: sagaIn(['Completed', 'Failed', 'Cancelled']), next: 'Gone' },
       ],
       Cancelled: [{ name: 'cancel again', request: cancel }, { name: 'leave', next: 'Gone' }],
@@ -274,7 +274,7 @@ const CI = { runs: 3_000, seed: 1, maxSteps: 3_000 } as const;
 const NEVER_REACHED_BY_SCRIPTS: [string, string, string][] = [
   ['DeliveryRequest', 'Forwarded', 'Check'], // a client submitting the same delivery again
   ['DeliverySaga', 'Scheduled', 'Reschedule'], // a reschedule after dispatch, forwarded to the Delivery
-  ['DeliverySaga', 'InFlight', 'Reschedule'], // a reschedule after pickup, refused
+  ['DeliverySaga', 'Airborne', 'Reschedule'], // a reschedule after pickup, refused
   ['DeliverySaga', 'Cancelled', 'Cancel'], // a cancel repeated after the undo finished
   ['Delivery', 'HeadedToPickup', 'Reschedule'], // a reschedule that arrives once the drone has left
   ['Delivery', 'HeadedToPickup', 'RequestCancel'], // a late cancel over the delivery API
@@ -303,7 +303,7 @@ describe('systematic exploration of the TailSpin machines', { concurrency: false
     const missed = NEVER_REACHED_BY_SCRIPTS.filter(([type, state, event]) => pairCount(coverage, type, state, event) === 0);
     assert.deepEqual(missed, [], formatCoverage(coverage, { detail: true }));
     // A cancel after pickup: once in 5,000 runs with the scripts; clients who wait for the drone act late.
-    assert.ok(pairCount(coverage, 'DeliverySaga', 'InFlight', 'Cancel') >= 5, 'clients cancel after pickup');
+    assert.ok(pairCount(coverage, 'DeliverySaga', 'Airborne', 'Cancel') >= 5, 'clients cancel after pickup');
     for (const actor of coverage.actors) assert.deepEqual(actor.unreached, [], `every move of ${actor.type} is made`);
     const reached = coverage.machines.reduce((n, m) => n + m.reachedPairs, 0);
     const declared = coverage.machines.reduce((n, m) => n + m.declaredPairs, 0);
@@ -377,7 +377,7 @@ describe('systematic exploration of the TailSpin machines', { concurrency: false
       'a saga that undoes a delivery already picked up',
       () => setup({
         saga: variant(DeliverySaga, {
-          InFlight: {
+          Airborne: {
             Cancel: ((data: SagaData, _event: unknown, ctx: { goto: (s: string) => void; send: (to: MachineRef, e: RsmEvent) => void; self: MachineRef }) => {
               // Bug: compensates as before pickup, though the package is in the air.
               ctx.send({ type: 'Delivery', id: ctx.self.id }, { type: 'Cancel' });
@@ -387,7 +387,7 @@ describe('systematic exploration of the TailSpin machines', { concurrency: false
               ctx.goto('Cancelling');
             }),
           },
-        }, { InFlight: { Cancel: 'Cancelling' } }),
+        }, { Airborne: { Cancel: 'Cancelling' } }),
       }),
       /no dead letters|agreeing with its delivery|one drone per live delivery/,
     ],

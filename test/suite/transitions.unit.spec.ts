@@ -58,6 +58,7 @@ describe('every transition of every suite machine, and every refused one', () =>
     const dataFor = (state: string): SagaData => ({
       request: structuredClone(request),
       droneId: ['Received', 'PackagePending', 'DronePending'].includes(state) ? null : 'drone-1',
+      pickedUpAt: ['Airborne', 'Completed'].includes(state) ? '2026-01-01T00:30:00Z' : null,
       done: { package: state !== 'Received', drone: !['Received', 'PackagePending'].includes(state), delivery: !['Received', 'PackagePending', 'DronePending'].includes(state) },
       awaiting: state === 'Compensating' || state === 'Cancelling' ? ['package', 'drone'] : [],
       reason: null,
@@ -109,7 +110,7 @@ describe('every transition of every suite machine, and every refused one', () =>
     const statusFor: Record<string, string> = { EnRouteToPickup: 'PickedUp', EnRouteToDropoff: 'Delivered', Returning: 'Returned' };
     await check(
       Drone,
-      (state): DroneData => ({ deliveryId: state === 'Idle' || state === 'Offline' ? null : 'm1', ownerId: 'o1', viaSaga: true, pickupLocation: 'A', dropOffLocation: 'B', deliveries: 0, ignored: [], history: [] }),
+      (state): DroneData => ({ deliveryId: state === 'Idle' || state === 'Offline' ? null : 'm1', ownerId: 'o1', viaSaga: true, pickupLocation: 'A', dropOffLocation: 'B', deliveries: 0, lastPickupAt: null, ignored: [], history: [] }),
       {
         Commission: () => ({ type: 'Commission' }),
         Reserve: () => ({ type: 'Reserve', deliveryId: 'm1', ownerId: 'o1', viaSaga: true }) as RsmEvent,

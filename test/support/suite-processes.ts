@@ -32,20 +32,38 @@ export class SuiteProcesses {
   readonly runId = randomBytes(3).toString('hex');
   /** The API keys every app of this run is configured with. */
   readonly keys: SuiteCredentials = generateCredentials();
-  private readonly running = new Map<ServiceName, Running>();
+  /** Running apps by service and replica (`workflow#1`); replica 0 listens on the service's own port. */
+  private readonly running = new Map<string, Running>();
+  /** Ports of replicas other than 0, four at most: the free slots of this run's block of ten. */
+  private readonly replicaPorts = new Map<string, number>();
+  private readonly base: number;
   private readonly extraEnv: AppEnv;
   private readonly readyTimeoutMs: number;
 
   /** `extraEnv` may be a function of this suite, for settings that name its URLs. */
   constructor(extraEnv: AppEnv | ((suite: SuiteProcesses) => AppEnv) = {}, options: SuiteProcessesOptions = {}) {
     const base = 21_000 + Math.floor(Math.random() * 400) * 10;
+    this.base = base;
     this.ports = Object.fromEntries(SERVICES.map((service, i) => [service, base + i])) as Record<ServiceName, number>;
     this.extraEnv = typeof extraEnv === 'function' ? extraEnv(this) : extraEnv;
     this.readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   }
 
-  url(service: ServiceName): string {
-    return `http://127.0.0.1:${this.ports[service]}`;
+  /** The URL of an app; `replica` > 0 is a further pod of the same service (same schema, own port). */
+  url(service: ServiceName, replica = 0): string {
+    return `http://127.0.0.1:${this.port(service, replica)}`;
+  }
+
+  private port(service: ServiceName, replica: number): number {
+    if (replica === 0) return this.ports[service];
+    const key = `${service}#${replica}`;
+    let port = this.replicaPorts.get(key);
+    if (port === undefined) {
+      if (this.replicaPorts.size >= 10 - SERVICES.length) throw new Error(`no port left for ${key}`);
+      port = this.base + SERVICES.length + this.replicaPorts.size;
+      this.replicaPorts.set(key, port);
+    }
+    return port;
   }
 
   /** `Authorization` headers of each kind of caller. */
@@ -66,11 +84,15 @@ export class SuiteProcesses {
     await Promise.all(SERVICES.map((service) => this.start(service)));
   }
 
-  /** Starts one app and waits until it is ready; `overrides` replace this app's settings for this start (a changed configuration). */
-  async start(service: ServiceName, overrides: Record<string, string> = {}): Promise<void> {
+  /**
+   * Starts one app and waits until it is ready; `overrides` replace this app's settings for this
+   * start (a changed configuration, or another release); `replica` > 0 starts a further pod.
+   */
+  async start(service: ServiceName, overrides: Record<string, string> = {}, replica = 0): Promise<void> {
+    const name = replica === 0 ? service : `${service}#${replica}`;
     const env = {
       ...inheritedEnv,
-      PORT: String(this.ports[service]),
+      PORT: String(this.port(service, replica)),
       HOST: '127.0.0.1',
       DATABASE_URL: suiteTestConfig.DATABASE_URL,
       REDIS_URL: suiteTestConfig.REDIS_URL,
@@ -96,37 +118,38 @@ export class SuiteProcesses {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    this.running.set(service, { process: child, exited, output });
+    this.running.set(name, { process: child, exited, output });
     const deadline = Date.now() + this.readyTimeoutMs;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode}: ${output.join('')}`);
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${output.join('')}`);
       try {
-        const response = await fetch(`${this.url(service)}/health/ready`);
+        const response = await fetch(`${this.url(service, replica)}/health/ready`);
         if (response.ok) return;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`${service} not ready after ${this.readyTimeoutMs / 1_000} s: ${output.join('').slice(-2_000)}`);
+      if (Date.now() > deadline) throw new Error(`${name} not ready after ${this.readyTimeoutMs / 1_000} s: ${output.join('').slice(-2_000)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
   /** SIGKILLs one app (as a pod killed) and resolves once it is gone. */
-  async kill(service: ServiceName): Promise<void> {
-    const app = this.running.get(service);
+  async kill(service: ServiceName, replica = 0): Promise<void> {
+    const name = replica === 0 ? service : `${service}#${replica}`;
+    const app = this.running.get(name);
     if (app === undefined) return;
     if (app.process.exitCode === null && app.process.signalCode === null) app.process.kill('SIGKILL');
     await app.exited;
-    this.running.delete(service);
+    this.running.delete(name);
   }
 
-  logs(service: ServiceName): string {
-    return this.running.get(service)?.output.join('') ?? '';
+  logs(service: ServiceName, replica = 0): string {
+    return this.running.get(replica === 0 ? service : `${service}#${replica}`)?.output.join('') ?? '';
   }
 
   /** Stops every app gracefully (SIGTERM), drops the schemas, and returns how each ended, with its last output. */
-  async stopAll(): Promise<Partial<Record<ServiceName, { ended: string; output: string }>>> {
-    const codes: Partial<Record<ServiceName, { ended: string; output: string }>> = {};
+  async stopAll(): Promise<Record<string, { ended: string; output: string }>> {
+    const codes: Record<string, { ended: string; output: string }> = {};
     await Promise.all(
       [...this.running.entries()].map(async ([service, app]) => {
         if (app.process.exitCode === null && app.process.signalCode === null) app.process.kill('SIGTERM');

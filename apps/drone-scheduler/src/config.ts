@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS } from '#contracts';
-import { baseEnvSchema, loadServiceConfig, port } from '#service-kit';
+import { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, port } from '#service-kit';
 
 export const configSchema = baseEnvSchema.extend({
   PORT: port(DEFAULT_PORTS['drone-scheduler']),
+  MACHINE_DEFINITIONS: machineDefinitionsSetting,
   /** Drones seeded at start-up (drone-1 .. drone-N); a larger number later adds drones. */
   FLEET_SIZE: z.coerce.number().int().min(0).max(100_000).default(20),
   SIM_URL: z.url().default('http://127.0.0.1:3005'),

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS } from '#contracts';
-import { baseEnvSchema, loadServiceConfig, port } from '#service-kit';
+import { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, port } from '#service-kit';
 
 export const configSchema = baseEnvSchema.extend({
   PORT: port(DEFAULT_PORTS['workflow']),
+  MACHINE_DEFINITIONS: machineDefinitionsSetting,
 });
 export type WorkflowConfig = z.output<typeof configSchema>;
 

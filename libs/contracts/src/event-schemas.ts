@@ -53,7 +53,7 @@ const sagaContract = {
   DroneAssigned: event('DroneAssigned', { droneId: ref }),
   DroneReleased: event('DroneReleased', { droneId: ref.nullable() }),
   DroneEnRoute: event('DroneEnRoute', { droneId: ref }),
-  DronePickedUp: event('DronePickedUp', { droneId: ref }),
+  DronePickedUp: event('DronePickedUp', { droneId: ref, at: z.iso.datetime().optional() }),
   DeliveryCreated: event('DeliveryCreated', {}),
   DeliveryCompleted: event('DeliveryCompleted', {}),
   DeliveryCancelled: event('DeliveryCancelled', {}),

@@ -32,7 +32,8 @@ export type SagaEvents =
   | { type: 'DroneAssigned'; droneId: string }
   | { type: 'DroneReleased'; droneId: string | null }
   | { type: 'DroneEnRoute'; droneId: string }
-  | { type: 'DronePickedUp'; droneId: string }
+  /** `at`: when the drone picked the package up (sent by Drone v2; absent from v1 drones). */
+  | { type: 'DronePickedUp'; droneId: string; at?: string }
   | { type: 'DeliveryCreated' }
   | { type: 'DeliveryCompleted' }
   | { type: 'DeliveryCancelled' }

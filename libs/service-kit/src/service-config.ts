@@ -112,3 +112,11 @@ export function loadServiceConfig<S extends z.ZodType>(service: string, schema: 
 
 /** A TCP port variable with a default. */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
+
+/**
+ * `MACHINE_DEFINITIONS`: which release's machine definitions an app runs. `current` (the default)
+ * is this code's; `previous` runs the definitions of the release before (kept frozen beside the
+ * current ones while machines may still be stored at their version), as the old side of an upgrade
+ * drill: old and new pods side by side on one database. Not for production.
+ */
+export const machineDefinitionsSetting = z.enum(['current', 'previous']).default('current');

@@ -19,7 +19,8 @@ export interface VerifyOptions {
 }
 
 const terminal = new Set<string>(TERMINAL_SAGA_STATES);
-const LINKED_SAGA_STATES = new Set(['PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'InFlight']);
+// InFlight is v1's name of Airborne: a snapshot taken during a rolling upgrade has both.
+const LINKED_SAGA_STATES = new Set(['PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'Airborne', 'InFlight']);
 
 function result(id: number, name: string, problems: string[], counts: Record<string, number> = {}): InvariantResult {
   return { id, name, ok: problems.length === 0, counts, problems: problems.slice(0, 20).concat(problems.length > 20 ? [`... and ${problems.length - 20} more`] : []) };

@@ -1,5 +1,7 @@
 import { defineMachine, type StepContext } from '#rsm';
 import { appendBounded, fleetRef, flyActivity, sagaRef, utilizationRef, type ConfirmationKind, type DroneEvents, type SagaEvents } from '#contracts';
+import type { VersionOf } from '#rsm';
+import type { DroneV1 } from './drone.v1.machine.js';
 
 export type DroneState = 'Idle' | 'Reserved' | 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning' | 'Offline';
 
@@ -13,6 +15,8 @@ export interface DroneData {
   /** What the drop-off confirmation of this flight must be (absent in drones stored before it existed). */
   confirmationRequired?: ConfirmationKind;
   deliveries: number;
+  /** When this drone last picked a package up (v2; null until then, and for drones stored at v1). */
+  lastPickupAt: string | null;
   /** The last {@link IGNORED_LIMIT} requests that did not concern this drone's delivery, kept for inspection. */
   ignored: string[];
   ignoredCount?: number;
@@ -122,8 +126,11 @@ const activityOutcome = (data: DroneData, event: { type: string; callId: string 
 /** One drone: reserved from Idle only, flown by the simulator, back to Idle after its return. */
 export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
   type: 'Drone',
+  // v2: a drone keeps when it last picked a package up, and tells the saga that time.
+  version: 2,
+  migrations: (current) => current.from<VersionOf<typeof DroneV1>>(1, { data: (old) => ({ ...old, lastPickupAt: null }) }),
   initial: 'Idle',
-  initialData: () => ({ deliveryId: null, ownerId: null, viaSaga: false, pickupLocation: null, dropOffLocation: null, deliveries: 0, ignored: [], history: [] }),
+  initialData: () => ({ deliveryId: null, ownerId: null, viaSaga: false, pickupLocation: null, dropOffLocation: null, deliveries: 0, lastPickupAt: null, ignored: [], history: [] }),
   states: {
     Idle: {
       on: {
@@ -170,9 +177,10 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
         Release: release,
         Status: (data, event, ctx) => {
           if (mismatch(data, event, ctx, 'PickedUp')) return;
+          data.lastPickupAt = ctx.now.toISOString();
           move(data, ctx, 'EnRouteToDropoff');
           startWatchdog(data, ctx);
-          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DronePickedUp', droneId: ctx.self.id });
+          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DronePickedUp', droneId: ctx.self.id, at: data.lastPickupAt });
           ctx.reply({ ok: true, state: 'EnRouteToDropoff' });
         },
         Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToPickup'),

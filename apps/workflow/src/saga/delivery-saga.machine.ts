@@ -1,13 +1,17 @@
 import { defineMachine, type StepContext } from '#rsm';
 import { appendBounded, applyReschedule, deliveryRef, droneRef, fleetRef, packageRef, type Reschedule, type DeliveryRequest, type SagaEvents } from '#contracts';
+import type { VersionOf } from '#rsm';
+import type { DeliverySagaV1 } from './delivery-saga.v1.machine.js';
 
 export type SagaState =
-  | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'InFlight' | 'Completed'
+  | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'Airborne' | 'Completed'
   | 'Compensating' | 'Failed' | 'Cancelling' | 'Cancelled';
 
 export interface SagaData {
   request: DeliveryRequest | null;
   droneId: string | null;
+  /** When the drone reported the pickup (v2; null before it, and for sagas picked up under v1). */
+  pickedUpAt: string | null;
   /** Steps whose command was sent, so compensation knows what to undo (commands are FIFO per pair). */
   done: { package: boolean; drone: boolean; delivery: boolean };
   /** Acknowledgements compensation still waits for. */
@@ -104,8 +108,15 @@ const undoneTo = <S extends SagaState>(state: S) => ({ PackageUnlinked: state, D
  */
 export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
   type: 'DeliverySaga',
+  // v2: InFlight is called Airborne, and the saga keeps when the drone picked the package up.
+  version: 2,
+  migrations: (current) =>
+    current.from<VersionOf<typeof DeliverySagaV1>>(1, {
+      states: { InFlight: 'Airborne' },
+      data: (old) => ({ ...old, pickedUpAt: null, history: old.history.map((h) => (h.state === 'InFlight' ? { ...h, state: 'Airborne' } : h)) }),
+    }),
   initial: 'Received',
-  initialData: () => ({ request: null, droneId: null, done: { package: false, drone: false, delivery: false }, awaiting: [], reason: null, history: [] }),
+  initialData: () => ({ request: null, droneId: null, pickedUpAt: null, done: { package: false, drone: false, delivery: false }, awaiting: [], reason: null, history: [] }),
   states: {
     Received: {
       on: {
@@ -175,10 +186,12 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
     Scheduled: {
       on: {
         DroneEnRoute: (_data, _event, ctx) => ctx.send(delivery(ctx), { type: 'HeadedToPickup' }),
-        DronePickedUp: (data, _event, ctx) => {
+        DronePickedUp: (data, event, ctx) => {
+          // A v1 drone (an old pod in a rolling deploy) sends no time: the saga's own clock stands in.
+          data.pickedUpAt = event.at ?? ctx.now.toISOString();
           ctx.send(delivery(ctx), { type: 'PickedUp' });
           ctx.send(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
-          record(data, ctx, 'DronePickedUp', 'InFlight');
+          record(data, ctx, 'DronePickedUp', 'Airborne');
         },
         Reschedule: (data, event, ctx) => {
           reschedule(data, event.changes);
@@ -188,19 +201,19 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         Cancel: cancelBeforePickup,
         Timeout: () => undefined,
       },
-      targets: { DronePickedUp: 'InFlight', Cancel: 'Cancelling' },
+      targets: { DronePickedUp: 'Airborne', Cancel: 'Cancelling' },
     },
-    InFlight: {
+    Airborne: {
       on: {
         DeliveryCompleted: (data, _event, ctx) => {
           ctx.send(pkg(data), { type: 'Delivered', deliveryId: ctx.self.id });
           record(data, ctx, 'DeliveryCompleted', 'Completed');
         },
         Cancel: (data, event, ctx) => {
-          note(data, { at: ctx.now.toISOString(), state: 'InFlight', event: 'Cancel', note: `refused: the package was picked up (asked by ${event.source})` });
+          note(data, { at: ctx.now.toISOString(), state: 'Airborne', event: 'Cancel', note: `refused: the package was picked up (asked by ${event.source})` });
         },
         Reschedule: (data, _event, ctx) => {
-          note(data, { at: ctx.now.toISOString(), state: 'InFlight', event: 'Reschedule', note: 'refused: the package was picked up' });
+          note(data, { at: ctx.now.toISOString(), state: 'Airborne', event: 'Reschedule', note: 'refused: the package was picked up' });
         },
         DroneEnRoute: () => undefined,
         Timeout: () => undefined,

@@ -6,12 +6,12 @@ import { idSchema } from '#contracts';
 import { Allow, Caller, canAccessOwner, type Principal } from '#service-kit';
 import { DeliverySaga, type SagaData } from './delivery-saga.machine.js';
 
-const SAGA_STATES = ['Received', 'PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'InFlight', 'Completed', 'Compensating', 'Failed', 'Cancelling', 'Cancelled'] as const;
+const SAGA_STATES = ['Received', 'PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'Airborne', 'Completed', 'Compensating', 'Failed', 'Cancelling', 'Cancelled'] as const;
 const listQuery = z.object({ state: z.enum(SAGA_STATES).optional(), after: idSchema.optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) }).strict();
 
 const view = (machine: MachineView<SagaData>) => {
   const { data } = machine;
-  return { deliveryId: machine.id, state: machine.state, reason: data.reason, droneId: data.droneId, packageId: data.request?.packageInfo.packageId ?? null, awaiting: data.awaiting, history: data.history, historyDropped: data.historyDropped ?? 0 };
+  return { deliveryId: machine.id, state: machine.state, reason: data.reason, droneId: data.droneId, pickedUpAt: data.pickedUpAt ?? null, packageId: data.request?.packageInfo.packageId ?? null, awaiting: data.awaiting, history: data.history, historyDropped: data.historyDropped ?? 0 };
 };
 
 @ApiTags('workflows')

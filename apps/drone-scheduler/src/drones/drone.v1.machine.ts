@@ -1,0 +1,241 @@
+/**
+ * The PREVIOUS release of the Drone (v1), kept verbatim and frozen: its types are what the current
+ * definition's migration starts from, and `MACHINE_DEFINITIONS=previous` runs it as the old side of
+ * an upgrade drill (test/suite/rolling-upgrade.e2e). Never edit it; delete it once no drone is
+ * stored at v1 and no pod runs it.
+ */
+import { defineMachine, type StepContext } from '#rsm';
+import { appendBounded, fleetRef, flyActivity, sagaRef, utilizationRef, type ConfirmationKind, type DroneEvents, type SagaEvents } from '#contracts';
+import { IGNORED_LIMIT, WATCHDOG_MS, type DroneReplies, type ReleaseAnswer } from './drone.machine.js';
+
+type DroneStateV1 = 'Idle' | 'Reserved' | 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning' | 'Offline';
+
+export interface DroneDataV1 {
+  deliveryId: string | null;
+  ownerId: string | null;
+  /** Whether a saga booked this drone and waits for its news (false for a booking over REST). */
+  viaSaga: boolean;
+  pickupLocation: string | null;
+  dropOffLocation: string | null;
+  /** What the drop-off confirmation of this flight must be (absent in drones stored before it existed). */
+  confirmationRequired?: ConfirmationKind;
+  deliveries: number;
+  /** The last {@link IGNORED_LIMIT} requests that did not concern this drone's delivery, kept for inspection. */
+  ignored: string[];
+  ignoredCount?: number;
+  history: { at: string; state: DroneStateV1; deliveryId: string | null }[];
+  /** This reservation's flight watchdog, from the Fleet (absent in drones stored before it existed). */
+  watchdogMs?: number;
+}
+
+
+
+function ignore(data: DroneDataV1, text: string): void {
+  appendBounded(data.ignored, text, IGNORED_LIMIT);
+  data.ignoredCount = (data.ignoredCount ?? 0) + 1;
+}
+
+
+const startWatchdog = (data: DroneDataV1, ctx: StepContext<DroneStateV1>) => ctx.startTimer('watchdog', data.watchdogMs ?? WATCHDOG_MS);
+
+
+/** Tells the delivery's saga, if a saga booked this drone. */
+function tellSaga(viaSaga: boolean, ctx: StepContext<DroneStateV1>, deliveryId: string, event: SagaEvents): void {
+  if (viaSaga) ctx.send(sagaRef(deliveryId), event);
+}
+
+function move(data: DroneDataV1, ctx: StepContext<DroneStateV1>, state: DroneStateV1): void {
+  appendBounded(data.history, { at: ctx.now.toISOString(), state, deliveryId: data.deliveryId }, 50);
+  ctx.goto(state);
+}
+
+function fly(data: DroneDataV1, ctx: StepContext<DroneStateV1>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
+  ctx.call(flyActivity, { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
+  startWatchdog(data, ctx);
+}
+
+/** Release of this drone's delivery before drop-off: back to Idle, and tell whoever waits. */
+function release(data: DroneDataV1, event: { deliveryId: string; viaSaga: boolean }, ctx: StepContext<DroneStateV1>): void {
+  if (event.deliveryId !== data.deliveryId) {
+    // Not this drone's delivery (it refused the reservation): a no-op, but the saga still waits.
+    ignore(data, `Release ${event.deliveryId} while serving ${data.deliveryId ?? 'nobody'}`);
+    tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
+    ctx.reply({ released: null } satisfies ReleaseAnswer);
+    return;
+  }
+  if (!event.viaSaga && data.viaSaga) {
+    // Over REST, only a REST booking: a saga's drone is released by cancelling its delivery.
+    ctx.reply({ refused: `booked by the workflow of delivery ${event.deliveryId}: cancel the delivery instead`, state: ctx.state } satisfies ReleaseAnswer);
+    return;
+  }
+  const viaSaga = data.viaSaga;
+  data.deliveryId = null;
+  data.ownerId = null;
+  ctx.cancelTimer('watchdog');
+  move(data, ctx, 'Idle');
+  tellSaga(viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: ctx.self.id });
+  // Asked directly (over REST), not by the Fleet: the Fleet still holds the booking.
+  if (ctx.sender === undefined) ctx.send(fleetRef, { type: 'BookingReleased', droneId: ctx.self.id, deliveryId: event.deliveryId });
+  ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
+  ctx.reply({ released: ctx.self.id } satisfies ReleaseAnswer);
+}
+
+/**
+ * After pickup the package is in the air: the drone is not released. A saga (lagging behind the
+ * flight) still gets its answer; a REST caller is refused with the drone's state (409).
+ */
+function refuseRelease(data: DroneDataV1, event: { deliveryId: string; viaSaga: boolean }, ctx: StepContext<DroneStateV1>): void {
+  ignore(data, `Release ${event.deliveryId} while ${ctx.state}`);
+  tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneReleased', droneId: null });
+  ctx.reply({ refused: event.deliveryId === data.deliveryId ? 'the package was picked up' : `not serving delivery ${event.deliveryId}`, state: ctx.state } satisfies ReleaseAnswer);
+}
+
+/** A status report that does not fit this drone's flight is answered, not applied. */
+function mismatch(data: DroneDataV1, event: { deliveryId: string; status: string }, ctx: StepContext<DroneStateV1>, expected: string): boolean {
+  if (event.deliveryId === data.deliveryId && event.status === expected) return false;
+  ctx.reply({ ok: false, state: ctx.state, reason: event.deliveryId === data.deliveryId ? `status ${event.status} while ${ctx.state}` : `not flying delivery ${event.deliveryId}` });
+  return true;
+}
+
+function refuse(data: DroneDataV1, event: { deliveryId: string }, ctx: StepContext<DroneStateV1>): void {
+  if (event.deliveryId === data.deliveryId) {
+    tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
+  } else {
+    ctx.send(fleetRef, { type: 'ReservationRefused', droneId: ctx.self.id, deliveryId: event.deliveryId });
+  }
+}
+
+/**
+ * A dispatch for a delivery this drone no longer serves: the saga sent it before a release from
+ * the Fleet overtook it (events from different senders have no order). Recorded, not applied.
+ */
+const staleDispatch = (data: DroneDataV1, event: { deliveryId: string }, ctx: StepContext<DroneStateV1>) =>
+  ignore(data, `Dispatch ${event.deliveryId} while ${ctx.state}${data.deliveryId !== null ? ` serving ${data.deliveryId}` : ''}`);
+
+const activityOutcome = (data: DroneDataV1, event: { type: string; callId: string }) => {
+  if (event.type === 'ActivityFailed') ignore(data, `fly ${event.callId} failed`);
+};
+
+/** One drone: reserved from Idle only, flown by the simulator, back to Idle after its return. */
+export const DroneV1 = defineMachine<DroneDataV1, DroneEvents, DroneReplies>()({
+  type: 'Drone',
+  version: 1,
+  initial: 'Idle',
+  initialData: () => ({ deliveryId: null, ownerId: null, viaSaga: false, pickupLocation: null, dropOffLocation: null, deliveries: 0, ignored: [], history: [] }),
+  states: {
+    Idle: {
+      on: {
+        Dispatch: staleDispatch,
+        Commission: (_data, _event, ctx) => ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id }),
+        Reserve: (data, event, ctx) => {
+          data.deliveryId = event.deliveryId;
+          data.ownerId = event.ownerId;
+          data.viaSaga = event.viaSaga;
+          if (event.watchdogMs !== undefined) data.watchdogMs = event.watchdogMs;
+          move(data, ctx, 'Reserved');
+          tellSaga(event.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
+        },
+        Release: release,
+        Fault: (data, _e, ctx) => move(data, ctx, 'Offline'),
+        Timeout: () => undefined,
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: { Reserve: 'Reserved', Fault: 'Offline' },
+    },
+    Reserved: {
+      on: {
+        Reserve: refuse,
+        Release: release,
+        Dispatch: (data, event, ctx) => {
+          if (event.deliveryId !== data.deliveryId) return staleDispatch(data, event, ctx);
+          data.pickupLocation = event.pickupLocation;
+          data.dropOffLocation = event.dropOffLocation;
+          data.confirmationRequired = event.confirmationRequired ?? 'None';
+          move(data, ctx, 'EnRouteToPickup');
+          fly(data, ctx, 'EnRouteToPickup');
+          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneEnRoute', droneId: ctx.self.id });
+        },
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: { Release: 'Idle', Dispatch: 'EnRouteToPickup' },
+    },
+    EnRouteToPickup: {
+      on: {
+        Dispatch: staleDispatch,
+        Reserve: refuse,
+        Release: release,
+        Status: (data, event, ctx) => {
+          if (mismatch(data, event, ctx, 'PickedUp')) return;
+          move(data, ctx, 'EnRouteToDropoff');
+          startWatchdog(data, ctx);
+          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DronePickedUp', droneId: ctx.self.id });
+          ctx.reply({ ok: true, state: 'EnRouteToDropoff' });
+        },
+        Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToPickup'),
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: { Status: 'EnRouteToDropoff', Release: 'Idle' },
+    },
+    EnRouteToDropoff: {
+      on: {
+        Dispatch: staleDispatch,
+        Reserve: refuse,
+        Release: refuseRelease,
+        Status: (data, event, ctx) => {
+          if (mismatch(data, event, ctx, 'Delivered')) return;
+          data.deliveries += 1;
+          move(data, ctx, 'Returning');
+          startWatchdog(data, ctx);
+          ctx.send(fleetRef, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
+          if (data.ownerId !== null && data.ownerId !== '') {
+            const utilization = utilizationRef(data.ownerId);
+            ctx.create(utilization, { type: 'Open' });
+            ctx.send(utilization, { type: 'Delivered', deliveryId: event.deliveryId, at: ctx.now.toISOString() });
+          }
+          ctx.reply({ ok: true, state: 'Returning' });
+        },
+        Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToDropoff'),
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: { Status: 'Returning' },
+    },
+    Returning: {
+      on: {
+        Dispatch: staleDispatch,
+        Reserve: refuse,
+        Release: refuseRelease,
+        Status: (data, event, ctx) => {
+          if (mismatch(data, event, ctx, 'Returned')) return;
+          data.deliveryId = null;
+          data.ownerId = null;
+          ctx.cancelTimer('watchdog');
+          move(data, ctx, 'Idle');
+          ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
+          ctx.reply({ ok: true, state: 'Idle' });
+        },
+        Timeout: (data, _e, ctx) => fly(data, ctx, 'Returning'),
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: { Status: 'Idle' },
+    },
+    Offline: {
+      on: {
+        Dispatch: staleDispatch,
+        Reserve: refuse,
+        Release: release,
+        Repair: (data, _e, ctx) => {
+          move(data, ctx, 'Idle');
+          ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
+        },
+        ActivityCompleted: activityOutcome,
+        ActivityFailed: activityOutcome,
+      },
+      targets: { Repair: 'Idle', Release: 'Idle' },
+    },
+  },
+});

@@ -1,0 +1,224 @@
+/**
+ * The PREVIOUS release of the DeliverySaga (v1), kept verbatim and frozen: its types are what the
+ * current definition's migration starts from, and `MACHINE_DEFINITIONS=previous` runs it as the old
+ * side of an upgrade drill (test/suite/rolling-upgrade.e2e). Never edit it; delete it once no saga
+ * is stored at v1 and no pod runs it.
+ */
+import { defineMachine, type StepContext } from '#rsm';
+import { appendBounded, applyReschedule, deliveryRef, droneRef, fleetRef, packageRef, type Reschedule, type DeliveryRequest, type SagaEvents } from '#contracts';
+
+export type SagaStateV1 =
+  | 'Received' | 'PackagePending' | 'DronePending' | 'DeliveryPending' | 'Scheduled' | 'InFlight' | 'Completed'
+  | 'Compensating' | 'Failed' | 'Cancelling' | 'Cancelled';
+
+export interface SagaDataV1 {
+  request: DeliveryRequest | null;
+  droneId: string | null;
+  /** Steps whose command was sent, so compensation knows what to undo (commands are FIFO per pair). */
+  done: { package: boolean; drone: boolean; delivery: boolean };
+  /** Acknowledgements compensation still waits for. */
+  awaiting: ('package' | 'drone' | 'delivery')[];
+  reason: string | null;
+  /** The last {@link HISTORY_LIMIT} entries; older ones are counted in `historyDropped`. */
+  history: { at: string; state: string; event: string; note?: string }[];
+  historyDropped?: number;
+}
+
+/** A saga's history is bounded: a client repeating a refused request cannot grow it without end. */
+const HISTORY_LIMIT = 50;
+
+function note(data: SagaDataV1, entry: SagaDataV1['history'][number]): void {
+  const dropped = appendBounded(data.history, entry, HISTORY_LIMIT);
+  if (dropped > 0) data.historyDropped = (data.historyDropped ?? 0) + dropped;
+}
+
+/** How long a step may wait for its answer before the saga gives up and compensates. */
+const STEP_TIMEOUT_MS = 30_000;
+
+const pkg = (d: SagaDataV1) => packageRef(d.request?.packageInfo.packageId ?? '');
+const delivery = (ctx: StepContext<SagaStateV1>) => deliveryRef(ctx.self.id);
+
+function reschedule(data: SagaDataV1, changes: Reschedule): void {
+  if (data.request !== null) data.request = applyReschedule(data.request, changes);
+}
+
+function record(data: SagaDataV1, ctx: StepContext<SagaStateV1>, event: string, state: SagaStateV1, text?: string): void {
+  note(data, { at: ctx.now.toISOString(), state, event, ...(text ? { note: text } : {}) });
+  ctx.goto(state);
+}
+
+/** Undoes the done steps in reverse order; the saga ends in `target` once every undo is acknowledged. */
+function compensate(data: SagaDataV1, ctx: StepContext<SagaStateV1>, event: string, target: 'Failed' | 'Cancelled', reason: string): void {
+  data.reason = reason;
+  ctx.cancelTimer('deadline');
+  ctx.cancelTimer('step');
+  const d = data;
+  if (d.done.delivery) {
+    ctx.send(delivery(ctx), { type: 'Cancel' });
+    d.awaiting.push('delivery');
+  }
+  if (d.done.drone) {
+    ctx.send(fleetRef, { type: 'Release', deliveryId: ctx.self.id });
+    d.awaiting.push('drone');
+  }
+  if (d.done.package) {
+    ctx.send(pkg(d), { type: 'Unlink', deliveryId: ctx.self.id });
+    d.awaiting.push('package');
+  }
+  if (d.awaiting.length === 0) record(d, ctx, event, target, reason);
+  else record(d, ctx, event, target === 'Failed' ? 'Compensating' : 'Cancelling', reason);
+}
+
+function acknowledge(data: SagaDataV1, ctx: StepContext<SagaStateV1>, event: string, what: 'package' | 'drone' | 'delivery'): void {
+  data.awaiting = data.awaiting.filter((w) => w !== what);
+  if (data.awaiting.length === 0) record(data, ctx, event, ctx.state === 'Compensating' ? 'Failed' : 'Cancelled');
+}
+
+/** Events that may still arrive after the saga moved on; they change nothing. */
+const late = {
+  PackageLinked: () => undefined,
+  DroneAssigned: () => undefined,
+  DroneEnRoute: () => undefined,
+  DronePickedUp: () => undefined,
+  DeliveryCreated: () => undefined,
+  Timeout: () => undefined,
+  Reschedule: () => undefined,
+} as const;
+
+/** While undoing (to Failed or to Cancelled): count the acknowledgements, ignore the rest. */
+const undoing = {
+  PackageUnlinked: (data: SagaDataV1, _e: unknown, ctx: StepContext<SagaStateV1>) => acknowledge(data, ctx, 'PackageUnlinked', 'package'),
+  DroneReleased: (data: SagaDataV1, _e: unknown, ctx: StepContext<SagaStateV1>) => acknowledge(data, ctx, 'DroneReleased', 'drone'),
+  DeliveryCancelled: (data: SagaDataV1, _e: unknown, ctx: StepContext<SagaStateV1>) => acknowledge(data, ctx, 'DeliveryCancelled', 'delivery'),
+  PackageRejected: () => undefined,
+  Cancel: () => undefined,
+  ...late,
+};
+
+const cancelBeforePickup = (data: SagaDataV1, event: { source: string }, ctx: StepContext<SagaStateV1>) =>
+  compensate(data, ctx, 'Cancel', 'Cancelled', `cancelled by ${event.source}`);
+const deadlinePassed = (data: SagaDataV1, event: { name: string }, ctx: StepContext<SagaStateV1>) =>
+  compensate(data, ctx, `Timeout(${event.name})`, 'Failed', event.name === 'deadline' ? 'deadline passed before the delivery was scheduled' : 'a step got no answer in time');
+
+/** Where the acknowledgements of an undo lead once none is awaited any more. */
+const undoneTo = <S extends SagaStateV1>(state: S) => ({ PackageUnlinked: state, DroneReleased: state, DeliveryCancelled: state });
+
+/**
+ * One delivery's workflow: package, then drone, then delivery, then the flight. Failure after any
+ * step compensates the done steps in reverse order; a cancel before pickup does the same and ends
+ * Cancelled; a cancel after pickup is refused and recorded.
+ */
+export const DeliverySagaV1 = defineMachine<SagaDataV1, SagaEvents>()({
+  type: 'DeliverySaga',
+  version: 1,
+  initial: 'Received',
+  initialData: () => ({ request: null, droneId: null, done: { package: false, drone: false, delivery: false }, awaiting: [], reason: null, history: [] }),
+  states: {
+    Received: {
+      on: {
+        Start: (data, event, ctx) => {
+          data.request = event.request;
+          const info = event.request.packageInfo;
+          const ownerId = event.request.ownerId;
+          ctx.create(pkg(data), { type: 'Register', info: { size: info.size, weight: info.weight, tag: info.tag }, ownerId });
+          ctx.send(pkg(data), { type: 'Link', deliveryId: ctx.self.id, ownerId });
+          data.done.package = true;
+          ctx.startTimer('deadline', Math.max(0, Date.parse(event.request.deadline) - ctx.now.getTime()));
+          ctx.startTimer('step', STEP_TIMEOUT_MS);
+          record(data, ctx, 'Start', 'PackagePending');
+        },
+      },
+      targets: { Start: 'PackagePending' },
+    },
+    PackagePending: {
+      on: {
+        PackageLinked: (data, _event, ctx) => {
+          ctx.send(fleetRef, { type: 'AssignDrone', deliveryId: ctx.self.id, ownerId: data.request?.ownerId ?? '', viaSaga: true });
+          data.done.drone = true;
+          ctx.cancelTimer('step');
+          record(data, ctx, 'PackageLinked', 'DronePending');
+        },
+        PackageRejected: (data, event, ctx) => {
+          data.done.package = false; // nothing was linked
+          compensate(data, ctx, 'PackageRejected', 'Failed', `package rejected: ${event.reason}`);
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: deadlinePassed,
+        Reschedule: (data, event) => reschedule(data, event.changes),
+      },
+      // Nothing may be linked yet: a compensation with nothing to undo ends at once.
+      targets: { PackageLinked: 'DronePending', PackageRejected: ['Compensating', 'Failed'], Cancel: ['Cancelling', 'Cancelled'], Timeout: ['Compensating', 'Failed'] },
+    },
+    DronePending: {
+      on: {
+        DroneAssigned: (data, event, ctx) => {
+          data.droneId = event.droneId;
+          ctx.create(delivery(ctx), { type: 'Create', request: data.request as DeliveryRequest, droneId: event.droneId });
+          data.done.delivery = true;
+          ctx.startTimer('step', STEP_TIMEOUT_MS);
+          record(data, ctx, 'DroneAssigned', 'DeliveryPending', `drone ${event.droneId}`);
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: deadlinePassed,
+        Reschedule: (data, event) => reschedule(data, event.changes),
+      },
+      targets: { DroneAssigned: 'DeliveryPending', Cancel: 'Cancelling', Timeout: 'Compensating' },
+    },
+    DeliveryPending: {
+      on: {
+        DeliveryCreated: (data, _event, ctx) => {
+          const request = data.request as DeliveryRequest;
+          ctx.send(droneRef(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired });
+          ctx.cancelTimer('deadline');
+          ctx.cancelTimer('step');
+          record(data, ctx, 'DeliveryCreated', 'Scheduled');
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: deadlinePassed,
+        Reschedule: (data, event) => reschedule(data, event.changes),
+      },
+      targets: { DeliveryCreated: 'Scheduled', Cancel: 'Cancelling', Timeout: 'Compensating' },
+    },
+    Scheduled: {
+      on: {
+        DroneEnRoute: (_data, _event, ctx) => ctx.send(delivery(ctx), { type: 'HeadedToPickup' }),
+        DronePickedUp: (data, _event, ctx) => {
+          ctx.send(delivery(ctx), { type: 'PickedUp' });
+          ctx.send(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
+          record(data, ctx, 'DronePickedUp', 'InFlight');
+        },
+        Reschedule: (data, event, ctx) => {
+          reschedule(data, event.changes);
+          ctx.send(delivery(ctx), { type: 'Reschedule', changes: event.changes });
+          note(data, { at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });
+        },
+        Cancel: cancelBeforePickup,
+        Timeout: () => undefined,
+      },
+      targets: { DronePickedUp: 'InFlight', Cancel: 'Cancelling' },
+    },
+    InFlight: {
+      on: {
+        DeliveryCompleted: (data, _event, ctx) => {
+          ctx.send(pkg(data), { type: 'Delivered', deliveryId: ctx.self.id });
+          record(data, ctx, 'DeliveryCompleted', 'Completed');
+        },
+        Cancel: (data, event, ctx) => {
+          note(data, { at: ctx.now.toISOString(), state: 'InFlight', event: 'Cancel', note: `refused: the package was picked up (asked by ${event.source})` });
+        },
+        Reschedule: (data, _event, ctx) => {
+          note(data, { at: ctx.now.toISOString(), state: 'InFlight', event: 'Reschedule', note: 'refused: the package was picked up' });
+        },
+        DroneEnRoute: () => undefined,
+        Timeout: () => undefined,
+      },
+      targets: { DeliveryCompleted: 'Completed' },
+    },
+    Compensating: { on: undoing, targets: undoneTo('Failed') },
+    Cancelling: { on: undoing, targets: undoneTo('Cancelled') },
+    Completed: { on: { Cancel: (data, event, ctx) => note(data, { at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
+    Failed: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
+    Cancelled: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
+  },
+});
+

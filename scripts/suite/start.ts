@@ -70,7 +70,7 @@ try {
         ...keyEnv,
         // A local demo may register plain-http webhooks; private addresses stay refused.
         WEBHOOK_ALLOW_HTTP: 'true',
-        // Each service's operator console links to the others' (drone-sim runs no machines).
+        // Each service's operator console covers the others' too (drone-sim runs no machines).
         RSM_CONSOLE_SERVICES: SERVICES.filter((s) => s !== 'drone-sim')
           .map((s) => `${s}=${url(index(s)).replace('//0.0.0.0:', '//127.0.0.1:')}`)
           .join(','),

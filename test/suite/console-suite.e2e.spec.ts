@@ -94,11 +94,6 @@ describe('the operator console against the running suite, in a real Chromium', {
     await link.click();
     await page.waitForURL(`${suite.url(to)}/**`);
   };
-  const search = async (id: string, type: string) => {
-    await page.fill('input[name=search]', id);
-    await page.press('input[name=search]', 'Enter');
-    await machinePage(type, id);
-  };
   const machinePage = async (type: string, id: string) => {
     await page.getByTestId('machine-page').locator('h2', { hasText: `${type}/${id}` }).waitFor();
   };
@@ -185,7 +180,11 @@ describe('the operator console against the running suite, in a real Chromium', {
 
   it('follows a delivery submitted over REST across the five services by the consoles’ own links, live, to its end', async () => {
     await signIn();
-    await page.getByTestId('type-DeliveryRequest').waitFor();
+    // One overview of the whole suite: ingestion's console reads every service's admin API (CORS for
+    // the origins of RSM_CONSOLE_SERVICES) with the same operator key.
+    for (const s of CONSOLES) await page.locator(`[data-testid="service-${s}"][data-status=ok]`).waitFor({ timeout: 60_000 });
+    await page.getByTestId('service-ingestion').getByTestId('type-DeliveryRequest').waitFor();
+    await page.getByTestId('service-drone-scheduler').getByTestId('type-Drone').waitFor();
     const submitted = await http(
       'POST',
       `${suite.url('ingestion')}/api/deliveryrequests`,
@@ -204,8 +203,15 @@ describe('the operator console against the running suite, in a real Chromium', {
     );
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
 
-    // ingestion: the request, found by its id; its step history says where the request went.
-    await search(deliveryId, 'DeliveryRequest');
+    // ingestion: the request, found by its id; its step history says where the request went. The
+    // search asks every service: the id also names the saga, in the workflow's console.
+    await until('the saga to be created', async () => (await http('GET', `${suite.url('workflow')}/api/workflows/${deliveryId}`, undefined, suite.auth('operator'))).status === 200);
+    await page.fill('input[name=search]', deliveryId);
+    await page.press('input[name=search]', 'Enter');
+    const found = page.getByTestId('search-results');
+    assert.equal(await found.locator('li[data-service=workflow]').getByRole('link', { name: `DeliverySaga/${deliveryId}` }).getAttribute('href'), consoleUrl('workflow', `#/machine/DeliverySaga/${deliveryId}`));
+    await found.locator('li[data-service=ingestion]').getByRole('link', { name: `DeliveryRequest/${deliveryId}` }).click();
+    await machinePage('DeliveryRequest', deliveryId);
     await state('Forwarded');
     const submit = page.getByTestId('steps').locator('tr', { hasText: 'Received → Forwarded' });
     assert.match((await submit.textContent()) ?? '', new RegExp(`Submit.*Start → DeliverySaga/${deliveryId} \\(new\\)`));

@@ -41,19 +41,46 @@ export class ApiError extends Error {
 /** The admin routes sit beside the console: `<prefix>/rsm/console` is served by the service it inspects. */
 const base = location.pathname.slice(0, Math.max(0, location.pathname.indexOf('/rsm/console')));
 
-export async function call<T>(session: Session, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+/** How long another service may take to answer before its section says it timed out. */
+export const REMOTE_TIMEOUT_MS = 5_000;
+
+/** Another service did not answer: down, unreachable, or (the browser cannot tell) it does not allow this console's origin. */
+export class UnreachableError extends Error {}
+/** Another service did not answer within REMOTE_TIMEOUT_MS. */
+export class TimedOutError extends Error {}
+
+/**
+ * Calls an admin route of this console's service, or with `remote` (another service's base URL,
+ * from the console's settings) of that service, cross-origin: it answers only the origins it is
+ * configured with (CORS), with the same operator token. A refusal there is that service's answer,
+ * not the end of this session, and no cookie is sent.
+ */
+export async function call<T>(session: Session, method: 'GET' | 'POST', path: string, body?: unknown, remote?: string): Promise<T> {
   const headers: Record<string, string> = { authorization: `Bearer ${session.token}`, 'x-rsm-actor': session.actor, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), cache: 'no-store' });
-  const text = await response.text();
+  const init: RequestInit = { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), cache: 'no-store' };
+  let response: Response;
+  let text: string;
+  if (remote === undefined) {
+    response = await fetch(`${base}${path}`, init);
+    text = await response.text();
+  } else {
+    try {
+      response = await fetch(`${remote}${path}`, { ...init, credentials: 'omit', signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
+      text = await response.text();
+    } catch (e) {
+      if (e instanceof DOMException && (e.name === 'TimeoutError' || e.name === 'AbortError')) throw new TimedOutError(`no answer within ${REMOTE_TIMEOUT_MS / 1000} s`);
+      throw new UnreachableError('no answer: down, or not allowing this console’s origin');
+    }
+  }
   let parsed: unknown;
   try {
     parsed = text === '' ? undefined : JSON.parse(text);
   } catch {
     parsed = text;
   }
-  // A key that stopped working (rotated, removed) ends the session: the app returns to its login box.
-  if (response.status === 401) dispatchEvent(new CustomEvent('rsm-console-unauthorized'));
+  // A key that stopped working here (rotated, removed) ends the session: the app returns to its login box.
+  if (response.status === 401 && remote === undefined) dispatchEvent(new CustomEvent('rsm-console-unauthorized'));
   if (!response.ok) {
     const message = typeof parsed === 'object' && parsed !== null && 'message' in parsed ? String(parsed.message) : `HTTP ${response.status}`;
     throw new ApiError(response.status, message);
@@ -61,30 +88,12 @@ export async function call<T>(session: Session, method: 'GET' | 'POST', path: st
   return parsed as T;
 }
 
-/** The queue gauges of the service's open `/metrics` (Prometheus text), summed over their labels. */
+/** Inbox and outbox depth with the oldest age (`GET /rsm/queues`: the runtime's gauges). */
 export interface Queues {
   inboxDepth: number;
   inboxOldestAgeSeconds: number;
   outboxDepth: number;
   outboxOldestAgeSeconds: number;
-}
-
-export async function queues(): Promise<Queues | undefined> {
-  const response = await fetch(`${base}/metrics`, { cache: 'no-store' });
-  if (!response.ok) return undefined;
-  const values = new Map<string, number>();
-  for (const line of (await response.text()).split('\n')) {
-    const match = /^(rsm_(?:inbox|outbox)_(?:depth|oldest_age_seconds))(?:\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
-    if (match?.[1] === undefined || match[2] === undefined) continue;
-    const value = Number(match[2]);
-    if (Number.isFinite(value)) values.set(match[1], (match[1].endsWith('depth') ? (values.get(match[1]) ?? 0) + value : Math.max(values.get(match[1]) ?? 0, value)));
-  }
-  return {
-    inboxDepth: values.get('rsm_inbox_depth') ?? 0,
-    inboxOldestAgeSeconds: values.get('rsm_inbox_oldest_age_seconds') ?? 0,
-    outboxDepth: values.get('rsm_outbox_depth') ?? 0,
-    outboxOldestAgeSeconds: values.get('rsm_outbox_oldest_age_seconds') ?? 0,
-  };
 }
 
 /** A query string from the defined, non-empty values. */

@@ -11,8 +11,9 @@ import {
   enc,
   loadSession,
   query,
-  queues,
   saveSession,
+  TimedOutError,
+  UnreachableError,
   type AuditEntry,
   type DeadLetter,
   type Diagram,
@@ -22,6 +23,7 @@ import {
   type MachineCount,
   type MachineView,
   type Page,
+  type Queues,
   type Session,
   type TypeInfo,
 } from './api.js';
@@ -57,10 +59,35 @@ function consoleOf(type: string, service?: string): string {
   return url === undefined ? '' : `${url}/rsm/console/`;
 }
 
-/** Runs `load` now and every POLL_MS while the page shows; `reload` runs it at once. */
-function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T | undefined; error: string | undefined; reload: () => void } {
+/** A service the overview and search cover: this console's own, or another one of the settings, read cross-origin. */
+interface Service {
+  readonly name: string;
+  /** The base URL of its admin routes and console; undefined for this console's own service (same origin). */
+  readonly remote?: string;
+}
+/** This console's service first, then the others in the order they are configured. */
+const services: readonly Service[] = [
+  { name: settings.service },
+  ...Object.entries(settings.services)
+    .filter(([name]) => name !== settings.service)
+    .map(([name, remote]) => ({ name, remote })),
+];
+
+/** A page (`#/...`) of a service's console: this one's hash, or a URL of the other console. */
+const pageOf = (service: Service, hash: string) => (service.remote === undefined ? hash : `${service.remote}/rsm/console/${hash}`);
+
+/** Why a service's answer is missing, for its section and the search: refused, unreachable, timed out, or another error. */
+function trouble(error: unknown): { status: 'refused' | 'unreachable' | 'timeout' | 'error'; text: string } {
+  if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return { status: 'refused', text: `refused (${error.status}): ${error.message}` };
+  if (error instanceof TimedOutError) return { status: 'timeout', text: `timed out: ${error.message}` };
+  if (error instanceof UnreachableError) return { status: 'unreachable', text: `unreachable: ${error.message}` };
+  return { status: 'error', text: error instanceof ApiError ? `error (${error.status}): ${error.message}` : error instanceof Error ? error.message : String(error) };
+}
+
+/** Runs `load` now and every POLL_MS while the page shows; `reload` runs it at once. `failure` is the last error itself. */
+function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T | undefined; error: string | undefined; failure: unknown; reload: () => void } {
   const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<string | undefined>(undefined);
+  const [failure, setFailure] = useState<unknown>(undefined);
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
@@ -70,10 +97,10 @@ function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T
         const value = await load();
         if (!live) return;
         setData(value);
-        setError(undefined);
+        setFailure(undefined);
       } catch (e) {
         if (!live) return;
-        setError(e instanceof Error ? e.message : String(e));
+        setFailure(e ?? new Error('failed'));
       }
       if (live) timer = setTimeout(() => void run(), POLL_MS);
     };
@@ -83,7 +110,8 @@ function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T
       if (timer !== undefined) clearTimeout(timer);
     };
   }, [...deps, tick]);
-  return { data, error, reload: useCallback(() => setTick((t) => t + 1), []) };
+  const error = failure === undefined ? undefined : failure instanceof Error ? failure.message : JSON.stringify(failure);
+  return { data, error, failure, reload: useCallback(() => setTick((t) => t + 1), []) };
 }
 
 /** The hash route, as path segments. */
@@ -113,14 +141,15 @@ const safeName = (name: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
 
 let diagramSeq = 0;
 
-/** A type's diagram changes only with a deploy: fetched once per page load (a failed fetch is tried again). */
+/** A type's diagram changes only with a deploy: fetched once per page load and service (a failed fetch is tried again). */
 const diagrams = new Map<string, Promise<Diagram>>();
-function diagramOf(session: Session, type: string): Promise<Diagram> {
-  let diagram = diagrams.get(type);
+function diagramOf(session: Session, type: string, remote?: string): Promise<Diagram> {
+  const key = `${remote ?? ''} ${type}`;
+  let diagram = diagrams.get(key);
   if (diagram === undefined) {
-    diagram = call<Diagram>(session, 'GET', `/rsm/types/${enc(type)}/diagram`);
-    diagrams.set(type, diagram);
-    diagram.catch(() => diagrams.delete(type));
+    diagram = call<Diagram>(session, 'GET', `/rsm/types/${enc(type)}/diagram`, undefined, remote);
+    diagrams.set(key, diagram);
+    diagram.catch(() => diagrams.delete(key));
   }
   return diagram;
 }
@@ -263,73 +292,88 @@ function Table(props: { head: string[]; children: ComponentChildren; testid?: st
   );
 }
 
+/** What one service answered to a search: its machines whose id starts with the text, or why it did not answer. */
+type SearchAnswer = { service: Service; machines: MachineView[] } | { service: Service; trouble: ReturnType<typeof trouble> };
+
+/**
+ * Finds machines by id or id prefix in every service at once. The one exact match opens at once (in
+ * its service's console); otherwise the list shows each match with its service, and each service
+ * that did not answer.
+ */
 function Search(props: { session: Session }) {
   const [id, setId] = useState('');
-  const [found, setFound] = useState<MachineView[] | undefined>(undefined);
-  const [error, setError] = useState<string | undefined>(undefined);
+  const [found, setFound] = useState<SearchAnswer[] | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
     event.preventDefault();
     const wanted = id.trim();
     if (wanted === '') return;
-    try {
-      const page = await call<Page<MachineView>>(props.session, 'GET', `/rsm/machines${query({ idPrefix: wanted, limit: 50 })}`);
-      const exact = page.items.filter((m) => m.id === wanted);
-      setError(undefined);
-      if (exact.length === 1 && exact[0] !== undefined) {
-        setFound(undefined);
-        go('machine', exact[0].type, exact[0].id);
-      } else setFound(page.items);
-    } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
-    }
+    setBusy(true);
+    const answers = await Promise.all(
+      services.map(async (service): Promise<SearchAnswer> => {
+        try {
+          const page = await call<Page<MachineView>>(props.session, 'GET', `/rsm/machines${query({ idPrefix: wanted, limit: 50 })}`, undefined, service.remote);
+          return { service, machines: page.items };
+        } catch (e) {
+          return { service, trouble: trouble(e) };
+        }
+      }),
+    );
+    setBusy(false);
+    const exact = answers.flatMap((a) => ('machines' in a ? a.machines.filter((m) => m.id === wanted).map((m) => ({ service: a.service, m })) : []));
+    const only = exact[0];
+    // A service that did not answer cannot show its machines anyway: the one exact match among the answers opens.
+    if (exact.length === 1 && only !== undefined) {
+      setFound(undefined);
+      if (only.service.remote === undefined) go('machine', only.m.type, only.m.id);
+      else location.assign(pageOf(only.service, `#/machine/${enc(only.m.type)}/${enc(only.m.id)}`));
+    } else setFound(answers);
   };
+  const matches = (found ?? []).flatMap((a) => ('machines' in a ? a.machines.map((m) => ({ service: a.service, m })) : []));
   return (
     <div class="search">
       <form onSubmit={(e) => void submit(e)}>
-        <input name="search" placeholder="Machine id or id prefix" value={id} onInput={(e) => setId(e.currentTarget.value)} />
-        <button type="submit">Find</button>
+        <input name="search" placeholder="Machine id or id prefix, in every service" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+        <button type="submit" disabled={busy}>
+          Find
+        </button>
       </form>
-      {error !== undefined && <p class="error">{error}</p>}
       {found !== undefined && (
         <ul class="found" data-testid="search-results">
-          {found.length === 0 && <li>No machine has an id starting with that.</li>}
-          {found.map((m) => (
-            <li key={`${m.type}/${m.id}`}>
-              <a href={`#/machine/${enc(m.type)}/${enc(m.id)}`} onClick={() => setFound(undefined)}>
+          {matches.length === 0 && <li>No machine has an id starting with that.</li>}
+          {matches.map(({ service, m }) => (
+            <li key={`${service.name}/${m.type}/${m.id}`} data-service={service.name}>
+              <a href={pageOf(service, `#/machine/${enc(m.type)}/${enc(m.id)}`)} onClick={() => setFound(undefined)}>
                 {m.type}/{m.id}
               </a>{' '}
-              — {m.state} ({m.status})
+              — {m.state} ({m.status}){services.length > 1 && ` · ${service.name}`}
             </li>
           ))}
+          {found.map((a) =>
+            'trouble' in a ? (
+              <li key={`trouble-${a.service.name}`} class="error" data-service={a.service.name} data-status={a.trouble.status}>
+                {a.service.name}: {a.trouble.text}
+              </li>
+            ) : null,
+          )}
+          <li>
+            <button type="button" onClick={() => setFound(undefined)}>
+              Close
+            </button>
+          </li>
         </ul>
       )}
     </div>
   );
 }
 
+/** The overview: a section per service, this console's own first; each polls its own service, so one that fails or is slow affects only its section. */
 function Overview(props: { session: Session }) {
-  const { session } = props;
-  const { data, error } = usePoll(async () => {
-    const [types, counts, letters, gaps, depth] = await Promise.all([
-      call<TypeInfo[]>(session, 'GET', '/rsm/types'),
-      call<MachineCount[]>(session, 'GET', '/rsm/machines/counts'),
-      call<Page<DeadLetter>>(session, 'GET', `/rsm/dead-letters${query({ limit: 500 })}`),
-      call<Gap[]>(session, 'GET', `/rsm/gaps${query({ limit: 100 })}`),
-      queues().catch(() => undefined),
-    ]);
-    const diagrams = await Promise.all(types.map((t) => diagramOf(session, t.type)));
-    return { types, counts, letters, gaps, diagrams, depth };
-  }, [session]);
-  if (data === undefined) return <p>{error ?? 'Loading…'}</p>;
-  const lettersByType = new Map<string, number>();
-  for (const l of data.letters.items) lettersByType.set(l.machineType, (lettersByType.get(l.machineType) ?? 0) + 1);
-  const more = data.letters.next === null ? '' : '+';
   return (
     <section>
-      {error !== undefined && <p class="error">{error}</p>}
       {Object.keys(settings.services).length > 0 && (
         <nav class="services" data-testid="services">
-          Services:{' '}
+          Consoles:{' '}
           {Object.entries(settings.services).map(([name, url]) =>
             name === settings.service ? (
               <b key={name}>{name}</b>
@@ -341,8 +385,71 @@ function Overview(props: { session: Session }) {
           )}
         </nav>
       )}
+      {services.map((service) => (
+        <ServiceOverview key={service.name} session={props.session} service={service} />
+      ))}
+    </section>
+  );
+}
+
+interface ServiceSummary {
+  types: TypeInfo[];
+  counts: MachineCount[];
+  letters: Page<DeadLetter>;
+  gaps: Gap[];
+  queues: Queues | undefined;
+  diagrams: Diagram[];
+}
+
+/** One service's machine types (counts on the live diagrams), dead letters, gaps and queues, read with the session's token. */
+function ServiceOverview(props: { session: Session; service: Service }) {
+  const { session, service } = props;
+  const remote = service.remote;
+  const { data, failure } = usePoll(async (): Promise<ServiceSummary> => {
+    const [types, counts, letters, gaps, queues] = await Promise.all([
+      call<TypeInfo[]>(session, 'GET', '/rsm/types', undefined, remote),
+      call<MachineCount[]>(session, 'GET', '/rsm/machines/counts', undefined, remote),
+      call<Page<DeadLetter>>(session, 'GET', `/rsm/dead-letters${query({ limit: 500 })}`, undefined, remote),
+      call<Gap[]>(session, 'GET', `/rsm/gaps${query({ limit: 100 })}`, undefined, remote),
+      call<Queues>(session, 'GET', '/rsm/queues', undefined, remote).catch(() => undefined),
+    ]);
+    const diagrams = await Promise.all(types.map((t) => diagramOf(session, t.type, remote)));
+    return { types, counts, letters, gaps, queues, diagrams };
+  }, [session, remote]);
+  const problem = failure === undefined ? undefined : trouble(failure);
+  const status = problem?.status ?? (data === undefined ? 'loading' : 'ok');
+  return (
+    <section class="service" data-testid={`service-${service.name}`} data-status={status}>
+      <h2>
+        {service.name === '' ? 'This service' : service.name}{' '}
+        {remote === undefined ? (
+          <small>this console</small>
+        ) : (
+          <small>
+            <a href={pageOf(service, '')}>open its console</a>
+          </small>
+        )}
+      </h2>
+      {problem !== undefined && (
+        <p class="error" role="status" data-testid="service-trouble">
+          {problem.text}
+          {data !== undefined && ' (showing its last answer)'}
+        </p>
+      )}
+      {data === undefined ? problem === undefined && <p>Loading…</p> : <ServiceSummaryView service={service} data={data} />}
+    </section>
+  );
+}
+
+function ServiceSummaryView(props: { service: Service; data: ServiceSummary }) {
+  const { service, data } = props;
+  const lettersByType = new Map<string, number>();
+  for (const l of data.letters.items) lettersByType.set(l.machineType, (lettersByType.get(l.machineType) ?? 0) + 1);
+  const more = data.letters.next === null ? '' : '+';
+  return (
+    <>
       <div class="tiles">
-        <a class="tile" href="#/dead-letters" data-testid="dead-letter-total">
+        <a class="tile" href={pageOf(service, '#/dead-letters')} data-testid="dead-letter-total">
           <strong>
             {data.letters.items.length}
             {more}
@@ -352,13 +459,13 @@ function Overview(props: { session: Session }) {
         <div class="tile" data-testid="gap-total">
           <strong>{data.gaps.length}</strong> gaps
         </div>
-        {data.depth !== undefined && (
+        {data.queues !== undefined && (
           <>
             <div class="tile" data-testid="inbox-depth">
-              <strong>{data.depth.inboxDepth}</strong> in inboxes{data.depth.inboxDepth > 0 && `, oldest ${Math.round(data.depth.inboxOldestAgeSeconds)}s`}
+              <strong>{data.queues.inboxDepth}</strong> in inboxes{data.queues.inboxDepth > 0 && `, oldest ${Math.round(data.queues.inboxOldestAgeSeconds)}s`}
             </div>
             <div class="tile" data-testid="outbox-depth">
-              <strong>{data.depth.outboxDepth}</strong> unacknowledged in outboxes{data.depth.outboxDepth > 0 && `, oldest ${Math.round(data.depth.outboxOldestAgeSeconds)}s`}
+              <strong>{data.queues.outboxDepth}</strong> unacknowledged in outboxes{data.queues.outboxDepth > 0 && `, oldest ${Math.round(data.queues.outboxOldestAgeSeconds)}s`}
             </div>
           </>
         )}
@@ -387,11 +494,11 @@ function Overview(props: { session: Session }) {
         const diagram = data.diagrams.find((d) => d.type === t.type);
         return (
           <article class="card" key={t.type} data-testid={`type-${t.type}`}>
-            <h2>
+            <h3>
               {t.type} <small>v{t.version}</small>
-            </h2>
+            </h3>
             <p>
-              {rows.reduce((n, r) => n + r.count, 0)} machines · <a href={`#/dead-letters/${enc(t.type)}`}>{lettersByType.get(t.type) ?? 0} open dead letters</a>
+              {rows.reduce((n, r) => n + r.count, 0)} machines · <a href={pageOf(service, `#/dead-letters/${enc(t.type)}`)}>{lettersByType.get(t.type) ?? 0} open dead letters</a>
             </p>
             <div class="columns">
               {diagram !== undefined && <StateDiagram diagram={diagram} counts={byState} />}
@@ -399,7 +506,7 @@ function Overview(props: { session: Session }) {
                 {rows.map((r) => (
                   <tr key={`${r.state}/${r.status}`} data-state={r.state} data-status={r.status}>
                     <td>
-                      <a href={`#/machines/${enc(t.type)}/${enc(r.state)}`}>{r.state}</a>
+                      <a href={pageOf(service, `#/machines/${enc(t.type)}/${enc(r.state)}`)}>{r.state}</a>
                     </td>
                     <td>{r.status}</td>
                     <td class="count">{r.count}</td>
@@ -410,7 +517,7 @@ function Overview(props: { session: Session }) {
           </article>
         );
       })}
-    </section>
+    </>
   );
 }
 

@@ -468,7 +468,7 @@ describe('the rsm command line against a service', () => {
   it('documents the admin routes in OpenAPI, each with bearer auth', () => {
     const document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
     const admin = Object.entries(document.paths).filter(([route]) => route.startsWith('/rsm/'));
-    assert.equal(admin.length, 15, admin.map(([route]) => route).join(', '));
+    assert.equal(admin.length, 16, admin.map(([route]) => route).join(', '));
     for (const [route, item] of admin) {
       for (const operation of [item.get, item.post].filter((o) => o !== undefined)) {
         assert.ok((operation.summary ?? '').length > 10, `${route} has a summary`);

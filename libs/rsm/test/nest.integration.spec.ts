@@ -76,4 +76,56 @@ describe('Nest module', () => {
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { status: 'ok', checks: { postgres: true, redis: true, relay: true, running: true } });
   });
+
+  it('forRootAsync: the factory\u2019s console services are the origins /rsm/* answers cross-origin, and only while the routes are served', async () => {
+    const asyncSchema = uniqueSchema('nest_async');
+    const other = 'http://console.example:8080';
+    const appWith = async (httpEndpoints: boolean) => {
+      @Module({
+        imports: [
+          RsmModule.forRootAsync({
+            httpEndpoints,
+            useFactory: async () => ({
+              service: 'nest-async',
+              postgres: { url: testConfig.DATABASE_URL, schema: asyncSchema },
+              redis: { url: testConfig.REDIS_URL, prefix: uniquePrefix('nest-async'), signingKeys: TEST_SIGNING_KEYS },
+              adminTokens: ['nest-async-operator-token-0123456789'],
+              console: { services: { other: `${other}/` } },
+              deps: { logger: quietLogger },
+              exitOnFatalError: false,
+            }),
+          }),
+          RsmModule.forFeature([Counter]),
+        ],
+      })
+      class AsyncModule {}
+      const nest = await NestFactory.create(AsyncModule, { logger: false });
+      await nest.listen(0, '127.0.0.1');
+      return nest;
+    };
+    const preflight = async (nest: INestApplication) =>
+      fetch(`${await nest.getUrl()}/rsm/types`, { method: 'OPTIONS', headers: { origin: other, 'access-control-request-method': 'GET' } });
+    const served = await appWith(true);
+    try {
+      const answer = await preflight(served);
+      assert.equal(answer.status, 204);
+      assert.equal(answer.headers.get('access-control-allow-origin'), other);
+      const read = await fetch(`${await served.getUrl()}/rsm/queues`, { headers: { origin: other, authorization: 'Bearer nest-async-operator-token-0123456789' } });
+      assert.equal(read.status, 200);
+      assert.equal(read.headers.get('access-control-allow-origin'), other);
+      assert.deepEqual(Object.keys((await read.json()) as object).sort(), ['inboxDepth', 'inboxOldestAgeSeconds', 'outboxDepth', 'outboxOldestAgeSeconds']);
+      assert.match((await fetch(`${await served.getUrl()}/rsm/console/`)).headers.get('content-security-policy') ?? '', /connect-src 'self' http:\/\/console\.example:8080;/);
+    } finally {
+      await served.close();
+    }
+    const without = await appWith(false);
+    try {
+      const answer = await preflight(without);
+      assert.equal(answer.headers.get('access-control-allow-origin'), null, 'no admin routes, no CORS for them');
+      assert.equal((await fetch(`${await without.getUrl()}/rsm/types`)).status, 404);
+    } finally {
+      await without.close();
+      await dropSchemas(asyncSchema);
+    }
+  });
 });

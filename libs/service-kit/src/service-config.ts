@@ -26,8 +26,9 @@ const pemFile = (label: string) =>
 
 /**
  * The operator consoles of the suite, `<service>=<http(s) base URL>` comma-separated, as the
- * operator's browser reaches them: each service's console links to the others and opens a machine
- * of another service's type there. Unset: the console shows its own service only.
+ * operator's browser reaches them: each service's console shows every service in its overview and
+ * search, opens a machine of another service's type there, and lets those origins (only) read its
+ * `/rsm/*` (CORS). Unset: the console shows its own service only.
  */
 const consoleServicesSchema = z
   .string()

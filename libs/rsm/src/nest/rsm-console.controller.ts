@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Controller, Get, Inject, NotFoundException, Param, Res, SetMetadata } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { RSM_MODULE_OPTIONS, RSM_SELF_GUARDED } from './rsm.constants.js';
+import { RSM_CONSOLE_ORIGINS, RSM_MODULE_OPTIONS, RSM_SELF_GUARDED } from './rsm.constants.js';
 
 const require = createRequire(import.meta.url);
 
@@ -45,6 +45,7 @@ th,td{border-bottom:1px solid #e3e7ec;padding:.35rem .5rem;text-align:left;verti
 pre{background:#f0f2f5;padding:.6rem;overflow:auto;max-height:24rem}.error{color:#b71c1c}.notice{background:#e8f5e9;margin:0;padding:.5rem 1rem}
 .diagram{overflow-x:auto;background:#fff;padding:.5rem}.diagram svg{max-width:100%;height:auto}
 .columns{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:1rem}.filters,.actions{display:flex;flex-wrap:wrap;gap:.4rem;margin:.5rem 0}
+section.service{border-top:3px solid #1d2330;margin-top:1.2rem;padding-top:.2rem}section.service h2 small{font-size:.8rem;font-weight:400;margin-left:.5rem}
 .nowrap{white-space:nowrap}ul.sends{margin:0;padding:0;list-style:none}ul.sends li{overflow-wrap:anywhere}.services{display:flex;flex-wrap:wrap;gap:.3rem .8rem;margin-bottom:.8rem}.reason{max-width:24rem}.login{max-width:24rem;margin:10vh auto;display:grid;gap:.8rem;background:#fff;padding:1.5rem;border-radius:6px}
 .login label{display:grid;gap:.2rem}dialog{max-width:32rem;border:1px solid #99a;border-radius:6px}
 @media (max-width:700px){.columns{grid-template-columns:1fr}main{padding:.5rem}.reason{max-width:12rem}header{padding:.5rem}}
@@ -52,7 +53,11 @@ pre{background:#f0f2f5;padding:.6rem;overflow:auto;max-height:24rem}.error{color
 
 /** The operator console's view of the suite: see `RsmModuleOptions.console`. */
 export interface RsmConsoleOptions {
-  /** Each service's base URL as the operator's browser reaches it (`http(s)://host:port`), by service name (this one's included or not). */
+  /**
+   * Each service's base URL as the operator's browser reaches it (`http(s)://host:port`), by service
+   * name (this one's included or not). The console's overview and search read each of them with the
+   * operator's token, and this service's `/rsm/*` answers GETs from exactly these origins (CORS).
+   */
   readonly services?: Readonly<Record<string, string>>;
 }
 
@@ -99,18 +104,21 @@ const pageWith = (settings: ConsoleSettings) => `<!doctype html>
 const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 /**
  * Only this origin's scripts and the import map above; no frames, no forms elsewhere. Styles may be
- * inline: Mermaid writes its SVG's styles inline.
+ * inline: Mermaid writes its SVG's styles inline. Requests may go to this origin and to the other
+ * consoles' services (`connectOrigins`: the overview and search read their `/rsm/*`), nowhere else.
  */
-const policy = [
-  "default-src 'self'",
-  `script-src 'self' ${hash(importMap)}`,
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "object-src 'none'",
-].join('; ');
+const policyFor = (connectOrigins: ReadonlySet<string>) =>
+  [
+    "default-src 'self'",
+    `script-src 'self' ${hash(importMap)}`,
+    `connect-src ${["'self'", ...connectOrigins].join(' ')}`,
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "object-src 'none'",
+  ].join('; ');
 
 /**
  * The operator console at `/rsm/console`: a static page and its scripts, open to anyone like any
@@ -123,9 +131,14 @@ const policy = [
 export class RsmConsoleController {
   private readonly files = consoleFiles();
   private readonly page: string;
+  private readonly policy: string;
 
-  constructor(@Inject(RSM_MODULE_OPTIONS) options: { service?: unknown; routes?: unknown; console?: boolean | RsmConsoleOptions }) {
+  constructor(
+    @Inject(RSM_MODULE_OPTIONS) options: { service?: unknown; routes?: unknown; console?: boolean | RsmConsoleOptions },
+    @Inject(RSM_CONSOLE_ORIGINS) origins: ReadonlySet<string>,
+  ) {
     this.page = pageWith(consoleSettings(options));
+    this.policy = policyFor(origins);
   }
 
   @Get()
@@ -137,7 +150,7 @@ export class RsmConsoleController {
     response
       .set({
         'Content-Type': 'text/html; charset=utf-8',
-        'Content-Security-Policy': policy,
+        'Content-Security-Policy': this.policy,
         'Cache-Control': 'no-store',
         'X-Content-Type-Options': 'nosniff',
         'Referrer-Policy': 'no-referrer',

@@ -115,6 +115,27 @@ export class RsmHttpController {
     return machine;
   }
 
+  /**
+   * Events waiting in inboxes and unacknowledged in outboxes, with the oldest one's age in seconds:
+   * the runtime's own gauges (`rsm_inbox_depth`, ... on `/metrics`, sampled every few seconds), so
+   * an operator's console reads them with its token, cross-origin too, and no query runs per call.
+   */
+  @Get('rsm/queues')
+  @AdminRoute('Inbox and outbox depth with the oldest age in seconds (the runtime gauges).', [])
+  async queues(): Promise<{ inboxDepth: number; inboxOldestAgeSeconds: number; outboxDepth: number; outboxOldestAgeSeconds: number }> {
+    const gauge = async (name: string, combine: (a: number, b: number) => number) => {
+      const values = (await this.registry.getSingleMetric(name)?.get())?.values ?? [];
+      return values.reduce((total, { value }) => (Number.isFinite(value) ? combine(total, value) : total), 0);
+    };
+    const sum = (a: number, b: number) => a + b;
+    return {
+      inboxDepth: await gauge('rsm_inbox_depth', sum),
+      inboxOldestAgeSeconds: await gauge('rsm_inbox_oldest_age_seconds', Math.max),
+      outboxDepth: await gauge('rsm_outbox_depth', sum),
+      outboxOldestAgeSeconds: await gauge('rsm_outbox_oldest_age_seconds', Math.max),
+    };
+  }
+
   /** The machine types this service runs, with their states. */
   @Get('rsm/types')
   @AdminRoute('The machine types this service runs, with their states.', [])

@@ -16,9 +16,10 @@ import { installFatalErrorHandlers } from '../runtime/fatal-errors.js';
 import { RsmRuntime, type RsmRuntimeDeps } from '../runtime/rsm-runtime.js';
 import type { RsmActivityHandler, RsmActivityMetadata } from './rsm-activity.decorator.js';
 import { RsmAdminGuard } from './rsm-admin.guard.js';
-import { RsmConsoleController, type RsmConsoleOptions } from './rsm-console.controller.js';
+import { consoleSettings, RsmConsoleController, type RsmConsoleOptions } from './rsm-console.controller.js';
+import { originsOf, RsmCorsModule } from './rsm-cors.middleware.js';
 import { RsmHttpController } from './rsm-http.controller.js';
-import { RSM_ACTIVITY_METADATA, RSM_METRICS_REGISTRY, RSM_MODULE_OPTIONS } from './rsm.constants.js';
+import { RSM_ACTIVITY_METADATA, RSM_CONSOLE_ORIGINS, RSM_METRICS_REGISTRY, RSM_MODULE_OPTIONS } from './rsm.constants.js';
 
 /** Options of {@link RsmModule.forRoot}: the runtime's options plus what Nest cannot serialize. */
 export interface RsmModuleOptions extends RsmOptionsInput {
@@ -28,8 +29,10 @@ export interface RsmModuleOptions extends RsmOptionsInput {
   /**
    * Serve the operator console at `/rsm/console` (default true with `httpEndpoints`): a static page
    * that holds no data and asks for an operator token, then reads and acts through `/rsm/*` only.
-   * With `services`, it links to the other services' consoles and opens a machine of a type
-   * `routes` sends elsewhere in that service's console.
+   * With `services`, its overview and search cover every service listed (each read by the
+   * operator's browser with the same token), it opens a machine of a type `routes` sends elsewhere
+   * in that service's console, and `/rsm/*` answers `GET`s from those services' origins (exactly
+   * those: CORS for the other consoles, nothing else).
    */
   readonly console?: boolean | RsmConsoleOptions;
   /**
@@ -92,8 +95,20 @@ class RsmLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 }
 
-const runtimeProviders = (optionsProvider: Provider): Provider[] => [
+/**
+ * The origins whose consoles may read `/rsm/*` (`RsmCorsMiddleware`): those of `console.services`,
+ * while the admin routes are served at all (`surface`: forRoot's options, or forRootAsync's flags).
+ */
+const consoleOriginsProvider = (surface: { httpEndpoints?: boolean }): Provider => ({
+  provide: RSM_CONSOLE_ORIGINS,
+  inject: [RSM_MODULE_OPTIONS],
+  useFactory: (options: RsmModuleOptions): ReadonlySet<string> =>
+    surface.httpEndpoints === false || options.httpEndpoints === false || typeof options.console !== 'object' ? new Set<string>() : originsOf(consoleSettings(options).services),
+});
+
+const runtimeProviders = (optionsProvider: Provider, surface: { httpEndpoints?: boolean }): Provider[] => [
   optionsProvider,
+  consoleOriginsProvider(surface),
   {
     provide: RSM_METRICS_REGISTRY,
     useFactory: () => {
@@ -129,10 +144,10 @@ export class RsmModule {
     return {
       module: RsmModule,
       global: true,
-      imports: [DiscoveryModule],
+      imports: [DiscoveryModule, RsmCorsModule],
       controllers: controllersFor(options),
-      providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, useValue: options }),
-      exports: [RsmRuntime, RSM_METRICS_REGISTRY],
+      providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, useValue: options }, options),
+      exports: [RsmRuntime, RSM_METRICS_REGISTRY, RSM_CONSOLE_ORIGINS],
     };
   }
 
@@ -140,10 +155,10 @@ export class RsmModule {
     return {
       module: RsmModule,
       global: true,
-      imports: [DiscoveryModule, ...(options.imports ?? [])],
+      imports: [DiscoveryModule, RsmCorsModule, ...(options.imports ?? [])],
       controllers: controllersFor(options),
-      providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory }),
-      exports: [RsmRuntime, RSM_METRICS_REGISTRY],
+      providers: runtimeProviders({ provide: RSM_MODULE_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory }, options),
+      exports: [RsmRuntime, RSM_METRICS_REGISTRY, RSM_CONSOLE_ORIGINS],
     };
   }
 

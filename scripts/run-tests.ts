@@ -33,6 +33,8 @@ console.log(`running ${specs.length} test files:\n${specs.map((s) => `  ${relati
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...specs], { stdio: ['ignore', 'pipe', 'inherit'] });
 let passed = 0;
 let failed = 0;
+/** Tests cancelled because a hook failed (a suite that could not start): failures too, and counted as such. */
+let cancelled = 0;
 let buffer = '';
 child.stdout.on('data', (chunk: Buffer) => {
   process.stdout.write(chunk);
@@ -42,11 +44,13 @@ child.stdout.on('data', (chunk: Buffer) => {
   for (const line of lines) {
     const pass = /^# pass (\d+)$/.exec(line);
     const fail = /^# fail (\d+)$/.exec(line);
+    const cancel = /^# cancelled (\d+)$/.exec(line);
     if (pass) passed = Number(pass[1]);
     if (fail) failed = Number(fail[1]);
+    if (cancel) cancelled = Number(cancel[1]);
   }
 });
 child.on('exit', (code) => {
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(code === 0 && failed === 0 && passed > 0 ? 0 : 1);
+  console.log(`${passed} passed, ${failed + cancelled} failed${cancelled > 0 ? ` (${cancelled} cancelled by a failed hook)` : ''}`);
+  process.exit(code === 0 && failed + cancelled === 0 && passed > 0 ? 0 : 1);
 });

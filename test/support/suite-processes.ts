@@ -13,7 +13,7 @@ const DIST = join(import.meta.dirname, '..', '..');
 export type AppEnv = Partial<Record<ServiceName, Record<string, string>>>;
 
 export interface SuiteProcessesOptions {
-  /** How long `start` waits for an app's `/health/ready` (default 30 s; a loaded machine may need more). */
+  /** How long `start` waits for an app's `/health/ready` (default 120 s: six apps starting at once on two loaded cores took more than 30 s). */
   readonly readyTimeoutMs?: number;
 }
 
@@ -46,7 +46,7 @@ export class SuiteProcesses {
     this.base = base;
     this.ports = Object.fromEntries(SERVICES.map((service, i) => [service, base + i])) as Record<ServiceName, number>;
     this.extraEnv = typeof extraEnv === 'function' ? extraEnv(this) : extraEnv;
-    this.readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+    this.readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   }
 
   /** The URL of an app; `replica` > 0 is a further pod of the same service (same schema, own port). */

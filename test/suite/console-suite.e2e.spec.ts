@@ -3,15 +3,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { defineMachine, RsmRuntime, type RsmLogger } from '#rsm';
 import { tokenFingerprint } from '#rsm/nest';
 import { droneRef, EVENT_CONTRACTS, MACHINE_ROUTES, SERVICES, type ServiceName } from '#contracts';
 import { suiteTestConfig } from '../support/config.js';
 import { http, SuiteProcesses } from '../support/suite-processes.js';
+import { launchChromium } from '../../libs/rsm/test/support/chromium.js';
 
-/** Debian's Chromium, installed by scripts/test-prerequisites.ts; no browser is downloaded. */
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', '..', 'docs', 'console');
 /** The services that run machines, each serving a console (drone-sim runs none). */
 const CONSOLES = SERVICES.filter((s): s is Exclude<ServiceName, 'drone-sim'> => s !== 'drone-sim');
@@ -124,11 +123,7 @@ describe('the operator console against the running suite, in a real Chromium', {
       { machines: [Hangar], logger: quiet, contracts: EVENT_CONTRACTS },
     );
     await peer.start();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (error) => pageErrors.push(String(error)));

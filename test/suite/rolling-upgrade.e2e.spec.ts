@@ -5,6 +5,7 @@ import type { ServiceName } from '#contracts';
 import { checkInvariants, formatResults, readSnapshot, waitUntilQuiet } from '#verifier';
 import { retryAfterSeconds } from '../../load-tests/k6/lib/retry-after.js';
 import { suiteTestConfig } from '../support/config.js';
+import { deliveryRequests } from '../support/delivery-requests.js';
 import { http, SuiteProcesses } from '../support/suite-processes.js';
 
 /** Small on purpose: deliveries queue for drones, so every stage of the saga is occupied while pods change. */
@@ -17,21 +18,7 @@ const SUBMIT_EVERY_MS = 330;
 const READY_MS = 120_000;
 const LIVE_SAGA_STATES = ['Received', 'PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'InFlight', 'Airborne', 'Compensating', 'Cancelling'];
 
-let sequence = 0;
-function deliveryRequest() {
-  sequence += 1;
-  const now = Date.now();
-  return {
-    ownerId: 'o1',
-    pickupLocation: `pickup ${sequence}`,
-    dropOffLocation: `drop ${sequence}`,
-    pickupTime: new Date(now).toISOString(),
-    deadline: new Date(now + 30 * 60_000).toISOString(),
-    expedited: false,
-    confirmationRequired: (['None', 'FingerPrint', 'Picture', 'Voice'] as const)[sequence % 4],
-    packageInfo: { packageId: `pkg-up-${sequence}-${Math.random().toString(36).slice(2, 8)}`, size: 'Small', weight: 3, tag: 'upgrade' },
-  };
-}
+const deliveryRequest = deliveryRequests('upgrade', 30 * 60_000);
 
 /**
  * A rolling deploy of a release that changes two machines (DeliverySaga v2: `InFlight` renamed

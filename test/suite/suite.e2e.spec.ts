@@ -7,27 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { checkInvariants, formatResults, readSnapshot, waitUntilQuiet, type SagaView } from '#verifier';
 import { retryAfterSeconds } from '../../load-tests/k6/lib/retry-after.js';
+import { deliveryRequests } from '../support/delivery-requests.js';
 import { http, SuiteProcesses } from '../support/suite-processes.js';
 
 const FLEET = 6;
-let sequence = 0;
-
-function deliveryRequest(overrides: Record<string, unknown> = {}, packageOverrides: Record<string, unknown> = {}) {
-  sequence += 1;
-  const now = Date.now();
-  return {
-    ownerId: 'o1',
-    pickupLocation: `pickup ${sequence}`,
-    dropOffLocation: `drop ${sequence}`,
-    pickupTime: new Date(now).toISOString(),
-    deadline: new Date(now + 10 * 60_000).toISOString(),
-    expedited: false,
-    // Every kind of confirmation: the simulator must send the one each delivery asks for.
-    confirmationRequired: (['None', 'FingerPrint', 'Picture', 'Voice'] as const)[sequence % 4],
-    packageInfo: { packageId: `pkg-${sequence}-${Math.random().toString(36).slice(2, 8)}`, size: 'Small', weight: 3, tag: 'e2e', ...packageOverrides },
-    ...overrides,
-  };
-}
+const deliveryRequest = deliveryRequests('e2e', 10 * 60_000);
 
 describe('the suite end to end, six processes, driven over HTTP', { concurrency: false }, () => {
   const suite = new SuiteProcesses({

@@ -5,19 +5,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { defineMachine, RsmRuntime } from '#rsm';
 import { RsmModule } from '#rsm/nest';
 import { consoleSettings } from '../src/nest/rsm-console.controller.js';
 import { Counter } from './fixtures/machines.js';
 import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, quietLogger, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { launchChromium } from './support/chromium.js';
 
 const TOKEN = 'console-operator-token-0123456789abcdef';
 /** An operator token the console-test service knows and the warehouse service does not. */
 const TOKEN_HERE_ONLY = 'console-operator-token-here-only-0123456789';
-/** Debian's Chromium, installed by scripts/test-prerequisites.ts; no browser is downloaded. */
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'console');
 
 /** While true, shipping fails: the test's way to provoke a dead letter, and to let its redrive succeed. */
@@ -146,11 +145,7 @@ describe('the operator console in a real Chromium', { timeout: 180_000 }, () => 
     warehouse = await NestFactory.create(WarehouseModule, { logger: false });
     await warehouse.listen(warehousePort, '127.0.0.1');
     warehouseRsm = warehouse.get(RsmRuntime);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (error) => pageErrors.push(String(error)));

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { ServiceName } from '#contracts';
 import { checkInvariants, formatResults, readSnapshot, waitUntilQuiet } from '#verifier';
+import { sumMetric } from '../../bench/suite/resources.js';
 import { retryAfterSeconds } from '../../load-tests/k6/lib/retry-after.js';
 import { suiteTestConfig } from '../support/config.js';
 import { deliveryRequests } from '../support/delivery-requests.js';
@@ -67,9 +68,7 @@ describe('a rolling upgrade of DeliverySaga and Drone under load, pods replaced 
   /** What an old pod left to newer ones so far: its `rsm_steps_deferred_total` with reason newer_version. */
   const deferredBy = async (service: ServiceName, replica: number) => {
     const text = await (await fetch(`${suite.url(service, replica)}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split('\n')) if (line.startsWith('rsm_steps_deferred_total{') && line.includes('reason="newer_version"')) sum += Number(line.split(' ').at(-1));
-    return sum;
+    return sumMetric(text, 'rsm_steps_deferred_total', (labels) => labels.includes('reason="newer_version"'));
   };
   const versions = async (service: ServiceName, type: string) => {
     const rows = await pool.query<{ v: number; n: string }>(`SELECT definition_version AS v, count(*) AS n FROM "${suite.schema(service)}".rsm_machines WHERE type = $1 GROUP BY 1 ORDER BY 1`, [type]);

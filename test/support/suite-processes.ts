@@ -54,9 +54,14 @@ export class SuiteProcesses {
     return `http://127.0.0.1:${this.port(service, replica)}`;
   }
 
+  /** How `running` and the messages name a pod: the service for replica 0, `service#n` for the others. */
+  private podName(service: ServiceName, replica: number): string {
+    return replica === 0 ? service : `${service}#${replica}`;
+  }
+
   private port(service: ServiceName, replica: number): number {
     if (replica === 0) return this.ports[service];
-    const key = `${service}#${replica}`;
+    const key = this.podName(service, replica);
     let port = this.replicaPorts.get(key);
     if (port === undefined) {
       if (this.replicaPorts.size >= 10 - SERVICES.length) throw new Error(`no port left for ${key}`);
@@ -89,7 +94,7 @@ export class SuiteProcesses {
    * start (a changed configuration, or another release); `replica` > 0 starts a further pod.
    */
   async start(service: ServiceName, overrides: Record<string, string> = {}, replica = 0): Promise<void> {
-    const name = replica === 0 ? service : `${service}#${replica}`;
+    const name = this.podName(service, replica);
     const env = {
       ...inheritedEnv,
       PORT: String(this.port(service, replica)),
@@ -135,7 +140,7 @@ export class SuiteProcesses {
 
   /** SIGKILLs one app (as a pod killed) and resolves once it is gone. */
   async kill(service: ServiceName, replica = 0): Promise<void> {
-    const name = replica === 0 ? service : `${service}#${replica}`;
+    const name = this.podName(service, replica);
     const app = this.running.get(name);
     if (app === undefined) return;
     if (app.process.exitCode === null && app.process.signalCode === null) app.process.kill('SIGKILL');
@@ -144,7 +149,7 @@ export class SuiteProcesses {
   }
 
   logs(service: ServiceName, replica = 0): string {
-    return this.running.get(replica === 0 ? service : `${service}#${replica}`)?.output.join('') ?? '';
+    return this.running.get(this.podName(service, replica))?.output.join('') ?? '';
   }
 
   /** Stops every app gracefully (SIGTERM), drops the schemas, and returns how each ended, with its last output. */

@@ -100,6 +100,10 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'The drone confirms the drop-off (the simulator): completes the delivery; 409 unless it is headed to drop-off, 422 unless the confirmation is the one required.' })
   async confirm(@Param('id', { schema: idSchema }) id: string, @Body({ schema: confirmationBodySchema }) body: z.infer<typeof confirmationBodySchema>, @Caller() caller: Principal) {
     const machine = await this.find(id, caller);
+    // Only a delivery headed to drop-off takes a confirmation. A drone often lands before the news
+    // of its pickup reaches this service: its confirmation is refused here, from the read above,
+    // instead of costing the machine a step (the device asks again; a stale read only means that).
+    if (machine.state !== 'HeadedToDropoff') throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `delivery ${id} is ${machine.state}: only a delivery headed to drop-off takes a confirmation`, currentState: machine.state });
     refused(id, await this.rsm.request(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType }), machine.state);
     return view(await this.find(id, caller));
   }

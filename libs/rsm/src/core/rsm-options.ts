@@ -113,8 +113,13 @@ export const rsmOptionsSchema = z.object({
        * events (one commit instead of two, and no wait for the dispatcher).
        */
       stepOnReceive: z.boolean().default(true),
-      /** Inbound BullMQ jobs handled at once. */
-      inboundConcurrency: positiveInt.default(4),
+      /** Inbound BullMQ jobs taken from the queue at once (held while they wait for a receipt). */
+      inboundConcurrency: positiveInt.default(16),
+      /**
+       * Receipt transactions at once. Jobs that arrive while these run wait and go together in the
+       * next one (up to `messagesPerJob` events), so under load one commit takes many jobs.
+       */
+      receiptConcurrency: positiveInt.default(2),
       /** Events per published BullMQ job. */
       messagesPerJob: positiveInt.default(200),
       /** A queue job whose process stopped renewing its lock (killed) is handed to another after this long. */

@@ -12,6 +12,7 @@ export class RsmMetrics {
   readonly transitionAge: Histogram<'service' | 'type' | 'to'>;
   readonly batchSize: Histogram<'service'>;
   readonly batchDuration: Histogram<'service'>;
+  readonly receiptJobs: Histogram<'service'>;
   readonly batchRetries: Counter<'service' | 'reason'>;
   readonly duplicatesDropped: Counter<'service' | 'source'>;
   readonly redeliveries: Counter<'service' | 'kind'>;
@@ -59,6 +60,7 @@ export class RsmMetrics {
       [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 600, 1800],
     );
     this.batchSize = histogram('rsm_batch_steps', 'Steps committed by one step transaction.', ['service'], [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    this.receiptJobs = histogram('rsm_receipt_jobs', 'Inbound queue jobs taken by one receipt transaction (more than one under load).', ['service'], [1, 2, 4, 8, 16, 32]);
     this.batchDuration = histogram('rsm_batch_duration_seconds', 'Duration of one step transaction, commit included.', ['service'], seconds);
     this.batchRetries = counter('rsm_batch_retries_total', 'Step transactions run again after a database failure.', ['service', 'reason']);
     this.duplicatesDropped = counter('rsm_duplicates_dropped_total', 'Deliveries dropped as duplicates (by pair sequence or idempotency key).', ['service', 'source']);

@@ -23,6 +23,7 @@ import { migrateMachine, versionProblems, type StoredVersionCount } from '../pla
 import { VersionStore } from '../store/version-store.js';
 import { BatchExecutor } from './batch-executor.js';
 import type { CrashHook } from '../core/crash-points.js';
+import { InboundBatcher } from './inbound-batcher.js';
 import { Dispatcher } from './dispatcher.js';
 import { Deadline, withDeadline } from '../core/deadline.js';
 import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from '../core/errors.js';
@@ -284,6 +285,7 @@ export class RsmRuntime {
     for (const activity of this.activityList) activities.register(activity);
     const timers = new TimerPoller(pool, this.tables, crash);
     const receiver = new InboundReceiver(pool, this.tables, this.registry);
+    const inbound = new InboundBatcher(o.delivery.receiptConcurrency, o.delivery.messagesPerJob, (jobs) => this.receive(jobs));
 
     const timerTask = new PeriodicTask('timers', o.timers.pollIntervalMs, async () => {
       const woken = await timers.fireDue();
@@ -297,7 +299,7 @@ export class RsmRuntime {
     this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask, maintenance: new MaintenanceStore(pool, this.tables, o) };
 
     await transport.start({
-      inbound: (job) => this.receive(job),
+      inbound: (job) => inbound.submit(job),
       acks: (from, ids, load) => {
         if (load !== undefined) this.load.merge(load);
         relay.acknowledge(from, ids);
@@ -872,7 +874,8 @@ export class RsmRuntime {
    * transaction (one commit, no hand-over to the dispatcher); if that fails, the events are taken
    * alone and the dispatcher, which knows how to isolate a failing machine, steps them.
    */
-  private async receive(job: InboundJob): Promise<void> {
+  /** Takes jobs' events (several jobs at once under load) into the inbox, stepping what they wake. */
+  private async receive(jobs: readonly InboundJob[]): Promise<void> {
     const parts = this.parts;
     if (parts === undefined) throw new RuntimeStoppedError();
     const o = this.options;
@@ -882,11 +885,11 @@ export class RsmRuntime {
     const step = o.worker && o.delivery.stepOnReceive ? (client: PoolClient, wake: ReadonlySet<string>) => parts.executor.stepWithin(client, batchOf(wake)) : undefined;
     let received: ReceiveResult & { stepped?: BatchResult };
     try {
-      received = await parts.receiver.receive(job, step);
+      received = await parts.receiver.receive(jobs, step);
     } catch (error) {
       if (step === undefined || this.state !== 'running') throw error;
       this.logger.debug({ err: String(error) }, 'receipt with steps failed; taking the events alone');
-      received = await parts.receiver.receive(job);
+      received = await parts.receiver.receive(jobs);
     }
     this.deps.crashHook?.('afterPublishBeforeAck');
     const batch = received.stepped;
@@ -895,12 +898,16 @@ export class RsmRuntime {
     const handled = new Set(stepped);
     const service = this.options.service;
     this.metrics.messagesReceived.inc({ service }, received.accepted);
+    this.metrics.receiptJobs.observe({ service }, jobs.length);
     if (received.duplicates > 0) this.metrics.duplicatesDropped.inc({ service, source: 'pair_sequence' }, received.duplicates);
     if (received.deadLettered > 0) this.metrics.deadLetters.inc({ service }, received.deadLettered);
     for (const short of received.shortRetires) this.logger.error(short, 'a sender retired a numbering whose last messages never arrived: they were lost from its outbox');
     for (const key of received.wake) if (!handled.has(key)) parts.dispatcher.notify(key);
     // A lost acknowledgement only means a re-publish, which the pair sequence drops.
-    await parts.transport.publishAcks(job.from, received.ack, this.load.report()).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'));
+    const load = this.load.report();
+    await Promise.all(
+      [...received.acks].map(([from, ids]) => parts.transport.publishAcks(from, ids, load).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'ack publish failed'))),
+    );
   }
 
   /** Finds inbox rows nobody is draining (a crash, a lost doorbell) and drains them. */

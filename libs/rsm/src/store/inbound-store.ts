@@ -10,8 +10,11 @@ import { newMachineRow, type MachineRegistry } from '../planning/machine-registr
 import { inTransaction } from './transaction.js';
 
 export interface ReceiveResult {
-  /** Every outbox id of the job: accepted, buffered or duplicate, all safe to acknowledge. */
-  readonly ack: string[];
+  /**
+   * Every outbox id of the jobs, by the service that sent them: accepted, buffered or duplicate,
+   * all safe to acknowledge.
+   */
+  readonly acks: ReadonlyMap<string, string[]>;
   readonly wake: Set<string>;
   readonly accepted: number;
   readonly duplicates: number;
@@ -39,11 +42,12 @@ export class InboundReceiver {
   ) {}
 
   /**
-   * Takes a job's events into the inbox. With `step`, runs it in the same transaction once the
-   * events are in (the runtime steps the woken machines there: one commit for receipt and step).
+   * Takes jobs' events into the inbox, several jobs (from any senders) in one transaction. With
+   * `step`, runs it in the same transaction once the events are in (the runtime steps the woken
+   * machines there: one commit for receipt and step).
    */
-  async receive<T = undefined>(job: InboundJob, step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
-    return inTransaction(this.pool, (client) => this.receiveWithin(client, job, step));
+  async receive<T = undefined>(jobs: readonly InboundJob[], step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
+    return inTransaction(this.pool, (client) => this.receiveWithin(client, jobs, step));
   }
 
   /**
@@ -94,22 +98,29 @@ export class InboundReceiver {
       // The buffered messages go through the ordinary receipt, as if they had just arrived: the
       // counter now lets the first run of them in, in order; any later gap keeps its rows waiting.
       const from = first.from_service ?? this.registry.serviceOf(first.message.sender.type) ?? 'unknown';
-      const result = await this.receiveWithin(client, { from, messages: buffered.rows.map((row) => row.message) });
+      const result = await this.receiveWithin(client, [{ from, messages: buffered.rows.map((row) => row.message) }]);
       return done({ ...result, duplicates: 0, epoch: firstEpoch, fromSeq, toSeq });
     });
   }
 
-  private async receiveWithin<T = undefined>(client: PoolClient, job: InboundJob, step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
+  private async receiveWithin<T = undefined>(client: PoolClient, jobs: readonly InboundJob[], step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
     const t = this.tables;
-    // Pairs are kept as objects under an unambiguous key: ids may hold any character.
-    const byPair = new Map<string, { sender: string; receiver: string; messages: RemoteMessage[]; retires: RemoteMessage[] }>();
-    for (const message of job.messages) {
-      const sender = machineKey(message.sender);
-      const receiver = machineKey(message.to);
-      const pair = compositeKey(sender, receiver);
-      const entry = byPair.get(pair) ?? { sender, receiver, messages: [], retires: [] };
-      (message.kind === 'retire' ? entry.retires : entry.messages).push(message);
-      byPair.set(pair, entry);
+    // Pairs are kept as objects under an unambiguous key: ids may hold any character. Each pair
+    // remembers the service its messages came in from (a pair has one sending machine, so one service).
+    const byPair = new Map<string, { sender: string; receiver: string; from: string; messages: RemoteMessage[]; retires: RemoteMessage[] }>();
+    const acks = new Map<string, string[]>();
+    for (const job of jobs) {
+      const ids = acks.get(job.from) ?? [];
+      acks.set(job.from, ids);
+      for (const message of job.messages) {
+        ids.push(message.outboxId);
+        const sender = machineKey(message.sender);
+        const receiver = machineKey(message.to);
+        const pair = compositeKey(sender, receiver);
+        const entry = byPair.get(pair) ?? { sender, receiver, from: job.from, messages: [], retires: [] };
+        (message.kind === 'retire' ? entry.retires : entry.messages).push(message);
+        byPair.set(pair, entry);
+      }
     }
     const pairs = [...byPair.values()]
       .map(({ sender, receiver }) => ({ sender, receiver }))
@@ -142,7 +153,7 @@ export class InboundReceiver {
       bufferedByPair.set(pair, waiting);
     }
 
-    const accepted: RemoteMessage[] = [];
+    const accepted: { message: RemoteMessage; from: string }[] = [];
     const toBuffer: { sender: string; receiver: string; epoch: number; seq: number; message: RemoteMessage; from_service: string }[] = [];
     const unbuffer: { sender: string; receiver: string; epoch: number; seq: number }[] = [];
     const newLast: { sender: string; receiver: string; epoch: number; last_seq: number; retire: boolean }[] = [];
@@ -153,6 +164,7 @@ export class InboundReceiver {
     for (const row of counters.rows) {
       const pair = compositeKey(row.sender, row.receiver);
       const entry = byPair.get(pair);
+      const from = entry?.from ?? jobs[0]?.from ?? 'unknown';
       let epoch = Number(row.epoch);
       let last = Number(row.last_seq);
       const waiting = bufferedByPair.get(pair) ?? new Waiting();
@@ -170,7 +182,7 @@ export class InboundReceiver {
         const next = waiting.take(epoch, last + 1);
         if (next !== undefined) {
           last += 1;
-          accepted.push(next.message);
+          accepted.push({ message: next.message, from });
           if (next.buffered) unbuffer.push({ sender: row.sender, receiver: row.receiver, epoch, seq: last });
           continue;
         }
@@ -182,7 +194,7 @@ export class InboundReceiver {
         last = 0;
       }
       for (const item of waiting.all()) {
-        if (!item.buffered) toBuffer.push({ sender: row.sender, receiver: row.receiver, epoch: item.epoch, seq: item.seq, message: item.message, from_service: job.from });
+        if (!item.buffered) toBuffer.push({ sender: row.sender, receiver: row.receiver, epoch: item.epoch, seq: item.seq, message: item.message, from_service: from });
       }
       // The sender retired a numbering: once this counter has taken all of it and nothing waits,
       // the row is marked, and the janitor deletes it after the signature window (see cleanUp).
@@ -196,7 +208,7 @@ export class InboundReceiver {
     // Creations first (idempotent on type and id); an init event only for a machine really created.
     const wake = new Set<string>();
     const deadLetters: { machine_type: string; machine_id: string; event: unknown; sender_type: string; sender_id: string; reason: string }[] = [];
-    const creates = accepted.filter((m) => m.kind === 'create' && this.registry.get(m.to.type) !== undefined);
+    const creates = accepted.map(({ message }) => message).filter((m) => m.kind === 'create' && this.registry.get(m.to.type) !== undefined);
     let created = new Set<string>();
     if (creates.length > 0) {
       const rows = creates.map((m) => newMachineRow(this.registry.require(m.to.type), m.to));
@@ -204,7 +216,7 @@ export class InboundReceiver {
     }
     const inbox = [];
     const createdOnce = new Set<string>();
-    for (const message of accepted) {
+    for (const { message, from } of accepted) {
       const key = machineKey(message.to);
       if (this.registry.get(message.to.type) === undefined) {
         deadLetters.push({ machine_type: message.to.type, machine_id: message.to.id, event: message.event, sender_type: message.sender.type, sender_id: message.sender.id, reason: `service does not own machine type ${message.to.type}` });
@@ -218,7 +230,7 @@ export class InboundReceiver {
         machine_type: message.to.type,
         machine_id: message.to.id,
         event: message.event,
-        event_id: `${job.from}:${message.outboxId}`,
+        event_id: `${from}:${message.outboxId}`,
         sender_type: message.sender.type,
         sender_id: message.sender.id,
       });
@@ -270,7 +282,7 @@ export class InboundReceiver {
     }
     await write.run(client);
     const result = {
-      ack: job.messages.map((m) => m.outboxId),
+      acks,
       wake,
       accepted: inbox.length,
       duplicates,

@@ -22,6 +22,7 @@ interface DeadlineConfig {
   RSM_PG_QUERY_TIMEOUT_MS?: number | undefined;
   RSM_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS?: number | undefined;
   RSM_REDIS_STARTUP_TIMEOUT_MS?: number | undefined;
+  RSM_ADMISSION_MAX_LAG_MS?: number | undefined;
 }
 
 /** Redis TLS files from the environment (read and checked by baseEnvSchema). */
@@ -82,6 +83,7 @@ export function rsmOptionsFor(
       ...set('idleInTransactionTimeoutMs', config.RSM_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS),
     },
     redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX, signingKeys: signingKeysFor(service, config), ...set('startupTimeoutMs', config.RSM_REDIS_STARTUP_TIMEOUT_MS), ...(tls !== undefined ? { tls } : {}) },
+    ...(config.RSM_ADMISSION_MAX_LAG_MS !== undefined ? { admission: { maxLagMs: config.RSM_ADMISSION_MAX_LAG_MS } } : {}),
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
     adminTokens: config.OPERATOR_API_KEYS,

@@ -88,6 +88,8 @@ export const baseEnvSchema = z.object({
   RSM_PG_QUERY_TIMEOUT_MS: optionalMs,
   RSM_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: optionalMs,
   RSM_REDIS_STARTUP_TIMEOUT_MS: optionalMs,
+  /** Admission control (rsm.admission.maxLagMs): new work from outside is refused (429) while events wait longer than this. */
+  RSM_ADMISSION_MAX_LAG_MS: optionalMs,
   RSM_CONSOLE_SERVICES: consoleServicesSchema,
 });
 

@@ -87,8 +87,10 @@ export class BatchExecutor {
       uniqueBy(creates, (item) => machineKey(item.ref)).map((item) => newMachineRow(this.registry.require(item.ref.type), item.ref)),
     );
 
-    // 2. Lock the machines; those locked elsewhere are busy, the others do not exist.
-    const lockedRows = handle ? await this.store.lockMachines(client, [...refs.values()]) : new Map<string, LockedMachine>();
+    // 2. Lock the machines and read their first inbox rows; those locked elsewhere are busy, the
+    // others do not exist.
+    const limit = this.options.batch.maxEventsPerMachine;
+    const { locked: lockedRows, inbox: rows } = handle ? await this.store.lockWithInbox(client, [...refs.values()], limit + 1) : { locked: new Map<string, LockedMachine>(), inbox: [] };
     const locked = new Map([...lockedRows].map(([key, row]) => [key, row.snapshot]));
     const unlocked = keys.filter((key) => !locked.has(key));
     const existing = unlocked.length > 0 ? await this.store.existing(client, unlocked.map((key) => refs.get(key) as MachineRef)) : new Set<string>();
@@ -116,9 +118,7 @@ export class BatchExecutor {
       for (const key of await this.store.existing(client, missing)) result.more.add(key);
     }
 
-    // 6. Load the locked machines' inbox rows and step through them in order.
-    const limit = this.options.batch.maxEventsPerMachine;
-    const rows = locked.size > 0 ? await this.store.loadInbox(client, [...locked.values()], limit + 1) : [];
+    // 6. Step through the locked machines' inbox rows in order.
     const byMachine = new Map<string, typeof rows>();
     for (const row of rows) {
       const key = `${row.type}/${row.id}`;

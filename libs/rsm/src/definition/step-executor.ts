@@ -1,4 +1,5 @@
 import type { Effect } from './effects.js';
+import { copyJson } from './json-text.js';
 import type { AnyMachineDefinition } from './machine-definition.js';
 import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
 import { invalidIdReason, type ActivityRef, type Json, type MachineRef, type RsmEvent } from './types.js';
@@ -139,7 +140,7 @@ export async function executeStep(
   };
 
   try {
-    const data: unknown = structuredClone(machine.data);
+    const data: unknown = copyJson(machine.data);
     const returned: unknown = await withHandlerTimeout(handler(data, event, ctx), definition.failure.handlerTimeoutMs);
     if (undeclaredGoto !== undefined) return { kind: 'failed', error: `Error: ${undeclaredGoto}` };
     return {

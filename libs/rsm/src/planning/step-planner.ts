@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Effect } from '../definition/effects.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+import { rememberJson } from '../definition/json-text.js';
 import { backoffMs, executeStep, type Envelope, type MachineSnapshot, type MachineStatus, type StepOutcome } from '../definition/step-executor.js';
 import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError } from '../core/errors.js';
@@ -64,7 +65,7 @@ export async function planStep(
   if (outcome.kind === 'committed') {
     try {
       // Data and effects must survive JSON; a handler that returns something else has failed.
-      JSON.stringify(outcome.data);
+      rememberJson(outcome.data, JSON.stringify(outcome.data));
       JSON.stringify(outcome.effects);
     } catch (error) {
       outcome = { kind: 'failed', error: `state is not JSON: ${String(error)}` };

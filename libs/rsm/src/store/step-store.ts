@@ -4,6 +4,7 @@ import { compositeKey, machineKey, type MachineRef, type RsmEvent } from '../def
 import type { RsmOptions } from '../core/rsm-options.js';
 import type { NewMachine } from '../planning/machine-registry.js';
 import type { BatchResult, BatchWrites, InboxEvent } from '../planning/step-planner.js';
+import { jsonText } from '../definition/json-text.js';
 import { CombinedWrite } from './combined-write.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
@@ -229,7 +230,7 @@ export class StepStore {
       first.add(
         `UPDATE ${t.machines} m SET state = u.state, data = u.data, status = u.status, definition_version = u.definition_version,
            version = m.version + u.steps, updated_at = now()
-         FROM ${recordset(first.param(json(updates)), 'type text, id text, state text, data jsonb, status text, steps int, definition_version int', updates)} u
+         FROM ${recordset(first.param(updatesJson(updates)), 'type text, id text, state text, data jsonb, status text, steps int, definition_version int', updates)} u
          WHERE m.type = u.type AND m.id = u.id`,
       );
     }
@@ -389,4 +390,10 @@ export class StepStore {
       result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(stored.epoch), outboxId: stored.id } });
     }
   }
+}
+
+/** The machine updates as JSON, each machine's data as the text its step already serialized. */
+function updatesJson(updates: readonly { type: string; id: string; state: string; data: unknown; status: MachineStatus; steps: number; definition_version: number }[]): string {
+  const rows = updates.map(({ data, ...rest }) => `${JSON.stringify(rest).slice(0, -1)},"data":${jsonText(data)}}`);
+  return `[${rows.join(',')}]`;
 }

@@ -1,0 +1,28 @@
+/**
+ * The JSON text of machine data a step committed, remembered with the data object so that the
+ * same data is not serialized again: the planner checks that a handler's data survives JSON by
+ * serializing it, and that text becomes the next handler's working copy (one parse instead of a
+ * structured clone) and the row written at commit. Data the runtime committed is never handed to a
+ * handler (each handler works on a copy), so a remembered text cannot go stale.
+ */
+const texts = new WeakMap<object, string>();
+
+/** Remembers `text` as the JSON of `value` (objects only). */
+export function rememberJson(value: unknown, text: string): void {
+  if (typeof value === 'object' && value !== null) texts.set(value, text);
+}
+
+/** The JSON text of `value`, remembered or computed. */
+export function jsonText(value: unknown): string {
+  const text = typeof value === 'object' && value !== null ? texts.get(value) : undefined;
+  if (text !== undefined) return text;
+  // JSON.stringify(undefined) is undefined, not text: such data is written as null.
+  const computed: string | undefined = JSON.stringify(value);
+  return computed ?? 'null';
+}
+
+/** A deep copy of JSON data for a handler to work on. */
+export function copyJson<T>(value: T): T {
+  const text = typeof value === 'object' && value !== null ? texts.get(value) : undefined;
+  return text !== undefined ? (JSON.parse(text) as T) : structuredClone(value);
+}

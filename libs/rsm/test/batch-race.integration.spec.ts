@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Pool, PoolClient } from 'pg';
 import { tableNames } from '../src/store/table-names.js';
 import { BatchExecutor } from '../src/runtime/batch-executor.js';
+import { insertNewMachines } from '../src/store/step-store.js';
 import { MachineRegistry, newMachineRow } from '../src/planning/machine-registry.js';
 import { parseRsmOptions } from '../src/core/rsm-options.js';
 import { Counter } from './fixtures/machines.js';
@@ -94,5 +95,29 @@ describe('a step batch racing a receiver that creates the machine', () => {
     // And the next batch handles it.
     const next = await new BatchExecutor(pool, tables, registry, options, undefined).run(['Counter/c1'], new Map(), true);
     assert.deepEqual(next.steps.map((s) => [s.event, s.outcome]), [['Open', 'ok']]);
+  });
+
+  it('creating a machine that exists does not wait for a transaction stepping it', async () => {
+    const row = newMachineRow(Counter, { type: 'Counter', id: 'busy' });
+    await pool.query(`INSERT INTO ${tables.machines} (type, id, state, data, definition_version) VALUES ($1, $2, $3, $4, $5)`, [row.type, row.id, row.state, JSON.stringify(row.data), row.definition_version]);
+    const stepping = await pool.connect();
+    const creating = await pool.connect();
+    try {
+      // A step holds the machine: its UPDATE made a row version the unique index points at.
+      await stepping.query('BEGIN');
+      await stepping.query(`UPDATE ${tables.machines} SET data = data, version = version + 1 WHERE type = 'Counter' AND id = 'busy'`);
+      // Another transaction creates it "if missing" (as ctx.create does for a per-owner machine).
+      await creating.query('BEGIN');
+      await creating.query(`SET LOCAL statement_timeout = '5s'`);
+      const started = Date.now();
+      const created = await insertNewMachines(creating, tables, [row]);
+      assert.deepEqual([...created], [], 'it exists: nothing created');
+      assert.ok(Date.now() - started < 5_000, 'answered without waiting for the step');
+      await creating.query('COMMIT');
+    } finally {
+      await stepping.query('ROLLBACK');
+      stepping.release();
+      creating.release();
+    }
   });
 });

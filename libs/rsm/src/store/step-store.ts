@@ -13,12 +13,18 @@ import type { TableNames } from './table-names.js';
 /**
  * Inserts machines that do not exist yet, in one statement; returns the keys of those it created
  * (an existing machine is left as it is). Steps and receipts both create machines this way.
+ *
+ * Machines that already exist are filtered out by a plain read first: an INSERT that meets an
+ * existing row which another transaction is updating waits for that transaction (to learn whether
+ * the conflict holds), so creating a busy machine "if missing" would queue behind its steps.
+ * ON CONFLICT still settles two transactions creating the same new machine at once.
  */
 export async function insertNewMachines(client: PoolClient, tables: TableNames, rows: readonly NewMachine[]): Promise<Set<string>> {
   const inserted = await query<{ type: string; id: string }>(client,
     `INSERT INTO ${tables.machines} (type, id, state, data, definition_version)
      SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
        AS r(type text, id text, state text, data jsonb, definition_version int)
+     WHERE NOT EXISTS (SELECT 1 FROM ${tables.machines} m WHERE m.type = r.type AND m.id = r.id)
      ON CONFLICT DO NOTHING RETURNING type, id`,
     [JSON.stringify(rows)],
   );

@@ -98,6 +98,19 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('a v1 Fleet (every drone id kept) migrates to its size, and a re-seed commissions only new drones', async () => {
+    const rt = new TestRuntime([Fleet, Drone, Utilization]);
+    rt.seed(Fleet.ref(FLEET_ID), { state: 'Active', data: { idle: ['drone-1', 'drone-2'], assignments: {}, requests: {}, waiting: [], drones: ['drone-1', 'drone-2'] }, version: 1 });
+    for (const id of ['drone-1', 'drone-2']) rt.seed(Drone.ref(id), { state: 'Idle', data: { deliveryId: null, ownerId: null, viaSaga: false, pickupLocation: null, dropOffLocation: null, deliveries: 4, lastPickupAt: null, ignored: [], history: [] } });
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'Seed', droneIds: ['drone-1', 'drone-2', 'drone-3', 'drone-3'] });
+    const fleet = fleetOf(rt);
+    assert.equal(fleet.fleetSize, 3);
+    assert.equal('drones' in fleet, false, 'the ids are no longer kept');
+    assert.deepEqual([...fleet.idle].sort(), ['drone-1', 'drone-2', 'drone-3'], 'the new drone was commissioned and announced itself once');
+    assert.equal((rt.get(Drone.ref('drone-1'))?.data as { deliveries: number }).deliveries, 4, 'an existing drone is left as it was');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it('fails a delivery whose package is rejected, with nothing left done', async () => {
     const rt = await suite();
     const r = request({}, 500);

@@ -95,7 +95,7 @@ describe('every transition of every suite machine, and every refused one', () =>
   });
 
   it('Fleet', async () => {
-    await check(Fleet, (): FleetData => ({ idle: ['drone-2'], assignments: { m1: 'drone-1' }, requests: { m1: { ownerId: 'o1', viaSaga: true } }, waiting: ['m9'], utilization: {}, drones: ['drone-1', 'drone-2'] }), {
+    await check(Fleet, (): FleetData => ({ idle: ['drone-2'], assignments: { m1: 'drone-1' }, requests: { m1: { ownerId: 'o1', viaSaga: true } }, waiting: ['m9'], utilization: {}, fleetSize: 2 }), {
       Seed: () => ({ type: 'Seed', droneIds: ['drone-1', 'drone-3'] }) as RsmEvent,
       AssignDrone: () => ({ type: 'AssignDrone', deliveryId: 'm2', ownerId: 'o1', viaSaga: true }) as RsmEvent,
       Release: () => ({ type: 'Release', deliveryId: 'm1' }) as RsmEvent,

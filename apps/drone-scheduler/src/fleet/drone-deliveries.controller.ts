@@ -60,6 +60,6 @@ export class DroneDeliveriesController {
   @ApiOperation({ summary: 'Live assignments, queue and idle drones (for operators and the verifier).' })
   async fleet() {
     const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data;
-    return { assignments: fleet?.assignments ?? {}, waiting: fleet?.waiting ?? [], idle: fleet?.idle ?? [], drones: fleet?.drones.length ?? 0 };
+    return { assignments: fleet?.assignments ?? {}, waiting: fleet?.waiting ?? [], idle: fleet?.idle ?? [], drones: fleet?.fleetSize ?? 0 };
   }
 }

@@ -1,4 +1,4 @@
-import { defineMachine, type StepContext } from '#rsm';
+import { defineMachine, type MachineVersion, type StepContext } from '#rsm';
 import { droneRef, ownDelete, ownGet, ownHas, ownSet, sagaRef, type FleetEvents } from '#contracts';
 
 export interface FleetData {
@@ -15,7 +15,11 @@ export interface FleetData {
    * kept for reading, never written again, so the Fleet's data no longer grows with owners or time.
    */
   utilization?: Record<string, Record<string, number>>;
-  drones: string[];
+  /**
+   * How many drones the largest seed named (v2). The ids themselves are not kept: the Fleet's data
+   * is copied and written on every step, and the drones are machines of their own.
+   */
+  fleetSize: number;
   /** The flight watchdog handed to each drone with its reservation (the last Seed's). */
   watchdogMs?: number;
 }
@@ -25,6 +29,9 @@ export interface FleetData {
  * rewritten on every Fleet step, so they are bounded: the next one is refused (429).
  */
 export const MAX_REST_BOOKINGS = 200;
+
+/** The Fleet before v2: it kept every drone id it had seeded. */
+export type FleetV1 = MachineVersion<Omit<FleetData, 'fleetSize'> & { drones: string[] }, 'Active', FleetEvents>;
 
 /** What `AssignDrone` answers its caller. */
 export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
@@ -61,20 +68,19 @@ function forget(data: FleetData, deliveryId: string): void {
  */
 export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
   type: 'Fleet',
+  // v2: the seeded drone ids are no longer kept, only how many there are.
+  version: 2,
+  migrations: (current) => current.from<FleetV1>(1, { data: ({ drones, ...rest }) => ({ ...rest, fleetSize: drones.length }) }),
   initial: 'Active',
-  initialData: () => ({ idle: [], assignments: {}, requests: {}, waiting: [], drones: [] }),
+  initialData: () => ({ idle: [], assignments: {}, requests: {}, waiting: [], fleetSize: 0 }),
   states: {
     Active: {
       on: {
         Seed: (data, event, ctx) => {
           if (event.watchdogMs !== undefined) data.watchdogMs = event.watchdogMs;
-          const known = new Set(data.drones);
-          for (const id of event.droneIds) {
-            if (known.has(id)) continue;
-            known.add(id);
-            data.drones.push(id);
-            ctx.create(droneRef(id), { type: 'Commission' });
-          }
+          // Creation is idempotent: a drone that exists is left as it is and not commissioned again.
+          for (const id of new Set(event.droneIds)) ctx.create(droneRef(id), { type: 'Commission' });
+          data.fleetSize = Math.max(data.fleetSize, new Set(event.droneIds).size);
         },
         AssignDrone: (data, event, ctx) => {
           if (!event.viaSaga && !ownHas(data.requests, event.deliveryId)) {

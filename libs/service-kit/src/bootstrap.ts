@@ -41,6 +41,9 @@ export async function bootstrapService(options: BootstrapOptions): Promise<INest
   const app = await NestFactory.create<NestExpressApplication>(options.module, { bufferLogs: true, abortOnError: false, bodyParser: false });
   app.useLogger(app.get(PinoLoggerService));
   app.disable('x-powered-by');
+  // No ETag: every answer is JSON about live state that no client revalidates, and Express would
+  // hash each body to compute one.
+  app.set('etag', false);
   // JSON only, bounded: 415 for any other body, 413 above the limit, 400 for malformed JSON.
   app.use(requireJsonBodies);
   app.useBodyParser('json', { limit: options.bodyLimit ?? '64kb', strict: true, type: ['application/json', 'application/*+json'] });

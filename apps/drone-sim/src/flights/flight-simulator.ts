@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { Flight } from '#contracts';
 import type { DroneSimConfig } from '../config.js';
 import { DRONE_SIM_CONFIG } from '../tokens.js';
+import { JsonClient } from './json-client.js';
 
 type Leg = 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning';
 const LEGS: readonly Leg[] = ['EnRouteToPickup', 'EnRouteToDropoff', 'Returning'];
@@ -16,6 +17,7 @@ export class FlightSimulator implements OnApplicationShutdown {
   private readonly logger = new Logger(FlightSimulator.name);
   private readonly active = new Map<string, Leg>();
   private stopped = false;
+  private readonly client = new JsonClient();
   flown = 0;
   abandoned = 0;
 
@@ -37,6 +39,7 @@ export class FlightSimulator implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     this.stopped = true;
+    this.client.close();
   }
 
   private async fly(key: string, flight: Flight): Promise<void> {
@@ -67,15 +70,15 @@ export class FlightSimulator implements OnApplicationShutdown {
       // than a restarting service: each refused confirmation costs the delivery a transaction.
       let base = 25;
       try {
-        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-        if (response.ok) return true;
+        const response = await this.client.post(url, body, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, 10_000);
+        if (response.status >= 200 && response.status < 300) return true;
         if (response.status === 409 && retryConflict) {
           // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.
-          const current = ((await response.json().catch(() => ({}))) as { currentState?: string }).currentState;
+          const current = (parseJson(response.body) as { currentState?: unknown } | undefined)?.currentState;
           if (current === 'Completed' || current === 'Cancelled') return true;
           base = 100;
         } else if (response.status === 409) {
-          this.logger.log(`abandoning flight: ${url} answered 409 ${await response.text()}`);
+          this.logger.log(`abandoning flight: ${url} answered 409 ${response.body}`);
           this.abandoned += 1;
           return false;
         }
@@ -94,5 +97,13 @@ export class FlightSimulator implements OnApplicationShutdown {
 
   private wait(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

@@ -1,0 +1,46 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/** Answers are read up to this size; a report's answer is a few hundred bytes. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * POSTs JSON over kept-alive connections. The simulator reports every leg of every flight: Node's
+ * `fetch` costs several times the CPU of a plain request per call, and that CPU is taken from the
+ * services under test on the same machine.
+ */
+export class JsonClient {
+  private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+
+  /** The status and body (text, cut at 64 KiB) of the answer; rejects on a network error or after `timeoutMs`. */
+  post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
+    const text = JSON.stringify(body);
+    const secure = url.startsWith('https:');
+    const send = secure ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const request = send(
+        url,
+        { method: 'POST', agent: secure ? this.https : this.http, timeout: timeoutMs, headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+        (response: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
+            size += chunk.length;
+          });
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_BYTES) }));
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+      request.on('error', reject);
+      request.end(text);
+    });
+  }
+
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}

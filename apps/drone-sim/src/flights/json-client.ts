@@ -13,7 +13,7 @@ export class JsonClient {
   private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
-  /** The status and body (text, cut at 64 KiB) of the answer; rejects on a network error or after `timeoutMs`. */
+  /** The status and body (text, cut at 64 KiB) of the answer; rejects on a network error or after `timeoutMs` of silence. */
   post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
     const text = JSON.stringify(body);
     const secure = url.startsWith('https:');

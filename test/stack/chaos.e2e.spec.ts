@@ -10,6 +10,7 @@ import { flushRedis, localKiller, restartPostgres } from '../../load-tests/chaos
 import { loadOrCreateCredentials } from '../../scripts/suite/credentials.js';
 import { writeReport } from '../../load-tests/chaos/src/report.js';
 import { inheritedEnv, suiteTestConfig } from '../support/config.js';
+import { freePortBase } from '../support/ports.js';
 
 const exec = promisify(execFile);
 const DIST = join(import.meta.dirname, '..', '..');
@@ -17,7 +18,7 @@ const DIST = join(import.meta.dirname, '..', '..');
 describe('chaos, sized for CI', { concurrency: false }, () => {
   it('loses nothing while apps are SIGKILLed every few seconds, Redis loses its data and Postgres restarts', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'tailspin-chaos-'));
-    const portBase = 24_000 + Math.floor(Math.random() * 300) * 10;
+    const portBase = await freePortBase(24_000, 300);
     const env = { ...inheritedEnv, RUN_DIR: runDir, PORT_BASE: String(portBase), STACK: `ch${Math.random().toString(36).slice(2, 7)}`, LOG_LEVEL: 'warn', LEG_MS_MAX: '300' };
     await exec(process.execPath, [join(DIST, 'scripts', 'suite', 'start.js')], { env });
     try {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { inheritedEnv } from '../support/config.js';
+import { freePortBase } from '../support/ports.js';
 
 const exec = promisify(execFile);
 const DIST = join(import.meta.dirname, '..', '..');
@@ -15,9 +16,9 @@ const PM2 = join(DIST, '..', 'node_modules', 'pm2', 'bin', 'pm2');
 
 interface Pm2Process { name: string; pid: number; pm2_env: { restart_time: number; status: string } }
 
-function stackEnv(extra: Record<string, string> = {}) {
+async function stackEnv(extra: Record<string, string> = {}) {
   const runDir = mkdtempSync(join(tmpdir(), 'tailspin-run-'));
-  const portBase = 23_000 + Math.floor(Math.random() * 300) * 10;
+  const portBase = await freePortBase(23_000, 300);
   return { runDir, portBase, env: { ...inheritedEnv, RUN_DIR: runDir, PORT_BASE: String(portBase), STACK: `st${Math.random().toString(36).slice(2, 8)}`, LOG_LEVEL: 'warn', LEG_MS_MAX: '200', ...extra } };
 }
 
@@ -39,7 +40,7 @@ async function pm2List(runDir: string): Promise<Pm2Process[]> {
 
 describe('npm start and npm stop', { concurrency: false }, () => {
   it('brings every app up supervised, restarts a killed one, and stops everything', async () => {
-    const { runDir, portBase, env } = stackEnv();
+    const { runDir, portBase, env } = await stackEnv();
     try {
       const started = await exec(process.execPath, [START], { env });
       for (let i = 0; i < 6; i += 1) assert.match(started.stdout, new RegExp(`http://127\\.0\\.0\\.1:${portBase + i}`));
@@ -79,7 +80,7 @@ describe('npm start and npm stop', { concurrency: false }, () => {
   });
 
   it('with REPLICAS=2, runs two processes of an app behind one port and keeps serving when one is killed', async () => {
-    const { runDir, env } = stackEnv({ REPLICAS: '2' });
+    const { runDir, env } = await stackEnv({ REPLICAS: '2' });
     try {
       await exec(process.execPath, [START], { env });
       const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string; url: string }[] };
@@ -118,7 +119,7 @@ describe('npm start and npm stop', { concurrency: false }, () => {
 
   it('starts a private PostgreSQL when none answers, and stops it again', async () => {
     const pgPort = 25_400 + Math.floor(Math.random() * 500);
-    const { env } = stackEnv({ DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/test` });
+    const { env } = await stackEnv({ DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/test` });
     try {
       const started = await exec(process.execPath, [START], { env });
       assert.match(started.stdout, new RegExp(`starting a private PostgreSQL on port ${pgPort}`));
@@ -130,7 +131,7 @@ describe('npm start and npm stop', { concurrency: false }, () => {
   });
 
   it('fails within seconds, saying what is missing, when nothing can provide Redis', async () => {
-    const { env } = stackEnv({ REDIS_URL: 'redis://10.255.255.1:6379' });
+    const { env } = await stackEnv({ REDIS_URL: 'redis://10.255.255.1:6379' });
     const started = Date.now();
     await assert.rejects(exec(process.execPath, [START], { env }), (error: { code?: number; stderr?: string }) => {
       assert.equal(error.code, 1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defineMachine, type RsmEvent } from '#rsm';
+import { defineMachine, type MachineVersion, type RsmEvent } from '#rsm';
 import { copyJson, jsonText, rememberJson } from '../src/definition/json-text.js';
 import { planStep } from '../src/planning/step-planner.js';
 
@@ -38,5 +38,30 @@ describe('committed data is serialized once', () => {
     }
     assert.deepEqual(machine.data, { items: [1, 2, 3] });
     assert.deepEqual(seen, [{ items: [] }, { items: [1] }, { items: [1, 2] }], 'no step changed the data an earlier step committed');
+  });
+
+  it('a migration that changes its input in place still hands the handler the migrated data, not the stored text', async () => {
+    type V1 = MachineVersion<{ n: number }, 'Open', { type: 'Add' }>;
+    const Counter2 = defineMachine<{ n: number; doubled: boolean }, { type: 'Add' }>()({
+      type: 'Counter2',
+      version: 2,
+      migrations: (current) =>
+        current.from<V1>(1, {
+          data: (old) => {
+            const changed = old as { n: number; doubled?: boolean };
+            changed.n *= 2;
+            changed.doubled = true;
+            return changed as { n: number; doubled: boolean };
+          },
+        }),
+      initial: 'Open',
+      initialData: () => ({ n: 0, doubled: false }),
+      states: { Open: { on: { Add: (data) => void (data.n += 1) } } },
+    });
+    const stored = { n: 5 };
+    rememberJson(stored, JSON.stringify(stored)); // as if an earlier step (at v1) committed it
+    const decision = await planStep(Counter2, { type: 'Counter2', id: 'c', state: 'Open', data: stored, status: 'active' }, { event: { type: 'Add' }, eventId: 'e1', sender: undefined }, 0, new Date(), 1);
+    assert.equal(decision.kind, 'commit');
+    if (decision.kind === 'commit') assert.deepEqual(decision.machine.data, { n: 11, doubled: true });
   });
 });

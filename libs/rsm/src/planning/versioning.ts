@@ -1,3 +1,4 @@
+import { rememberJson } from '../definition/json-text.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { describeError, type MachineSnapshot } from '../definition/step-executor.js';
 import { compositeKey, type RsmEvent } from '../definition/types.js';
@@ -47,8 +48,9 @@ export function migrateMachine(definition: AnyMachineDefinition, machine: Machin
   if (storedVersion === versions.current) return { kind: 'current', machine };
   try {
     const migrated = versions.migrate(storedVersion, machine);
-    // What a migration returns is stored as jsonb: the same JSON rule as a handler's data.
-    JSON.stringify(migrated.data);
+    // What a migration returns is stored as jsonb: the same JSON rule as a handler's data. Its text
+    // is remembered, so the handler's copy is parsed from it.
+    rememberJson(migrated.data, JSON.stringify(migrated.data));
     return { kind: 'migrated', machine: { ...machine, state: migrated.state, data: migrated.data }, from: storedVersion };
   } catch (error) {
     return { kind: 'failed', from: storedVersion, error: `migration from v${storedVersion} failed: ${describeError(error)}` };

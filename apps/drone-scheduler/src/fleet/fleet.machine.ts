@@ -79,8 +79,9 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
         Seed: (data, event, ctx) => {
           if (event.watchdogMs !== undefined) data.watchdogMs = event.watchdogMs;
           // Creation is idempotent: a drone that exists is left as it is and not commissioned again.
-          for (const id of new Set(event.droneIds)) ctx.create(droneRef(id), { type: 'Commission' });
-          data.fleetSize = Math.max(data.fleetSize, new Set(event.droneIds).size);
+          const ids = new Set(event.droneIds);
+          for (const id of ids) ctx.create(droneRef(id), { type: 'Commission' });
+          data.fleetSize = Math.max(data.fleetSize, ids.size);
         },
         AssignDrone: (data, event, ctx) => {
           if (!event.viaSaga && !ownHas(data.requests, event.deliveryId)) {

@@ -85,7 +85,8 @@ export class StepStore {
       status: MachineStatus;
       created_at: Date;
       definition_version: number;
-      inbox: { seq: string; event: RsmEvent; event_id: string | null; sender_type: string | null; sender_id: string | null; timer_name: string | null; request_key: string | null; attempts: number; not_before: number | null; created_at: number }[];
+      // The machine's rows as JSON: its times in ms since the epoch.
+      inbox: (Omit<InboxRow, 'machine_type' | 'machine_id' | 'not_before' | 'created_at'> & { not_before: number | null; created_at: number })[];
     }>(client,
       `WITH locked AS MATERIALIZED (
          SELECT m.type, m.id, m.state, m.data, m.status, m.created_at, m.definition_version FROM ${this.tables.machines} m
@@ -108,20 +109,7 @@ export class StepStore {
     for (const row of result.rows) {
       locked.set(machineKey(row), { snapshot: { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status }, createdAt: row.created_at.getTime(), definitionVersion: row.definition_version });
       for (const i of row.inbox) {
-        inbox.push({
-          seq: i.seq,
-          type: row.type,
-          id: row.id,
-          event: i.event,
-          eventId: i.event_id ?? `e${i.seq}`,
-          senderType: i.sender_type,
-          senderId: i.sender_id,
-          timerName: i.timer_name,
-          requestKey: i.request_key,
-          attempts: i.attempts,
-          notBefore: i.not_before === null ? null : new Date(Number(i.not_before)),
-          createdAt: new Date(Number(i.created_at)),
-        });
+        inbox.push(inboxEvent({ ...i, machine_type: row.type, machine_id: row.id, not_before: i.not_before === null ? null : new Date(Number(i.not_before)), created_at: new Date(Number(i.created_at)) }));
       }
     }
     return { locked, inbox };
@@ -179,20 +167,7 @@ export class StepStore {
 
   /** The oldest inbox rows of each machine; with `orphansOnly`, only of machines that do not exist. */
   async loadInbox(client: PoolClient, refs: readonly MachineRef[], limit: number, orphansOnly = false): Promise<InboxEvent[]> {
-    const rows = await query<{
-      seq: string;
-      machine_type: string;
-      machine_id: string;
-      event: RsmEvent;
-      event_id: string | null;
-      sender_type: string | null;
-      sender_id: string | null;
-      timer_name: string | null;
-      request_key: string | null;
-      attempts: number;
-      not_before: Date | null;
-      created_at: Date;
-    }>(client,
+    const rows = await query<InboxRow>(client,
       `SELECT i.* FROM ${recordset('$1', 'type text, id text', refs)} k
        CROSS JOIN LATERAL (
          SELECT seq, machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
@@ -203,20 +178,7 @@ export class StepStore {
        ) i ORDER BY i.seq`,
       [JSON.stringify(refs.map((ref) => ({ type: ref.type, id: ref.id })))],
     );
-    return rows.rows.map((row) => ({
-      seq: row.seq,
-      type: row.machine_type,
-      id: row.machine_id,
-      event: row.event,
-      eventId: row.event_id ?? `e${row.seq}`,
-      senderType: row.sender_type,
-      senderId: row.sender_id,
-      timerName: row.timer_name,
-      requestKey: row.request_key,
-      attempts: row.attempts,
-      notBefore: row.not_before,
-      createdAt: row.created_at,
-    }));
+    return rows.rows.map(inboxEvent);
   }
 
   /**
@@ -396,6 +358,40 @@ export class StepStore {
       result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(stored.epoch), outboxId: stored.id } });
     }
   }
+}
+
+/** An inbox row as the store reads it. */
+interface InboxRow {
+  readonly seq: string;
+  readonly machine_type: string;
+  readonly machine_id: string;
+  readonly event: RsmEvent;
+  readonly event_id: string | null;
+  readonly sender_type: string | null;
+  readonly sender_id: string | null;
+  readonly timer_name: string | null;
+  readonly request_key: string | null;
+  readonly attempts: number;
+  readonly not_before: Date | null;
+  readonly created_at: Date;
+}
+
+/** An inbox row as the planner takes it. */
+function inboxEvent(row: InboxRow): InboxEvent {
+  return {
+    seq: row.seq,
+    type: row.machine_type,
+    id: row.machine_id,
+    event: row.event,
+    eventId: row.event_id ?? `e${row.seq}`,
+    senderType: row.sender_type,
+    senderId: row.sender_id,
+    timerName: row.timer_name,
+    requestKey: row.request_key,
+    attempts: row.attempts,
+    notBefore: row.not_before,
+    createdAt: row.created_at,
+  };
 }
 
 /** The machine updates as JSON, each machine's data as the text its step already serialized. */

@@ -13,15 +13,22 @@ export class JsonClient {
   private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
-  /** The status and body (text, cut at 64 KiB) of the answer; rejects on a network error or after `timeoutMs` of silence. */
+  /**
+   * The status and body (text, cut at 64 KiB) of the answer; rejects on a network error, or when
+   * the whole exchange has not ended within `timeoutMs` (an answer dripping forever included).
+   */
   post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
     const text = JSON.stringify(body);
     const secure = url.startsWith('https:');
     const send = secure ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
       const request = send(
         url,
-        { method: 'POST', agent: secure ? this.https : this.http, timeout: timeoutMs, headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+        { method: 'POST', agent: secure ? this.https : this.http, headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
         (response: IncomingMessage) => {
           const chunks: Buffer[] = [];
           let size = 0;
@@ -29,12 +36,15 @@ export class JsonClient {
             if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
             size += chunk.length;
           });
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_BYTES) }));
-          response.on('error', reject);
+          response.on('end', () => {
+            clearTimeout(timer);
+            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_BYTES) });
+          });
+          response.on('error', fail);
         },
       );
-      request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
-      request.on('error', reject);
+      const timer = setTimeout(() => request.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
+      request.on('error', fail);
       request.end(text);
     });
   }

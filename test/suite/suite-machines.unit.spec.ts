@@ -202,6 +202,54 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('keeps a booking in the Fleet only while it waits (or comes over REST), and a refusal brings it back', async () => {
+    const rt = await suite(2);
+    const [a, b, c] = [request({ ownerId: 'owner-a' }), request({ ownerId: 'owner-b' }), request({ ownerId: 'owner-c' })];
+    for (const r of [a, b, c]) await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    // Two drones: a and b hold them, c waits. Only c's booking is kept.
+    assert.deepEqual(Object.keys(fleetOf(rt).requests), [c.deliveryId], 'only the waiting booking is kept');
+    assert.deepEqual(fleetOf(rt).waiting, [c.deliveryId]);
+    // A REST booking keeps its entry (it is counted against MAX_REST_BOOKINGS) once it has a drone.
+    await fly(rt, a.deliveryId);
+    assert.equal(sagaOf(rt, c.deliveryId).state, 'Scheduled', 'the waiting delivery got the freed drone');
+    assert.deepEqual(fleetOf(rt).requests, {}, 'and its booking went with the assignment');
+    await fly(rt, b.deliveryId);
+    const rest = await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'rest-1', ownerId: 'owner-r', viaSaga: false });
+    assert.equal((rest as { queued: boolean }).queued, false);
+    assert.deepEqual(fleetOf(rt).requests, { 'rest-1': { ownerId: 'owner-r', viaSaga: false } });
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('a drone that was not idle after all refuses, and the refusal brings back whom the booking was for', async () => {
+    const rt = await suite(2);
+    await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'rest-1', ownerId: 'owner-r', viaSaga: false });
+    const [busy] = Object.values(fleetOf(rt).assignments);
+    assert.ok(busy !== undefined);
+    // The Fleet believes the reserved drone idle again, as an overtaken announcement could make it.
+    rt.seed(Fleet.ref(FLEET_ID), { state: 'Active', data: { ...fleetOf(rt), idle: [busy, ...fleetOf(rt).idle] } });
+    const d = request({ ownerId: 'owner-d' });
+    await rt.create(DeliveryRequestMachine.ref(d.deliveryId), { type: 'Submit', request: d });
+    const saga = sagaOf(rt, d.deliveryId);
+    assert.equal(saga.state, 'Scheduled', 'the saga got a drone after the refusal');
+    assert.notEqual(saga.data.droneId, busy);
+    const drone = rt.get(Drone.ref(saga.data.droneId as string))?.data as { ownerId: string; viaSaga: boolean };
+    assert.deepEqual({ ownerId: drone.ownerId, viaSaga: drone.viaSaga }, { ownerId: 'owner-d', viaSaga: true }, "the saga's owner, and the saga is told");
+    assert.equal(Object.hasOwn(fleetOf(rt).requests, d.deliveryId), false);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('a drone keeps the last ten changes of state, whatever it flew', async () => {
+    const rt = await suite(1);
+    for (let i = 0; i < 4; i += 1) {
+      const r = request();
+      await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+      await fly(rt, r.deliveryId);
+    }
+    const history = (rt.get(Drone.ref('drone-1'))?.data as { history: { state: string }[] }).history;
+    assert.equal(history.length, 10);
+    assert.deepEqual(history.slice(-5).map((h) => h.state), ['Reserved', 'EnRouteToPickup', 'EnRouteToDropoff', 'Returning', 'Idle']);
+  });
+
   it('answers illegal delivery transitions with a refusal naming the stage', async () => {
     const rt = await suite();
     const r = request();

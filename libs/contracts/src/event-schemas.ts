@@ -74,7 +74,7 @@ const fleetContract = {
   Release: event('Release', { deliveryId: ref }),
   DroneAvailable: event('DroneAvailable', { droneId: ref }),
   BookingReleased: event('BookingReleased', { droneId: ref, deliveryId: ref }),
-  ReservationRefused: event('ReservationRefused', { droneId: ref, deliveryId: ref }),
+  ReservationRefused: event('ReservationRefused', { droneId: ref, deliveryId: ref, ownerId: ref.optional(), viaSaga: z.boolean().optional() }),
   DeliveryFinished: event('DeliveryFinished', { droneId: ref, deliveryId: ref, ownerId: ref, at: z.string() }),
 } satisfies Contract<FleetEvents>;
 

@@ -57,7 +57,8 @@ export type FleetEvents =
   | { type: 'DroneAvailable'; droneId: string }
   /** A drone released over REST ends its booking (sent before its DroneAvailable). */
   | { type: 'BookingReleased'; droneId: string; deliveryId: string }
-  | { type: 'ReservationRefused'; droneId: string; deliveryId: string }
+  /** The refused reservation's owner and booking kind come back, since the Fleet keeps them only while a delivery waits. */
+  | { type: 'ReservationRefused'; droneId: string; deliveryId: string; ownerId?: string; viaSaga?: boolean }
   | { type: 'DeliveryFinished'; droneId: string; deliveryId: string; ownerId: string; at: string };
 
 /** Completed deliveries of one owner (machine id: the owner id), per month. */

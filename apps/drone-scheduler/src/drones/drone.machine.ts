@@ -26,6 +26,11 @@ export interface DroneData {
 }
 
 export const IGNORED_LIMIT = 20;
+/**
+ * State changes a drone keeps: two flights. The drone's data is copied, serialized and written on
+ * every one of its steps (about six a delivery), so each entry kept costs on every step.
+ */
+export const HISTORY_LIMIT = 10;
 
 /** What a release over REST answers its caller (the service that booked the drone). */
 export type ReleaseAnswer = { released: string | null } | { refused: string; state: DroneState };
@@ -52,7 +57,7 @@ function tellSaga(viaSaga: boolean, ctx: StepContext<DroneState>, deliveryId: st
 }
 
 function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState): void {
-  appendBounded(data.history, { at: ctx.now.toISOString(), state, deliveryId: data.deliveryId }, 50);
+  appendBounded(data.history, { at: ctx.now.toISOString(), state, deliveryId: data.deliveryId }, HISTORY_LIMIT);
   ctx.goto(state);
 }
 
@@ -104,11 +109,11 @@ function mismatch(data: DroneData, event: { deliveryId: string; status: string }
   return true;
 }
 
-function refuse(data: DroneData, event: { deliveryId: string }, ctx: StepContext<DroneState>): void {
+function refuse(data: DroneData, event: { deliveryId: string; ownerId: string; viaSaga: boolean }, ctx: StepContext<DroneState>): void {
   if (event.deliveryId === data.deliveryId) {
     tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneAssigned', droneId: ctx.self.id });
   } else {
-    ctx.send(fleetRef, { type: 'ReservationRefused', droneId: ctx.self.id, deliveryId: event.deliveryId });
+    ctx.send(fleetRef, { type: 'ReservationRefused', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: event.ownerId, viaSaga: event.viaSaga });
   }
 }
 

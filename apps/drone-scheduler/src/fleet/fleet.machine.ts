@@ -6,8 +6,13 @@ export interface FleetData {
   idle: string[];
   /** Live assignments: deliveryId -> droneId (read and written with own-property helpers only). */
   assignments: Record<string, string>;
-  /** Who each assigned or waiting delivery belongs to, and whether a saga waits for answers. */
-  requests: Record<string, { ownerId: string; viaSaga: boolean }>;
+  /**
+   * Who each waiting delivery belongs to, and whether a saga waits for answers; kept after the
+   * assignment only for bookings over REST (which are counted). A saga's entry goes once its drone
+   * is reserved: the Fleet's data is rewritten on every step, so it holds no more than it must.
+   * (Data stored before this kept every assigned delivery's entry; those go as the deliveries end.)
+   */
+  requests: Record<string, Booking>;
   /** Deliveries waiting for a drone, oldest first. */
   waiting: string[];
   /**
@@ -39,17 +44,33 @@ export type AssignAnswer = { droneId: string | null; queued: boolean } | { refus
 /** What each request answers. */
 export type FleetReplies = { AssignDrone: AssignAnswer; Release: { released: string | null } };
 
-function assign(data: FleetData, ctx: StepContext, deliveryId: string): string | null {
+/** Whom a delivery's drone is booked for. */
+export interface Booking {
+  ownerId: string;
+  viaSaga: boolean;
+}
+
+/** Keeps a booking's entry while it waits, or for as long as it holds a drone if it came over REST. */
+function keep(data: FleetData, deliveryId: string, booking: Booking, assigned: boolean): void {
+  if (assigned && booking.viaSaga) ownDelete(data.requests, deliveryId);
+  else ownSet(data.requests, deliveryId, booking);
+}
+
+function assign(data: FleetData, ctx: StepContext, deliveryId: string, booking: Booking): string | null {
   const existing = ownGet(data.assignments, deliveryId);
-  if (existing !== undefined) return existing;
-  const request = ownGet(data.requests, deliveryId) ?? { ownerId: '', viaSaga: false };
+  if (existing !== undefined) {
+    keep(data, deliveryId, booking, true);
+    return existing;
+  }
   const free = data.idle.shift();
   if (free === undefined) {
     if (!data.waiting.includes(deliveryId)) data.waiting.push(deliveryId);
+    keep(data, deliveryId, booking, false);
     return null;
   }
   ownSet(data.assignments, deliveryId, free);
-  ctx.send(droneRef(free), { type: 'Reserve', deliveryId, ownerId: request.ownerId, viaSaga: request.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
+  keep(data, deliveryId, booking, true);
+  ctx.send(droneRef(free), { type: 'Reserve', deliveryId, ownerId: booking.ownerId, viaSaga: booking.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
   return free;
 }
 
@@ -88,8 +109,7 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
             const restBookings = Object.values(data.requests).filter((r) => !r.viaSaga).length;
             if (restBookings >= MAX_REST_BOOKINGS) return ctx.reply({ refused: `${restBookings} drone bookings over REST are held or waiting, the most allowed` } satisfies AssignAnswer);
           }
-          if (!ownHas(data.requests, event.deliveryId)) ownSet(data.requests, event.deliveryId, { ownerId: event.ownerId, viaSaga: event.viaSaga });
-          const droneId = assign(data, ctx, event.deliveryId);
+          const droneId = assign(data, ctx, event.deliveryId, ownGet(data.requests, event.deliveryId) ?? { ownerId: event.ownerId, viaSaga: event.viaSaga });
           ctx.reply({ droneId, queued: droneId === null } satisfies AssignAnswer);
         },
         Release: (data, event, ctx) => {
@@ -117,13 +137,18 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           if (Object.values(data.assignments).includes(event.droneId) || data.idle.includes(event.droneId)) return;
           data.idle.push(event.droneId);
           const next = data.waiting.shift();
-          if (next !== undefined) assign(data, ctx, next);
+          // A waiting delivery always has its entry; the fallback only keeps the types honest.
+          if (next !== undefined) assign(data, ctx, next, ownGet(data.requests, next) ?? { ownerId: '', viaSaga: true });
         },
         ReservationRefused: (data, event, ctx) => {
           // The drone was not idle after all: give the delivery the next one.
           if (ownGet(data.assignments, event.deliveryId) === event.droneId) {
             ownDelete(data.assignments, event.deliveryId);
-            assign(data, ctx, event.deliveryId);
+            // A saga's booking left `requests` when the drone was reserved: the refusal brings it
+            // back. A drone from before it did (a rolling deploy) sends neither; only a saga's
+            // booking can be missing, so that is what it was.
+            const booking = ownGet(data.requests, event.deliveryId) ?? { ownerId: event.ownerId ?? '', viaSaga: event.viaSaga ?? true };
+            assign(data, ctx, event.deliveryId, booking);
           }
         },
         DeliveryFinished: (data, event) => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { inTransaction } from '../src/store/transaction.js';
+import pg from 'pg';
+import { testConfig } from './support/config.js';
 import { testPool, waitFor } from './support/helpers.js';
 
 describe('transactions when Postgres drops the connection', () => {
@@ -24,5 +26,44 @@ describe('transactions when Postgres drops the connection', () => {
     await assert.rejects(outcome);
     // The broken connection was discarded: the pool still serves queries.
     assert.equal((await pool.query<{ n: number }>('SELECT 1 AS n')).rows[0]?.n, 1);
+  });
+});
+
+describe('transactions on a pipelined connection (BEGIN sent with the first statement)', () => {
+  const pool = new pg.Pool({ connectionString: testConfig.DATABASE_URL, max: 2, pipeline: true });
+  const table = `rsm_pipelined_${process.pid}`;
+  after(async () => {
+    await pool.end();
+  });
+
+  it('runs every statement inside the one transaction, and commits it', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    const seen = await inTransaction(pool, async (client) => {
+      // Outside a transaction each statement has its own transaction id and start time.
+      const first = (await client.query<{ xid: string; at: Date }>('SELECT txid_current()::text AS xid, now() AS at')).rows[0];
+      await client.query(`INSERT INTO ${table} VALUES (1), (2)`);
+      const second = (await client.query<{ xid: string; at: Date }>('SELECT txid_current()::text AS xid, now() AS at')).rows[0];
+      return { first, second };
+    });
+    assert.equal(seen.first?.xid, seen.second?.xid, 'one transaction id');
+    assert.equal(seen.first?.at.getTime(), seen.second?.at.getTime(), 'one transaction start');
+    assert.equal((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]?.n, '2');
+  });
+
+  it('rolls back every statement when a later one fails', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    await assert.rejects(
+      inTransaction(pool, async (client) => {
+        await client.query(`INSERT INTO ${table} VALUES (1)`);
+        await client.query('SELECT 1/0');
+      }),
+      /division by zero/,
+    );
+    assert.equal((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]?.n, '0', 'nothing committed');
+    // The connection is usable again, outside any transaction.
+    assert.equal((await pool.query<{ s: string }>('SELECT current_setting(\'transaction_isolation\') AS s')).rows.length, 1);
+    await pool.query(`DROP TABLE ${table}`);
   });
 });

@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
 import type { ActivityEntry } from '../core/messages.js';
 import type { TableNames } from './table-names.js';
-import { inTransaction } from './transaction.js';
 
 /** The activity table's statements: claims under a lease, postponed retries, and outcomes. */
 export class ActivityStore {
@@ -50,17 +49,16 @@ export class ActivityStore {
   }
 
   /**
-   * Delivers a call's outcome event to its machine's inbox and deletes the call, in one
-   * transaction; does nothing if another process delivered it already.
+   * Delivers a call's outcome event to its machine's inbox and deletes the call, in one statement
+   * (so one atomic round trip, without BEGIN and COMMIT); does nothing if another process
+   * delivered it already.
    */
   async finish(entry: ActivityEntry, event: object): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      const gone = await client.query(`DELETE FROM ${this.tables.activities} WHERE id = $1 RETURNING id`, [entry.id]);
-      if (gone.rowCount === 0) return;
-      await client.query(
-        `INSERT INTO ${this.tables.inbox} (machine_type, machine_id, event, event_id) VALUES ($1, $2, $3, $4)`,
-        [entry.machineType, entry.machineId, JSON.stringify(event), `a:${entry.idempotencyKey}`],
-      );
-    });
+    await this.pool.query(
+      `WITH gone AS (DELETE FROM ${this.tables.activities} WHERE id = $1 RETURNING id)
+       INSERT INTO ${this.tables.inbox} (machine_type, machine_id, event, event_id)
+       SELECT $2::text, $3::text, $4::jsonb, $5::text FROM gone`,
+      [entry.id, entry.machineType, entry.machineId, JSON.stringify(event), `a:${entry.idempotencyKey}`],
+    );
   }
 }

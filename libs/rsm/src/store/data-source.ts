@@ -24,6 +24,13 @@ export interface RsmDataSourceOptions {
   readonly applicationName?: string;
   /** Deadlines of the pool's connections; without them a stalled network stalls every caller. */
   readonly timeouts?: RsmPoolTimeouts;
+  /**
+   * `pg`'s pipeline mode (default on): a connection sends a statement without waiting for the
+   * answer to the one before. The runtime's transactions send `BEGIN` with their first statement,
+   * one round trip fewer each (see `inTransaction`). Cursors and query streams cannot run on such a
+   * connection; pass `false` if the application's own code uses them on this DataSource.
+   */
+  readonly pipeline?: boolean;
 }
 
 /** Connection deadlines (see `postgres.*TimeoutMs` in the runtime options). */
@@ -64,7 +71,7 @@ export function createRsmDataSource(options: RsmDataSourceOptions): DataSource {
     applicationName: options.applicationName ?? `rsm-${schema}`,
     poolSize: options.poolSize ?? 10,
     logging: false,
-    ...(options.timeouts === undefined ? {} : { extra: poolTimeouts(options.timeouts) }),
+    extra: { pipeline: options.pipeline ?? true, ...(options.timeouts === undefined ? {} : poolTimeouts(options.timeouts)) },
   });
 }
 

@@ -17,8 +17,18 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
   };
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
+    let begun: Promise<unknown> | undefined;
+    if (isPipelined(client)) {
+      // BEGIN goes out with the first statement of `work`, not a round trip before it. Its answer
+      // is still awaited before COMMIT: a connection that failed under BEGIN fails the statements
+      // behind it too, and nothing commits without a BEGIN that succeeded.
+      begun = client.query('BEGIN');
+      begun.catch(() => undefined);
+    } else {
+      await client.query('BEGIN');
+    }
     const value = await work(client);
+    await begun;
     beforeCommit?.();
     await client.query('COMMIT');
     return value;
@@ -39,6 +49,11 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
     client.off('error', onError);
     client.release(broken);
   }
+}
+
+/** Whether `pg` sends this connection's statements without waiting for each answer (pipeline mode). */
+function isPipelined(client: PoolClient): boolean {
+  return (client as unknown as { pipeline?: unknown }).pipeline === true;
 }
 
 /** The error `pg` raises when `query_timeout` passes without an answer. */

@@ -104,3 +104,38 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     assert.equal((await rsm.get(Task.ref('old-halted')))?.status, 'active');
   });
 });
+
+describe('tables the runtime rewrites all the time are vacuumed', () => {
+  const schema = uniqueSchema('vac');
+  const prefix = uniquePrefix('vac');
+  const pool = testPool();
+  let rsm: RsmRuntime;
+
+  before(async () => {
+    // 'always', so that the test means the same on a server with autovacuum on or off ('auto' does it only when off).
+    rsm = await startRuntime({ service: 'vacuum', schema, prefix, machines: [Task], overrides: { vacuum: { mode: 'always', intervalMs: 300 } } });
+  });
+
+  after(async () => {
+    await rsm?.stop();
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  it('vacuums them, so that the rows each step leaves dead are reclaimed', async () => {
+    await rsm.create(Task.ref('busy'), { type: 'Open' });
+    for (let i = 0; i < 50; i += 1) await rsm.send(Task.ref('busy'), { type: 'Open' });
+    const vacuumed = async () =>
+      (await pool.query<{ relname: string; n: string }>(`SELECT relname, vacuum_count::text AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname IN ('rsm_machines', 'rsm_inbox', 'rsm_outbox', 'rsm_timers')`, [schema])).rows.filter((r) => Number(r.n) > 0).map((r) => r.relname).sort();
+    const seen = await waitFor('a vacuum of the busy tables after the steps', async () => {
+      const tables = await vacuumed();
+      return tables.length === 4 ? tables : undefined;
+    }, 20_000);
+    assert.deepEqual(seen, ['rsm_inbox', 'rsm_machines', 'rsm_outbox', 'rsm_timers']);
+    const dead = await waitFor('the machine row to have no dead versions left', async () => {
+      const row = (await pool.query<{ n: string }>(`SELECT n_dead_tup::text AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'rsm_machines'`, [schema])).rows[0];
+      return row !== undefined && Number(row.n) === 0 ? Number(row.n) : undefined;
+    }, 20_000);
+    assert.equal(dead, 0);
+  });
+});

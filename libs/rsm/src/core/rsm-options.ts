@@ -202,6 +202,19 @@ export const rsmOptionsSchema = z.object({
   /** How often old step history and answered requests are deleted (a full batch goes on at once). */
   cleanupIntervalMs: positiveInt.default(60_000),
   /**
+   * The runtime's tables are rewritten all the time (an outbox row lives milliseconds, a machine
+   * row is updated on every step): without VACUUM they grow without end and every statement slows
+   * down. Postgres's autovacuum does it; where a server runs with `autovacuum = off`, the runtime
+   * vacuums its own tables every `intervalMs` (`mode: 'auto'`, one process per schema at a time).
+   * `'always'` vacuums whatever the server does; `'never'` leaves it to the operator.
+   */
+  vacuum: z
+    .object({
+      mode: z.enum(['auto', 'always', 'never']).default('auto'),
+      intervalMs: positiveInt.default(60_000),
+    })
+    .prefault({}),
+  /**
    * How often machines stored at an older definition version that no event steps are migrated at
    * rest, 100 at a time (a full batch goes on at once), so that a finished rollout leaves no old
    * version behind; 0 leaves them to their next step.

@@ -323,6 +323,14 @@ export class RsmRuntime {
         : []),
       new PeriodicTask('stats', 5_000, () => this.refreshGauges(), this.logger),
     );
+    const vacuuming = o.vacuum.mode === 'always' || (o.vacuum.mode === 'auto' && !(await this.parts.maintenance.autovacuumOn()));
+    if (vacuuming) {
+      if (o.vacuum.mode === 'auto') this.logger.warn({ intervalMs: o.vacuum.intervalMs }, 'the Postgres server runs with autovacuum off: the runtime vacuums its own tables');
+      this.tasks.push(new PeriodicTask('vacuum', o.vacuum.intervalMs, async () => {
+        await this.parts?.maintenance.vacuum();
+        return false;
+      }, this.logger));
+    }
     this.replyCheck = new PeriodicTask('reply-check', 1_000, () => this.checkStoredReplies(), this.logger);
     this.tasks.push(this.replyCheck);
     if (o.worker) {

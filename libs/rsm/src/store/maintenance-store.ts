@@ -65,6 +65,43 @@ export class MaintenanceStore {
     return result.rows.map((row) => `${row.machine_type}/${row.machine_id}`);
   }
 
+  /** Whether the server vacuums tables by itself (`autovacuum`, on unless an operator turned it off). */
+  async autovacuumOn(): Promise<boolean> {
+    const row = (await this.pool.query<{ autovacuum: string }>('SHOW autovacuum')).rows[0];
+    return row?.autovacuum !== 'off';
+  }
+
+  /**
+   * VACUUM (ANALYZE) of the tables the runtime rewrites all the time, by one process of the schema
+   * at a time (an advisory lock that a busy peer holds makes the others skip their turn). Returns
+   * whether this process did it.
+   */
+  async vacuum(): Promise<boolean> {
+    const t = this.tables;
+    const client = await this.pool.connect();
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    let broken = false;
+    try {
+      const lock = `rsm-vacuum:${t.schema}`;
+      const got = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [lock])).rows[0]?.ok === true;
+      if (!got) return false;
+      try {
+        await client.query(`VACUUM (ANALYZE) ${[t.machines, t.inbox, t.outbox, t.sendSeq, t.recvSeq, t.reorder, t.timers, t.activities, t.requests, t.steps].join(', ')}`);
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]);
+      }
+      return true;
+    } catch (error) {
+      broken = true;
+      throw error;
+    } finally {
+      client.off('error', ignore);
+      // A connection whose unlock may not have run is discarded: its session lock goes with it.
+      client.release(broken);
+    }
+  }
+
   async cleanUp(onDeleted: (table: string, rows: number) => void): Promise<boolean> {
     const t = this.tables;
     const o = this.options;

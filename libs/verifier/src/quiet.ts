@@ -4,14 +4,17 @@ import { readSnapshot, type SuiteSnapshot, type SuiteUrls } from './suite-snapsh
 const terminal = new Set<string>(TERMINAL_SAGA_STATES);
 
 /**
- * Quiet: every saga terminal, every drone Idle or Offline, and the package of every completed
- * delivery told so (a saga completes before its package has handled the saga's last message).
+ * Quiet: every saga terminal, every drone Idle or Offline and every Idle one back in the Fleet's
+ * idle list (a drone is Idle one step before the Fleet hears of it), and the package of every
+ * completed delivery told so (a saga completes before its package has handled the saga's last message).
  */
 export function isQuiet(s: SuiteSnapshot): boolean {
   const packages = new Map(s.packages.map((p) => [p.id, p.state]));
+  const idle = s.fleet.idle === undefined ? undefined : new Set(s.fleet.idle);
   return (
     s.sagas.every((x) => terminal.has(x.state)) &&
     s.drones.every((d) => d.state === 'Idle' || d.state === 'Offline') &&
+    (idle === undefined || s.drones.every((d) => d.state !== 'Idle' || idle.has(d.id))) &&
     s.requests.length === s.sagas.length &&
     s.sagas.every((x) => x.state !== 'Completed' || x.packageId === null || packages.get(x.packageId) === 'Delivered')
   );

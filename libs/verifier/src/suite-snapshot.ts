@@ -13,7 +13,8 @@ export interface SuiteSnapshot {
   readonly deliveries: DeliveryView[];
   readonly packages: PackageView[];
   readonly drones: DroneView[];
-  readonly fleet: { assignments: Record<string, string>; waiting: string[] };
+  /** `idle` is absent from a drone-scheduler that predates it. */
+  readonly fleet: { assignments: Record<string, string>; waiting: string[]; idle?: string[] };
   readonly deadLetters: Record<string, DeadLetterView[]>;
 }
 
@@ -63,7 +64,7 @@ export async function readSnapshot(urls: SuiteUrls, operatorKey?: string): Promi
     listAll<DeliveryView>(`${urls.delivery}/api/deliveries`, (d) => d.id, operatorKey),
     listAll<PackageView>(`${urls.package}/api/packages`, (p) => p.id, operatorKey),
     listAll<DroneView>(`${urls['drone-scheduler']}/api/drones`, (d) => d.id, operatorKey),
-    getJson<{ assignments: Record<string, string>; waiting: string[] }>(`${urls['drone-scheduler']}/api/fleet`, operatorKey),
+    getJson<{ assignments: Record<string, string>; waiting: string[]; idle?: string[] }>(`${urls['drone-scheduler']}/api/fleet`, operatorKey),
   ]);
   const deadLetters: Record<string, DeadLetterView[]> = {};
   for (const [service, url] of Object.entries(urls)) deadLetters[service] = await openDeadLetters(url, operatorKey);

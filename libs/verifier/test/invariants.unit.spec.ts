@@ -13,7 +13,7 @@ function healthy(): SuiteSnapshot {
     deliveries: [{ id: 'd1', stage: 'Completed', droneId: 'drone-1', packageId: 'p1', stages: ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed'].map((stage) => ({ stage, at: '' })) }],
     packages: [{ id: 'p1', state: 'Delivered', deliveryId: 'd1' }, { id: 'p2', state: 'Registered', deliveryId: null }],
     drones: [{ id: 'drone-1', state: 'Idle', deliveryId: null, history: [{ state: 'Reserved', deliveryId: 'd1' }, { state: 'EnRouteToPickup', deliveryId: 'd1' }, { state: 'Idle', deliveryId: null }] }],
-    fleet: { assignments: {}, waiting: [] },
+    fleet: { assignments: {}, waiting: [], idle: ['drone-1'] },
     deadLetters: { ingestion: [], workflow: [] },
   };
 }
@@ -33,6 +33,12 @@ describe('invariant verifier', () => {
     const live = healthy();
     (live.sagas[1] as { state: string }).state = 'DronePending';
     assert.ok(!isQuiet(live));
+    const unheard = healthy();
+    unheard.fleet.idle = [];
+    assert.ok(!isQuiet(unheard), 'the drone is Idle but the Fleet has not yet heard so');
+    const older = healthy();
+    delete older.fleet.idle;
+    assert.ok(isQuiet(older), 'a drone-scheduler that does not show its idle list is judged without it');
   });
 
   it('catches each kind of violation with the invariant it breaks', () => {

@@ -87,7 +87,17 @@ export class MaintenanceStore {
       const got = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [lock])).rows[0]?.ok === true;
       if (!got) return false;
       try {
-        await client.query(`VACUUM (ANALYZE) ${[t.machines, t.inbox, t.outbox, t.sendSeq, t.recvSeq, t.reorder, t.timers, t.activities, t.requests, t.steps].join(', ')}`);
+        // One statement per table: each stays well within the statement deadline, and a table too
+        // large to vacuum within it does not cost the others their turn (its error is raised after).
+        let failed: Error | undefined;
+        for (const table of [t.machines, t.inbox, t.outbox, t.sendSeq, t.recvSeq, t.reorder, t.timers, t.activities, t.requests, t.steps]) {
+          try {
+            await client.query(`VACUUM (ANALYZE) ${table}`);
+          } catch (error) {
+            failed ??= error instanceof Error ? error : new Error(String(error));
+          }
+        }
+        if (failed !== undefined) throw failed;
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]);
       }

@@ -1,5 +1,8 @@
 import type { RsmLogger } from '../core/logger.js';
 
+/** The longest delay setTimeout honours (about 24.8 days); Node runs a longer one after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * A background loop: runs `work` every `intervalMs` (with jitter so that processes drift apart),
  * earlier when woken, never twice at once, and logs rather than dies when `work` throws.
@@ -50,7 +53,13 @@ export class PeriodicTask {
     if (at >= this.nextAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.nextAt = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, at - Date.now()));
+    // setTimeout fires a delay beyond MAX_TIMER_MS at once: a long interval waits in steps.
+    this.timer = setTimeout(() => {
+      if (Date.now() >= at) return this.fire();
+      this.timer = undefined;
+      this.nextAt = Infinity;
+      this.plan(at);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
     this.timer.unref();
   }
 

@@ -98,6 +98,41 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('hears once from a drone per delivery: back from its flight, it ends the assignment and is free again', async () => {
+    const rt = await suite(1);
+    const first = request();
+    const second = request();
+    await rt.create(DeliveryRequestMachine.ref(first.deliveryId), { type: 'Submit', request: first });
+    await rt.create(DeliveryRequestMachine.ref(second.deliveryId), { type: 'Submit', request: second });
+    assert.deepEqual(fleetOf(rt).waiting, [second.deliveryId], 'one drone: the second delivery waits');
+    const fleetEvents = () => rt.trace.filter((t) => t.machine === `Fleet/${FLEET_ID}` && t.outcome === 'ok').map((t) => t.event.type);
+    const before = fleetEvents().length;
+    await fly(rt, first.deliveryId, 'Delivered');
+    assert.deepEqual(fleetOf(rt).assignments, { [first.deliveryId]: 'drone-1' }, 'a returning drone is still the delivery\'s: not free');
+    assert.deepEqual(await rt.request(Drone.ref('drone-1'), { type: 'Status', deliveryId: first.deliveryId, status: 'Returned' }), { ok: true, state: 'Idle' });
+    assert.deepEqual(fleetEvents().slice(before), ['DroneAvailable'], 'one event from the drone for the whole flight');
+    assert.equal(sagaOf(rt, first.deliveryId).state, 'Completed');
+    assert.equal(sagaOf(rt, second.deliveryId).state, 'Scheduled', 'the freed drone went to the waiting delivery');
+    assert.deepEqual(fleetOf(rt).assignments, { [second.deliveryId]: 'drone-1' });
+    await fly(rt, second.deliveryId);
+    assert.deepEqual(fleetOf(rt).assignments, {});
+    assert.deepEqual(fleetOf(rt).idle, ['drone-1']);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('still ends an assignment on DeliveryFinished, from drones of the previous release, and migrates a v2 Fleet', async () => {
+    const rt = new TestRuntime([Fleet, Drone, Utilization]);
+    rt.seed(Fleet.ref(FLEET_ID), { state: 'Active', data: { idle: [], assignments: { d1: 'drone-1' }, requests: {}, waiting: ['d2'], fleetSize: 1 } satisfies FleetData, version: 2 });
+    rt.seed(Drone.ref('drone-1'), { state: 'Returning', data: { deliveryId: 'd1', ownerId: 'o', viaSaga: true, pickupLocation: 'A', dropOffLocation: 'B', deliveries: 1, lastPickupAt: null, ignored: [], history: [] } });
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'DeliveryFinished', droneId: 'drone-1', deliveryId: 'd1', ownerId: 'o', at: '2026-01-01T00:00:00Z' }, Drone.ref('drone-1'));
+    assert.equal(rt.get(Fleet.ref(FLEET_ID))?.version, 3);
+    assert.deepEqual(fleetOf(rt).assignments, {});
+    // Its DroneAvailable (with `finished`, from today's code) is then a plain announcement.
+    await rt.request(Drone.ref('drone-1'), { type: 'Status', deliveryId: 'd1', status: 'Returned' });
+    assert.deepEqual(fleetOf(rt).assignments, { d2: 'drone-1' }, 'the freed drone went to the waiting delivery');
+    assert.equal(rt.stateOf(Drone.ref('drone-1')), 'Reserved');
+  });
+
   it('a v1 Fleet (every drone id kept) migrates to its size, and a re-seed commissions only new drones', async () => {
     const rt = new TestRuntime([Fleet, Drone, Utilization]);
     rt.seed(Fleet.ref(FLEET_ID), { state: 'Active', data: { idle: ['drone-1', 'drone-2'], assignments: {}, requests: {}, waiting: [], drones: ['drone-1', 'drone-2'] }, version: 1 });

@@ -72,7 +72,7 @@ const fleetContract = {
   Seed: event('Seed', { droneIds: z.array(ref), watchdogMs: z.number().int().positive().optional() }),
   AssignDrone: event('AssignDrone', { deliveryId: ref, ownerId: ref, viaSaga: z.boolean() }),
   Release: event('Release', { deliveryId: ref }),
-  DroneAvailable: event('DroneAvailable', { droneId: ref }),
+  DroneAvailable: event('DroneAvailable', { droneId: ref, finished: ref.optional() }),
   BookingReleased: event('BookingReleased', { droneId: ref, deliveryId: ref }),
   ReservationRefused: event('ReservationRefused', { droneId: ref, deliveryId: ref, ownerId: ref.optional(), viaSaga: z.boolean().optional() }),
   DeliveryFinished: event('DeliveryFinished', { droneId: ref, deliveryId: ref, ownerId: ref, at: z.string() }),

@@ -54,11 +54,16 @@ export type FleetEvents =
   /** `viaSaga`: a saga asked and waits for the drone's answers; false for a booking over REST. */
   | { type: 'AssignDrone'; deliveryId: string; ownerId: string; viaSaga: boolean }
   | { type: 'Release'; deliveryId: string }
-  | { type: 'DroneAvailable'; droneId: string }
+  /**
+   * A drone is free. `finished`: the delivery it flew and has just come back from; that assignment
+   * ends with this event (drones from before it existed sent DeliveryFinished at drop-off instead).
+   */
+  | { type: 'DroneAvailable'; droneId: string; finished?: string }
   /** A drone released over REST ends its booking (sent before its DroneAvailable). */
   | { type: 'BookingReleased'; droneId: string; deliveryId: string }
   /** The refused reservation's owner and booking kind come back, since the Fleet keeps them only while a delivery waits. */
   | { type: 'ReservationRefused'; droneId: string; deliveryId: string; ownerId?: string; viaSaga?: boolean }
+  /** Sent at drop-off by drones from before DroneAvailable carried `finished`; still handled for them. */
   | { type: 'DeliveryFinished'; droneId: string; deliveryId: string; ownerId: string; at: string };
 
 /** Completed deliveries of one owner (machine id: the owner id), per month. */

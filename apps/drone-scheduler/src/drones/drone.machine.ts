@@ -204,7 +204,6 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           data.deliveries += 1;
           move(data, ctx, 'Returning');
           startWatchdog(data, ctx);
-          ctx.send(fleetRef, { type: 'DeliveryFinished', droneId: ctx.self.id, deliveryId: event.deliveryId, ownerId: data.ownerId ?? '', at: ctx.now.toISOString() });
           if (data.ownerId !== null && data.ownerId !== '') {
             const utilization = utilizationRef(data.ownerId);
             ctx.create(utilization, { type: 'Open' });
@@ -229,7 +228,9 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           data.ownerId = null;
           ctx.cancelTimer('watchdog');
           move(data, ctx, 'Idle');
-          ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id });
+          // One event ends the flight's assignment and frees the drone: the Fleet, which every
+          // delivery passes through, hears from the drone once per delivery instead of twice.
+          ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id, finished: event.deliveryId });
           ctx.reply({ ok: true, state: 'Idle' });
         },
         Timeout: (data, _e, ctx) => fly(data, ctx, 'Returning'),

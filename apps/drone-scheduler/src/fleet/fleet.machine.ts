@@ -37,6 +37,8 @@ export const MAX_REST_BOOKINGS = 200;
 
 /** The Fleet before v2: it kept every drone id it had seeded. */
 export type FleetV1 = MachineVersion<Omit<FleetData, 'fleetSize'> & { drones: string[] }, 'Active', FleetEvents>;
+/** The Fleet v2: the same data; its drones ended a flight's assignment with DeliveryFinished. */
+export type FleetV2 = MachineVersion<FleetData, 'Active', FleetEvents>;
 
 /** What `AssignDrone` answers its caller. */
 export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
@@ -90,8 +92,13 @@ function forget(data: FleetData, deliveryId: string): void {
 export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
   type: 'Fleet',
   // v2: the seeded drone ids are no longer kept, only how many there are.
-  version: 2,
-  migrations: (current) => current.from<FleetV1>(1, { data: ({ drones, ...rest }) => ({ ...rest, fleetSize: drones.length }) }),
+  // v3: a drone back from a flight ends its assignment with DroneAvailable (`finished`), which a
+  // v2 Fleet would take for a stale announcement. The data is the same; the version is raised so
+  // that processes of the previous release leave the Fleet alone once a process of this one has
+  // stepped it (they defer it, as they defer any machine of a newer version).
+  version: 3,
+  migrations: (current) =>
+    current.from<FleetV2>(2, { data: (old) => old }).from<FleetV1>(1, { data: ({ drones, ...rest }) => ({ ...rest, fleetSize: drones.length }) }),
   initial: 'Active',
   initialData: () => ({ idle: [], assignments: {}, requests: {}, waiting: [], fleetSize: 0 }),
   states: {
@@ -133,6 +140,8 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           if (ownGet(data.assignments, event.deliveryId) === event.droneId) forget(data, event.deliveryId);
         },
         DroneAvailable: (data, event, ctx) => {
+          // Back from a flight: that delivery's assignment ends here (unless a release ended it already).
+          if (event.finished !== undefined && ownGet(data.assignments, event.finished) === event.droneId) forget(data, event.finished);
           // A drone still assigned is not free: this is an older announcement overtaken by its reservation.
           if (Object.values(data.assignments).includes(event.droneId) || data.idle.includes(event.droneId)) return;
           data.idle.push(event.droneId);
@@ -151,6 +160,7 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
             assign(data, ctx, event.deliveryId, booking);
           }
         },
+        // From drones of before `DroneAvailable.finished` (a rolling deploy); today's drones do not send it.
         DeliveryFinished: (data, event) => {
           if (ownGet(data.assignments, event.deliveryId) === event.droneId) ownDelete(data.assignments, event.deliveryId);
           ownDelete(data.requests, event.deliveryId);

@@ -6,6 +6,7 @@ import { SERVICES, type ServiceName } from '#contracts';
 import type { SuiteUrls } from '#verifier';
 import { appKeyEnv, generateCredentials, type SuiteCredentials } from '../../scripts/suite/credentials.js';
 import { inheritedEnv, suiteTestConfig } from './config.js';
+import { freePortBaseSync } from './ports.js';
 
 const DIST = join(import.meta.dirname, '..', '..');
 
@@ -42,7 +43,8 @@ export class SuiteProcesses {
 
   /** `extraEnv` may be a function of this suite, for settings that name its URLs. */
   constructor(extraEnv: AppEnv | ((suite: SuiteProcesses) => AppEnv) = {}, options: SuiteProcessesOptions = {}) {
-    const base = 21_000 + Math.floor(Math.random() * 400) * 10;
+    // A block of ten whose ports are free now (other servers on this machine may hold some).
+    const base = freePortBaseSync(21_000, 400, 10);
     this.base = base;
     this.ports = Object.fromEntries(SERVICES.map((service, i) => [service, base + i])) as Record<ServiceName, number>;
     this.extraEnv = typeof extraEnv === 'function' ? extraEnv(this) : extraEnv;

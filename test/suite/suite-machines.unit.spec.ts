@@ -106,11 +106,18 @@ describe('the suite machines together', () => {
     await rt.create(DeliveryRequestMachine.ref(second.deliveryId), { type: 'Submit', request: second });
     assert.deepEqual(fleetOf(rt).waiting, [second.deliveryId], 'one drone: the second delivery waits');
     const fleetEvents = () => rt.trace.filter((t) => t.machine === `Fleet/${FLEET_ID}` && t.outcome === 'ok').map((t) => t.event.type);
-    const before = fleetEvents().length;
+    let before = fleetEvents().length;
     await fly(rt, first.deliveryId, 'Delivered');
+    assert.deepEqual(fleetEvents().slice(before), [], 'nothing to the Fleet at pickup or drop-off');
     assert.deepEqual(fleetOf(rt).assignments, { [first.deliveryId]: 'drone-1' }, 'a returning drone is still the delivery\'s: not free');
+    // Nobody but the drone ends its flight: the same event from elsewhere changes nothing.
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'DroneAvailable', droneId: 'drone-1', finished: first.deliveryId });
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'DroneAvailable', droneId: 'drone-1', finished: first.deliveryId }, Drone.ref('drone-2'));
+    assert.deepEqual(fleetOf(rt).assignments, { [first.deliveryId]: 'drone-1' }, 'a forged announcement ends nothing');
+    assert.deepEqual(fleetOf(rt).idle, []);
+    before = fleetEvents().length;
     assert.deepEqual(await rt.request(Drone.ref('drone-1'), { type: 'Status', deliveryId: first.deliveryId, status: 'Returned' }), { ok: true, state: 'Idle' });
-    assert.deepEqual(fleetEvents().slice(before), ['DroneAvailable'], 'one event from the drone for the whole flight');
+    assert.deepEqual(fleetEvents().slice(before), ['DroneAvailable'], 'one event from the drone for the whole flight: on its return');
     assert.equal(sagaOf(rt, first.deliveryId).state, 'Completed');
     assert.equal(sagaOf(rt, second.deliveryId).state, 'Scheduled', 'the freed drone went to the waiting delivery');
     assert.deepEqual(fleetOf(rt).assignments, { [second.deliveryId]: 'drone-1' });

@@ -140,8 +140,10 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           if (ownGet(data.assignments, event.deliveryId) === event.droneId) forget(data, event.deliveryId);
         },
         DroneAvailable: (data, event, ctx) => {
-          // Back from a flight: that delivery's assignment ends here (unless a release ended it already).
-          if (event.finished !== undefined && ownGet(data.assignments, event.finished) === event.droneId) forget(data, event.finished);
+          // Back from a flight: that delivery's assignment ends here (unless a release ended it
+          // already). Only the drone itself can end its flight.
+          const fromDrone = ctx.sender?.type === 'Drone' && ctx.sender.id === event.droneId;
+          if (event.finished !== undefined && fromDrone && ownGet(data.assignments, event.finished) === event.droneId) forget(data, event.finished);
           // A drone still assigned is not free: this is an older announcement overtaken by its reservation.
           if (Object.values(data.assignments).includes(event.droneId) || data.idle.includes(event.droneId)) return;
           data.idle.push(event.droneId);

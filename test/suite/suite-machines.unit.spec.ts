@@ -113,7 +113,11 @@ describe('the suite machines together', () => {
     // Nobody but the drone ends its flight: the same event from elsewhere changes nothing.
     await rt.send(Fleet.ref(FLEET_ID), { type: 'DroneAvailable', droneId: 'drone-1', finished: first.deliveryId });
     await rt.send(Fleet.ref(FLEET_ID), { type: 'DroneAvailable', droneId: 'drone-1', finished: first.deliveryId }, Drone.ref('drone-2'));
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'BookingReleased', droneId: 'drone-1', deliveryId: first.deliveryId }, Drone.ref('drone-2'));
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'ReservationRefused', droneId: 'drone-1', deliveryId: first.deliveryId, ownerId: 'x', viaSaga: true });
+    await rt.send(Fleet.ref(FLEET_ID), { type: 'DeliveryFinished', droneId: 'drone-1', deliveryId: first.deliveryId, ownerId: 'x', at: '2026-01-01T00:00:00Z' }, Drone.ref('drone-2'));
     assert.deepEqual(fleetOf(rt).assignments, { [first.deliveryId]: 'drone-1' }, 'a forged announcement ends nothing');
+    assert.deepEqual(fleetOf(rt).waiting, [second.deliveryId], 'nor does a forged refusal queue the delivery again');
     assert.deepEqual(fleetOf(rt).idle, []);
     before = fleetEvents().length;
     assert.deepEqual(await rt.request(Drone.ref('drone-1'), { type: 'Status', deliveryId: first.deliveryId, status: 'Returned' }), { ok: true, state: 'Idle' });

@@ -76,6 +76,17 @@ function assign(data: FleetData, ctx: StepContext, deliveryId: string, booking: 
   return free;
 }
 
+/**
+ * Whether `droneId` holds `deliveryId`'s assignment and the event comes from that drone. Only a
+ * drone ends, refuses or frees its own assignment: the same event from another sender (forged, or
+ * naming another drone) changes nothing.
+ */
+function heldBySender(data: FleetData, ctx: StepContext, deliveryId: string, droneId: string): boolean {
+  return sentBy(ctx, droneId) && ownGet(data.assignments, deliveryId) === droneId;
+}
+
+const sentBy = (ctx: StepContext, droneId: string) => ctx.sender?.type === 'Drone' && ctx.sender.id === droneId;
+
 /** Drops what the Fleet holds for a delivery whose drone is free again or that finished. */
 function forget(data: FleetData, deliveryId: string): void {
   ownDelete(data.assignments, deliveryId);
@@ -134,16 +145,14 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           }
           ctx.reply({ released: droneId ?? null });
         },
-        BookingReleased: (data, event) => {
+        BookingReleased: (data, event, ctx) => {
           // A drone released over REST (it answered its caller itself): the booking ends. Its
           // DroneAvailable follows (same sender, so in order) and makes it idle.
-          if (ownGet(data.assignments, event.deliveryId) === event.droneId) forget(data, event.deliveryId);
+          if (heldBySender(data, ctx, event.deliveryId, event.droneId)) forget(data, event.deliveryId);
         },
         DroneAvailable: (data, event, ctx) => {
-          // Back from a flight: that delivery's assignment ends here (unless a release ended it
-          // already). Only the drone itself can end its flight.
-          const fromDrone = ctx.sender?.type === 'Drone' && ctx.sender.id === event.droneId;
-          if (event.finished !== undefined && fromDrone && ownGet(data.assignments, event.finished) === event.droneId) forget(data, event.finished);
+          // Back from a flight: that delivery's assignment ends here (unless a release ended it already).
+          if (event.finished !== undefined && heldBySender(data, ctx, event.finished, event.droneId)) forget(data, event.finished);
           // A drone still assigned is not free: this is an older announcement overtaken by its reservation.
           if (Object.values(data.assignments).includes(event.droneId) || data.idle.includes(event.droneId)) return;
           data.idle.push(event.droneId);
@@ -153,7 +162,7 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
         },
         ReservationRefused: (data, event, ctx) => {
           // The drone was not idle after all: give the delivery the next one.
-          if (ownGet(data.assignments, event.deliveryId) === event.droneId) {
+          if (heldBySender(data, ctx, event.deliveryId, event.droneId)) {
             ownDelete(data.assignments, event.deliveryId);
             // A saga's booking left `requests` when the drone was reserved: the refusal brings it
             // back. A drone from before it did (a rolling deploy) sends neither; only a saga's
@@ -163,7 +172,8 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           }
         },
         // From drones of before `DroneAvailable.finished` (a rolling deploy); today's drones do not send it.
-        DeliveryFinished: (data, event) => {
+        DeliveryFinished: (data, event, ctx) => {
+          if (!sentBy(ctx, event.droneId)) return;
           if (ownGet(data.assignments, event.deliveryId) === event.droneId) ownDelete(data.assignments, event.deliveryId);
           ownDelete(data.requests, event.deliveryId);
         },

@@ -18,20 +18,19 @@ function free(port: number): Promise<boolean> {
 export async function freePortBase(from: number, slots: number, count = 6): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const base = from + Math.floor(Math.random() * slots) * 10;
-    const all = await Promise.all(Array.from({ length: count }, (_, i) => free(base + i)));
-    if (all.every(Boolean)) return base;
+    if (await portsFree(base, count)) return base;
   }
   throw new Error(`no ${count} free ports in a row from ${from} in 50 tries`);
 }
 
-/** Listens on each port given (127.0.0.1) and exits 0 only if every one was free; run by {@link freePortBaseSync}. */
-const PROBE = `const net = require('node:net');
-const ports = process.argv.slice(1).map(Number);
-Promise.all(ports.map((port) => new Promise((resolve) => {
-  const server = net.createServer();
-  server.once('error', () => resolve(false));
-  server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-}))).then((free) => process.exit(free.every(Boolean) ? 0 : 1));`;
+/** Whether the `count` ports from `base` on are all free now. */
+export async function portsFree(base: number, count: number): Promise<boolean> {
+  const all = await Promise.all(Array.from({ length: count }, (_, i) => free(base + i)));
+  return all.every(Boolean);
+}
+
+/** Run by {@link freePortBaseSync} in a child: this module's {@link portsFree}, answered by the exit code. */
+const PROBE = 'import(process.argv[1]).then(async (m) => process.exit((await m.portsFree(Number(process.argv[2]), Number(process.argv[3]))) ? 0 : 1))';
 
 /**
  * {@link freePortBase} for a caller that cannot wait (a constructor that hands out URLs): each
@@ -40,7 +39,7 @@ Promise.all(ports.map((port) => new Promise((resolve) => {
 export function freePortBaseSync(from: number, slots: number, count = 6): number {
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const base = from + Math.floor(Math.random() * slots) * 10;
-    const probe = spawnSync(process.execPath, ['-e', PROBE, ...Array.from({ length: count }, (_, i) => String(base + i))], { timeout: 10_000, stdio: 'ignore' });
+    const probe = spawnSync(process.execPath, ['-e', PROBE, import.meta.url, String(base), String(count)], { timeout: 10_000, stdio: 'ignore' });
     if (probe.status === 0) return base;
   }
   throw new Error(`no ${count} free ports in a row from ${from} in 50 tries`);

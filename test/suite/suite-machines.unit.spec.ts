@@ -169,6 +169,31 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('reports how long its oldest waiting delivery has waited, so that admission sees the queue', async () => {
+    const rt = await suite(1);
+    const fleet = Fleet.ref(FLEET_ID);
+    const [first, second, third] = [request(), request(), request()];
+    await rt.create(DeliveryRequestMachine.ref(first.deliveryId), { type: 'Submit', request: first });
+    assert.equal(rt.backlogOf(fleet), 0, 'nothing waits while a drone is free');
+    await rt.create(DeliveryRequestMachine.ref(second.deliveryId), { type: 'Submit', request: second });
+    assert.equal(rt.backlogOf(fleet), 0, 'the second has just started to wait');
+    await rt.advance(2_000);
+    await rt.create(DeliveryRequestMachine.ref(third.deliveryId), { type: 'Submit', request: third });
+    assert.equal(rt.backlogOf(fleet), 2_000, 'the oldest waiting delivery, not the newest');
+    assert.deepEqual(fleetOf(rt).waiting, [second.deliveryId, third.deliveryId]);
+    await rt.advance(1_000);
+    await fly(rt, first.deliveryId);
+    assert.equal(sagaOf(rt, second.deliveryId).state, 'Scheduled');
+    assert.equal(rt.backlogOf(fleet), 1_000, 'the drone went to the second: the third is the oldest now');
+    assert.deepEqual(Object.keys(fleetOf(rt).requests), [third.deliveryId], 'an assigned saga booking leaves');
+    assert.equal(fleetOf(rt).requests[third.deliveryId]?.since, rt.now.getTime() - 1_000);
+    await fly(rt, second.deliveryId);
+    assert.equal(rt.backlogOf(fleet), 0, 'nothing waits any more');
+    await fly(rt, third.deliveryId);
+    assert.equal(sagaOf(rt, third.deliveryId).state, 'Completed');
+    assert.deepEqual(fleetOf(rt).requests, {}, 'no booking entry is left behind');
+  });
+
   it('fails at the deadline when no drone frees up, and leaves nothing reserved', async () => {
     const rt = await suite(1);
     const first = request();

@@ -37,6 +37,44 @@ const Slow = defineMachine<{ done: number }, { type: 'Work' }>()({
   },
 });
 
+/** Parks each piece of work in its data until told to drain: a queue out of sight of the inbox. */
+const Queue = defineMachine<{ since: number[] }, { type: 'Park' } | { type: 'Drain' }>()({
+  type: 'Queue',
+  initial: 'Open',
+  initialData: () => ({ since: [] }),
+  states: {
+    Open: {
+      on: {
+        Park: (data, _event, ctx) => {
+          data.since.push(ctx.now.getTime());
+          ctx.backlog(ctx.now.getTime() - (data.since[0] ?? ctx.now.getTime()));
+        },
+        Drain: (data, _event, ctx) => {
+          data.since = [];
+          ctx.backlog(0);
+        },
+      },
+    },
+  },
+});
+
+/** Forwards each `Go` as one `Park` (or a `Drain`) to the queue of the other service. */
+const Parker = defineMachine<{ sent: number }, { type: 'Go'; drain?: boolean }>()({
+  type: 'Parker',
+  initial: 'Open',
+  initialData: () => ({ sent: 0 }),
+  states: {
+    Open: {
+      on: {
+        Go: (data, event, ctx) => {
+          ctx.send({ type: 'Queue', id: 'q' }, event.drain === true ? { type: 'Drain' } : { type: 'Park' });
+          data.sent += 1;
+        },
+      },
+    },
+  },
+});
+
 describe('admission: work from outside waits while the deployment is behind', () => {
   const schemaA = uniqueSchema('adma');
   const schemaB = uniqueSchema('admb');
@@ -95,5 +133,50 @@ describe('admission: work from outside waits while the deployment is behind', ()
     await waitFor('a to admit again', () => a.loadView().lagMs <= admission.maxLagMs, 30_000);
     assert.deepEqual(await a.create(Forwarder.ref('f3'), { type: 'Go', n: 1 }, { admission: true }), { created: true });
     await waitFor('the admitted work to arrive', async () => (await done()) === 62 + extra, 30_000);
+  });
+});
+
+describe('admission: work a machine parks in its data (ctx.backlog) counts as lag', () => {
+  const schemaA = uniqueSchema('admqa');
+  const schemaB = uniqueSchema('admqb');
+  const prefix = uniquePrefix('admq');
+  const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000 };
+  let a: RsmRuntime;
+  let b: RsmRuntime;
+
+  before(async () => {
+    a = await startRuntime({ service: 'admq-a', schema: schemaA, prefix, machines: [Parker], routes: { Queue: 'admq-b' }, overrides: { admission } });
+    b = await startRuntime({ service: 'admq-b', schema: schemaB, prefix, machines: [Queue], overrides: { admission } });
+  });
+
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await dropSchemas(schemaA, schemaB);
+  });
+
+  it('refuses while the oldest parked piece is older than maxLagMs, though every event is handled at once, and admits once it drains', async () => {
+    await b.create({ type: 'Queue', id: 'q' }, { type: 'Drain' });
+    await a.create(Parker.ref('p'), { type: 'Go' }, { admission: true });
+    let lastSend = 0;
+    await waitFor('a to hear that the queue of admq-b is old', async () => {
+      const view = a.loadView();
+      if (view.lagMs > admission.maxLagMs && view.source === 'admq-b') return view;
+      if (Date.now() - lastSend > 100) {
+        lastSend = Date.now();
+        await a.send(Parker.ref('p'), { type: 'Go' });
+      }
+      return undefined;
+    }, 30_000);
+    assert.ok(b.loadView().lagMs > admission.maxLagMs, 'the receiver counts its own queue');
+    await assert.rejects(a.create(Parker.ref('p2'), { type: 'Go' }, { admission: true }), RsmOverloadedError);
+    await a.send(Parker.ref('p'), { type: 'Go', drain: true });
+    await waitFor('b to report its queue empty', () => b.loadView().lagMs <= admission.maxLagMs, 30_000);
+    await waitFor('a to admit again', async () => {
+      if (a.loadView().lagMs <= admission.maxLagMs) return true;
+      await a.send(Parker.ref('p'), { type: 'Go', drain: true });
+      return undefined;
+    }, 30_000);
+    assert.deepEqual(await a.create(Parker.ref('p3'), { type: 'Go', drain: true }, { admission: true }), { created: true });
   });
 });

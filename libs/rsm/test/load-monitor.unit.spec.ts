@@ -22,6 +22,25 @@ describe('LoadMonitor: how far behind a service and those downstream are', () =>
     assert.equal(m.ownLagMs(), 0, 'a clock step backwards is not a negative wait');
   });
 
+  it('counts work a machine holds in its data (ctx.backlog) as lag, until it is reported empty or lapses', () => {
+    const { clock, m } = monitor();
+    for (let i = 0; i < 10; i += 1) m.observe(50);
+    m.backlog('Fleet/fleet', 2_500);
+    assert.equal(m.ownLagMs(), 2_500, 'the queue is older than the inbox waits');
+    m.backlog('Other/x', 900);
+    m.backlog('Fleet/fleet', 0);
+    assert.equal(m.ownLagMs(), 900, 'an empty queue stops counting at once (the cache does not keep the old figure)');
+    clock.now += 2_001;
+    assert.equal(m.ownLagMs(), 0, 'a figure not renewed within the window lapses');
+    for (let i = 0; i < 5_000; i += 1) m.backlog(`Q/${i}`, i + 1);
+    clock.now += 101;
+    assert.equal(m.ownLagMs(), 5_000, 'the newest reports are kept');
+    m.backlog('Q/4999', 0);
+    assert.equal(m.ownLagMs(), 4_999);
+    for (let i = 3_900; i < 4_999; i += 1) m.backlog(`Q/${i}`, 0);
+    assert.equal(m.ownLagMs(), 0, 'at most 1,024 machines are held: older ones were dropped');
+  });
+
   it('reports its own lag with the fresh reports it holds, and the largest of them is the view', () => {
     const { clock, m } = monitor('ingestion');
     for (let i = 0; i < 10; i += 1) m.observe(100);

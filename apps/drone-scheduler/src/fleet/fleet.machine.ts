@@ -50,28 +50,42 @@ export type FleetReplies = { AssignDrone: AssignAnswer; Release: { released: str
 export interface Booking {
   ownerId: string;
   viaSaga: boolean;
+  /** While it waits for a drone: since when (ms since the epoch). */
+  since?: number;
 }
 
 /** Keeps a booking's entry while it waits, or for as long as it holds a drone if it came over REST. */
-function keep(data: FleetData, deliveryId: string, booking: Booking, assigned: boolean): void {
+function keep(data: FleetData, deliveryId: string, booking: Booking, assigned: boolean, now: Date): void {
   if (assigned && booking.viaSaga) ownDelete(data.requests, deliveryId);
-  else ownSet(data.requests, deliveryId, booking);
+  else if (assigned) ownSet(data.requests, deliveryId, { ownerId: booking.ownerId, viaSaga: booking.viaSaga });
+  else ownSet(data.requests, deliveryId, { ...booking, since: booking.since ?? now.getTime() });
+}
+
+/**
+ * Deliveries waiting for a drone are work the Fleet holds in its data, out of sight of the inbox:
+ * how long the oldest has waited is reported after every step, so that admission refuses new
+ * deliveries while the fleet cannot keep up, instead of letting the queue grow.
+ */
+function reportBacklog(data: FleetData, ctx: StepContext): void {
+  const oldest = data.waiting[0];
+  const since = oldest === undefined ? undefined : ownGet(data.requests, oldest)?.since;
+  ctx.backlog(since === undefined ? 0 : ctx.now.getTime() - since);
 }
 
 function assign(data: FleetData, ctx: StepContext, deliveryId: string, booking: Booking): string | null {
   const existing = ownGet(data.assignments, deliveryId);
   if (existing !== undefined) {
-    keep(data, deliveryId, booking, true);
+    keep(data, deliveryId, booking, true, ctx.now);
     return existing;
   }
   const free = data.idle.shift();
   if (free === undefined) {
     if (!data.waiting.includes(deliveryId)) data.waiting.push(deliveryId);
-    keep(data, deliveryId, booking, false);
+    keep(data, deliveryId, booking, false, ctx.now);
     return null;
   }
   ownSet(data.assignments, deliveryId, free);
-  keep(data, deliveryId, booking, true);
+  keep(data, deliveryId, booking, true, ctx.now);
   ctx.send(droneRef(free), { type: 'Reserve', deliveryId, ownerId: booking.ownerId, viaSaga: booking.viaSaga, ...(data.watchdogMs !== undefined ? { watchdogMs: data.watchdogMs } : {}) });
   return free;
 }
@@ -121,14 +135,19 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           const ids = new Set(event.droneIds);
           for (const id of ids) ctx.create(droneRef(id), { type: 'Commission' });
           data.fleetSize = Math.max(data.fleetSize, ids.size);
+          reportBacklog(data, ctx);
         },
         AssignDrone: (data, event, ctx) => {
           if (!event.viaSaga && !ownHas(data.requests, event.deliveryId)) {
             const restBookings = Object.values(data.requests).filter((r) => !r.viaSaga).length;
-            if (restBookings >= MAX_REST_BOOKINGS) return ctx.reply({ refused: `${restBookings} drone bookings over REST are held or waiting, the most allowed` } satisfies AssignAnswer);
+            if (restBookings >= MAX_REST_BOOKINGS) {
+              reportBacklog(data, ctx);
+              return ctx.reply({ refused: `${restBookings} drone bookings over REST are held or waiting, the most allowed` } satisfies AssignAnswer);
+            }
           }
           const droneId = assign(data, ctx, event.deliveryId, ownGet(data.requests, event.deliveryId) ?? { ownerId: event.ownerId, viaSaga: event.viaSaga });
           ctx.reply({ droneId, queued: droneId === null } satisfies AssignAnswer);
+          reportBacklog(data, ctx);
         },
         Release: (data, event, ctx) => {
           const droneId = ownGet(data.assignments, event.deliveryId);
@@ -144,21 +163,25 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
             ctx.send(droneRef(droneId), { type: 'Release', deliveryId: event.deliveryId, viaSaga: sagaWaits });
           }
           ctx.reply({ released: droneId ?? null });
+          reportBacklog(data, ctx);
         },
         BookingReleased: (data, event, ctx) => {
           // A drone released over REST (it answered its caller itself): the booking ends. Its
           // DroneAvailable follows (same sender, so in order) and makes it idle.
           if (heldBySender(data, ctx, event.deliveryId, event.droneId)) forget(data, event.deliveryId);
+          reportBacklog(data, ctx);
         },
         DroneAvailable: (data, event, ctx) => {
           // Back from a flight: that delivery's assignment ends here (unless a release ended it already).
           if (event.finished !== undefined && heldBySender(data, ctx, event.finished, event.droneId)) forget(data, event.finished);
           // A drone still assigned is not free: this is an older announcement overtaken by its reservation.
-          if (Object.values(data.assignments).includes(event.droneId) || data.idle.includes(event.droneId)) return;
-          data.idle.push(event.droneId);
-          const next = data.waiting.shift();
-          // A waiting delivery always has its entry; the fallback only keeps the types honest.
-          if (next !== undefined) assign(data, ctx, next, ownGet(data.requests, next) ?? { ownerId: '', viaSaga: true });
+          if (!Object.values(data.assignments).includes(event.droneId) && !data.idle.includes(event.droneId)) {
+            data.idle.push(event.droneId);
+            const next = data.waiting.shift();
+            // A waiting delivery always has its entry; the fallback only keeps the types honest.
+            if (next !== undefined) assign(data, ctx, next, ownGet(data.requests, next) ?? { ownerId: '', viaSaga: true });
+          }
+          reportBacklog(data, ctx);
         },
         ReservationRefused: (data, event, ctx) => {
           // The drone was not idle after all: give the delivery the next one.
@@ -170,12 +193,15 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
             const booking = ownGet(data.requests, event.deliveryId) ?? { ownerId: event.ownerId ?? '', viaSaga: event.viaSaga ?? true };
             assign(data, ctx, event.deliveryId, booking);
           }
+          reportBacklog(data, ctx);
         },
         // From drones of before `DroneAvailable.finished` (a rolling deploy); today's drones do not send it.
         DeliveryFinished: (data, event, ctx) => {
-          if (!sentBy(ctx, event.droneId)) return;
-          if (ownGet(data.assignments, event.deliveryId) === event.droneId) ownDelete(data.assignments, event.deliveryId);
-          ownDelete(data.requests, event.deliveryId);
+          if (sentBy(ctx, event.droneId)) {
+            if (ownGet(data.assignments, event.deliveryId) === event.droneId) ownDelete(data.assignments, event.deliveryId);
+            ownDelete(data.requests, event.deliveryId);
+          }
+          reportBacklog(data, ctx);
         },
       },
     },

@@ -96,6 +96,13 @@ export const rsmOptionsSchema = z.object({
       maxMachines: positiveInt.default(64),
       /** Events of one machine handled in one transaction. */
       maxEventsPerMachine: positiveInt.default(32),
+      /**
+       * A machine that handled at least this many events in one step transaction is hot: it is
+       * stepped in transactions of its own (never with other machines, nor in a receipt) until a
+       * step finds it with one event or none. A busy singleton then holds its row lock only for its
+       * own writes instead of for a whole batch's.
+       */
+      hotEvents: positiveInt.default(8),
       /** Step transactions in flight at once in this process. */
       concurrency: positiveInt.default(4),
     })

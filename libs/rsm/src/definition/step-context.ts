@@ -61,4 +61,12 @@ export interface StepContext<State extends string = string, Reply = Json> {
   reply(value: Reply): void;
   /** Ends the machine when the step commits; later events go to dead letters. */
   halt(): void;
+  /**
+   * Tells admission control that this machine holds work in its data that it cannot serve yet (a
+   * queue of requests waiting for a resource), the oldest of which has waited `waitedMs`. It counts
+   * as lag, as an event waiting in the inbox does, so that work parked in a machine's data cannot
+   * grow while intake stays open. Call it on every step while the queue lasts (0, or no call, when
+   * it is empty); a figure not renewed lapses after `admission.windowMs`. The last call of a step wins.
+   */
+  backlog(waitedMs: number): void;
 }

@@ -30,6 +30,8 @@ export type StepOutcome =
       readonly data: unknown;
       readonly halted: boolean;
       readonly effects: readonly Effect[];
+      /** What the handler reported with `ctx.backlog`, if it did. */
+      readonly backlogMs?: number;
     }
   /** The event can never be handled as it is (not accepted, invalid payload, machine halted). */
   | { readonly kind: 'rejected'; readonly reason: string }
@@ -79,6 +81,7 @@ export async function executeStep(
   let halted = false;
   let replied = false;
   let calls = 0;
+  let backlogMs: number | undefined;
   const states = definition.states as readonly string[];
   const allowed = definition.targetsOf(machine.state, event.type);
   let undeclaredGoto: string | undefined;
@@ -137,6 +140,10 @@ export async function executeStep(
     halt() {
       halted = true;
     },
+    backlog(waitedMs) {
+      if (typeof waitedMs !== 'number' || !Number.isFinite(waitedMs)) throw new Error('backlog: waitedMs must be a finite number');
+      backlogMs = Math.max(0, waitedMs);
+    },
   };
 
   try {
@@ -149,6 +156,7 @@ export async function executeStep(
       data: returned === undefined ? data : returned,
       halted,
       effects,
+      ...(backlogMs !== undefined ? { backlogMs } : {}),
     };
   } catch (error) {
     return { kind: 'failed', error: describeError(error) };

@@ -18,6 +18,8 @@ import { migrateMachine, upcastEvent, type DeferReason } from './versioning.js';
 export type StepDecision =
   | {
       readonly kind: 'commit';
+      /** What the handler reported with `ctx.backlog`, if it did. */
+      readonly backlogMs?: number;
       /** The machine after the step (at the definition's version). */
       readonly machine: MachineSnapshot;
       readonly effects: readonly Effect[];
@@ -75,7 +77,16 @@ export async function planStep(
     let reply: Json | undefined;
     for (const effect of outcome.effects) if (effect.kind === 'reply') reply = effect.value;
     const next: MachineSnapshot = { ...machine, state: outcome.state, data: outcome.data, status: outcome.halted ? 'halted' : machine.status };
-    return { kind: 'commit', machine: next, effects: outcome.effects, reply, event, from: machine.state, migratedFrom: versioned.kind === 'migrated' ? versioned.from : undefined };
+    return {
+      kind: 'commit',
+      machine: next,
+      effects: outcome.effects,
+      reply,
+      event,
+      from: machine.state,
+      migratedFrom: versioned.kind === 'migrated' ? versioned.from : undefined,
+      ...(outcome.backlogMs !== undefined ? { backlogMs: outcome.backlogMs } : {}),
+    };
   }
   if (outcome.kind === 'rejected') return { kind: 'reject', reason: outcome.reason };
   const attempts = attemptsBefore + 1;
@@ -106,6 +117,10 @@ export interface BatchResult {
   readonly busy: Set<string>;
   /** Machines with events left behind by the per-machine limit. */
   readonly more: Set<string>;
+  /** Events handled by each machine this transaction locked (0: it had none). */
+  readonly handled: Map<string, number>;
+  /** What machines reported with `ctx.backlog` (the last report of each), in ms. */
+  readonly backlog: Map<string, number>;
   /** Machines whose head event waits for a retry backoff, and until when. */
   readonly retryAt: Map<string, number>;
   readonly replies: KeyedReply[];
@@ -121,7 +136,7 @@ export interface BatchResult {
 }
 
 export function emptyBatchResult(): BatchResult {
-  return { settled: [], wake: new Set(), busy: new Set(), more: new Set(), retryAt: new Map(), replies: [], outbox: [], activities: [], timerFireAt: [], steps: [], deferred: [], migrated: [], deadLetters: 0 };
+  return { settled: [], wake: new Set(), busy: new Set(), more: new Set(), handled: new Map(), backlog: new Map(), retryAt: new Map(), replies: [], outbox: [], activities: [], timerFireAt: [], steps: [], deferred: [], migrated: [], deadLetters: 0 };
 }
 
 /** An inbox row as a step reads it. */
@@ -339,6 +354,7 @@ export class StepPlanner {
           if (row !== undefined) w.consumed.push(row.seq);
           const fromState = decision.from;
           if (decision.migratedFrom !== undefined) result.migrated.push({ type: machine.type, from: decision.migratedFrom });
+          if (decision.backlogMs !== undefined) result.backlog.set(key, decision.backlogMs);
           machine = decision.machine;
           version = definition.version;
           steps += 1;

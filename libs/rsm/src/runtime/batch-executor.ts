@@ -138,6 +138,7 @@ export class BatchExecutor {
       } else {
         for (const item of callers) pending.push({ source: 'intake', item });
       }
+      result.handled.set(key, pending.length);
       const row = lockedRows.get(key);
       await this.planner.planMachine(w, result, machine, pending, now, row?.createdAt ?? now.getTime(), row?.definitionVersion);
     }

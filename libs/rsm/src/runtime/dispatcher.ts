@@ -7,6 +7,8 @@ import { infraBackoffMs, isRetryablePgError } from '../store/pg-errors.js';
 export interface DispatcherOptions {
   readonly maxMachines: number;
   readonly concurrency: number;
+  /** Events handled in one transaction from which a machine is stepped alone (see `batch.hotEvents`). */
+  readonly hotEvents: number;
   /** False for an API-only process: events are made durable, never handled here. */
   readonly handle: boolean;
 }
@@ -24,6 +26,8 @@ export class Dispatcher {
   private readonly dirty = new Set<string>();
   private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly busyAttempts = new Map<string, number>();
+  /** Machines stepped in transactions of their own while their backlog lasts. */
+  private readonly hot = new Set<string>();
   private running = 0;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
@@ -86,6 +90,10 @@ export class Dispatcher {
    */
   committed(result: BatchResult, keys: readonly string[], seconds: number, receipt = false): void {
     this.afterCommit(result, keys, seconds);
+    for (const [key, handled] of result.handled) {
+      if (handled >= this.options.hotEvents || result.more.has(key)) this.hot.add(key);
+      else if (handled <= 1) this.hot.delete(key);
+    }
     for (const key of result.more) this.notify(key);
     for (const [key, at] of result.retryAt) this.notifyAt(key, at);
     for (const key of keys) {
@@ -99,6 +107,16 @@ export class Dispatcher {
         this.busyAttempts.delete(key);
       }
     }
+  }
+
+  /** A hot machine is stepped alone, so a receipt leaves it to the dispatcher. */
+  isHot(key: string): boolean {
+    return this.hot.has(key);
+  }
+
+  /** Machines stepped alone now (for the gauge). */
+  hotCount(): number {
+    return this.hot.size;
   }
 
   isScheduled(key: string): boolean {
@@ -127,16 +145,7 @@ export class Dispatcher {
 
   private pump(): void {
     while (!this.stopped && this.running < this.options.concurrency && this.ready.size > 0) {
-      const keys: string[] = [];
-      for (const key of this.ready) {
-        this.ready.delete(key);
-        if (this.inFlight.has(key)) {
-          this.dirty.add(key);
-          continue;
-        }
-        keys.push(key);
-        if (keys.length >= this.options.maxMachines) break;
-      }
+      const keys = this.nextBatch();
       if (keys.length === 0) break;
       this.start(keys);
     }
@@ -145,6 +154,28 @@ export class Dispatcher {
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
+  }
+
+  /** A hot machine alone, or else up to `maxMachines` others; machines in flight wait as dirty. */
+  private nextBatch(): string[] {
+    for (const key of this.hot) {
+      if (!this.ready.has(key) || this.inFlight.has(key)) continue;
+      this.ready.delete(key);
+      return [key];
+    }
+    const keys: string[] = [];
+    for (const key of this.ready) {
+      if (this.inFlight.has(key)) {
+        this.ready.delete(key);
+        this.dirty.add(key);
+        continue;
+      }
+      if (this.hot.has(key)) continue;
+      this.ready.delete(key);
+      keys.push(key);
+      if (keys.length >= this.options.maxMachines) break;
+    }
+    return keys;
   }
 
   private start(keys: string[]): void {

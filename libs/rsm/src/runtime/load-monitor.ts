@@ -30,6 +30,8 @@ export class LoadMonitor {
   /** ownLagMs sorts the window: its answer is kept for 100 ms, as admission asks on every request. */
   private cached: { at: number; lagMs: number } | undefined;
   private readonly reports = new Map<string, LagReport>();
+  /** Work machines hold in their data (`ctx.backlog`): the last figure of each, and when it came. */
+  private readonly backlogs = new Map<string, { at: number; ms: number }>();
 
   constructor(
     private readonly service: string,
@@ -46,13 +48,37 @@ export class LoadMonitor {
     if (this.samples.length > 4_096 || (this.samples[0]?.at ?? at) < at - this.windowMs) this.samples = this.samples.filter((s) => s.at >= at - this.windowMs).slice(-4_096);
   }
 
-  /** This service's own lag: p90 of the waits of events handled within the window (0 when idle). */
+  /**
+   * Machine `key` holds work in its data whose oldest item has waited `waitedMs` (0: none). Bounded:
+   * a report of 0 or one older than the window goes, and at most 1,024 machines are kept (the
+   * oldest reports go first).
+   */
+  backlog(key: string, waitedMs: number): void {
+    const at = this.now();
+    this.cached = undefined;
+    if (waitedMs <= 0) {
+      this.backlogs.delete(key);
+      return;
+    }
+    this.backlogs.delete(key);
+    this.backlogs.set(key, { at, ms: waitedMs });
+    if (this.backlogs.size > 1_024) this.backlogs.delete(this.backlogs.keys().next().value as string);
+  }
+
+  /**
+   * This service's own lag: p90 of the waits of events handled within the window (0 when idle), or
+   * the longest wait a machine reported for work held in its data, if that is longer.
+   */
   ownLagMs(): number {
     const now = this.now();
     if (this.cached !== undefined && this.cached.at > now - 100) return this.cached.lagMs;
     const recent = this.samples.filter((s) => s.at >= now - this.windowMs).map((s) => s.ms);
     recent.sort((a, b) => a - b);
-    const lagMs = recent.length === 0 ? 0 : (recent[Math.min(recent.length - 1, Math.floor(recent.length * 0.9))] ?? 0);
+    let lagMs = recent.length === 0 ? 0 : (recent[Math.min(recent.length - 1, Math.floor(recent.length * 0.9))] ?? 0);
+    for (const [key, report] of this.backlogs) {
+      if (report.at < now - this.windowMs) this.backlogs.delete(key);
+      else lagMs = Math.max(lagMs, report.ms);
+    }
     this.cached = { at: now, lagMs };
     return lagMs;
   }

@@ -270,7 +270,7 @@ export class RsmRuntime {
     const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash);
     const dispatcher = new Dispatcher(
       executor,
-      { maxMachines: o.batch.maxMachines, concurrency: o.batch.concurrency, handle: o.worker },
+      { maxMachines: o.batch.maxMachines, concurrency: o.batch.concurrency, hotEvents: o.batch.hotEvents, handle: o.worker },
       this.logger,
       (result, keys, seconds) => this.afterCommit(result, keys, seconds),
       (reason) => this.metrics.batchRetries.inc({ service: o.service, reason }),
@@ -838,6 +838,7 @@ export class RsmRuntime {
       const drain = [...new Set([...result.wake, ...result.busy])];
       if (drain.length > 0) void parts.transport.requestDrain(drain).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'drain request failed; recovery will find the events'));
     }
+    for (const [key, waitedMs] of result.backlog) this.load.backlog(key, waitedMs);
     let steps = 0;
     for (const step of result.steps) {
       this.metrics.steps.inc({ service, type: step.type, event: step.event, outcome: step.outcome });
@@ -889,8 +890,14 @@ export class RsmRuntime {
     const o = this.options;
     const startedAt = performance.now();
     // The machines a job's transaction steps: the first of those its events wake, one batch's worth.
-    const batchOf = (wake: ReadonlySet<string>) => [...wake].slice(0, o.batch.maxMachines);
-    const step = o.worker && o.delivery.stepOnReceive ? (client: PoolClient, wake: ReadonlySet<string>) => parts.executor.stepWithin(client, batchOf(wake)) : undefined;
+    // Hot machines are left to the dispatcher, which steps each alone.
+    let stepped: string[] = [];
+    const step = o.worker && o.delivery.stepOnReceive
+      ? (client: PoolClient, wake: ReadonlySet<string>) => {
+          stepped = [...wake].filter((key) => !parts.dispatcher.isHot(key)).slice(0, o.batch.maxMachines);
+          return parts.executor.stepWithin(client, stepped);
+        }
+      : undefined;
     let received: ReceiveResult & { stepped?: BatchResult };
     try {
       received = await parts.receiver.receive(jobs, step);
@@ -901,8 +908,8 @@ export class RsmRuntime {
     }
     this.deps.crashHook?.('afterPublishBeforeAck');
     const batch = received.stepped;
-    const stepped = batch === undefined ? [] : batchOf(received.wake);
-    if (batch !== undefined) parts.dispatcher.committed(batch, stepped, (performance.now() - startedAt) / 1_000, true);
+    if (batch === undefined) stepped = [];
+    else parts.dispatcher.committed(batch, stepped, (performance.now() - startedAt) / 1_000, true);
     const handled = new Set(stepped);
     const service = this.options.service;
     this.metrics.messagesReceived.inc({ service }, received.accepted);

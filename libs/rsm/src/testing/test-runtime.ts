@@ -98,6 +98,7 @@ export class TestRuntime {
   private readonly timers = new Map<string, Timer>();
   private clock: number;
   private seq = 0;
+  private readonly backlogs = new Map<string, number>();
 
   constructor(machines: readonly AnyMachineDefinition[], options: { activities?: readonly AnyActivityDefinition[]; now?: Date } = {}) {
     for (const machine of machines) this.definitions.set(machine.type, machine);
@@ -119,6 +120,14 @@ export class TestRuntime {
     const machine = this.get(ref);
     if (machine === undefined) throw new Error(`no machine ${machineKey(ref)}`);
     return machine.state;
+  }
+
+  /**
+   * What the machine last reported with `ctx.backlog` (how long the oldest work it holds has
+   * waited, in ms), or undefined if it never did. Production counts it as lag for admission.
+   */
+  backlogOf(ref: MachineRef): number | undefined {
+    return this.backlogs.get(machineKey(ref));
   }
 
   /** Timers of a machine that are started and not fired or cancelled. */
@@ -319,6 +328,7 @@ export class TestRuntime {
     machine.steps += 1;
     machine.status = outcome.machine.status;
     machine.version = definition.version;
+    if (outcome.backlogMs !== undefined) this.backlogs.set(key, outcome.backlogMs);
     this.trace.push({ machine: key, event: item.event, from, to: machine.state, outcome: 'ok', effects: outcome.effects });
     let replied = false;
     for (const effect of outcome.effects) {

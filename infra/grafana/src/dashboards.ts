@@ -51,6 +51,7 @@ export function runtimeDashboard(): DashboardBuilder {
     )
     .withPanel(series('Steps per transaction', 'none', [{ expr: 'sum by (service) (rate(rsm_batch_steps_sum[1m])) / sum by (service) (rate(rsm_batch_steps_count[1m]))', legend: '{{service}}' }]))
     .withPanel(series('Transaction duration p99', 's', [{ expr: 'histogram_quantile(0.99, sum by (le, service) (rate(rsm_batch_duration_seconds_bucket[5m])))', legend: '{{service}}' }]))
+    .withPanel(series('Transactions of a hot machine alone per second', 'ops', [{ expr: 'sum by (service) (rate(rsm_hot_transactions_total[1m])) or vector(0)', legend: '{{service}}' }]))
     .withRow(new RowBuilder('Delivery'))
     .withPanel(
       series('Admission: how far behind (here or downstream) and refusals', 's', [

@@ -35,6 +35,7 @@ export class RsmMetrics {
   readonly transportPublished: Counter<'service' | 'channel'>;
   readonly admissionRefused: Counter<'service'>;
   readonly admissionLag: Gauge<'service'>;
+  readonly hotTransactions: Counter<'service'>;
   readonly retentionDeleted: Counter<'service' | 'table'>;
   readonly sequenceCounters: Gauge<'service' | 'side'>;
   readonly stepsDeferred: Counter<'service' | 'type' | 'reason'>;
@@ -95,6 +96,7 @@ export class RsmMetrics {
       'Items put in Redis: jobs on inbound and drain queues (drains may coalesce in Redis), acknowledgements and replies on channels.',
       ['service', 'channel'],
     );
+    this.hotTransactions = counter('rsm_hot_transactions_total', 'Step transactions that stepped one hot machine alone (batch.hotEvents).', ['service']);
     this.admissionRefused = counter('rsm_admission_refused_total', 'Work from outside refused because this service or one downstream is behind (admission.maxLagMs).', ['service']);
     this.admissionLag = gauge(
       'rsm_admission_lag_seconds',

@@ -839,6 +839,8 @@ export class RsmRuntime {
       if (drain.length > 0) void parts.transport.requestDrain(drain).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'drain request failed; recovery will find the events'));
     }
     for (const [key, waitedMs] of result.backlog) this.load.backlog(key, waitedMs);
+    // Counted before the dispatcher updates its hot set with this result: hot when it started.
+    if (keys.length === 1 && parts.dispatcher.isHot(keys[0] as string)) this.metrics.hotTransactions.inc({ service });
     let steps = 0;
     for (const step of result.steps) {
       this.metrics.steps.inc({ service, type: step.type, event: step.event, outcome: step.outcome });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defineMachine, type MachineVersion, type RsmEvent } from '#rsm';
-import { copyJson, jsonText, rememberJson } from '../src/definition/json-text.js';
-import { planStep } from '../src/planning/step-planner.js';
+import { copyJson, jsonText, parseJson, rememberedJson, rememberJson } from '../src/definition/json-text.js';
+import { MachineRegistry } from '../src/planning/machine-registry.js';
+import { BatchWrites, emptyBatchResult, planStep, StepPlanner, type Pending } from '../src/planning/step-planner.js';
 
 describe('committed data is serialized once', () => {
   it('copies from the remembered text, and writes it, instead of serializing again', () => {
@@ -63,5 +64,46 @@ describe('committed data is serialized once', () => {
     const decision = await planStep(Counter2, { type: 'Counter2', id: 'c', state: 'Open', data: stored, status: 'active' }, { event: { type: 'Add' }, eventId: 'e1', sender: undefined }, 0, new Date(), 1);
     assert.equal(decision.kind, 'commit');
     if (decision.kind === 'commit') assert.deepEqual(decision.machine.data, { n: 11, doubled: true });
+  });
+
+  it('a transaction changes data read from its row in place, and no later step changes what an earlier one sent, nor a failed one the data', async () => {
+    const Log = defineMachine<{ items: string[] }, { type: 'Add'; item: string; fail?: boolean }>()({
+      type: 'Log',
+      initial: 'Open',
+      initialData: () => ({ items: [] }),
+      failure: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1, onExhausted: 'dead-letter' },
+      states: {
+        Open: {
+          on: {
+            Add: (data, event, ctx) => {
+              data.items.push(event.item);
+              if (event.fail === true) throw new Error('refused after changing the data');
+              // The event and the reply hold the data's own array: later steps must not change them.
+              ctx.send({ type: 'Audit', id: 'a' }, { type: 'Seen', items: data.items });
+            },
+          },
+        },
+      },
+    });
+    const registry = new MachineRegistry('logs', { Audit: 'audit' });
+    registry.register(Log);
+    const planner = new StepPlanner(registry, 'logs');
+    const text = '{"items": ["x"]}';
+    const data = parseJson(text);
+    const start = { type: 'Log', id: 'l', state: 'Open', data, status: 'active' as const };
+    const now = new Date();
+    const pending: Pending[] = ['a', 'b', 'c'].map((item, i) => ({
+      source: 'inbox',
+      row: { seq: String(i + 1), type: 'Log', id: 'l', event: { type: 'Add', item, ...(item === 'b' ? { fail: true } : {}) }, eventId: `e${i}`, senderType: null, senderId: null, timerName: null, requestKey: null, attempts: 0, notBefore: null, createdAt: now },
+    }));
+    const w = new BatchWrites();
+    const result = emptyBatchResult();
+    await planner.planMachine(w, result, start, pending, now, now.getTime());
+    assert.deepEqual(w.remote.map((r) => (r.event as unknown as { items: string[] }).items), [['x', 'a'], ['x', 'a', 'c']], 'each event as its step sent it');
+    assert.equal(w.deadLetters.length, 1, 'the failing step was dead-lettered');
+    const written = w.machineUpdates.get('Log/l')?.data;
+    assert.deepEqual(written, { items: ['x', 'a', 'c'] }, "the failed step's change is gone");
+    assert.equal(jsonText(written), JSON.stringify({ items: ['x', 'a', 'c'] }), 'and the text written is the data');
+    assert.equal(rememberedJson(data), undefined, 'the object the failed step changed has no text any more');
   });
 });

@@ -7,6 +7,23 @@
  */
 const texts = new WeakMap<object, string>();
 
+/** Parses `text` and remembers it as the JSON of the result (data read from a row). */
+export function parseJson(text: string): unknown {
+  const value: unknown = JSON.parse(text);
+  rememberJson(value, text);
+  return value;
+}
+
+/** The text remembered for `value`, if any. */
+export function rememberedJson(value: unknown): string | undefined {
+  return typeof value === 'object' && value !== null ? texts.get(value) : undefined;
+}
+
+/** Forgets the text of `value`: a handler changed it in place and failed. */
+export function forgetJson(value: unknown): void {
+  if (typeof value === 'object' && value !== null) texts.delete(value);
+}
+
 /** Remembers `text` as the JSON of `value` (objects only). */
 export function rememberJson(value: unknown, text: string): void {
   if (typeof value === 'object' && value !== null) texts.set(value, text);

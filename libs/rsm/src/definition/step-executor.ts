@@ -47,6 +47,11 @@ export async function executeStep(
   machine: MachineSnapshot,
   envelope: Envelope,
   now: Date,
+  /**
+   * The caller owns `machine.data` and can restore it if the step fails: the handler works on it
+   * in place instead of on a copy (see `planStep`).
+   */
+  owned = false,
 ): Promise<StepOutcome> {
   if (machine.status !== 'active') {
     return { kind: 'rejected', reason: `machine ${machine.type}/${machine.id} is ${machine.status}` };
@@ -147,7 +152,7 @@ export async function executeStep(
   };
 
   try {
-    const data: unknown = copyJson(machine.data);
+    const data: unknown = owned ? machine.data : copyJson(machine.data);
     const returned: unknown = await withHandlerTimeout(handler(data, event, ctx), definition.failure.handlerTimeoutMs);
     if (undeclaredGoto !== undefined) return { kind: 'failed', error: `Error: ${undeclaredGoto}` };
     return {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Effect } from '../definition/effects.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
-import { rememberJson } from '../definition/json-text.js';
+import { forgetJson, parseJson, rememberedJson, rememberJson } from '../definition/json-text.js';
 import { backoffMs, executeStep, type Envelope, type MachineSnapshot, type MachineStatus, type StepOutcome } from '../definition/step-executor.js';
 import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../definition/types.js';
 import { MachineNotFoundError, RequestFailedError, RequestRejectedError } from '../core/errors.js';
@@ -47,6 +47,12 @@ export type StepDecision =
 /**
  * Decides one step: migrates a machine stored at an older version (`storedVersion`, default the
  * definition's) and upcasts the event first, then runs the handler and applies the failure policy.
+ *
+ * With `owned`, the caller owns `stored.data`, whose JSON text is remembered: the handler changes
+ * it in place instead of a copy (a large machine's data is then not parsed again for each of its
+ * events in a transaction), and the effects are detached from it through their JSON, so that a
+ * later step changing the data cannot change an event or reply this one made. If the step fails,
+ * the data's text is forgotten, and the caller restores the data from the text it held.
  */
 export async function planStep(
   definition: AnyMachineDefinition,
@@ -55,6 +61,7 @@ export async function planStep(
   attemptsBefore: number,
   now: Date,
   storedVersion: number = definition.version,
+  owned = false,
 ): Promise<StepDecision> {
   const versioned = migrateMachine(definition, stored, storedVersion);
   if (versioned.kind === 'defer') return versioned;
@@ -62,17 +69,24 @@ export async function planStep(
   const upcast = upcastEvent(definition, envelope.event);
   if ('error' in upcast) return { kind: 'reject', reason: upcast.error };
   const event = upcast.event;
+  const inPlace = owned && versioned.kind === 'current' && rememberedJson(machine.data) !== undefined;
   let outcome: StepOutcome =
-    versioned.kind === 'failed' ? { kind: 'failed', error: versioned.error } : await executeStep(definition, machine, event === envelope.event ? envelope : { ...envelope, event }, now);
+    versioned.kind === 'failed' ? { kind: 'failed', error: versioned.error } : await executeStep(definition, machine, event === envelope.event ? envelope : { ...envelope, event }, now, inPlace);
   if (outcome.kind === 'committed') {
     try {
       // Data and effects must survive JSON; a handler that returns something else has failed.
-      rememberJson(outcome.data, JSON.stringify(outcome.data));
-      JSON.stringify(outcome.effects);
+      const dataText = JSON.stringify(outcome.data);
+      const effectsText = JSON.stringify(outcome.effects);
+      if (inPlace) {
+        if (outcome.data !== machine.data) forgetJson(machine.data);
+        outcome = { ...outcome, effects: JSON.parse(effectsText) as Effect[] };
+      }
+      rememberJson(outcome.data, dataText);
     } catch (error) {
       outcome = { kind: 'failed', error: `state is not JSON: ${String(error)}` };
     }
   }
+  if (inPlace && outcome.kind !== 'committed') forgetJson(machine.data);
   if (outcome.kind === 'committed') {
     let reply: Json | undefined;
     for (const effect of outcome.effects) if (effect.kind === 'reply') reply = effect.value;
@@ -336,7 +350,11 @@ export class StepPlanner {
       const isRequest = entry.source === 'intake' ? entry.item.kind === 'request' : row !== undefined && row.requestKey !== null && isRequestRow(row);
       const attemptsBefore = row?.attempts ?? 0;
       const startedAt = performance.now();
-      const decision = await planStep(definition, machine, envelope, attemptsBefore, now, version);
+      // The machine's data belongs to this transaction (read from its row, or left by its previous
+      // step here): the handler may change it in place; a failed step leaves it to be restored.
+      const pristine = rememberedJson(machine.data);
+      const decision = await planStep(definition, machine, envelope, attemptsBefore, now, version, pristine !== undefined);
+      if (decision.kind !== 'commit' && pristine !== undefined) machine = { ...machine, data: parseJson(pristine) };
       const handlerSeconds = (performance.now() - startedAt) / 1_000;
       const acceptedAt = entry.source === 'inbox' ? entry.row.createdAt.getTime() : entry.item.enqueuedAt;
       const latencySeconds = (Date.now() - acceptedAt) / 1_000;

@@ -4,7 +4,7 @@ import { compositeKey, machineKey, type MachineRef, type RsmEvent } from '../def
 import type { RsmOptions } from '../core/rsm-options.js';
 import type { NewMachine } from '../planning/machine-registry.js';
 import type { BatchResult, BatchWrites, InboxEvent } from '../planning/step-planner.js';
-import { jsonText } from '../definition/json-text.js';
+import { jsonText, parseJson } from '../definition/json-text.js';
 import { CombinedWrite } from './combined-write.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
@@ -81,7 +81,8 @@ export class StepStore {
       type: string;
       id: string;
       state: string;
-      data: unknown;
+      /** As text: parsed here and remembered with the value, so a step can change it in place. */
+      data: string;
       status: MachineStatus;
       created_at: Date;
       definition_version: number;
@@ -89,7 +90,7 @@ export class StepStore {
       inbox: (Omit<InboxRow, 'machine_type' | 'machine_id' | 'not_before' | 'created_at'> & { not_before: number | null; created_at: number })[];
     }>(client,
       `WITH locked AS MATERIALIZED (
-         SELECT m.type, m.id, m.state, m.data, m.status, m.created_at, m.definition_version FROM ${this.tables.machines} m
+         SELECT m.type, m.id, m.state, m.data::text AS data, m.status, m.created_at, m.definition_version FROM ${this.tables.machines} m
          JOIN ${recordset('$1', 'type text, id text', refs)} k ON m.type = k.type AND m.id = k.id
          ORDER BY m.type, m.id FOR UPDATE OF m SKIP LOCKED
        )
@@ -107,7 +108,7 @@ export class StepStore {
     const locked = new Map<string, LockedMachine>();
     const inbox: InboxEvent[] = [];
     for (const row of result.rows) {
-      locked.set(machineKey(row), { snapshot: { type: row.type, id: row.id, state: row.state, data: row.data, status: row.status }, createdAt: row.created_at.getTime(), definitionVersion: row.definition_version });
+      locked.set(machineKey(row), { snapshot: { type: row.type, id: row.id, state: row.state, data: parseJson(row.data), status: row.status }, createdAt: row.created_at.getTime(), definitionVersion: row.definition_version });
       for (const i of row.inbox) {
         inbox.push(inboxEvent({ ...i, machine_type: row.type, machine_id: row.id, not_before: i.not_before === null ? null : new Date(Number(i.not_before)), created_at: new Date(Number(i.created_at)) }));
       }

@@ -95,3 +95,32 @@ export const Job = defineMachine<{ done: boolean }, { type: 'Run' }>()({
     },
   },
 });
+
+/** Entries the hot-machine workload's Ledger holds: about 17 KB of data, like a busy Fleet's. */
+export const LEDGER_ENTRIES = 400;
+
+/** The initial entries of the Ledger (also the raw baseline's row). */
+export function ledgerEntries(): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: LEDGER_ENTRIES }, (_, i) => [`delivery-0123456789-${i}`, `drone-${i}`]));
+}
+
+/**
+ * The hot-machine workload: one machine every client writes to, with data the size of a busy
+ * Fleet's, each event replacing one entry (so the data keeps its size) and counting.
+ */
+export const Ledger = defineMachine<{ entries: Record<string, string>; total: number }, { type: 'Open' } | { type: 'Note'; key: number }>()({
+  type: 'Ledger',
+  initial: 'Open',
+  initialData: () => ({ entries: ledgerEntries(), total: 0 }),
+  states: {
+    Open: {
+      on: {
+        Open: () => undefined,
+        Note: (data, event) => {
+          data.entries[`delivery-0123456789-${event.key % LEDGER_ENTRIES}`] = `drone-${event.key}`;
+          data.total += 1;
+        },
+      },
+    },
+  },
+});

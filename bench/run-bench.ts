@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { RsmRuntime } from '#rsm';
 import { benchConfig as config } from './config.js';
-import { Account, Ping, Pong, hops } from './machines.js';
+import { Account, Ledger, LEDGER_ENTRIES, ledgerEntries, Ping, Pong, hops } from './machines.js';
 import { soak, type SoakResult } from './soak.js';
 
 interface Figures {
@@ -134,6 +134,65 @@ async function keyed(pool: pg.Pool, mode: 'request' | 'oneway'): Promise<Figures
   }
 }
 
+/**
+ * One machine that every client writes to, its data about 17 KB: the runtime steps it alone once
+ * it is hot (batch.hotEvents), many events a transaction, on one parsed copy of its data. The
+ * baseline does what a hand-written handler would: lock the row, read, change and write the
+ * document, commit, one event a transaction.
+ */
+async function hotMachine(pool: pg.Pool): Promise<Figures> {
+  const schema = 'bench_hot';
+  await resetSchema(pool, schema);
+  const rsm = runtime('bench-hot', schema, [Ledger]);
+  await rsm.start();
+  try {
+    await rsm.create(Ledger.ref('hot'), { type: 'Open' });
+    let key = 0;
+    const note = async () => void (await rsm.send(Ledger.ref('hot'), { type: 'Note', key: (key += 1) }));
+    await closedLoop(config.BENCH_CLIENTS, 1, note);
+    const total = async () => ((await rsm.get(Ledger.ref('hot')))?.data.total ?? 0);
+    const before = await total();
+    const started = performance.now();
+    const loop = await closedLoop(config.BENCH_CLIENTS, config.BENCH_SECONDS, note);
+    await rsm.idle();
+    const elapsed = (performance.now() - started) / 1_000;
+    const handled = (await total()) - before;
+    if (handled !== loop.count) throw new Error(`hot-machine: ${loop.count} events accepted but ${handled} handled`);
+    const hotTransactions = (await rsm.metrics.hotTransactions.get()).values.reduce((sum, v) => sum + v.value, 0);
+    await pool.query('DROP SCHEMA IF EXISTS bench_raw CASCADE; CREATE SCHEMA bench_raw');
+    await pool.query('CREATE TABLE bench_raw.state (id text PRIMARY KEY, data jsonb NOT NULL, version bigint NOT NULL DEFAULT 0)');
+    await pool.query('INSERT INTO bench_raw.state (id, data) VALUES ($1, $2)', ['hot', JSON.stringify({ entries: ledgerEntries(), total: 0 })]);
+    const connections = await Promise.all(Array.from({ length: config.BENCH_CLIENTS }, () => pool.connect()));
+    let baseKey = 0;
+    const base = await closedLoop(config.BENCH_CLIENTS, config.BENCH_SECONDS, async (c) => {
+      const client = connections[c] as pg.PoolClient;
+      await client.query('BEGIN');
+      const row = await client.query<{ data: { entries: Record<string, string>; total: number } }>('SELECT data FROM bench_raw.state WHERE id = $1 FOR UPDATE', ['hot']);
+      const data = row.rows[0]?.data ?? { entries: {}, total: 0 };
+      baseKey += 1;
+      data.entries[`delivery-0123456789-${baseKey % LEDGER_ENTRIES}`] = `drone-${baseKey}`;
+      data.total += 1;
+      await client.query('UPDATE bench_raw.state SET data = $2, version = version + 1 WHERE id = $1', ['hot', JSON.stringify(data)]);
+      await client.query('COMMIT');
+    }).finally(() => {
+      for (const connection of connections) connection.release();
+    });
+    const stepsPerS = handled / elapsed;
+    return {
+      steps_per_s: round(stepsPerS, 0),
+      p50_ms: round(loop.p50),
+      p99_ms: round(loop.p99),
+      baseline_steps_per_s: round(base.perSecond, 0),
+      baseline_p50_ms: round(base.p50),
+      baseline_p99_ms: round(base.p99),
+      ratio: round(stepsPerS / base.perSecond),
+      events_per_transaction: round(handled / Math.max(1, hotTransactions), 1),
+    };
+  } finally {
+    await rsm.stop();
+  }
+}
+
 async function totals(dataSource: RsmRuntime['dataSource'], schema: string): Promise<number> {
   const rows = await dataSource.query<{ sum: string }[]>(`SELECT coalesce(sum((data->>'total')::bigint), 0) AS sum FROM "${schema}".rsm_machines`);
   return Number(rows[0]?.sum ?? 0);
@@ -227,6 +286,7 @@ try {
   if (want('pingpong')) workloads.pingpong = await pingpong(pool);
   if (want('keyed-request')) workloads['keyed-request'] = await keyed(pool, 'request');
   if (want('keyed-oneway')) workloads['keyed-oneway'] = await keyed(pool, 'oneway');
+  if (want('hot-machine')) workloads['hot-machine'] = await hotMachine(pool);
   const memory = want('idle-machines') ? await idleMachines(pool) : undefined;
   let soaked: SoakResult | undefined;
   if (want('soak')) {
@@ -235,7 +295,7 @@ try {
   }
   for (const [name, f] of Object.entries(workloads)) {
     console.log(
-      `${name.padEnd(14)} ${String(f.steps_per_s).padStart(7)} steps/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms | raw pg ${f.baseline_steps_per_s} steps/s  p50 ${f.baseline_p50_ms} ms  p99 ${f.baseline_p99_ms} ms | ratio ${f.ratio}${f.peak_rss_mb !== undefined ? ` | peak rss ${f.peak_rss_mb} MB` : ''}`,
+      `${name.padEnd(14)} ${String(f.steps_per_s).padStart(7)} steps/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms | raw pg ${f.baseline_steps_per_s} steps/s  p50 ${f.baseline_p50_ms} ms  p99 ${f.baseline_p99_ms} ms | ratio ${f.ratio}${f.peak_rss_mb !== undefined ? ` | peak rss ${f.peak_rss_mb} MB` : ''}${f.events_per_transaction !== undefined ? ` | ${f.events_per_transaction} events per hot transaction` : ''}`,
     );
   }
   if (memory !== undefined) console.log(`idle machines  ${memory.idle_machines} in Postgres: rss ${memory.rss_before_mb} MB before, ${memory.rss_after_mb} MB after`);
@@ -247,6 +307,6 @@ try {
   console.log(`written to bench/results/latest.json`);
 } finally {
   clearInterval(rssTimer);
-  for (const schema of ['bench_raw', 'bench_kreq', 'bench_kone', 'bench_ping', 'bench_pong', 'bench_idle']) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  for (const schema of ['bench_raw', 'bench_kreq', 'bench_kone', 'bench_ping', 'bench_pong', 'bench_idle', 'bench_hot']) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool.end();
 }

@@ -189,7 +189,8 @@ describe('pairs retired while they keep sending stay exactly-once and in order',
     await Promise.all(forwarders.map(async (f) => {
       for (let n = 1; n <= perForwarder; n += 1) {
         await a.send(Forwarder.ref(f), { type: 'Forward', to: sinks[n % 2] as string, n });
-        if (n % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 30)); // let the janitor in between sends
+        // Let acknowledgements be flushed (delivery.ackFlushMs, 100 ms) and the janitor in, between sends.
+        if (n % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 150));
       }
     }));
     const state = async () => Promise.all(sinks.map(async (s) => (await b.get(Sink.ref(s)))?.data as { items: number[]; from: string[] }));

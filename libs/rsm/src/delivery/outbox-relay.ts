@@ -111,15 +111,11 @@ export class OutboxRelay {
     this.acked.clear();
     this.ackedCount = 0;
     // Only rows addressed to the acknowledging service: one service can never delete another's.
-    await Promise.all(
-      batches.map(async ({ from, ids }) => {
-        try {
-          await this.store.deleteAcknowledged(from, ids);
-        } catch (error) {
-          this.logger.warn({ err: String(error), count: ids.length }, 'could not delete acknowledged outbox rows; they will be re-published and acknowledged again');
-        }
-      }),
-    );
+    try {
+      await this.store.deleteAcknowledged(batches);
+    } catch (error) {
+      this.logger.warn({ err: String(error), count: batches.reduce((n, b) => n + b.ids.length, 0) }, 'could not delete acknowledged outbox rows; they will be re-published and acknowledged again');
+    }
   }
 
   private async publishGrouped(entries: readonly OutboxEntry[]): Promise<void> {

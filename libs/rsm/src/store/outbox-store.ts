@@ -39,7 +39,21 @@ export class OutboxStore {
   }
 
   /** Deletes acknowledged rows, only those addressed to the acknowledging service. */
-  async deleteAcknowledged(from: string, ids: readonly string[]): Promise<void> {
-    await this.pool.query(prepared(`DELETE FROM ${this.tables.outbox} WHERE id = ANY($1::bigint[]) AND destination = $2`, [ids, from]));
+  /**
+   * Deletes the rows each service acknowledged, every service's in one statement (one transaction
+   * a flush, however many services acknowledged). A row is deleted only with the destination that
+   * acknowledged it: one service can never delete another's.
+   */
+  async deleteAcknowledged(batches: readonly { readonly from: string; readonly ids: readonly string[] }[]): Promise<void> {
+    const ids = batches.flatMap(({ ids: list }) => list);
+    const destinations = batches.flatMap(({ from, ids: list }) => list.map(() => from));
+    if (ids.length === 0) return;
+    await this.pool.query(
+      prepared(
+        `DELETE FROM ${this.tables.outbox} o USING unnest($1::bigint[], $2::text[]) AS a(id, destination)
+         WHERE o.id = a.id AND o.destination = a.destination`,
+        [ids, destinations],
+      ),
+    );
   }
 }

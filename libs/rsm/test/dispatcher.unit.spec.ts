@@ -4,7 +4,7 @@ import type { RsmLogger } from '../src/core/logger.js';
 import type { IntakeItem } from '../src/planning/intake.js';
 import { emptyBatchResult, type BatchResult } from '../src/planning/step-planner.js';
 import type { BatchExecutor } from '../src/runtime/batch-executor.js';
-import { Dispatcher } from '../src/runtime/dispatcher.js';
+import { Dispatcher, MAX_HOT } from '../src/runtime/dispatcher.js';
 
 const quiet: RsmLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => quiet };
 
@@ -85,5 +85,17 @@ describe('Dispatcher: a hot machine is stepped in transactions of its own', () =
     batches[3]?.finish(handled({ 'H/1': 2 }));
     await settle();
     assert.deepEqual(batches[5]?.keys, ['H/1']);
+  });
+
+  it('remembers at most MAX_HOT hot machines: a burst to many machines that never come back is forgotten', async () => {
+    const { d, batches } = dispatcher(2, 1);
+    for (let i = 0; i < MAX_HOT + 50; i += 1) {
+      d.notify(`M/${i}`);
+      batches.at(-1)?.finish(handled({ [`M/${i}`]: 5 }));
+      await settle();
+    }
+    assert.equal(d.hotCount(), MAX_HOT);
+    assert.equal(d.isHot('M/0'), false, 'the one hot the longest ago went first');
+    assert.equal(d.isHot(`M/${MAX_HOT + 49}`), true);
   });
 });

@@ -4,6 +4,9 @@ import type { IntakeItem } from '../planning/intake.js';
 import type { RsmLogger } from '../core/logger.js';
 import { infraBackoffMs, isRetryablePgError } from '../store/pg-errors.js';
 
+/** Hot machines remembered at most (a burst to many machines must not grow the set for ever). */
+export const MAX_HOT = 256;
+
 export interface DispatcherOptions {
   readonly maxMachines: number;
   readonly concurrency: number;
@@ -91,8 +94,13 @@ export class Dispatcher {
   committed(result: BatchResult, keys: readonly string[], seconds: number, receipt = false): void {
     this.afterCommit(result, keys, seconds);
     for (const [key, handled] of result.handled) {
-      if (handled >= this.options.hotEvents || result.more.has(key)) this.hot.add(key);
-      else if (handled <= 1) this.hot.delete(key);
+      if (handled >= this.options.hotEvents || result.more.has(key)) {
+        // Newest last; a machine that went hot once and was never stepped again does not stay:
+        // past MAX_HOT, the one hot the longest ago goes.
+        this.hot.delete(key);
+        this.hot.add(key);
+        if (this.hot.size > MAX_HOT) this.hot.delete(this.hot.values().next().value as string);
+      } else if (handled <= 1) this.hot.delete(key);
     }
     for (const key of result.more) this.notify(key);
     for (const [key, at] of result.retryAt) this.notifyAt(key, at);

@@ -82,13 +82,28 @@ async function closedLoop(clients: number, seconds: number, op: (client: number)
   return { perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), count: latencies.length };
 }
 
-async function rawBaseline(pool: pg.Pool, clients: number, seconds: number) {
+/** `clients` closed loops on a connection each, running `step` (the keyed workloads' raw step by default). */
+async function rawBaseline(pool: pg.Pool, clients: number, seconds: number, step: (client: pg.PoolClient) => Promise<void> = (client) => rawStep(client, `m${1 + Math.floor(Math.random() * config.BENCH_MACHINES)}`, 'client')) {
   const connections = await Promise.all(Array.from({ length: clients }, () => pool.connect()));
   try {
-    return await closedLoop(clients, seconds, (c) => rawStep(connections[c] as pg.PoolClient, `m${1 + Math.floor(Math.random() * config.BENCH_MACHINES)}`, 'client'));
+    return await closedLoop(clients, seconds, (c) => step(connections[c] as pg.PoolClient));
   } finally {
     for (const connection of connections) connection.release();
   }
+}
+
+/** A workload's figures beside its baseline's. */
+function figures(stepsPerS: number, loop: { p50: number; p99: number }, base: { perSecond: number; p50: number; p99: number }, extra: Record<string, number>): Figures {
+  return {
+    steps_per_s: round(stepsPerS, 0),
+    p50_ms: round(loop.p50),
+    p99_ms: round(loop.p99),
+    baseline_steps_per_s: round(base.perSecond, 0),
+    baseline_p50_ms: round(base.p50),
+    baseline_p99_ms: round(base.p99),
+    ratio: round(stepsPerS / base.perSecond),
+    ...extra,
+  };
 }
 
 async function keyed(pool: pg.Pool, mode: 'request' | 'oneway'): Promise<Figures> {
@@ -118,17 +133,7 @@ async function keyed(pool: pg.Pool, mode: 'request' | 'oneway'): Promise<Figures
     const rss = peakRss;
     await baselineTables(pool, config.BENCH_MACHINES);
     const base = await rawBaseline(pool, config.BENCH_CLIENTS, config.BENCH_SECONDS);
-    const stepsPerS = handled / elapsed;
-    return {
-      steps_per_s: round(stepsPerS, 0),
-      p50_ms: round(loop.p50),
-      p99_ms: round(loop.p99),
-      baseline_steps_per_s: round(base.perSecond, 0),
-      baseline_p50_ms: round(base.p50),
-      baseline_p99_ms: round(base.p99),
-      ratio: round(stepsPerS / base.perSecond),
-      peak_rss_mb: round(rss / 2 ** 20, 0),
-    };
+    return figures(handled / elapsed, loop, base, { peak_rss_mb: round(rss / 2 ** 20, 0) });
   } finally {
     await rsm.stop();
   }
@@ -162,10 +167,8 @@ async function hotMachine(pool: pg.Pool): Promise<Figures> {
     await pool.query('DROP SCHEMA IF EXISTS bench_raw CASCADE; CREATE SCHEMA bench_raw');
     await pool.query('CREATE TABLE bench_raw.state (id text PRIMARY KEY, data jsonb NOT NULL, version bigint NOT NULL DEFAULT 0)');
     await pool.query('INSERT INTO bench_raw.state (id, data) VALUES ($1, $2)', ['hot', JSON.stringify({ entries: ledgerEntries(), total: 0 })]);
-    const connections = await Promise.all(Array.from({ length: config.BENCH_CLIENTS }, () => pool.connect()));
     let baseKey = 0;
-    const base = await closedLoop(config.BENCH_CLIENTS, config.BENCH_SECONDS, async (c) => {
-      const client = connections[c] as pg.PoolClient;
+    const base = await rawBaseline(pool, config.BENCH_CLIENTS, config.BENCH_SECONDS, async (client) => {
       await client.query('BEGIN');
       const row = await client.query<{ data: { entries: Record<string, string>; total: number } }>('SELECT data FROM bench_raw.state WHERE id = $1 FOR UPDATE', ['hot']);
       const data = row.rows[0]?.data ?? { entries: {}, total: 0 };
@@ -174,20 +177,8 @@ async function hotMachine(pool: pg.Pool): Promise<Figures> {
       data.total += 1;
       await client.query('UPDATE bench_raw.state SET data = $2, version = version + 1 WHERE id = $1', ['hot', JSON.stringify(data)]);
       await client.query('COMMIT');
-    }).finally(() => {
-      for (const connection of connections) connection.release();
     });
-    const stepsPerS = handled / elapsed;
-    return {
-      steps_per_s: round(stepsPerS, 0),
-      p50_ms: round(loop.p50),
-      p99_ms: round(loop.p99),
-      baseline_steps_per_s: round(base.perSecond, 0),
-      baseline_p50_ms: round(base.p50),
-      baseline_p99_ms: round(base.p99),
-      ratio: round(stepsPerS / base.perSecond),
-      events_per_transaction: round(handled / Math.max(1, hotTransactions), 1),
-    };
+    return figures(handled / elapsed, loop, base, { events_per_transaction: round(handled / Math.max(1, hotTransactions), 1) });
   } finally {
     await rsm.stop();
   }
@@ -238,15 +229,7 @@ async function pingpong(pool: pg.Pool): Promise<Figures> {
     baseLatencies.sort((a, b) => a - b);
     const hopsPerS = gaps.length / (total / 1_000);
     const basePerS = config.BENCH_HOPS / baseTotal;
-    return {
-      steps_per_s: round(hopsPerS, 0),
-      p50_ms: round(percentile(gaps, 50)),
-      p99_ms: round(percentile(gaps, 99)),
-      baseline_steps_per_s: round(basePerS, 0),
-      baseline_p50_ms: round(percentile(baseLatencies, 50)),
-      baseline_p99_ms: round(percentile(baseLatencies, 99)),
-      ratio: round(hopsPerS / basePerS),
-    };
+    return figures(hopsPerS, { p50: percentile(gaps, 50), p99: percentile(gaps, 99) }, { perSecond: basePerS, p50: percentile(baseLatencies, 50), p99: percentile(baseLatencies, 99) }, {});
   } finally {
     await ping.stop();
     await pong.stop();

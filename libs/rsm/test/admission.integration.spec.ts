@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { defineMachine, RsmOverloadedError, type RsmRuntime } from '#rsm';
+import { defineMachine, RsmOverloadedError, type AnyMachineDefinition, type RsmRuntime } from '#rsm';
 import { dropSchemas, startRuntime, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
 /** Forwards each `Go` as `n` pieces of work to one machine of the other service. */
@@ -75,28 +75,36 @@ const Parker = defineMachine<{ sent: number }, { type: 'Go'; drain?: boolean }>(
   },
 });
 
-describe('admission: work from outside waits while the deployment is behind', () => {
-  const schemaA = uniqueSchema('adma');
-  const schemaB = uniqueSchema('admb');
-  const prefix = uniquePrefix('adm');
-  const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000 };
-  let a: RsmRuntime;
-  let b: RsmRuntime;
+const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000 };
 
+/**
+ * Two services for a describe block, started before its tests and stopped after: `<name>-a` runs
+ * `sender` and routes `receiver` to `<name>-b`, which runs it. Both admit with `admission`.
+ */
+function twoServices(name: string, sender: AnyMachineDefinition, receiver: AnyMachineDefinition, receiverBatch?: { maxEventsPerMachine: number }) {
+  const schemaA = uniqueSchema(`${name}a`);
+  const schemaB = uniqueSchema(`${name}b`);
+  const prefix = uniquePrefix(name);
+  const services = {} as { a: RsmRuntime; b: RsmRuntime };
   before(async () => {
-    a = await startRuntime({ service: 'adm-a', schema: schemaA, prefix, machines: [Forwarder], routes: { Slow: 'adm-b' }, overrides: { admission } });
-    b = await startRuntime({ service: 'adm-b', schema: schemaB, prefix, machines: [Slow], overrides: { admission, batch: { maxEventsPerMachine: 4 } } });
+    services.a = await startRuntime({ service: `${name}-a`, schema: schemaA, prefix, machines: [sender], routes: { [receiver.type]: `${name}-b` }, overrides: { admission } });
+    services.b = await startRuntime({ service: `${name}-b`, schema: schemaB, prefix, machines: [receiver], overrides: { admission, ...(receiverBatch === undefined ? {} : { batch: receiverBatch }) } });
   });
-
   after(async () => {
-    await a?.stop();
-    await b?.stop();
+    await services.a?.stop();
+    await services.b?.stop();
     await dropSchemas(schemaA, schemaB);
   });
+  return services;
+}
 
-  const done = async () => ((await b.get({ type: 'Slow', id: 'one' }))?.data as { done: number } | undefined)?.done ?? 0;
+describe('admission: work from outside waits while the deployment is behind', () => {
+  const services = twoServices('adm', Forwarder, Slow, { maxEventsPerMachine: 4 });
+
+  const done = async () => ((await services.b.get({ type: 'Slow', id: 'one' }))?.data as { done: number } | undefined)?.done ?? 0;
 
   it('admits while nothing waits, refuses with the downstream source while the receiver is behind, and admits again after', async () => {
+    const { a, b } = services;
     assert.equal(a.loadView().lagMs, 0);
     await a.create(Forwarder.ref('f0'), { type: 'Go', n: 0 }, { admission: true });
     await b.create({ type: 'Slow', id: 'one' }, { type: 'Work' });
@@ -137,25 +145,10 @@ describe('admission: work from outside waits while the deployment is behind', ()
 });
 
 describe('admission: work a machine parks in its data (ctx.backlog) counts as lag', () => {
-  const schemaA = uniqueSchema('admqa');
-  const schemaB = uniqueSchema('admqb');
-  const prefix = uniquePrefix('admq');
-  const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000 };
-  let a: RsmRuntime;
-  let b: RsmRuntime;
-
-  before(async () => {
-    a = await startRuntime({ service: 'admq-a', schema: schemaA, prefix, machines: [Parker], routes: { Queue: 'admq-b' }, overrides: { admission } });
-    b = await startRuntime({ service: 'admq-b', schema: schemaB, prefix, machines: [Queue], overrides: { admission } });
-  });
-
-  after(async () => {
-    await a?.stop();
-    await b?.stop();
-    await dropSchemas(schemaA, schemaB);
-  });
+  const services = twoServices('admq', Parker, Queue);
 
   it('refuses while the oldest parked piece is older than maxLagMs, though every event is handled at once, and admits once it drains', async () => {
+    const { a, b } = services;
     await b.create({ type: 'Queue', id: 'q' }, { type: 'Drain' });
     await a.create(Parker.ref('p'), { type: 'Go' }, { admission: true });
     let lastSend = 0;

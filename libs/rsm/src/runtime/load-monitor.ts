@@ -27,7 +27,7 @@ export interface LoadView {
 
 export class LoadMonitor {
   private samples: { at: number; ms: number }[] = [];
-  /** ownLagMs sorts the window: its answer is kept for 100 ms, as admission asks on every request. */
+  /** ownLagMs sorts the window: the p90 is kept for 100 ms, as admission asks on every request. */
   private cached: { at: number; lagMs: number } | undefined;
   private readonly reports = new Map<string, LagReport>();
   /** Work machines hold in their data (`ctx.backlog`): the last figure of each, and when it came. */
@@ -55,7 +55,6 @@ export class LoadMonitor {
    */
   backlog(key: string, waitedMs: number): void {
     const at = this.now();
-    this.cached = undefined;
     if (waitedMs <= 0) {
       this.backlogs.delete(key);
       return;
@@ -71,15 +70,19 @@ export class LoadMonitor {
    */
   ownLagMs(): number {
     const now = this.now();
-    if (this.cached !== undefined && this.cached.at > now - 100) return this.cached.lagMs;
-    const recent = this.samples.filter((s) => s.at >= now - this.windowMs).map((s) => s.ms);
-    recent.sort((a, b) => a - b);
-    let lagMs = recent.length === 0 ? 0 : (recent[Math.min(recent.length - 1, Math.floor(recent.length * 0.9))] ?? 0);
+    let lagMs = this.cached !== undefined && this.cached.at > now - 100 ? this.cached.lagMs : undefined;
+    if (lagMs === undefined) {
+      const recent = this.samples.filter((s) => s.at >= now - this.windowMs).map((s) => s.ms);
+      recent.sort((a, b) => a - b);
+      lagMs = recent.length === 0 ? 0 : (recent[Math.min(recent.length - 1, Math.floor(recent.length * 0.9))] ?? 0);
+      this.cached = { at: now, lagMs };
+    }
+    // Backlogs are few and reported on every step of their machine: read fresh each time, so a
+    // report neither waits for the cache nor throws away the sorted p90.
     for (const [key, report] of this.backlogs) {
       if (report.at < now - this.windowMs) this.backlogs.delete(key);
       else lagMs = Math.max(lagMs, report.ms);
     }
-    this.cached = { at: now, lagMs };
     return lagMs;
   }
 

@@ -3,8 +3,9 @@
  * one costs, and how it behaves past that. Starts the suite with `npm start` (or uses the one
  * running), then:
  *   0. warms up for 10 s at --start-rate;
- *   1. finds the highest offered rate it sustains (every delivery completes within the drain
- *      bound, acceptance p99 under 200 ms): doubling from --start-rate, then bisecting;
+ *   1. finds the highest offered rate it sustains (completions keep pace with the load, every
+ *      delivery completes within the drain bound, acceptance p99 under 200 ms): doubling from
+ *      --start-rate, then bisecting;
  *   2. offers twice that rate (overload): completed/s against the maximum's;
  *   3. at 80% of the maximum, a no-chaos run and a run with an app SIGKILLed every 10 s;
  *   4. checks the seven invariants over everything it sent.
@@ -37,17 +38,22 @@ const program = new Command('bench:suite')
   .addOption(new Option('--seconds <n>', 'seconds of load per trial').default('30'))
   .addOption(new Option('--bisect <n>', 'bisection steps after the first failing rate').default('3'))
   .addOption(new Option('--retries <n>', 'times a rate that misses the bound is tried again before it counts as failed').default('1'))
+  .addOption(new Option('--keep-pace <share>', 'share of the offered rate a sustained rate completes while the load runs').default('0.9'))
   .addOption(new Option('--drain-seconds <n>', 'how long after a trial every delivery may take to end').default('20'))
   .addOption(new Option('--chaos-seconds <n>', 'seconds of load per chaos run (0: no chaos runs)').default('45'))
   .addOption(new Option('--out <file>').default(join(ROOT, 'bench', 'results', 'suite.json')));
 program.parse();
-const o = program.opts<{ runDir: string; databaseUrl: string; redisUrl: string; startRate: string; maxRate: string; seconds: string; bisect: string; retries: string; drainSeconds: string; chaosSeconds: string; out: string }>();
-const numbers = { startRate: Number(o.startRate), maxRate: Number(o.maxRate), seconds: Number(o.seconds), bisect: Number(o.bisect), retries: Number(o.retries), drainSeconds: Number(o.drainSeconds), chaosSeconds: Number(o.chaosSeconds) };
+const o = program.opts<{ runDir: string; databaseUrl: string; redisUrl: string; startRate: string; maxRate: string; seconds: string; bisect: string; retries: string; drainSeconds: string; keepPace: string; chaosSeconds: string; out: string }>();
+const numbers = { startRate: Number(o.startRate), maxRate: Number(o.maxRate), seconds: Number(o.seconds), bisect: Number(o.bisect), retries: Number(o.retries), drainSeconds: Number(o.drainSeconds), keepPace: Number(o.keepPace), chaosSeconds: Number(o.chaosSeconds) };
 for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isFinite(value) || value < 0 || (name !== 'chaosSeconds' && name !== 'bisect' && name !== 'retries' && value === 0)) {
     console.error(`[bench:suite] --${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a positive number`);
     process.exit(2);
   }
+}
+if (numbers.keepPace > 1) {
+  console.error('[bench:suite] --keep-pace is a share of the offered rate, at most 1');
+  process.exit(2);
 }
 
 const stateFile = join(o.runDir, 'suite.json');
@@ -71,7 +77,7 @@ let trialNo = 0;
 const trial = async (rate: number, seconds = numbers.seconds): Promise<Trial> => {
   trialNo += 1;
   const prefix = `bench-${stamp}-${trialNo}`;
-  const t = await runTrial(probe, { ingestionUrl: urls.ingestion, customerKey: keys.customerKey, rate, seconds, prefix, drainTimeoutMs: numbers.drainSeconds * 1_000, acceptanceP99BoundMs: 200, settleTimeoutMs: 300_000 });
+  const t = await runTrial(probe, { ingestionUrl: urls.ingestion, customerKey: keys.customerKey, rate, seconds, prefix, drainTimeoutMs: numbers.drainSeconds * 1_000, acceptanceP99BoundMs: 200, keepPaceShare: numbers.keepPace, settleTimeoutMs: 300_000 });
   for (let i = 0; i < Math.round(rate * seconds); i += 1) accepted.add(`${prefix}-${i}`);
   console.log(
     `[bench:suite] ${rate}/s for ${seconds} s: ${t.sustained ? 'sustained' : `not sustained (${t.why})`}; completed ${t.completedPerSecondOverall}/s overall, ${t.completedPerSecondDuringLoad}/s during load; acceptance p99 ${t.acceptanceP99Ms} ms; ${t.perDelivery.cpuMs} CPU ms, ${t.perDelivery.transactions} tx per delivery`,

@@ -66,7 +66,7 @@ try {
         DELIVERY_URL: url(index('delivery')),
         LEG_MS_MIN: String(config.LEG_MS_MIN),
         LEG_MS_MAX: String(config.LEG_MS_MAX),
-        FLIGHT_WATCHDOG_MS: String(config.FLIGHT_WATCHDOG_MS ?? Math.max(3_000, 5 * config.LEG_MS_MAX + 2_000)),
+        FLIGHT_WATCHDOG_MS: String(config.FLIGHT_WATCHDOG_MS ?? Math.max(2_000, 5 * config.LEG_MS_MAX + 1_000)),
         ...keyEnv,
         // A local demo may register plain-http webhooks; private addresses stay refused.
         WEBHOOK_ALLOW_HTTP: 'true',

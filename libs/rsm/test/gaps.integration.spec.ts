@@ -110,4 +110,17 @@ describe('gaps in a pair are visible and repairable', () => {
     await waitFor('item 6 handled', async () => (await items()).length === 5);
     assert.deepEqual(await items(), [1, 2, 4, 5, 6]);
   });
+
+  it('a sender that starts again publishes what its outbox holds at once, not after the ack timeout', async () => {
+    // Item 7 is committed, its job lost (as if the process died between commit and publish), and the
+    // sender restarts: with a 60 s ack timeout only the start-up publish can deliver it in time.
+    await dropOne(7, 8);
+    await a.stop();
+    const receiver = b as RsmRuntime;
+    await waitFor('item 7 to be missing', async () => (await receiver.gaps()).length === 1);
+    a = await startSender();
+    await waitFor('items 7 and 8 handled', async () => (await items()).length === 7, 15_000);
+    assert.deepEqual(await items(), [1, 2, 4, 5, 6, 7, 8]);
+    await waitFor('the re-published rows acknowledged', async () => (await outboxSeqs()).length === 0);
+  });
 });

@@ -129,10 +129,14 @@ export const rsmOptionsSchema = z.object({
       receiptConcurrency: positiveInt.default(2),
       /** Events per published BullMQ job. */
       messagesPerJob: positiveInt.default(200),
-      /** A queue job whose process stopped renewing its lock (killed) is handed to another after this long. */
-      jobLockMs: positiveInt.min(1_000).default(5_000),
+      /**
+       * A queue job whose process stopped renewing its lock (killed) is handed to another after this
+       * long. The lock is renewed every half of it; a job handed on while its first holder still
+       * works is received twice and handled once.
+       */
+      jobLockMs: positiveInt.min(1_000).default(2_000),
       /** How often workers look for such jobs. */
-      stalledCheckMs: positiveInt.min(500).default(2_500),
+      stalledCheckMs: positiveInt.min(500).default(1_000),
       /**
        * Signed items older than this are refused as replays (an unacknowledged event is simply
        * published again, freshly signed). Allows for clock skew between hosts, too.

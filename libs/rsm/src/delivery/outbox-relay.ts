@@ -83,6 +83,18 @@ export class OutboxRelay {
   }
 
   /**
+   * Publishes what the outbox held when this process started, overdue or not (see
+   * {@link OutboxStore.sweepAtStart}): after a crash, what was committed but not yet published goes
+   * out now rather than after the ack timeout. Returns how many it published.
+   */
+  async sweepAtStart(limit = 1_000): Promise<number> {
+    return this.store.sweepAtStart(limit, this.ackTimeoutMs, async (entries) => {
+      await this.publishGrouped(entries);
+      this.healthy = true;
+    });
+  }
+
+  /**
    * Deletes acknowledged rows, many acknowledgements per statement: ids gather for `ackFlushMs`.
    * A failed delete is only logged; the rows are re-published later and acknowledged again.
    */

@@ -133,6 +133,8 @@ export class RsmRuntime {
   readonly logger: RsmLogger;
   private readonly tables: TableNames;
   private readonly activityList: AnyActivityDefinition[] = [];
+  /** The one-off publish of the outbox found at start (awaited by `stop`). */
+  private startSweep: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly tasks: PeriodicTask[] = [];
   private replyCheck: PeriodicTask | undefined;
@@ -342,6 +344,13 @@ export class RsmRuntime {
       );
     }
     for (const task of this.tasks) task.start();
+    // What a killed predecessor committed but never published goes out now, not after the ack timeout.
+    this.startSweep = relay.sweepAtStart().then(
+      (n) => {
+        if (n > 0) this.metrics.redeliveries.inc({ service: o.service, kind: 'outbox' }, n);
+      },
+      (error: unknown) => this.logger.warn({ err: String(error) }, 'publishing the outbox left at start failed; the sweeper publishes it after the ack timeout'),
+    );
     this.state = 'running';
     if (o.worker) await this.recoverInbox(true);
     this.logger.info({ machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema }, 'rsm runtime started');
@@ -386,6 +395,7 @@ export class RsmRuntime {
   private async abortStart(): Promise<void> {
     this.state = 'stopping';
     await Promise.allSettled(this.tasks.map((task) => task.stop()));
+    await this.startSweep;
     await this.parts?.transport.stop().catch(() => undefined);
     if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
     this.poolRef = undefined;
@@ -399,6 +409,7 @@ export class RsmRuntime {
     const parts = this.parts;
     if (parts !== undefined) {
       await Promise.all(this.tasks.map((task) => task.stop()));
+      await this.startSweep;
       await parts.transport.stop();
       await parts.relay.flushAcks().catch(() => undefined);
       await parts.dispatcher.stop();

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { OutboxEntry, RemoteMessage } from '../core/messages.js';
 import { prepared } from './prepared.js';
 import type { TableNames } from './table-names.js';
@@ -28,17 +28,54 @@ export class OutboxStore {
         .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
         .map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
       await publish(entries);
-      await client.query(
-        `UPDATE ${t.outbox} SET attempts = attempts + 1,
-           next_attempt_at = now() + make_interval(secs => LEAST(60, ($2::double precision / 1000) * power(2, LEAST(attempts, 6))))
-         WHERE id = ANY($1::bigint[])`,
-        [entries.map((e) => e.id), ackTimeoutMs],
-      );
+      await this.postpone(client, entries, ackTimeoutMs);
       return entries.length;
     });
   }
 
-  /** Deletes acknowledged rows, only those addressed to the acknowledging service. */
+  /**
+   * Publishes, once, every row that was in the outbox when this process started (ids up to the
+   * largest then), whether or not its acknowledgement is overdue, `limit` at a time in id order, and
+   * pushes each one's next attempt back as `sweep` does. A process killed between a commit and its
+   * publish left such rows behind; without this they would wait out the ack timeout. A row another
+   * replica is delivering right now is published twice, and the receiver takes it once. Returns how
+   * many it published.
+   */
+  async sweepAtStart(limit: number, ackTimeoutMs: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {
+    const t = this.tables;
+    const last = (await this.pool.query<{ max: string | null }>(`SELECT max(id)::text AS max FROM ${t.outbox}`)).rows[0]?.max;
+    if (last === null || last === undefined) return 0;
+    let after = '0';
+    let total = 0;
+    for (;;) {
+      const n = await inTransaction(this.pool, async (client) => {
+        const rows = await client.query<{ id: string; destination: string; message: Omit<RemoteMessage, 'outboxId'> }>(
+          `SELECT id, destination, message FROM ${t.outbox}
+           WHERE id > $1::bigint AND id <= $2::bigint ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+          [after, last],
+        );
+        if (rows.rows.length === 0) return 0;
+        const entries = rows.rows.map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
+        await publish(entries);
+        await this.postpone(client, entries, ackTimeoutMs);
+        after = entries[entries.length - 1]?.id ?? last;
+        return entries.length;
+      });
+      total += n;
+      if (n < limit) return total;
+    }
+  }
+
+  /** Counts a publish of each row and pushes its next one back: `ackTimeoutMs` doubled per attempt, at most 60 s. */
+  private async postpone(client: PoolClient, entries: readonly OutboxEntry[], ackTimeoutMs: number): Promise<void> {
+    await client.query(
+      `UPDATE ${this.tables.outbox} SET attempts = attempts + 1,
+         next_attempt_at = now() + make_interval(secs => LEAST(60, ($2::double precision / 1000) * power(2, LEAST(attempts, 6))))
+       WHERE id = ANY($1::bigint[])`,
+      [entries.map((e) => e.id), ackTimeoutMs],
+    );
+  }
+
   /**
    * Deletes the rows each service acknowledged, every service's in one statement (one transaction
    * a flush, however many services acknowledged). A row is deleted only with the destination that

@@ -85,7 +85,7 @@ const trial = async (rate: number, seconds = numbers.seconds): Promise<Trial> =>
   return t;
 };
 
-const results: { trials: Trial[]; max?: Trial; overload?: Trial; chaos?: { baseline: number; chaos: number; ratio: number; rate: number; invariants: boolean } } = { trials: [] };
+const results: { trials: Trial[]; max?: Trial; overload?: Trial; chaos?: { baseline: number; chaos: number; ratio: number; rate: number; invariants: boolean; kills: string[]; completedPerSecond: { baseline: number[]; chaos: number[] } } } = { trials: [] };
 let verdict: string;
 try {
   // 0. Warm-up (JIT, pools, caches), not counted.
@@ -139,7 +139,17 @@ try {
     const base = await runChaos('no chaos', { ...common, load: load(`bench-${stamp}-base`), killEveryS: 0 });
     const chaos = await runChaos('chaos', { ...common, load: load(`bench-${stamp}-chaos`), killer, killEveryS: 10 });
     for (const run of [base, chaos]) for (let i = 0; i < Math.round(rate * numbers.chaosSeconds); i += 1) accepted.add(`${run === base ? `bench-${stamp}-base` : `bench-${stamp}-chaos`}-${i}`);
-    results.chaos = { rate, baseline: base.completedRate, chaos: chaos.completedRate, ratio: chaos.completedRate / base.completedRate, invariants: [...base.results, ...chaos.results].every((r) => r.ok) };
+    results.chaos = {
+      rate,
+      baseline: base.completedRate,
+      chaos: chaos.completedRate,
+      ratio: chaos.completedRate / base.completedRate,
+      invariants: [...base.results, ...chaos.results].every((r) => r.ok),
+      // What the ratio hides: which apps the dice killed when, and completions second by second.
+      kills: chaos.events.map((e) => `${e.atS} s: ${e.what}`),
+      completedPerSecond: { baseline: base.completedPerSecond, chaos: chaos.completedPerSecond },
+    };
+    console.log(`[bench:suite] chaos at ${rate}/s: ${Math.round(base.completedRate * 10) / 10}/s without kills, ${Math.round(chaos.completedRate * 10) / 10}/s with (${results.chaos.kills.join('; ')})`);
   }
 
   // 4. The seven invariants over everything this run sent.

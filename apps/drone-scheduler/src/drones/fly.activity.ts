@@ -8,9 +8,10 @@ import type { DroneSchedulerConfig } from '../config.js';
 /**
  * Hands a flight to the drone simulator (the external actor that flies drones). Runs after the
  * dispatching step commits, retried with one idempotency key; the simulator ignores a flight it
- * already flies.
+ * already flies. Retries come at most 2 s apart (for about 2.5 minutes): the drone and its delivery
+ * wait on the flight, and a restarted simulator is back within a second or two.
  */
-@RsmActivity(flyActivity, { maxAttempts: 20, initialBackoffMs: 500, maxBackoffMs: 10_000, timeoutMs: 5_000 })
+@RsmActivity(flyActivity, { maxAttempts: 80, initialBackoffMs: 250, maxBackoffMs: 2_000, timeoutMs: 5_000 })
 export class FlyActivity implements RsmActivityHandlerOf<typeof flyActivity> {
   constructor(@Inject(DRONE_SCHEDULER_CONFIG) private readonly config: DroneSchedulerConfig) {}
 

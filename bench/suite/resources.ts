@@ -100,7 +100,7 @@ export class ResourceProbe {
   async read(): Promise<Counters> {
     const all = processes();
     const ms = (pids: number[]) => (pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) * 1_000) / TICKS_PER_SECOND;
-    const apps = all.filter((p) => /dist\/apps\/[a-z-]+\/src\/main\.js/.test(p.cmdline)).map((p) => p.pid);
+    const apps = all.filter((p) => /dist\/apps\/[a-z-]+\/(main\.mjs|src\/main\.js)/.test(p.cmdline)).map((p) => p.pid);
     const postgres = this.postmaster > 0 ? all.filter((p) => p.ppid === this.postmaster).map((p) => p.pid) : [];
     const transactions = Number(
       (await this.pool.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]?.n ?? 0,

@@ -41,7 +41,7 @@ try {
     const replicas = service === 'drone-sim' ? 1 : config.REPLICAS;
     await supervisor.start({
       name,
-      script: join(projectRoot, 'dist', 'apps', service, 'src', 'main.js'),
+      script: join(projectRoot, 'dist', 'apps', service, 'main.mjs'),
       cwd: projectRoot,
       instances: replicas,
       exec_mode: replicas > 1 ? 'cluster' : 'fork',

@@ -34,7 +34,7 @@ describe('deployment manifests', () => {
         const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === app);
         assert.ok(deployment, `${app}: Deployment`);
         const c = containerOf(deployment);
-        assert.deepEqual(c.command, ['node', `dist/apps/${app}/src/main.js`]);
+        assert.deepEqual(c.command, ['node', `dist/apps/${app}/main.mjs`]);
         assert.equal(c.readinessProbe?.httpGet?.path, '/health/ready');
         assert.equal(c.livenessProbe?.httpGet?.path, '/health/live');
         assert.ok(c.resources?.requests && c.resources.limits, `${app}: requests and limits`);

@@ -73,7 +73,7 @@ describe('the production image install, without Docker', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
     for (const dep of Object.keys(pkg.dependencies)) assert.ok(existsSync(join(work, 'node_modules', dep, 'package.json')), `production dependency ${dep} installed`);
     // (typescript stays: an optional peer of @nestjs/swagger, which npm installs with production dependencies.)
-    for (const dev of ['pm2', 'eslint', 'concurrently', 'dpdm']) {
+    for (const dev of ['pm2', 'eslint', 'concurrently', 'dpdm', 'esbuild']) {
       assert.ok(dev in pkg.devDependencies, `${dev} is a dev dependency`);
       assert.equal(existsSync(join(work, 'node_modules', dev)), false, `${dev} is not in the image`);
     }

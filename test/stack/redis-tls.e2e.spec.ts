@@ -26,7 +26,7 @@ async function freePort(): Promise<number> {
 
 /** Runs an app with `env` until it exits by itself; resolves with its code and output. */
 async function runUntilExit(app: string, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
-  const child: ChildProcess = spawn(process.execPath, [join(DIST, 'apps', app, 'src', 'main.js')], {
+  const child: ChildProcess = spawn(process.execPath, [join(DIST, 'apps', app, 'main.mjs')], {
     env: { ...inheritedEnv, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -116,7 +116,7 @@ export class SuiteProcesses {
       ...this.extraEnv[service],
       ...overrides,
     };
-    const child = spawn(process.execPath, [join(DIST, 'apps', service, 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(DIST, 'apps', service, 'main.mjs')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const keep = (chunk: Buffer) => {
       output.push(chunk.toString());

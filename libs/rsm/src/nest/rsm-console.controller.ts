@@ -17,8 +17,9 @@ const require = createRequire(import.meta.url);
  */
 function consoleFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  const own = fileURLToPath(new URL('../../console/', import.meta.url));
-  if (existsSync(own)) for (const name of readdirSync(own)) if (name.endsWith('.js')) files.set(name, join(own, name));
+  // From dist/libs/rsm/src/nest, or from an app bundled into dist/apps/<app>/main.mjs.
+  const own = ['../../console/', '../../libs/rsm/console/'].map((path) => fileURLToPath(new URL(path, import.meta.url))).find((dir) => existsSync(dir)) ?? '';
+  if (own !== '') for (const name of readdirSync(own)) if (name.endsWith('.js')) files.set(name, join(own, name));
   files.set('preact.mjs', require.resolve('preact'));
   files.set('preact-hooks.mjs', require.resolve('preact/hooks'));
   files.set('preact-jsx-runtime.mjs', require.resolve('preact/jsx-runtime'));

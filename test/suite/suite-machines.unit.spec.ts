@@ -5,7 +5,7 @@ import { FLEET_ID, type DeliveryRequest } from '#contracts';
 import { DeliveryRequestMachine } from '../../apps/ingestion/src/requests/delivery-request.machine.js';
 import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delivery-saga.machine.js';
 import { Package } from '../../apps/package/src/packages/package.machine.js';
-import { Fleet, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
+import { Fleet, seedNeeded, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
 import { Drone } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
 import { Utilization } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
 import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
@@ -155,6 +155,17 @@ describe('the suite machines together', () => {
     assert.deepEqual([...fleet.idle].sort(), ['drone-1', 'drone-2', 'drone-3'], 'the new drone was commissioned and announced itself once');
     assert.equal((rt.get(Drone.ref('drone-1'))?.data as { deliveries: number }).deliveries, 4, 'an existing drone is left as it was');
     assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('a restart seeds the Fleet only when it is missing or its size or watchdog changed', async () => {
+    assert.equal(seedNeeded(undefined, 3, 2_000), true, 'no Fleet yet');
+    const rt = new TestRuntime([Fleet, Drone, Utilization]);
+    await rt.create(Fleet.ref(FLEET_ID), { type: 'Seed', droneIds: ['drone-1', 'drone-2', 'drone-3'], watchdogMs: 2_000 });
+    const fleet = fleetOf(rt);
+    assert.equal(seedNeeded(fleet, 3, 2_000), false, 'the same settings: nothing to do, so the Fleet is not stepped');
+    assert.equal(seedNeeded(fleet, 2, 2_000), false, 'a smaller fleet never shrinks it');
+    assert.equal(seedNeeded(fleet, 4, 2_000), true, 'one more drone');
+    assert.equal(seedNeeded(fleet, 3, 3_000), true, 'another watchdog');
   });
 
   it('fails a delivery whose package is rejected, with nothing left done', async () => {

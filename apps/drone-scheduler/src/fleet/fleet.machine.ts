@@ -40,6 +40,16 @@ export type FleetV1 = MachineVersion<Omit<FleetData, 'fleetSize'> & { drones: st
 /** The Fleet v2: the same data; its drones ended a flight's assignment with DeliveryFinished. */
 export type FleetV2 = MachineVersion<FleetData, 'Active', FleetEvents>;
 
+/**
+ * Whether a starting process must send the Fleet a Seed: it does not exist yet, or it was seeded
+ * with fewer drones or another flight watchdog. A restart with the same settings skips it: the
+ * seed steps the Fleet, which after a crash has a backlog to work through first, and the app would
+ * not listen until then.
+ */
+export function seedNeeded(fleet: FleetData | undefined, fleetSize: number, watchdogMs: number): boolean {
+  return fleet === undefined || fleet.fleetSize < fleetSize || fleet.watchdogMs !== watchdogMs;
+}
+
 /** What `AssignDrone` answers its caller. */
 export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
 

@@ -10,14 +10,10 @@
  */
 import { build } from 'esbuild';
 import { join } from 'node:path';
+import { SERVICES } from '#contracts';
 
-/** The repository root (this file runs from dist/scripts). */
-const REPO_ROOT = join(import.meta.dirname, '..', '..');
-
-export const APPS = ['ingestion', 'workflow', 'package', 'drone-scheduler', 'delivery', 'drone-sim'] as const;
-
-/** Where an app's bundle is, relative to the repository root. */
-export const bundlePath = (app: string): string => join('dist', 'apps', app, 'main.mjs');
+/** The build output (this file runs from dist/scripts). */
+const DIST = join(import.meta.dirname, '..');
 
 /** Loaded with `require` only if installed; none of them is. */
 const OPTIONAL = [
@@ -35,10 +31,10 @@ const OPTIONAL = [
 
 const started = Date.now();
 await Promise.all(
-  APPS.map((app) =>
+  SERVICES.map((app) =>
     build({
-      entryPoints: [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
-      outfile: join(REPO_ROOT, bundlePath(app)),
+      entryPoints: [join(DIST, 'apps', app, 'src', 'main.js')],
+      outfile: join(DIST, 'apps', app, 'main.mjs'),
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -52,4 +48,4 @@ await Promise.all(
     }),
   ),
 );
-console.log(`bundled ${APPS.length} apps into dist/apps/<app>/main.mjs in ${Date.now() - started} ms`);
+console.log(`bundled ${SERVICES.length} apps into dist/apps/<app>/main.mjs in ${Date.now() - started} ms`);

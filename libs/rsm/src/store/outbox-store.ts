@@ -4,6 +4,13 @@ import { prepared } from './prepared.js';
 import type { TableNames } from './table-names.js';
 import { inTransaction } from './transaction.js';
 
+/** An outbox row as it is published: its message carries the row's id, for the acknowledgement. */
+const toEntry = (row: { id: string; destination: string; message: Omit<RemoteMessage, 'outboxId'> }): OutboxEntry => ({
+  id: row.id,
+  destination: row.destination,
+  message: { ...row.message, outboxId: row.id },
+});
+
 /** The outbox's statements outside step transactions: the overdue sweep and acknowledged deletes. */
 export class OutboxStore {
   constructor(
@@ -26,7 +33,7 @@ export class OutboxStore {
       if (due.rows.length === 0) return 0;
       const entries = due.rows
         .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
-        .map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
+        .map(toEntry);
       await publish(entries);
       await this.postpone(client, entries, ackTimeoutMs);
       return entries.length;
@@ -55,7 +62,7 @@ export class OutboxStore {
           [after, last],
         );
         if (rows.rows.length === 0) return 0;
-        const entries = rows.rows.map((row) => ({ id: row.id, destination: row.destination, message: { ...row.message, outboxId: row.id } }));
+        const entries = rows.rows.map(toEntry);
         await publish(entries);
         await this.postpone(client, entries, ackTimeoutMs);
         after = entries[entries.length - 1]?.id ?? last;

@@ -17,7 +17,8 @@ export class ActivityRunner {
   private readonly activities = new Map<string, AnyActivityDefinition>();
   private readonly running = new Set<string>();
   private readonly controller = new AbortController();
-  private queue: ActivityEntry[] = [];
+  /** Calls waiting for a free slot, with when they were queued. */
+  private queue: { entry: ActivityEntry; at: number }[] = [];
   private readonly store: ActivityStore;
 
   constructor(
@@ -28,6 +29,10 @@ export class ActivityRunner {
     private readonly logger: RsmLogger,
     private readonly crash: CrashHook | undefined,
     private readonly onOutcome: (activity: string, outcome: 'ok' | 'error' | 'exhausted', wakeKey?: string) => void,
+    /** This process's HolderLock id, written on the calls it claims (null: none). */
+    private readonly holder: number | null = null,
+    /** How long a call waited in this process for a free slot: work that waits, like an event. */
+    private readonly onWait: (ms: number) => void = () => undefined,
   ) {
     this.store = new ActivityStore(pool, tables);
   }
@@ -43,15 +48,20 @@ export class ActivityRunner {
 
   /** Runs calls this process has just committed (it holds their lease). */
   submit(entries: readonly ActivityEntry[]): void {
-    this.queue.push(...entries);
+    const at = Date.now();
+    for (const entry of entries) this.queue.push({ entry, at });
     this.pump();
   }
 
-  /** Claims calls whose lease or backoff has expired. */
+  /**
+   * Claims calls whose lease or backoff has expired, after making due those held by a process that
+   * is gone (its holder lock is free): they are not left to wait out their lease.
+   */
   async claimDue(limit = 50): Promise<number> {
     const free = Math.max(0, this.concurrency * 2 - this.running.size - this.queue.length);
     if (free === 0) return 0;
-    const claimed = await this.store.claimDue(Math.min(limit, free), this.leaseMs);
+    await this.store.reclaimOrphans();
+    const claimed = await this.store.claimDue(Math.min(limit, free), this.leaseMs, this.holder);
     this.submit(claimed);
     return claimed.length;
   }
@@ -67,8 +77,9 @@ export class ActivityRunner {
 
   private pump(): void {
     while (this.running.size < this.concurrency && this.queue.length > 0 && !this.controller.signal.aborted) {
-      const entry = this.queue.shift() as ActivityEntry;
+      const { entry, at } = this.queue.shift() as { entry: ActivityEntry; at: number };
       if (this.running.has(entry.id)) continue;
+      this.onWait(Date.now() - at);
       this.running.add(entry.id);
       void this.attempt(entry)
         .catch((error: unknown) => this.logger.warn({ err: describeError(error), activity: entry.activity }, 'recording an activity outcome failed; its lease will expire and it will run again'))

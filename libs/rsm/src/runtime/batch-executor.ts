@@ -26,8 +26,9 @@ export class BatchExecutor {
     private readonly registry: MachineRegistry,
     private readonly options: RsmOptions,
     private readonly crash: CrashHook | undefined,
+    holder: number | null = null,
   ) {
-    this.store = new StepStore(tables, options);
+    this.store = new StepStore(tables, options, holder);
     this.planner = new StepPlanner(registry, options.service);
   }
 

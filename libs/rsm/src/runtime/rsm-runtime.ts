@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
+import { HolderLock } from '../store/holder-lock.js';
 import type { AnyActivityDefinition } from '../definition/activity.js';
 import { BullmqTransport, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
 import type { InboundJob } from '../core/messages.js';
@@ -135,6 +136,8 @@ export class RsmRuntime {
   private readonly activityList: AnyActivityDefinition[] = [];
   /** The one-off publish of the outbox found at start (awaited by `stop`). */
   private startSweep: Promise<void> = Promise.resolve();
+  /** The activity holder lock, while this process runs activities. */
+  private holderLock: HolderLock | undefined;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly tasks: PeriodicTask[] = [];
   private replyCheck: PeriodicTask | undefined;
@@ -269,7 +272,12 @@ export class RsmRuntime {
       },
       this.logger,
     );
-    const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash);
+    // A process that runs activities says it is alive with a lock of its own, so that the calls it
+    // holds are taken by another process as soon as it dies (see HolderLock).
+    const holder = o.worker && this.activityList.length > 0 ? new HolderLock(pool, this.logger) : undefined;
+    this.holderLock = holder;
+    await holder?.start();
+    const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash, holder?.id ?? null);
     const dispatcher = new Dispatcher(
       executor,
       { maxMachines: o.batch.maxMachines, concurrency: o.batch.concurrency, hotEvents: o.batch.hotEvents, handle: o.worker },
@@ -280,10 +288,20 @@ export class RsmRuntime {
     const relay = new OutboxRelay(pool, this.tables, transport, o.service, o.delivery.messagesPerJob, o.delivery.ackTimeoutMs, o.delivery.ackFlushMs, this.logger, crash, (destination, n) =>
       this.metrics.messagesSent.inc({ service: o.service, destination }, n),
     );
-    const activities = new ActivityRunner(pool, this.tables, o.activities.concurrency, o.activities.leaseMs, this.logger, crash, (activity, outcome, key) => {
-      this.metrics.activityAttempts.inc({ service: o.service, activity, outcome });
-      if (key !== undefined) dispatcher.notify(key);
-    });
+    const activities = new ActivityRunner(
+      pool,
+      this.tables,
+      o.activities.concurrency,
+      o.activities.leaseMs,
+      this.logger,
+      crash,
+      (activity, outcome, key) => {
+        this.metrics.activityAttempts.inc({ service: o.service, activity, outcome });
+        if (key !== undefined) dispatcher.notify(key);
+      },
+      holder?.id ?? null,
+      (ms) => this.load.observe(ms),
+    );
     for (const activity of this.activityList) activities.register(activity);
     const timers = new TimerPoller(pool, this.tables, crash);
     const receiver = new InboundReceiver(pool, this.tables, this.registry);
@@ -397,6 +415,7 @@ export class RsmRuntime {
     await Promise.allSettled(this.tasks.map((task) => task.stop()));
     await this.startSweep;
     await this.parts?.transport.stop().catch(() => undefined);
+    await this.holderLock?.stop();
     if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
     this.poolRef = undefined;
     this.state = 'stopped';
@@ -417,6 +436,7 @@ export class RsmRuntime {
       parts.activities.stop();
       await parts.activities.idle();
     }
+    await this.holderLock?.stop();
     for (const [, set] of this.waiters) for (const waiter of set) waiter.reject(new RuntimeStoppedError());
     this.waiters.clear();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();

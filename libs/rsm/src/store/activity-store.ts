@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { ActivityEntry } from '../core/messages.js';
 import type { TableNames } from './table-names.js';
+import { HOLDER_LOCK_CLASS } from './holder-lock.js';
 
 /** The activity table's statements: claims under a lease, postponed retries, and outcomes. */
 export class ActivityStore {
@@ -9,8 +10,11 @@ export class ActivityStore {
     private readonly tables: TableNames,
   ) {}
 
-  /** Claims up to `limit` calls whose lease or backoff has expired, each for another `leaseMs`. */
-  async claimDue(limit: number, leaseMs: number): Promise<ActivityEntry[]> {
+  /**
+   * Claims up to `limit` calls whose lease or backoff has expired, each for another `leaseMs`, as
+   * held by `holder` (see HolderLock; null: no holder, the lease alone protects them).
+   */
+  async claimDue(limit: number, leaseMs: number, holder: number | null): Promise<ActivityEntry[]> {
     const claimed = await this.pool.query<{
       id: string;
       machine_type: string;
@@ -21,12 +25,12 @@ export class ActivityStore {
       input: never;
       attempts: number;
     }>(
-      `UPDATE ${this.tables.activities} a SET attempts = a.attempts + 1,
+      `UPDATE ${this.tables.activities} a SET attempts = a.attempts + 1, holder = $2::int4,
          next_attempt_at = now() + make_interval(secs => $1::double precision / 1000)
        WHERE a.id IN (SELECT id FROM ${this.tables.activities} WHERE next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
        RETURNING a.id, a.machine_type, a.machine_id, a.activity, a.call_id, a.idempotency_key, a.input, a.attempts`,
-      [leaseMs],
+      [leaseMs, holder],
     );
     return claimed.rows.map((row) => ({
       id: row.id,
@@ -40,10 +44,27 @@ export class ActivityStore {
     }));
   }
 
-  /** Records a failed attempt and holds the call back for `delayMs`. */
+  /**
+   * Makes due at once the calls leased by a process that is gone: one whose holder lock (see
+   * HolderLock) no process holds. Returns how many.
+   */
+  async reclaimOrphans(): Promise<number> {
+    const result = await this.pool.query(
+      `UPDATE ${this.tables.activities} a SET next_attempt_at = now(), holder = NULL
+       WHERE a.holder IS NOT NULL AND a.next_attempt_at > now()
+         AND NOT EXISTS (SELECT 1 FROM pg_locks l
+                         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                           AND l.classid = $1::int4::oid AND l.objid = a.holder::oid)`,
+      [HOLDER_LOCK_CLASS],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /** Records a failed attempt and holds the call back for `delayMs` (held by no process meanwhile). */
   async postpone(id: string, error: string, delayMs: number): Promise<void> {
     await this.pool.query(
-      `UPDATE ${this.tables.activities} SET last_error = $2, next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
+      `UPDATE ${this.tables.activities} SET last_error = $2, holder = NULL, next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
       [id, error, delayMs],
     );
   }

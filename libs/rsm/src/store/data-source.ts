@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
 import { rsmEntities } from './entities/rsm-entities.js';
 import { rsmAdminAuditMigration } from './migrations/rsm-admin-audit.migration.js';
+import { rsmActivityHoldersMigration } from './migrations/rsm-activity-holders.migration.js';
 import { rsmEpochsMigration } from './migrations/rsm-epochs.migration.js';
 import { rsmGapsMigration } from './migrations/rsm-gaps.migration.js';
 import { rsmInitialMigration } from './migrations/rsm-initial.migration.js';
@@ -67,7 +68,7 @@ export function createRsmDataSource(options: RsmDataSourceOptions): DataSource {
     migrationsTableName: 'rsm_migrations',
     migrationsTransactionMode: 'each',
     entities: [entities.machine, entities.deadLetter, entities.step, entities.inbox, ...(options.entities ?? [])],
-    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), rsmEpochsMigration(schema), rsmAdminAuditMigration(schema), rsmStepSendsMigration(schema), ...(options.migrations ?? [])],
+    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), rsmEpochsMigration(schema), rsmAdminAuditMigration(schema), rsmStepSendsMigration(schema), rsmActivityHoldersMigration(schema), ...(options.migrations ?? [])],
     applicationName: options.applicationName ?? `rsm-${schema}`,
     poolSize: options.poolSize ?? 10,
     logging: false,

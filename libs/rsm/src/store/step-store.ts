@@ -57,6 +57,8 @@ export class StepStore {
   constructor(
     private readonly tables: TableNames,
     private readonly options: Pick<RsmOptions, 'stepHistoryMs' | 'activities' | 'delivery'>,
+    /** This process's HolderLock id: it holds the calls its steps commit (null: none). */
+    private readonly holder: number | null = null,
   ) {}
 
   /** Inserts machines that do not exist yet; returns the keys of those it created. */
@@ -278,14 +280,15 @@ export class StepStore {
     if (w.remote.length > 0) await this.writeOutbox(client, w, result);
     if (w.activities.length > 0) {
       const inserted = await query<{ id: string; idempotency_key: string }>(client,
-        `INSERT INTO ${t.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, attempts, next_attempt_at)
-         SELECT machine_type, machine_id, activity, call_id, idempotency_key, input, 1, now() + make_interval(secs => $2::double precision / 1000)
+        `INSERT INTO ${t.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, attempts, next_attempt_at, holder)
+         SELECT machine_type, machine_id, activity, call_id, idempotency_key, input, 1, now() + make_interval(secs => $2::double precision / 1000), $3::int4
          FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, activity text, call_id text,
            idempotency_key text, input jsonb)
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`,
         [
           json(w.activities.map((a) => ({ machine_type: a.machineType, machine_id: a.machineId, activity: a.activity, call_id: a.callId, idempotency_key: a.idempotencyKey, input: a.input }))),
           this.options.activities.leaseMs,
+          this.holder,
         ],
       );
       const ids = new Map(inserted.rows.map((row) => [row.idempotency_key, row.id]));

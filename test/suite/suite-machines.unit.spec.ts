@@ -98,6 +98,42 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('asks the simulator again only when its last fly call was answered, waiting twice as long each time', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    const drone = Drone.ref(sagaOf(rt, r.deliveryId).data.droneId as string);
+    const flyCalls = () => rt.pendingCalls.filter((c) => c.activity === 'fly');
+    const watchdogIn = () => (rt.timersOf(drone).find((t) => t.name === 'watchdog')?.fireAt.getTime() ?? NaN) - rt.now.getTime();
+    assert.equal(flyCalls().length, 1);
+    assert.equal(watchdogIn(), 15_000, 'the first wait');
+    // The call has not been answered (a backlog, or a process that died holding it): no second call.
+    await rt.advance(15_000);
+    assert.equal(flyCalls().length, 1, 'no second call while the first is on its way');
+    assert.equal(watchdogIn(), 30_000, 'the next watchdog waits twice as long');
+    // Answered, and still no news of the flight: the simulator lost it, and is asked again.
+    await rt.completeActivity(flyCalls()[0]?.callId as string, { status: 202 });
+    await rt.advance(30_000);
+    assert.equal(flyCalls().length, 1, 'asked again');
+    assert.equal((flyCalls()[0]?.input as { from?: string } | undefined)?.from, 'EnRouteToPickup');
+    assert.equal(watchdogIn(), 60_000);
+    await rt.advance(60_000);
+    await rt.advance(120_000);
+    assert.equal(watchdogIn(), 120_000, 'at most eight times the first wait');
+    assert.equal(flyCalls().length, 1, 'still one call on its way');
+    // News of the flight: the next watchdog waits the first wait again, and the flight completes.
+    await fly(rt, r.deliveryId, 'PickedUp');
+    assert.equal(watchdogIn(), 15_000);
+    await rt.completeActivity(flyCalls()[0]?.callId as string, { status: 202 });
+    for (const status of ['Delivered', 'Returned'] as const) {
+      assert.equal((await rt.request(drone, { type: 'Status', deliveryId: r.deliveryId, status })).ok, true);
+      if (status === 'Delivered') await rt.request(Delivery.ref(r.deliveryId), { type: 'Confirm', confirmationType: 'None' });
+    }
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
+    assert.deepEqual(rt.timersOf(drone), [], 'no watchdog once back');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it('hears once from a drone per delivery: back from its flight, it ends the assignment and is free again', async () => {
     const rt = await suite(1);
     const first = request();

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -13,23 +13,49 @@ export interface PodKiller {
   kill(app: string): Promise<string>;
 }
 
-/** The processes `npm start` supervises: SIGKILL one of the app's processes; PM2 starts it again. */
+/**
+ * The processes `npm start` supervises: SIGKILL one of the app's processes; PM2 starts it again.
+ * The pids come from the files PM2 keeps for each process (`$PM2_HOME/pids/<name>-<id>.pid`):
+ * asking the PM2 daemon (`pm2 jlist`) starts a Node process that takes a second or more of CPU
+ * under load, taken from the suite being measured, and delays the kill by as much.
+ */
 export function localKiller(runDir: string, pm2Bin: string): PodKiller {
   const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string }[] };
+  const pidsDir = join(runDir, 'pm2', 'pids');
+  const fromFiles = (name: string): number[] => {
+    const files = existsSync(pidsDir) ? readdirSync(pidsDir).filter((f) => new RegExp(`^${name.replace(/[^a-z0-9-]/gi, '')}-\\d+\\.pid$`).test(f)) : [];
+    return files.map((f) => Number(readFileSync(join(pidsDir, f), 'utf8').trim())).filter((pid) => Number.isInteger(pid) && pid > 0 && startedBy(pid, name));
+  };
+  const fromDaemon = async (name: string): Promise<number[]> => {
+    const { stdout } = await exec(process.execPath, [pm2Bin, 'jlist'], { env: { ...inheritedEnv, PM2_HOME: join(runDir, 'pm2') } });
+    const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as { name: string; pid: number }[];
+    return list.filter((p) => p.name === name && p.pid > 0).map((p) => p.pid);
+  };
   return {
     name: 'local',
     kill: async (app) => {
       const name = state.apps.find((a) => a.service === app)?.name;
       if (name === undefined) throw new Error(`no app ${app} in ${runDir}/suite.json`);
-      const { stdout } = await exec(process.execPath, [pm2Bin, 'jlist'], { env: { ...inheritedEnv, PM2_HOME: join(runDir, 'pm2') } });
-      const list = JSON.parse(stdout.slice(stdout.indexOf('['))) as { name: string; pid: number }[];
-      const running = list.filter((p) => p.name === name && p.pid > 0);
-      const pid = running[Math.floor(Math.random() * running.length)]?.pid;
+      let running = fromFiles(name);
+      if (running.length === 0) running = await fromDaemon(name);
+      const pid = running[Math.floor(Math.random() * running.length)];
       if (pid === undefined) return `${app}: not running`;
       process.kill(pid, 'SIGKILL');
       return `${app}: SIGKILL pid ${pid}`;
     },
   };
+}
+
+/**
+ * Whether `pid` is alive and is the PM2 process `name` (PM2 puts `name` in its environment): a pid
+ * file outlives its process, and its number may have gone to another one. Without /proc, no.
+ */
+function startedBy(pid: number, name: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`name=${name}`);
+  } catch {
+    return false;
+  }
 }
 
 /** docker compose: `kill -s SIGKILL` the app's container (restart: unless-stopped brings it back). */

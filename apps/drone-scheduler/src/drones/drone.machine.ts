@@ -23,6 +23,10 @@ export interface DroneData {
   history: { at: string; state: DroneState; deliveryId: string | null }[];
   /** This reservation's flight watchdog, from the Fleet (absent in drones stored before it existed). */
   watchdogMs?: number;
+  /** The fly call not yet answered, if any: a watchdog does not ask again while it is on its way. */
+  flyCall?: string | null;
+  /** Watchdogs fired since the flight last made progress: each waits twice as long as the last. */
+  watchdogStrikes?: number;
 }
 
 export const IGNORED_LIMIT = 20;
@@ -48,7 +52,17 @@ function ignore(data: DroneData, text: string): void {
 /** A flight with no news for this long is asked of the simulator again, unless the Fleet says otherwise. */
 export const WATCHDOG_MS = 15_000;
 
-const startWatchdog = (data: DroneData, ctx: StepContext<DroneState>) => ctx.startTimer('watchdog', data.watchdogMs ?? WATCHDOG_MS);
+/** Doublings of the watchdog while a flight makes no progress: at most 8 times the first wait. */
+const MAX_STRIKES = 3;
+
+const startWatchdog = (data: DroneData, ctx: StepContext<DroneState>) =>
+  ctx.startTimer('watchdog', (data.watchdogMs ?? WATCHDOG_MS) * 2 ** Math.min(data.watchdogStrikes ?? 0, MAX_STRIKES));
+
+/** The flight moved on (dispatched, or a leg reported): the next watchdog waits the first wait again. */
+function progressed(data: DroneData, ctx: StepContext<DroneState>): void {
+  data.watchdogStrikes = 0;
+  startWatchdog(data, ctx);
+}
 
 
 /** Tells the delivery's saga, if a saga booked this drone. */
@@ -62,7 +76,19 @@ function move(data: DroneData, ctx: StepContext<DroneState>, state: DroneState):
 }
 
 function fly(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
-  ctx.call(flyActivity, { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
+  data.flyCall = ctx.call(flyActivity, { droneId: ctx.self.id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
+}
+
+/**
+ * No news of the flight for a while: the simulator may have lost it (it keeps nothing durable), so
+ * it is asked again, from the leg the drone is on. Not while the last call is still on its way:
+ * that call is retried (by another process, if this one died holding it), and a second one would
+ * only queue behind it. Under a backlog every flight is late, and asking again for each would add
+ * to the backlog that made it late. Each watchdog without progress waits twice as long as the last.
+ */
+function watchdog(data: DroneData, ctx: StepContext<DroneState>, from: 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning'): void {
+  data.watchdogStrikes = (data.watchdogStrikes ?? 0) + 1;
+  if (data.flyCall === undefined || data.flyCall === null) fly(data, ctx, from);
   startWatchdog(data, ctx);
 }
 
@@ -125,6 +151,7 @@ const staleDispatch = (data: DroneData, event: { deliveryId: string }, ctx: Step
   ignore(data, `Dispatch ${event.deliveryId} while ${ctx.state}${data.deliveryId !== null ? ` serving ${data.deliveryId}` : ''}`);
 
 const activityOutcome = (data: DroneData, event: { type: string; callId: string }) => {
+  if (event.callId === data.flyCall) data.flyCall = null;
   if (event.type === 'ActivityFailed') ignore(data, `fly ${event.callId} failed`);
 };
 
@@ -168,6 +195,7 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           data.confirmationRequired = event.confirmationRequired ?? 'None';
           move(data, ctx, 'EnRouteToPickup');
           fly(data, ctx, 'EnRouteToPickup');
+          progressed(data, ctx);
           tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneEnRoute', droneId: ctx.self.id });
         },
         ActivityCompleted: activityOutcome,
@@ -184,11 +212,11 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           if (mismatch(data, event, ctx, 'PickedUp')) return;
           data.lastPickupAt = ctx.now.toISOString();
           move(data, ctx, 'EnRouteToDropoff');
-          startWatchdog(data, ctx);
+          progressed(data, ctx);
           tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DronePickedUp', droneId: ctx.self.id, at: data.lastPickupAt });
           ctx.reply({ ok: true, state: 'EnRouteToDropoff' });
         },
-        Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToPickup'),
+        Timeout: (data, _e, ctx) => watchdog(data, ctx, 'EnRouteToPickup'),
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
@@ -203,7 +231,7 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           if (mismatch(data, event, ctx, 'Delivered')) return;
           data.deliveries += 1;
           move(data, ctx, 'Returning');
-          startWatchdog(data, ctx);
+          progressed(data, ctx);
           if (data.ownerId !== null && data.ownerId !== '') {
             const utilization = utilizationRef(data.ownerId);
             ctx.create(utilization, { type: 'Open' });
@@ -211,7 +239,7 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           }
           ctx.reply({ ok: true, state: 'Returning' });
         },
-        Timeout: (data, _e, ctx) => fly(data, ctx, 'EnRouteToDropoff'),
+        Timeout: (data, _e, ctx) => watchdog(data, ctx, 'EnRouteToDropoff'),
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },
@@ -233,7 +261,7 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           ctx.send(fleetRef, { type: 'DroneAvailable', droneId: ctx.self.id, finished: event.deliveryId });
           ctx.reply({ ok: true, state: 'Idle' });
         },
-        Timeout: (data, _e, ctx) => fly(data, ctx, 'Returning'),
+        Timeout: (data, _e, ctx) => watchdog(data, ctx, 'Returning'),
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,
       },

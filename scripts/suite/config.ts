@@ -21,7 +21,7 @@ export const suiteConfig = z
     REPLICAS: z.coerce.number().int().min(1).max(8).default(1),
     LEG_MS_MIN: z.coerce.number().int().min(0).default(0),
     LEG_MS_MAX: z.coerce.number().int().min(0).default(2_000),
-    /** The drones' flight watchdog; by default five longest legs plus 2 s, at least 3 s. */
+    /** The drones' flight watchdog; by default the admitted lag (3 s), five longest legs and 1 s: at least 5 s. */
     FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).optional(),
     LOG_LEVEL: z.string().default('info'),
     /** Where the process manager and locally started databases keep their files. */

@@ -66,7 +66,10 @@ try {
         DELIVERY_URL: url(index('delivery')),
         LEG_MS_MIN: String(config.LEG_MS_MIN),
         LEG_MS_MAX: String(config.LEG_MS_MAX),
-        FLIGHT_WATCHDOG_MS: String(config.FLIGHT_WATCHDOG_MS ?? Math.max(2_000, 5 * config.LEG_MS_MAX + 1_000)),
+        // Longer than events may wait while admission still takes work (3 s), five longest legs and
+        // 1 s: a shorter watchdog fires for flights that are only late, and each of its calls is
+        // work more for a suite already behind (at 2 s, 2.1 a delivery when offered twice the maximum).
+        FLIGHT_WATCHDOG_MS: String(config.FLIGHT_WATCHDOG_MS ?? Math.max(5_000, 5 * config.LEG_MS_MAX + 4_000)),
         ...keyEnv,
         // A local demo may register plain-http webhooks; private addresses stay refused.
         WEBHOOK_ALLOW_HTTP: 'true',

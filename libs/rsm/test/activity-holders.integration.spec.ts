@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import type { RsmRuntime } from '#rsm';
-import { HOLDER_LOCK_CLASS } from '../src/store/holder-lock.js';
+import { HOLDER_LOCK_CLASS, HolderLock } from '../src/store/holder-lock.js';
 import { ActivityStore } from '../src/store/activity-store.js';
 import { tableNames } from '../src/store/table-names.js';
 import { Caller, Counter, Sender, recordActivity } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
-import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { dropSchemas, quietLogger, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 import { sigkill, spawnNode } from './support/process-pool.js';
 
 const WORKER = join(import.meta.dirname, 'fixtures', 'crash-worker.js');
@@ -66,6 +66,32 @@ describe('activity calls held by a process that died', () => {
       assert.equal(left.rows.length, 0);
     } finally {
       await sigkill(worker);
+    }
+  });
+
+  it('a holder lock is held while its process runs, given up at stop, and never waited for', async () => {
+    const other = new pg.Client({ connectionString: testConfig.DATABASE_URL });
+    await other.connect();
+    // Whether a session other than `other` holds the lock of holder `id`.
+    const heldElsewhere = async (id: number) =>
+      (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::int4::oid AND objid = $2::int4::oid AND pid <> pg_backend_pid()`, [HOLDER_LOCK_CLASS, id])).rows.length > 0;
+    const lock = new HolderLock(pool, quietLogger, 50);
+    const twin = new HolderLock(pool, quietLogger, 50, lock.id);
+    try {
+      await lock.start();
+      assert.equal(await heldElsewhere(lock.id), true, 'held by the running process');
+      await lock.stop();
+      assert.equal(await heldElsewhere(lock.id), false, 'given up at stop');
+      // Another session holds the id: a holder with the same id starts at once and keeps trying.
+      await other.query('SELECT pg_advisory_lock($1::int4, $2::int4)', [HOLDER_LOCK_CLASS, lock.id]);
+      await twin.start();
+      assert.equal(await heldElsewhere(lock.id), false, 'the twin did not take it from the session that holds it');
+      await other.query('SELECT pg_advisory_unlock($1::int4, $2::int4)', [HOLDER_LOCK_CLASS, lock.id]);
+      await waitFor('the twin to take the lock once it is free', () => heldElsewhere(lock.id));
+    } finally {
+      await twin.stop();
+      await lock.stop();
+      await other.end();
     }
   });
 

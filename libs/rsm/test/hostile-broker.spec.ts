@@ -296,12 +296,16 @@ describe('hostile broker: guarantees hold against an adversary with full access 
 
       const roundErrors: string[] = [];
       const rawJobKeys: string[] = [];
+      // Rounds the adversary completed: the load is not over before it has done five, however fast
+      // the pings settle (on a quiet machine they settled within four once).
+      let roundsDone = 0;
       const attacks = (async () => {
         let rounds = 0;
         while (!stop) {
           try {
             await round();
             rounds += 1;
+            roundsDone = rounds;
             if (rounds === 5 || (flushedAt > 0 && rawJobKeys.length < 4)) await Promise.all([rawGarbageJob('svc-a'), rawGarbageJob('svc-b')]);
             // FLUSHALL once, in the middle of the load: queues, locks and dedup keys all gone.
             if (flushedAt === 0 && (await receivedTotal(apiB, receivers)) >= expected / 4) {
@@ -320,6 +324,7 @@ describe('hostile broker: guarantees hold against an adversary with full access 
       const settled = (async () => {
         await waitFor(`${expected} pings received and every sender settled`, () => pingsSettled(apiA, apiB, senders, receivers, expected), 150_000);
         await Promise.all(requesters);
+        await waitFor('the adversary to complete five rounds', () => roundsDone >= 5, 60_000);
       })();
       const died = await Promise.race([settled.then(() => undefined), ...deaths.map((d) => d.then((why) => why ?? new Promise<never>(() => undefined)))]);
       assert.equal(died, undefined, 'no worker died');

@@ -23,7 +23,7 @@ export function localKiller(runDir: string, pm2Bin: string): PodKiller {
   const state = JSON.parse(readFileSync(join(runDir, 'suite.json'), 'utf8')) as { apps: { service: string; name: string }[] };
   const pidsDir = join(runDir, 'pm2', 'pids');
   const fromFiles = (name: string): number[] => {
-    const files = existsSync(pidsDir) ? readdirSync(pidsDir).filter((f) => new RegExp(`^${name.replace(/[^a-z0-9-]/gi, '')}-\\d+\\.pid$`).test(f)) : [];
+    const files = existsSync(pidsDir) ? readdirSync(pidsDir).filter((f) => f.startsWith(`${name}-`) && /^\d+\.pid$/.test(f.slice(name.length + 1))) : [];
     return files.map((f) => Number(readFileSync(join(pidsDir, f), 'utf8').trim())).filter((pid) => Number.isInteger(pid) && pid > 0 && startedBy(pid, name));
   };
   const fromDaemon = async (name: string): Promise<number[]> => {

@@ -20,7 +20,6 @@ export const HOLDER_LOCK_CLASS = 0x52_53_4d_01;
  * (at least once, one idempotency key, one outcome).
  */
 export class HolderLock {
-  readonly id = randomInt(1, 2 ** 31 - 1);
   private client: Client | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
@@ -29,6 +28,7 @@ export class HolderLock {
     private readonly pool: Pool,
     private readonly logger: RsmLogger,
     private readonly retryMs = 1_000,
+    readonly id = randomInt(1, 2 ** 31 - 1),
   ) {}
 
   /** Takes the lock; if Postgres cannot be reached, keeps trying in the background. */
@@ -48,12 +48,20 @@ export class HolderLock {
     if (this.stopped) return;
     const client = new Client(this.pool.options);
     client.on('error', () => undefined);
+    let failure: string | undefined;
     try {
       await client.connect();
-      await client.query('SELECT pg_advisory_lock($1::int4, $2::int4)', [HOLDER_LOCK_CLASS, this.id]);
+      // Never waits: a session that still holds this id (the server has not yet noticed that an
+      // earlier connection of this process broke, or another process drew the same id) is tried
+      // again later instead of blocking a statement.
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::int4, $2::int4) AS locked', [HOLDER_LOCK_CLASS, this.id]);
+      if (rows[0]?.locked !== true) failure = 'another session holds this id';
     } catch (error) {
+      failure = String(error);
+    }
+    if (failure !== undefined) {
       await client.end().catch(() => undefined);
-      this.logger.warn({ err: String(error) }, 'could not take the activity holder lock; other processes may take this process\'s calls until it has it');
+      this.logger.warn({ err: failure }, 'could not take the activity holder lock; other processes may take this process\'s calls until it has it');
       this.again();
       return;
     }

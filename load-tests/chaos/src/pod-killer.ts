@@ -24,7 +24,15 @@ export function localKiller(runDir: string, pm2Bin: string): PodKiller {
   const pidsDir = join(runDir, 'pm2', 'pids');
   const fromFiles = (name: string): number[] => {
     const files = existsSync(pidsDir) ? readdirSync(pidsDir).filter((f) => f.startsWith(`${name}-`) && /^\d+\.pid$/.test(f.slice(name.length + 1))) : [];
-    return files.map((f) => Number(readFileSync(join(pidsDir, f), 'utf8').trim())).filter((pid) => Number.isInteger(pid) && pid > 0 && startedBy(pid, name));
+    // A file PM2 removes between the listing and the read is no pid, not a failed kill.
+    const read = (f: string) => {
+      try {
+        return Number(readFileSync(join(pidsDir, f), 'utf8').trim());
+      } catch {
+        return Number.NaN;
+      }
+    };
+    return files.map(read).filter((pid) => Number.isInteger(pid) && pid > 0 && startedBy(pid, name));
   };
   const fromDaemon = async (name: string): Promise<number[]> => {
     const { stdout } = await exec(process.execPath, [pm2Bin, 'jlist'], { env: { ...inheritedEnv, PM2_HOME: join(runDir, 'pm2') } });

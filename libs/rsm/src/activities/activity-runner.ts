@@ -55,12 +55,14 @@ export class ActivityRunner {
 
   /**
    * Claims calls whose lease or backoff has expired, after making due those held by a process that
-   * is gone (its holder lock is free): they are not left to wait out their lease.
+   * is gone (its holder lock is free): they are not left to wait out their lease. Only a process
+   * that holds calls itself looks for orphans: one that runs no activity has none in its schema to
+   * find, and is spared the statement every poll.
    */
   async claimDue(limit = 50): Promise<number> {
     const free = Math.max(0, this.concurrency * 2 - this.running.size - this.queue.length);
     if (free === 0) return 0;
-    await this.store.reclaimOrphans();
+    if (this.holder !== null) await this.store.reclaimOrphans();
     const claimed = await this.store.claimDue(Math.min(limit, free), this.leaseMs, this.holder);
     this.submit(claimed);
     return claimed.length;

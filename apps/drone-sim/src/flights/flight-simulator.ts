@@ -65,13 +65,13 @@ export class FlightSimulator implements OnApplicationShutdown {
    */
   private async report(url: string, body: object, retryConflict: boolean): Promise<boolean> {
     const deadline = Date.now() + this.config.REPORT_RETRY_MS;
-    for (let attempt = 0; !this.stopped; attempt += 1) {
-      // Not ready yet (the drop-off news is still on its way to the delivery) is waited for longer
-      // than a restarting service: each refused confirmation costs the delivery a transaction. A
-      // service that does not answer is asked every quarter second at most: a refused connection
-      // costs next to nothing, and the drone waits on it.
-      let base = 25;
-      let cap = 250;
+    // Two reasons to ask again, each with its own backoff: a service that does not answer (down or
+    // restarting) and a delivery not ready for its confirmation yet. Counted apart, so that the
+    // seconds a restart took do not make every later not-ready wait the longest one.
+    let down = 0;
+    let notReady = 0;
+    while (!this.stopped) {
+      let delay: number;
       try {
         const response = await this.client.post(url, body, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, 10_000);
         if (response.status >= 200 && response.status < 300) return true;
@@ -79,30 +79,48 @@ export class FlightSimulator implements OnApplicationShutdown {
           // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.
           const current = (parseJson(response.body) as { currentState?: unknown } | undefined)?.currentState;
           if (current === 'Completed' || current === 'Cancelled') return true;
-          base = 100;
-          cap = 1_000;
+          delay = notReadyDelay(notReady);
+          notReady += 1;
         } else if (response.status === 409) {
           this.logger.log(`abandoning flight: ${url} answered 409 ${response.body}`);
           this.abandoned += 1;
           return false;
+        } else {
+          delay = downDelay(down);
+          down += 1;
         }
       } catch {
         // the service is down or restarting: try again
+        delay = downDelay(down);
+        down += 1;
       }
       if (Date.now() > deadline) {
         this.abandoned += 1;
         this.logger.warn(`gave up reporting to ${url}`);
         return false;
       }
-      await this.wait(Math.min(cap, base * 2 ** Math.min(attempt, 7)));
+      await this.wait(delay);
     }
     return false;
   }
 
-  private wait(ms: number): Promise<void> {
+  /** Waits between legs and between tries (a test counts them instead of waiting). */
+  protected wait(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 }
+
+/**
+ * A service that does not answer is asked every quarter second at most: a refused connection costs
+ * next to nothing, and the drone waits on it.
+ */
+export const downDelay = (tries: number): number => Math.min(250, 25 * 2 ** Math.min(tries, 4));
+
+/**
+ * A delivery not ready for its confirmation (its drop-off news is still on the way) is asked at
+ * 100 ms, then less often, up to once a second: under a backlog that news can take a while.
+ */
+export const notReadyDelay = (tries: number): number => Math.min(1_000, 100 * 2 ** Math.min(tries, 4));
 
 function parseJson(text: string): unknown {
   try {

@@ -75,7 +75,9 @@ const Parker = defineMachine<{ sent: number }, { type: 'Go'; drain?: boolean }>(
   },
 });
 
-const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000 };
+// No probe within a test (load-monitor.unit.spec.ts covers it): on a slow machine one could slip
+// through between two refusals asserted here.
+const admission = { maxLagMs: 300, windowMs: 2_000, staleAfterMs: 3_000, probeAfterMs: 60_000 };
 
 /**
  * Two services for a describe block, started before its tests and stopped after: `<name>-a` runs

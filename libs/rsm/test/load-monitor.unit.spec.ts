@@ -5,7 +5,10 @@ import { LoadMonitor, MAX_LOAD_ENTRIES } from '../src/runtime/load-monitor.js';
 /** A monitor on a clock the test moves. */
 function monitor(service = 'a', windowMs = 2_000, staleAfterMs = 5_000) {
   const clock = { now: 1_000_000 };
-  return { clock, m: new LoadMonitor(service, windowMs, staleAfterMs, () => clock.now) };
+  const m = new LoadMonitor(service, windowMs, staleAfterMs, () => clock.now);
+  // Up for a minute: waits count at most from the start (see the restart test).
+  clock.now += 60_000;
+  return { clock, m };
 }
 
 describe('LoadMonitor: how far behind a service and those downstream are', () => {
@@ -92,5 +95,54 @@ describe('LoadMonitor: how far behind a service and those downstream are', () =>
     const services = Object.keys(m.report());
     assert.equal(services.length, MAX_LOAD_ENTRIES + 1, 'the newest 64 and itself');
     assert.ok(services.includes('s499') && !services.includes('s0'));
+  });
+
+  it('refuses while a report is over the limit, but lets one item through per probe interval while that report is not renewed', () => {
+    const { clock, m } = monitor('ingestion');
+    const decide = () => m.admit(3_000, 1_000);
+    assert.deepEqual({ ...decide(), view: undefined }, { admitted: true, probe: false, view: undefined }, 'nothing is behind');
+    const first = clock.now;
+    m.merge({ delivery: { lagMs: 4_000, at: first } });
+    assert.equal(decide().admitted, false);
+    assert.equal(decide().view.source, 'delivery');
+    clock.now += 999;
+    assert.equal(decide().admitted, false, 'the report is still recent');
+    clock.now += 1;
+    assert.deepEqual([decide().probe, decide().admitted], [true, false], 'one probe, then refused again');
+    clock.now += 500;
+    m.merge({ delivery: { lagMs: 4_000, at: first } });
+    clock.now += 499;
+    assert.equal(decide().admitted, false, 'the probe interval counts from the last probe');
+    clock.now += 1;
+    assert.equal(decide().probe, true, 'the same figure echoed back is no news: probe again');
+    m.merge({ delivery: { lagMs: 3_500, at: clock.now } });
+    clock.now += 999;
+    assert.equal(decide().admitted, false, 'a newer figure, still over the limit, renews the refusal');
+    m.merge({ delivery: { lagMs: 200, at: clock.now } });
+    assert.deepEqual([decide().admitted, decide().probe], [true, false], 'the probe brought back news of recovery');
+  });
+
+  it('never probes past its own lag: that figure is always fresh', () => {
+    const { clock, m } = monitor('ingestion');
+    for (let i = 0; i < 10; i += 1) m.observe(5_000);
+    for (let i = 0; i < 4; i += 1) {
+      clock.now += 400;
+      assert.equal(m.admit(3_000, 1_000).admitted, false);
+    }
+  });
+
+  it('counts a wait at most from the (re)start: a backlog left by the downtime is not overload', () => {
+    const { clock, m } = monitor('delivery');
+    m.started();
+    clock.now += 500;
+    for (let i = 0; i < 10; i += 1) m.observe(4_000);
+    m.backlog('Fleet/fleet', 9_000);
+    clock.now += 101;
+    assert.equal(m.ownLagMs(), 500, 'waits of events queued while it was down count from the start only');
+    clock.now += 10_000;
+    for (let i = 0; i < 10; i += 1) m.observe(4_000);
+    m.backlog('Fleet/fleet', 9_000);
+    clock.now += 101;
+    assert.equal(m.ownLagMs(), 9_000, 'up longer than the waits: they count whole, so a service that cannot keep up is still seen');
   });
 });

@@ -77,13 +77,16 @@ export const rsmOptionsSchema = z.object({
    * Admission control for work from outside (`create`/`send` with `{ admission: true }`): refused
    * with RsmOverloadedError while this service, or any service downstream of it (as reported in
    * acknowledgements), handles events more than `maxLagMs` after accepting them (p90 over
-   * `windowMs`). Reports older than `staleAfterMs` no longer count.
+   * `windowMs`). Reports older than `staleAfterMs` no longer count. While the report that refuses
+   * has not been renewed for `probeAfterMs` (refusing stops the traffic that renews it), one item
+   * of work per `probeAfterMs` is let through to ask again.
    */
   admission: z
     .object({
       maxLagMs: positiveInt.default(3_000),
       windowMs: positiveInt.default(2_000),
       staleAfterMs: positiveInt.default(5_000),
+      probeAfterMs: positiveInt.default(1_000),
     })
     .prefault({}),
   /** Which service owns each machine type that this service sends to but does not own. */

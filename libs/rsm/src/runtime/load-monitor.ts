@@ -30,6 +30,12 @@ export class LoadMonitor {
   /** ownLagMs sorts the window: the p90 is kept for 100 ms, as admission asks on every request. */
   private cached: { at: number; lagMs: number } | undefined;
   private readonly reports = new Map<string, LagReport>();
+  /** When each report in `reports` was last renewed by a newer figure, on this process's clock. */
+  private readonly heard = new Map<string, number>();
+  /** When admission last let work through to ask again (see `admit`). */
+  private lastProbeAt = Number.NEGATIVE_INFINITY;
+  /** Since when this service handles events (see `started`). */
+  private upSince: number;
   /** Work machines hold in their data (`ctx.backlog`): the last figure of each, and when it came. */
   private readonly backlogs = new Map<string, { at: number; ms: number }>();
 
@@ -38,12 +44,24 @@ export class LoadMonitor {
     private readonly windowMs: number,
     private readonly staleAfterMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.upSince = now();
+  }
+
+  /**
+   * The service (re)started handling events now. A wait counts at most from then: events that
+   * waited while it was down are a backlog it works off, not a sign that it cannot keep up with
+   * what comes in. If it cannot, their waits pass the limit anyway once it has been up that long.
+   * Without this, every restart under load shut intake for seconds after the service had caught up.
+   */
+  started(): void {
+    this.upSince = this.now();
+  }
 
   /** An event was handled `waitedMs` after it was accepted. */
   observe(waitedMs: number): void {
     const at = this.now();
-    this.samples.push({ at, ms: Math.max(0, waitedMs) });
+    this.samples.push({ at, ms: Math.max(0, Math.min(waitedMs, at - this.upSince)) });
     // Bounded however fast steps come: old samples go, and at most 4,096 are kept.
     if (this.samples.length > 4_096 || (this.samples[0]?.at ?? at) < at - this.windowMs) this.samples = this.samples.filter((s) => s.at >= at - this.windowMs).slice(-4_096);
   }
@@ -60,7 +78,7 @@ export class LoadMonitor {
       return;
     }
     this.backlogs.delete(key);
-    this.backlogs.set(key, { at, ms: waitedMs });
+    this.backlogs.set(key, { at, ms: Math.min(waitedMs, at - this.upSince) });
     if (this.backlogs.size > 1_024) this.backlogs.delete(this.backlogs.keys().next().value as string);
   }
 
@@ -92,13 +110,37 @@ export class LoadMonitor {
     for (const [service, report] of Object.entries(reports)) {
       if (service === this.service || report.at < now - this.staleAfterMs) continue;
       const known = this.reports.get(service);
-      if (known === undefined || known.at < report.at) this.reports.set(service, report);
+      if (known === undefined || known.at < report.at) {
+        this.reports.set(service, report);
+        this.heard.set(service, now);
+      }
     }
     if (this.reports.size > MAX_LOAD_ENTRIES) {
       const newest = [...this.reports.entries()].sort((a, b) => b[1].at - a[1].at).slice(0, MAX_LOAD_ENTRIES);
       this.reports.clear();
       for (const [service, report] of newest) this.reports.set(service, report);
+      for (const service of [...this.heard.keys()]) if (!this.reports.has(service)) this.heard.delete(service);
     }
+  }
+
+  /**
+   * Whether work from outside may enter now, and the view that decided it. Refused while the view's
+   * lag is over `maxLagMs`, with one exception. Reports from downstream come back only with the
+   * acknowledgements of work sent there, so refusing all work also stops the news that would end
+   * the refusal: a backlog that drained would keep intake shut until its last report went stale.
+   * When the report that refuses has not been renewed for `probeAfterMs`, one item of work goes
+   * through (at most one per `probeAfterMs`) to ask again, like a half-open circuit breaker.
+   */
+  admit(maxLagMs: number, probeAfterMs: number): { admitted: boolean; probe: boolean; view: LoadView } {
+    const view = this.view();
+    if (view.lagMs <= maxLagMs) return { admitted: true, probe: false, view };
+    const now = this.now();
+    const heard = view.source === this.service ? now : (this.heard.get(view.source) ?? now);
+    if (now - heard >= probeAfterMs && now - this.lastProbeAt >= probeAfterMs) {
+      this.lastProbeAt = now;
+      return { admitted: true, probe: true, view };
+    }
+    return { admitted: false, probe: false, view };
   }
 
   /** What this service reports to its senders: its own lag now and the fresh reports it holds. */

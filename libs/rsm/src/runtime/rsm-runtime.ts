@@ -245,16 +245,29 @@ export class RsmRuntime {
   private async startNow(): Promise<void> {
     const o = this.options;
     const crash = this.deps.crashHook;
+    // How long each part of the start took, logged with "rsm runtime started": a restart's length
+    // is what a killed pod costs, and under load its round trips are what make it long.
+    const phases: Record<string, number> = {};
+    let phaseStart = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases[name] = Math.round(now - phaseStart);
+      phaseStart = now;
+    };
     this.checkIdleInTransactionTimeout();
+    this.load.started();
     this.steppableVersions = this.registry.types().map((type) => {
       const { oldest, current } = this.registry.require(type).versions;
       return { type, oldest, current };
     });
     await waitForRedis(o.redis, o.redis.startupTimeoutMs, this.logger);
+    phase('redisMs');
     await initializeRsmDataSource(this.dataSource);
+    phase('migrationsMs');
     this.poolRef = poolOf(this.dataSource);
     const pool = this.poolRef;
     await this.checkStoredVersions(new VersionStore(pool, this.tables));
+    phase('versionsMs');
     const transport = new BullmqTransport(
       {
         service: o.service,
@@ -318,6 +331,7 @@ export class RsmRuntime {
     const activityTask = new PeriodicTask('activities', o.activities.pollIntervalMs, async () => (await activities.claimDue()) >= 50, this.logger);
     this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask, maintenance: new MaintenanceStore(pool, this.tables, o) };
 
+    phase('holderMs');
     await transport.start({
       inbound: (job) => inbound.submit(job),
       acks: (from, ids, load) => {
@@ -343,6 +357,7 @@ export class RsmRuntime {
         : []),
       new PeriodicTask('stats', 5_000, () => this.refreshGauges(), this.logger),
     );
+    phase('transportMs');
     const vacuuming = o.vacuum.mode === 'always' || (o.vacuum.mode === 'auto' && !(await this.parts.maintenance.autovacuumOn()));
     if (vacuuming) {
       if (o.vacuum.mode === 'auto') this.logger.warn({ intervalMs: o.vacuum.intervalMs }, 'the Postgres server runs with autovacuum off: the runtime vacuums its own tables');
@@ -371,7 +386,11 @@ export class RsmRuntime {
     );
     this.state = 'running';
     if (o.worker) await this.recoverInbox(true);
-    this.logger.info({ machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema }, 'rsm runtime started');
+    phase('inboxMs');
+    this.logger.info(
+      { machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema, startMs: phases, processUptimeMs: Math.round(process.uptime() * 1_000) },
+      'rsm runtime started',
+    );
   }
 
   /**
@@ -458,13 +477,18 @@ export class RsmRuntime {
 
   /** Throws RsmOverloadedError when work from outside should wait (see `SendOptions.admission`). */
   private admit(): void {
-    const view = this.load.view();
-    const limit = this.options.admission.maxLagMs;
-    if (view.lagMs <= limit) return;
+    const { admitted, view } = this.load.admit(this.options.admission.maxLagMs, this.options.admission.probeAfterMs);
+    if (admitted) return;
     this.metrics.admissionRefused.inc({ service: this.options.service });
     this.metrics.admissionLag.set({ service: this.options.service }, view.lagMs / 1_000);
-    // Come back once the backlog could have drained: about as long as events now wait, 1-30 s.
-    throw new RsmOverloadedError(view.lagMs, view.source, Math.min(30_000, Math.max(1_000, view.lagMs)));
+    // Come back somewhere between when the lag could be under the limit again (it must fall by its
+    // excess, at most a second each second) and when the events waiting now are handled (the whole
+    // lag), drawn at random, 1-30 s. The whole lag alone kept clients away long after a short
+    // backlog (a restarted service's) had drained, with the suite idle; the excess alone sent
+    // every refused client back in the same second, a burst that overshot.
+    const excess = view.lagMs - this.options.admission.maxLagMs;
+    const retryAfterMs = excess + Math.random() * (view.lagMs - excess);
+    throw new RsmOverloadedError(view.lagMs, view.source, Math.min(30_000, Math.max(1_000, retryAfterMs)));
   }
 
   /**

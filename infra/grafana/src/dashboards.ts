@@ -57,6 +57,7 @@ export function runtimeDashboard(): DashboardBuilder {
       series('Admission: how far behind (here or downstream) and refusals', 's', [
         { expr: 'max by (service) (rsm_admission_lag_seconds)', legend: 'lag {{service}}' },
         { expr: 'sum by (service) (rate(rsm_admission_refused_total[1m])) or vector(0)', legend: 'refused/s {{service}}' },
+        { expr: 'sum by (service) (rate(rsm_admission_probes_total[1m])) or vector(0)', legend: 'probes/s {{service}}' },
       ]),
     )
     .withPanel(series('Inbox depth', 'short', [{ expr: 'max by (service) (rsm_inbox_depth)', legend: '{{service}}' }]))

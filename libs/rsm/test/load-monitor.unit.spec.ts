@@ -122,6 +122,23 @@ describe('LoadMonitor: how far behind a service and those downstream are', () =>
     assert.deepEqual([decide().admitted, decide().probe], [true, false], 'the probe brought back news of recovery');
   });
 
+  it('does not probe while any figure over the limit is fresh: its own, or another downstream one', () => {
+    const { clock, m } = monitor('ingestion');
+    for (let i = 0; i < 10; i += 1) m.observe(3_500);
+    m.merge({ delivery: { lagMs: 5_000, at: clock.now } });
+    clock.now += 1_000;
+    assert.equal(m.admit(3_000, 1_000).view.source, 'delivery');
+    assert.equal(m.admit(3_000, 1_000).admitted, false, 'the largest figure went quiet, but this service is over the limit itself');
+    const other = monitor('ingestion');
+    other.m.merge({ delivery: { lagMs: 5_000, at: other.clock.now } });
+    other.clock.now += 900;
+    other.m.merge({ workflow: { lagMs: 3_500, at: other.clock.now } });
+    other.clock.now += 100;
+    assert.equal(other.m.admit(3_000, 1_000).admitted, false, 'workflow is over the limit and was renewed 100 ms ago');
+    other.clock.now += 900;
+    assert.equal(other.m.admit(3_000, 1_000).probe, true, 'both quiet for a probe interval');
+  });
+
   it('never probes past its own lag: that figure is always fresh', () => {
     const { clock, m } = monitor('ingestion');
     for (let i = 0; i < 10; i += 1) m.observe(5_000);

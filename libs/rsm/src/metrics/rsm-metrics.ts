@@ -34,6 +34,7 @@ export class RsmMetrics {
   readonly gapsSkipped: Counter<'service'>;
   readonly transportPublished: Counter<'service' | 'channel'>;
   readonly admissionRefused: Counter<'service'>;
+  readonly admissionProbes: Counter<'service'>;
   readonly admissionLag: Gauge<'service'>;
   readonly hotTransactions: Counter<'service'>;
   readonly retentionDeleted: Counter<'service' | 'table'>;
@@ -98,6 +99,7 @@ export class RsmMetrics {
     );
     this.hotTransactions = counter('rsm_hot_transactions_total', 'Step transactions that stepped one hot machine alone (batch.hotEvents).', ['service']);
     this.admissionRefused = counter('rsm_admission_refused_total', 'Work from outside refused because this service or one downstream is behind (admission.maxLagMs).', ['service']);
+    this.admissionProbes = counter('rsm_admission_probes_total', 'Work from outside let through while behind, to ask again a downstream service whose report was not renewed (admission.probeAfterMs).', ['service']);
     this.admissionLag = gauge(
       'rsm_admission_lag_seconds',
       'How long events wait before being handled, here or downstream (the largest fresh p90): what admission compares with admission.maxLagMs.',

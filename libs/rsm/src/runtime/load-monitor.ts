@@ -135,12 +135,16 @@ export class LoadMonitor {
     const view = this.view();
     if (view.lagMs <= maxLagMs) return { admitted: true, probe: false, view };
     const now = this.now();
-    const heard = view.source === this.service ? now : (this.heard.get(view.source) ?? now);
-    if (now - heard >= probeAfterMs && now - this.lastProbeAt >= probeAfterMs) {
-      this.lastProbeAt = now;
-      return { admitted: true, probe: true, view };
+    const refused = { admitted: false, probe: false, view };
+    if (now - this.lastProbeAt < probeAfterMs) return refused;
+    // Every figure over the limit must be starved: this service's own is always fresh, and a
+    // downstream one renewed lately says the refusal still holds.
+    for (const [service, report] of Object.entries(view.services)) {
+      if (report.lagMs <= maxLagMs) continue;
+      if (service === this.service || now - (this.heard.get(service) ?? now) < probeAfterMs) return refused;
     }
-    return { admitted: false, probe: false, view };
+    this.lastProbeAt = now;
+    return { admitted: true, probe: true, view };
   }
 
   /** What this service reports to its senders: its own lag now and the fresh reports it holds. */

@@ -255,7 +255,6 @@ export class RsmRuntime {
       phaseStart = now;
     };
     this.checkIdleInTransactionTimeout();
-    this.load.started();
     this.steppableVersions = this.registry.types().map((type) => {
       const { oldest, current } = this.registry.require(type).versions;
       return { type, oldest, current };
@@ -331,7 +330,9 @@ export class RsmRuntime {
     const activityTask = new PeriodicTask('activities', o.activities.pollIntervalMs, async () => (await activities.claimDue()) >= 50, this.logger);
     this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask, maintenance: new MaintenanceStore(pool, this.tables, o) };
 
-    phase('holderMs');
+    phase('partsMs');
+    // Events are handled from here on: a wait counts at most from now (see LoadMonitor.started).
+    this.load.started();
     await transport.start({
       inbound: (job) => inbound.submit(job),
       acks: (from, ids, load) => {
@@ -386,7 +387,7 @@ export class RsmRuntime {
     );
     this.state = 'running';
     if (o.worker) await this.recoverInbox(true);
-    phase('inboxMs');
+    phase('tasksAndInboxMs');
     this.logger.info(
       { machines: this.registry.types(), activities: activities.names(), worker: o.worker, schema: o.postgres.schema, startMs: phases, processUptimeMs: Math.round(process.uptime() * 1_000) },
       'rsm runtime started',
@@ -477,7 +478,8 @@ export class RsmRuntime {
 
   /** Throws RsmOverloadedError when work from outside should wait (see `SendOptions.admission`). */
   private admit(): void {
-    const { admitted, view } = this.load.admit(this.options.admission.maxLagMs, this.options.admission.probeAfterMs);
+    const { admitted, probe, view } = this.load.admit(this.options.admission.maxLagMs, this.options.admission.probeAfterMs);
+    if (probe) this.metrics.admissionProbes.inc({ service: this.options.service });
     if (admitted) return;
     this.metrics.admissionRefused.inc({ service: this.options.service });
     this.metrics.admissionLag.set({ service: this.options.service }, view.lagMs / 1_000);

@@ -77,9 +77,9 @@ export const rsmOptionsSchema = z.object({
    * Admission control for work from outside (`create`/`send` with `{ admission: true }`): refused
    * with RsmOverloadedError while this service, or any service downstream of it (as reported in
    * acknowledgements), handles events more than `maxLagMs` after accepting them (p90 over
-   * `windowMs`). Reports older than `staleAfterMs` no longer count. While the report that refuses
-   * has not been renewed for `probeAfterMs` (refusing stops the traffic that renews it), one item
-   * of work per `probeAfterMs` is let through to ask again.
+   * `windowMs`). Reports older than `staleAfterMs` no longer count. While no downstream report
+   * over the limit has been renewed for `probeAfterMs` (refusing stops the traffic that renews
+   * them), one item of work per `probeAfterMs` is let through to ask again.
    */
   admission: z
     .object({

@@ -128,8 +128,9 @@ export class LoadMonitor {
    * lag is over `maxLagMs`, with one exception. Reports from downstream come back only with the
    * acknowledgements of work sent there, so refusing all work also stops the news that would end
    * the refusal: a backlog that drained would keep intake shut until its last report went stale.
-   * When the report that refuses has not been renewed for `probeAfterMs`, one item of work goes
-   * through (at most one per `probeAfterMs`) to ask again, like a half-open circuit breaker.
+   * When no figure over the limit has been renewed for `probeAfterMs` (and none is this service's
+   * own, which is always fresh), one item of work goes through, at most one per `probeAfterMs`, to
+   * ask again, like a half-open circuit breaker.
    */
   admit(maxLagMs: number, probeAfterMs: number): { admitted: boolean; probe: boolean; view: LoadView } {
     const view = this.view();

@@ -70,6 +70,17 @@ const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { apps: { service: 
 const url = (service: string) => state.apps.find((a) => a.service === service)?.url ?? '';
 const urls = { ingestion: url('ingestion'), workflow: url('workflow'), package: url('package'), 'drone-scheduler': url('drone-scheduler'), delivery: url('delivery') };
 const keys = loadOrCreateCredentials(o.runDir);
+// The suite answering on these URLs must be this run's: a suite left running from elsewhere on the
+// same ports would refuse every request (its keys differ), and the bench would measure nothing.
+const check = await fetch(`${urls.ingestion}/api/deliveryrequests/bench-check-${Date.now().toString(36)}`, { headers: { authorization: `Bearer ${keys.customerKey}` }, signal: AbortSignal.timeout(10_000) }).then(
+  (response) => response.status,
+  (error: unknown) => String(error),
+);
+if (check !== 404) {
+  console.error(`[bench:suite] ingestion at ${urls.ingestion} answered ${String(check)} to a known customer asking for an unknown delivery (404 expected): is another suite holding its ports? Stop it, or pass its --run-dir.`);
+  if (startedHere) await exec(process.execPath, [join(ROOT, 'dist', 'scripts', 'suite', 'stop.js')], { env: { ...env, RUN_DIR: o.runDir } });
+  process.exit(2);
+}
 const probe = await ResourceProbe.open(o.databaseUrl, o.redisUrl, state.apps.map((a) => `${a.url}/metrics`));
 const stamp = Date.now().toString(36);
 const accepted = new Set<string>();

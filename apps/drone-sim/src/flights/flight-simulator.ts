@@ -114,13 +114,13 @@ export class FlightSimulator implements OnApplicationShutdown {
  * A service that does not answer is asked every quarter second at most: a refused connection costs
  * next to nothing, and the drone waits on it.
  */
-export const downDelay = (tries: number): number => Math.min(250, 25 * 2 ** Math.min(tries, 4));
+const downDelay = (tries: number): number => Math.min(250, 25 * 2 ** Math.min(tries, 4));
 
 /**
  * A delivery not ready for its confirmation (its drop-off news is still on the way) is asked at
  * 100 ms, then less often, up to once a second: under a backlog that news can take a while.
  */
-export const notReadyDelay = (tries: number): number => Math.min(1_000, 100 * 2 ** Math.min(tries, 4));
+const notReadyDelay = (tries: number): number => Math.min(1_000, 100 * 2 ** Math.min(tries, 4));
 
 function parseJson(text: string): unknown {
   try {

@@ -488,8 +488,8 @@ export class RsmRuntime {
     // lag), drawn at random, 1-30 s. The whole lag alone kept clients away long after a short
     // backlog (a restarted service's) had drained, with the suite idle; the excess alone sent
     // every refused client back in the same second, a burst that overshot.
-    const excess = view.lagMs - this.options.admission.maxLagMs;
-    const retryAfterMs = excess + Math.random() * (view.lagMs - excess);
+    const { maxLagMs } = this.options.admission;
+    const retryAfterMs = view.lagMs - maxLagMs + Math.random() * maxLagMs;
     throw new RsmOverloadedError(view.lagMs, view.source, Math.min(30_000, Math.max(1_000, retryAfterMs)));
   }
 

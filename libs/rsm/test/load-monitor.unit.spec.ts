@@ -88,6 +88,20 @@ describe('LoadMonitor: how far behind a service and those downstream are', () =>
     assert.equal(a.m.view().lagMs, 10);
   });
 
+  it('dates a figure from the future no later than its arrival, so it goes stale like any other', () => {
+    const { clock, m } = monitor('ingestion');
+    m.merge({ delivery: { lagMs: 9_000, at: clock.now + 3_600_000 } });
+    assert.equal(m.view().lagMs, 9_000);
+    clock.now += 1_000;
+    m.merge({ delivery: { lagMs: 100, at: clock.now } });
+    assert.equal(m.view().lagMs, 100, 'a true figure measured later replaces it');
+    clock.now += 1;
+    m.merge({ delivery: { lagMs: 9_000, at: clock.now + 3_600_000 } });
+    assert.equal(m.view().lagMs, 9_000);
+    clock.now += 5_001;
+    assert.equal(m.view().lagMs, 0, 'stale staleAfterMs after it arrived, not an hour later');
+  });
+
   it('holds at most a bounded number of services, however many a peer names', () => {
     const { clock, m } = monitor();
     const flood = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, { lagMs: i, at: clock.now - 500 + i }]));

@@ -107,7 +107,10 @@ export class LoadMonitor {
   /** Takes the reports another service sent with an acknowledgement; the newest figure per service wins. */
   merge(reports: Readonly<Record<string, LagReport>>): void {
     const now = this.now();
-    for (const [service, report] of Object.entries(reports)) {
+    for (const [service, sent] of Object.entries(reports)) {
+      // A figure cannot be from the future: one dated ahead (a clock set ahead, a forged report)
+      // would never go stale and would outrank every true figure after it, refusing for ever.
+      const report = sent.at > now ? { lagMs: sent.lagMs, at: now } : sent;
       if (service === this.service || report.at < now - this.staleAfterMs) continue;
       const known = this.reports.get(service);
       if (known === undefined || known.at < report.at) {

@@ -130,7 +130,7 @@ async function runScenario(scenario: Scenario): Promise<Outcome> {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const problems = await pingProblems(apiA, apiB, senders, receivers, expected, [schemaA, schemaB]);
     assert.deepEqual(problems, [], 'every guarantee holds');
-    // What each worker last reported (every 200 ms) of its hot-machine transactions.
+    // What each worker last reported (every 50 ms) of its hot-machine transactions.
     const hot = metricFiles.filter((file) => existsSync(file)).reduce((sum, file) => sum + ((JSON.parse(readFileSync(file, 'utf8')) as { hot?: number }).hot ?? 0), 0);
     return { crashLog: hit(), kills, restarts, hot, rounds: senders.length / scenario.senders, seconds: (Date.now() - started) / 1_000 };
   } finally {

@@ -20,14 +20,15 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 const dockerfile = readFileSync(join(ROOT, 'infra', 'docker', 'Dockerfile'), 'utf8');
 
 /** The runtime stage: from its FROM line to the end of the file. */
-function runtimeStage(): { nodeVersion: string; runs: string[]; copiesFromBuild: string[]; cmd: string[] } {
+function runtimeStage(): { nodeVersion: string; runs: string[]; copiesFromBuild: string[]; cmd: string[]; env: Record<string, string> } {
   const stage = dockerfile.slice(dockerfile.search(/^FROM \S+ AS runtime$/m));
   const nodeVersion = /^FROM node:(\d+\.\d+\.\d+)-/m.exec(stage)?.[1];
   assert.ok(nodeVersion, 'the runtime stage starts FROM node:<x.y.z>-...');
   const runs = [...stage.matchAll(/^RUN (.+)$/gm)].map((m) => m[1] ?? '');
   const copiesFromBuild = [...stage.matchAll(/^COPY --from=build \/app\/(\S+) /gm)].map((m) => m[1] ?? '');
   const cmd = JSON.parse(/^CMD (\[.+\])$/m.exec(stage)?.[1] ?? '[]') as string[];
-  return { nodeVersion, runs, copiesFromBuild, cmd };
+  const env = Object.fromEntries([...stage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+  return { nodeVersion, runs, copiesFromBuild, cmd, env };
 }
 
 /** The Node binary of that version, from the npm registry, kept between runs. */
@@ -89,6 +90,7 @@ describe('the production image install, without Docker', () => {
       cwd: work,
       env: {
         ...env,
+        ...stage.env,
         PORT: String(port),
         HOST: '127.0.0.1',
         DATABASE_URL: suiteTestConfig.DATABASE_URL,
@@ -114,6 +116,8 @@ describe('the production image install, without Docker', () => {
       assert.ok(ready, `the app answers /health/ready (exit code ${String(app.exitCode)}; stderr: ${stderr.slice(0, 2_000)})`);
       const version = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
       assert.match(version, new RegExp(`nodejs_version_info\\{version="v${stage.nodeVersion.replaceAll('.', '\\.')}"`), 'served by the image Node');
+      // The image's CODE_CACHE_DIR is one the app user may use (scripts/app-loader warns otherwise).
+      assert.doesNotMatch(stderr, /code cache/, 'the code cache directory is usable');
       served = true;
     } finally {
       app.kill('SIGTERM');

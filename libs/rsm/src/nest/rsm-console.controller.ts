@@ -17,7 +17,7 @@ const require = createRequire(import.meta.url);
  */
 function consoleFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  // From dist/libs/rsm/src/nest, or from an app bundled into dist/apps/<app>/main.mjs.
+  // From dist/libs/rsm/src/nest, or from an app bundled into dist/apps/<app>/main.cjs.
   const own = ['../../console/', '../../libs/rsm/console/'].map((path) => fileURLToPath(new URL(path, import.meta.url))).find((dir) => existsSync(dir)) ?? '';
   if (own !== '') for (const name of readdirSync(own)) if (name.endsWith('.js')) files.set(name, join(own, name));
   files.set('preact.mjs', require.resolve('preact'));

@@ -1,15 +1,13 @@
 /**
  * `dist/apps/<app>/main.mjs`: runs the app's bundle (`main.cjs` beside it) with a V8 code cache
- * (see code-cache.ts). `npm run build` bundles this file once per app, with the bundle's digest.
+ * (see code-cache.ts). `npm run build` bundles this file once per app.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runWithCodeCache } from './code-cache.js';
-import { loadLoaderConfig } from './config.js';
+import { loadLoaderConfig, type LoaderConfig } from './config.js';
 
-declare const RSM_BUNDLE_DIGEST: string;
-
-let config;
+let config: LoaderConfig;
 try {
   config = loadLoaderConfig();
 } catch (error) {
@@ -17,5 +15,6 @@ try {
   process.exit(1);
 }
 const here = dirname(fileURLToPath(import.meta.url));
+// As the apps log (pino's JSON lines), so that a log pipeline reads it like theirs.
 const warn = (message: string) => console.error(JSON.stringify({ level: 40, time: Date.now(), name: 'code-cache', msg: message }));
-runWithCodeCache({ bundle: join(here, 'main.cjs'), digest: RSM_BUNDLE_DIGEST, directory: config.codeCacheDir ?? here, writeAfterMs: 15_000, warn });
+runWithCodeCache({ bundle: join(here, 'main.cjs'), directory: config.codeCacheDir, writeAfterMs: 15_000, warn });

@@ -96,7 +96,8 @@ export function runWithCodeCache(o: CodeCacheOptions): CodeCacheRun {
     try {
       const handle = await open(temporary, 'wx', 0o600);
       try {
-        await handle.writev([header, data]);
+        const { bytesWritten } = await handle.writev([header, data]);
+        if (bytesWritten !== header.length + data.length) throw new Error(`wrote ${bytesWritten} of ${header.length + data.length} bytes`);
         await handle.sync();
       } finally {
         await handle.close();

@@ -1,11 +1,12 @@
 /**
  * `npm run build`'s last step: each app of the suite as one file, `dist/apps/<app>/main.cjs`, run by
  * `dist/apps/<app>/main.mjs` (what `npm start`, compose and Kubernetes run) with a V8 code cache
- * (scripts/app-loader). Node spends most of a Nest app's start resolving, reading and linking a few
- * thousand modules: about 1 s of CPU per app unbundled, 0.4 s bundled (on a fast day). On a busy machine that CPU is what
- * a restarted pod waits for (4-5 s under the chaos load, unbundled), and every second of it holds
+ * (scripts/app-loader; on where the app's user may write its code, as under `npm start`). Node
+ * spends most of a Nest app's start resolving, reading and linking a few thousand modules: about
+ * 1 s of CPU per app unbundled, 0.4 s bundled (on a fast day). On a busy machine that CPU is what a
+ * restarted pod waits for (4-5 s under the chaos load, unbundled), and every second of it holds
  * drones and stalls the deliveries behind the app. The code cache takes about half of the rest off
- * (delivery under PM2: 1.1 s of CPU to ready without it, 0.56 s with it).
+ * (delivery under PM2, a slow day: 1.1 s of CPU to ready without it, 0.56 s with it).
  *
  * The bundle is CommonJS because only a script (not an ES module) takes a code cache on Node 20.
  * Its `import.meta.url` is the bundle's own URL, as in the sources.

@@ -478,7 +478,8 @@ export class RsmRuntime {
 
   /** Throws RsmOverloadedError when work from outside should wait (see `SendOptions.admission`). */
   private admit(): void {
-    const { admitted, probe, view } = this.load.admit(this.options.admission.maxLagMs, this.options.admission.probeAfterMs);
+    const { maxLagMs, probeAfterMs } = this.options.admission;
+    const { admitted, probe, view } = this.load.admit(maxLagMs, probeAfterMs);
     if (probe) this.metrics.admissionProbes.inc({ service: this.options.service });
     if (admitted) return;
     this.metrics.admissionRefused.inc({ service: this.options.service });
@@ -488,7 +489,6 @@ export class RsmRuntime {
     // lag), drawn at random, 1-30 s. The whole lag alone kept clients away long after a short
     // backlog (a restarted service's) had drained, with the suite idle; the excess alone sent
     // every refused client back in the same second, a burst that overshot.
-    const { maxLagMs } = this.options.admission;
     const retryAfterMs = view.lagMs - maxLagMs + Math.random() * maxLagMs;
     throw new RsmOverloadedError(view.lagMs, view.source, Math.min(30_000, Math.max(1_000, retryAfterMs)));
   }

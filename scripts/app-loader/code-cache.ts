@@ -17,7 +17,7 @@
  * cache would let an intruder's code outlive a container restart.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants as fs, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fs, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, type Stats } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -143,14 +143,21 @@ function ownDirectory(parent: string, warn: (message: string) => void): string |
     const above = statSync(parent);
     if ((above.mode & 0o022) !== 0 && (above.mode & STICKY) === 0) throw new Error(`others may write ${parent} (mode ${(above.mode & 0o777).toString(8)}, not sticky)`);
     const stat = lstatSync(directory);
-    if (!stat.isDirectory()) throw new Error('not a directory');
-    if (uid !== undefined && stat.uid !== uid) throw new Error(`owned by uid ${stat.uid}, not this process's ${uid}`);
-    if ((stat.mode & 0o022) !== 0) throw new Error(`others may write it (mode ${(stat.mode & 0o777).toString(8)})`);
+    const refusal = !stat.isDirectory() ? 'not a directory' : notPrivate(stat);
+    if (refusal !== undefined) throw new Error(refusal);
     return directory;
   } catch (error) {
     warn(`code cache not used in ${directory}: ${(error as Error).message}`);
     return undefined;
   }
+}
+
+/** Why a cache file or directory is not this user's alone (undefined: it is): the same test for both. */
+function notPrivate(stat: Stats): string | undefined {
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) return `owned by uid ${stat.uid}, not this process's ${uid}`;
+  if ((stat.mode & 0o022) !== 0) return `others may write it (mode ${(stat.mode & 0o777).toString(8)})`;
+  return undefined;
 }
 
 /**
@@ -162,9 +169,9 @@ function readCache(file: string, warn: (message: string) => void): Buffer | 'cor
   try {
     fd = openSync(file, fs.O_RDONLY | fs.O_NOFOLLOW);
     const stat = fstatSync(fd);
-    const uid = process.getuid?.();
-    if (!stat.isFile() || (uid !== undefined && stat.uid !== uid) || (stat.mode & 0o022) !== 0) {
-      warn(`code cache ${file} ignored: not a private file of this user`);
+    const refusal = !stat.isFile() ? 'not a regular file' : notPrivate(stat);
+    if (refusal !== undefined) {
+      warn(`code cache ${file} ignored: not a private file of this user (${refusal})`);
       return undefined;
     }
     const bytes = readFileSync(fd);

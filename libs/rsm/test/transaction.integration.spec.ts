@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { inTransaction } from '../src/store/transaction.js';
+import { Pipelined } from '../src/store/pipelined.js';
 import pg from 'pg';
 import { testConfig } from './support/config.js';
 import { testPool, waitFor } from './support/helpers.js';
@@ -64,6 +65,55 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
     assert.equal((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]?.n, '0', 'nothing committed');
     // The connection is usable again, outside any transaction.
     assert.equal((await pool.query<{ s: string }>('SELECT current_setting(\'transaction_isolation\') AS s')).rows.length, 1);
+    await pool.query(`DROP TABLE ${table}`);
+  });
+
+  it('sends statements together, runs them in order, and answers one that what follows needs', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    const seen = await inTransaction(pool, async (client) => {
+      const sent = new Pipelined();
+      // Each statement sees the effects of those sent before it, as if each had been awaited.
+      sent.add(client.query(`INSERT INTO ${table} VALUES (1)`));
+      sent.add(client.query(`UPDATE ${table} SET n = n + 10`));
+      const counted = await sent.answer(client.query<{ n: string }>(`SELECT sum(n)::text AS n FROM ${table}`));
+      sent.add(client.query(`INSERT INTO ${table} VALUES ($1::int)`, [Number(counted.rows[0]?.n)]));
+      await sent.settled();
+      return counted.rows[0]?.n;
+    });
+    assert.equal(seen, '11');
+    assert.deepEqual((await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY n`)).rows.map((r) => r.n), [11, 11]);
+  });
+
+  it('reports the statement that failed, not the refusals behind it, and commits nothing', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    let later: unknown;
+    await assert.rejects(
+      inTransaction(pool, async (client) => {
+        const sent = new Pipelined();
+        sent.add(client.query(`INSERT INTO ${table} VALUES (1)`));
+        sent.add(client.query('SELECT 1/0'));
+        const behind = client.query(`INSERT INTO ${table} VALUES (2)`);
+        behind.catch((error: unknown) => (later = error));
+        sent.add(behind);
+        // The third statement is refused by the server ("current transaction is aborted", 25P02);
+        // the caller hears of the division by zero (22012), which says what went wrong.
+        await sent.settled();
+      }),
+      (error: unknown) => (error as { code?: string }).code === '22012',
+    );
+    assert.equal((later as { code?: string } | undefined)?.code, '25P02', 'the statement behind the failure was refused');
+    assert.equal((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]?.n, '0', 'nothing committed');
+    await assert.rejects(
+      inTransaction(pool, async (client) => {
+        const sent = new Pipelined();
+        sent.add(client.query('SELECT 1/0'));
+        // A statement whose answer is needed reports the earlier failure too, not its own refusal.
+        await sent.answer(client.query('SELECT 1 AS one'));
+      }),
+      (error: unknown) => (error as { code?: string }).code === '22012',
+    );
     await pool.query(`DROP TABLE ${table}`);
   });
 });

@@ -4,6 +4,7 @@ import { CombinedWrite } from './combined-write.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
 import { insertNewMachines } from './step-store.js';
+import { Pipelined } from './pipelined.js';
 import type { TableNames } from './table-names.js';
 import type { InboundJob, RemoteMessage } from '../core/messages.js';
 import { newMachineRow, type MachineRegistry } from '../planning/machine-registry.js';
@@ -128,7 +129,8 @@ export class InboundReceiver {
     const pairsJson = JSON.stringify(pairs);
     // Creates each pair's counter or locks the existing one (in key order, so two receivers never
     // deadlock) and returns its latest value: the upsert sees the newest committed row.
-    const counters = await query<{ sender: string; receiver: string; last_seq: string; epoch: string; created: boolean }>(
+    const sent = new Pipelined();
+    const locking = query<{ sender: string; receiver: string; last_seq: string; epoch: string; created: boolean }>(
       client,
       `INSERT INTO ${t.recvSeq} AS c (sender, receiver, last_seq)
        SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ORDER BY sender, receiver
@@ -136,15 +138,18 @@ export class InboundReceiver {
        RETURNING c.sender, c.receiver, c.last_seq, c.epoch, (c.xmax = 0) AS created`,
       [pairsJson],
     );
+    sent.add(locking);
     // A statement of its own, after the lock: its fresh snapshot sees what a receiver that held
-    // the lock before us buffered.
-    const buffered = await query<{ sender: string; receiver: string; epoch: string; seq: string; message: RemoteMessage }>(
+    // the lock before us buffered. It goes out with the upsert (the server runs it once the upsert
+    // has its locks), not a round trip after it.
+    const buffered = await sent.answer(query<{ sender: string; receiver: string; epoch: string; seq: string; message: RemoteMessage }>(
       client,
       `SELECT r.sender, r.receiver, r.epoch, r.seq, r.message FROM ${t.reorder} r
        JOIN ${recordset('$1', 'sender text, receiver text', pairs)} p ON r.sender = p.sender AND r.receiver = p.receiver
        ORDER BY r.epoch, r.seq`,
       [pairsJson],
-    );
+    ));
+    const counters = await locking;
     const bufferedByPair = new Map<string, Waiting>();
     for (const row of buffered.rows) {
       const pair = compositeKey(row.sender, row.receiver);

@@ -6,6 +6,7 @@ import type { NewMachine } from '../planning/machine-registry.js';
 import type { BatchResult, BatchWrites, InboxEvent } from '../planning/step-planner.js';
 import { jsonText, parseJson } from '../definition/json-text.js';
 import { CombinedWrite } from './combined-write.js';
+import { Pipelined } from './pipelined.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
 import type { TableNames } from './table-names.js';
@@ -186,11 +187,15 @@ export class StepStore {
 
   /**
    * Writes everything the batch decided, in as few statements as its order allows: one statement
-   * for the independent writes, then the ones that need a fresh snapshot or another's result.
+   * for the independent writes, then the ones that need a fresh snapshot or another's result. The
+   * statements go out together (see {@link Pipelined}): the connection runs them in order, each
+   * on a fresh snapshot, and only a statement that needs another's answer first (an inbox row for a
+   * machine this batch may create) waits for it.
    */
   async write(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
     const t = this.tables;
     const json = (value: unknown) => JSON.stringify(value);
+    const sent = new Pipelined();
 
     // Timers cancelled or restarted are written in the first statement: that waits for a poller
     // that is firing one of them right now, so the next statement (a fresh snapshot) sees its
@@ -246,26 +251,27 @@ export class StepStore {
            event_id text, from_state text, to_state text, effects int, sends jsonb, definition_version int)`,
       );
     }
-    await first.run(client);
+    sent.add(first.run(client));
     if (timers.length > 0) {
-      await query(client,
+      sent.add(query(client,
         `DELETE FROM ${t.inbox} i USING ${recordset('$1', 'machine_type text, machine_id text, name text', timers)} k
          WHERE i.machine_type = k.machine_type AND i.machine_id = k.machine_id AND i.timer_name = k.name`,
         [json(timers.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
-      );
+      ));
     }
     if (w.retries.length > 0) {
-      await query(client,
+      sent.add(query(client,
         `UPDATE ${t.inbox} i SET attempts = u.attempts, not_before = u.not_before, last_error = u.last_error
          FROM ${recordset('$1', 'seq bigint, attempts int, not_before timestamptz, last_error text', w.retries)} u
          WHERE i.seq = u.seq`,
         [json(w.retries)],
-      );
+      ));
     }
-    const created = w.creates.size > 0 ? await this.insertMachines(client, [...w.creates.values()]) : new Set<string>();
+    // Which creations took (a machine that exists is left alone) decides which inbox rows follow them.
+    const created = w.creates.size > 0 ? await sent.answer(this.insertMachines(client, [...w.creates.values()])) : new Set<string>();
     const inboxRows = w.inbox.filter((row) => row.createOf === undefined || created.has(row.createOf));
     if (inboxRows.length > 0) {
-      await query(client,
+      sent.add(query(client,
         `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
                                   request_key, attempts, not_before, last_error)
          SELECT machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name, request_key,
@@ -274,37 +280,41 @@ export class StepStore {
            sender_type text, sender_id text, timer_name text, request_key text, attempts int,
            not_before timestamptz, last_error text)`,
         [json(inboxRows.map(({ createOf: _createOf, ...row }) => row))],
-      );
+      ));
       for (const row of inboxRows) result.wake.add(`${row.machine_type}/${row.machine_id}`);
     }
-    if (w.remote.length > 0) await this.writeOutbox(client, w, result);
-    if (w.activities.length > 0) {
-      const inserted = await query<{ id: string; idempotency_key: string }>(client,
-        `INSERT INTO ${t.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, attempts, next_attempt_at, holder)
-         SELECT machine_type, machine_id, activity, call_id, idempotency_key, input, 1, now() + make_interval(secs => $2::double precision / 1000), $3::int4
-         FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, activity text, call_id text,
-           idempotency_key text, input jsonb)
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`,
-        [
-          json(w.activities.map((a) => ({ machine_type: a.machineType, machine_id: a.machineId, activity: a.activity, call_id: a.callId, idempotency_key: a.idempotencyKey, input: a.input }))),
-          this.options.activities.leaseMs,
-          this.holder,
-        ],
-      );
-      const ids = new Map(inserted.rows.map((row) => [row.idempotency_key, row.id]));
-      for (const activity of w.activities) {
-        const id = ids.get(activity.idempotencyKey);
-        if (id !== undefined) result.activities.push({ ...activity, id, attempts: 1 });
-      }
-    }
+    if (w.remote.length > 0) sent.add(this.writeOutbox(client, w, result));
+    if (w.activities.length > 0) sent.add(this.writeActivities(client, w, result));
     if (w.requestInserts.length > 0) {
-      await query(client,
+      sent.add(query(client,
         `INSERT INTO ${t.requests} (key, machine_type, machine_id, status)
          SELECT key, machine_type, machine_id, 'pending' FROM jsonb_to_recordset($1::jsonb)
            AS r(key text, machine_type text, machine_id text)
          ON CONFLICT DO NOTHING`,
         [json(w.requestInserts)],
-      );
+      ));
+    }
+    await sent.settled();
+  }
+
+  /** Records the activity calls the batch made; those new to the table go to `result` to run. */
+  private async writeActivities(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
+    const inserted = await query<{ id: string; idempotency_key: string }>(client,
+      `INSERT INTO ${this.tables.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, attempts, next_attempt_at, holder)
+       SELECT machine_type, machine_id, activity, call_id, idempotency_key, input, 1, now() + make_interval(secs => $2::double precision / 1000), $3::int4
+       FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, activity text, call_id text,
+         idempotency_key text, input jsonb)
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`,
+      [
+        JSON.stringify(w.activities.map((a) => ({ machine_type: a.machineType, machine_id: a.machineId, activity: a.activity, call_id: a.callId, idempotency_key: a.idempotencyKey, input: a.input }))),
+        this.options.activities.leaseMs,
+        this.holder,
+      ],
+    );
+    const ids = new Map(inserted.rows.map((row) => [row.idempotency_key, row.id]));
+    for (const activity of w.activities) {
+      const id = ids.get(activity.idempotencyKey);
+      if (id !== undefined) result.activities.push({ ...activity, id, attempts: 1 });
     }
   }
 

@@ -285,7 +285,7 @@ export class InboundReceiver {
          WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.epoch = u.epoch AND r.seq = u.seq`,
       );
     }
-    await write.run(client);
+    sent.add(write.run(client));
     const result = {
       acks,
       wake,
@@ -295,7 +295,23 @@ export class InboundReceiver {
       retired,
       shortRetires,
     };
-    return step === undefined || wake.size === 0 ? result : { ...result, stepped: await step(client, wake) };
+    if (step === undefined || wake.size === 0) {
+      await sent.settled();
+      return result;
+    }
+    // The step's first statement goes out behind the receipt's writes, not a round trip after
+    // them: the server runs it once they are done, so it reads the events just taken. Had the
+    // writes failed, the step's statements are refused for it, and the writes' error is the one
+    // reported.
+    let stepped: T;
+    try {
+      stepped = await step(client, wake);
+    } catch (error) {
+      await sent.settled();
+      throw error;
+    }
+    await sent.settled();
+    return { ...result, stepped };
   }
 }
 

@@ -72,12 +72,12 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
     await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
     await pool.query(`DELETE FROM ${table}`);
     const seen = await inTransaction(pool, async (client) => {
-      const sent = new Pipelined();
+      const sent = new Pipelined(client);
       // Each statement sees the effects of those sent before it, as if each had been awaited.
-      sent.add(client.query(`INSERT INTO ${table} VALUES (1)`));
-      sent.add(client.query(`UPDATE ${table} SET n = n + 10`));
-      const counted = await sent.answer(client.query<{ n: string }>(`SELECT sum(n)::text AS n FROM ${table}`));
-      sent.add(client.query(`INSERT INTO ${table} VALUES ($1::int)`, [Number(counted.rows[0]?.n)]));
+      sent.add(() => client.query(`INSERT INTO ${table} VALUES (1)`));
+      sent.add(() => client.query(`UPDATE ${table} SET n = n + 10`));
+      const counted = await sent.answer(() => client.query<{ n: string }>(`SELECT sum(n)::text AS n FROM ${table}`));
+      sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [Number(counted.rows[0]?.n)]));
       await sent.settled();
       return counted.rows[0]?.n;
     });
@@ -91,12 +91,10 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
     let later: unknown;
     await assert.rejects(
       inTransaction(pool, async (client) => {
-        const sent = new Pipelined();
-        sent.add(client.query(`INSERT INTO ${table} VALUES (1)`));
-        sent.add(client.query('SELECT 1/0'));
-        const behind = client.query(`INSERT INTO ${table} VALUES (2)`);
-        behind.catch((error: unknown) => (later = error));
-        sent.add(behind);
+        const sent = new Pipelined(client);
+        sent.add(() => client.query(`INSERT INTO ${table} VALUES (1)`));
+        sent.add(() => client.query('SELECT 1/0'));
+        sent.send(() => client.query(`INSERT INTO ${table} VALUES (2)`)).catch((error: unknown) => (later = error));
         // The third statement is refused by the server ("current transaction is aborted", 25P02);
         // the caller hears of the division by zero (22012), which says what went wrong.
         await sent.settled();
@@ -107,13 +105,59 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
     assert.equal((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`)).rows[0]?.n, '0', 'nothing committed');
     await assert.rejects(
       inTransaction(pool, async (client) => {
-        const sent = new Pipelined();
-        sent.add(client.query('SELECT 1/0'));
+        const sent = new Pipelined(client);
+        sent.add(() => client.query('SELECT 1/0'));
         // A statement whose answer is needed reports the earlier failure too, not its own refusal.
-        await sent.answer(client.query('SELECT 1 AS one'));
+        await sent.answer(() => client.query('SELECT 1 AS one'));
       }),
       (error: unknown) => (error as { code?: string }).code === '22012',
     );
     await pool.query(`DROP TABLE ${table}`);
+  });
+});
+
+describe('pipelined statements on a connection without pipeline mode', () => {
+  const pool = new pg.Pool({ connectionString: testConfig.DATABASE_URL, max: 2, pipeline: false });
+  const table = `rsm_unpipelined_${process.pid}`;
+  after(async () => {
+    await pool.end();
+  });
+
+  it('sends each after the last one answered, none after a failure, and makes pg warn of nothing', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      const sum = await inTransaction(pool, async (client) => {
+        const sent = new Pipelined(client);
+        assert.equal(sent.pipelined, false);
+        sent.add(() => client.query(`INSERT INTO ${table} VALUES (1)`));
+        sent.add(() => client.query(`INSERT INTO ${table} VALUES (2)`));
+        const counted = await sent.answer(() => client.query<{ n: string }>(`SELECT sum(n)::text AS n FROM ${table}`));
+        await sent.settled();
+        return counted.rows[0]?.n;
+      });
+      assert.equal(sum, '3');
+      let later: unknown;
+      await assert.rejects(
+        inTransaction(pool, async (client) => {
+          const sent = new Pipelined(client);
+          sent.add(() => client.query('SELECT 1/0'));
+          // Never sent: it fails with the error before it, not with the server's refusal (25P02).
+          sent.send(() => client.query(`INSERT INTO ${table} VALUES (3)`)).catch((error: unknown) => (later = error));
+          await sent.settled();
+        }),
+        (error: unknown) => (error as { code?: string }).code === '22012',
+      );
+      assert.equal((later as { code?: string } | undefined)?.code, '22012');
+      // Let a warning emitted on this tick reach its listeners before looking.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, [], 'pg queued nothing behind a running query');
+    } finally {
+      process.off('warning', onWarning);
+      await pool.query(`DROP TABLE ${table}`);
+    }
   });
 });

@@ -129,20 +129,19 @@ export class InboundReceiver {
     const pairsJson = JSON.stringify(pairs);
     // Creates each pair's counter or locks the existing one (in key order, so two receivers never
     // deadlock) and returns its latest value: the upsert sees the newest committed row.
-    const sent = new Pipelined();
-    const locking = query<{ sender: string; receiver: string; last_seq: string; epoch: string; created: boolean }>(
+    const sent = new Pipelined(client);
+    const locking = sent.send(() => query<{ sender: string; receiver: string; last_seq: string; epoch: string; created: boolean }>(
       client,
       `INSERT INTO ${t.recvSeq} AS c (sender, receiver, last_seq)
        SELECT sender, receiver, 0 FROM jsonb_to_recordset($1::jsonb) AS p(sender text, receiver text) ORDER BY sender, receiver
        ON CONFLICT (sender, receiver) DO UPDATE SET last_seq = c.last_seq
        RETURNING c.sender, c.receiver, c.last_seq, c.epoch, (c.xmax = 0) AS created`,
       [pairsJson],
-    );
-    sent.add(locking);
+    ));
     // A statement of its own, after the lock: its fresh snapshot sees what a receiver that held
     // the lock before us buffered. It goes out with the upsert (the server runs it once the upsert
     // has its locks), not a round trip after it.
-    const buffered = await sent.answer(query<{ sender: string; receiver: string; epoch: string; seq: string; message: RemoteMessage }>(
+    const buffered = await sent.answer(() => query<{ sender: string; receiver: string; epoch: string; seq: string; message: RemoteMessage }>(
       client,
       `SELECT r.sender, r.receiver, r.epoch, r.seq, r.message FROM ${t.reorder} r
        JOIN ${recordset('$1', 'sender text, receiver text', pairs)} p ON r.sender = p.sender AND r.receiver = p.receiver
@@ -285,7 +284,7 @@ export class InboundReceiver {
          WHERE r.sender = u.sender AND r.receiver = u.receiver AND r.epoch = u.epoch AND r.seq = u.seq`,
       );
     }
-    sent.add(write.run(client));
+    sent.add(() => write.run(client));
     const result = {
       acks,
       wake,
@@ -303,6 +302,7 @@ export class InboundReceiver {
     // them: the server runs it once they are done, so it reads the events just taken. Had the
     // writes failed, the step's statements are refused for it, and the writes' error is the one
     // reported.
+    if (!sent.pipelined) await sent.settled();
     let stepped: T;
     try {
       stepped = await step(client, wake);

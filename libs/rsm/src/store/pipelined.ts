@@ -1,3 +1,6 @@
+import type { PoolClient } from 'pg';
+import { isPipelined } from './transaction.js';
+
 /**
  * Statements of one transaction sent without waiting for each answer: on a connection in `pg`'s
  * pipeline mode they all go out at once and the server runs them one after another, in the order
@@ -7,24 +10,48 @@
  * the one that says what went wrong, never a refusal that followed it.
  *
  * @example
- * const sent = new Pipelined();
- * sent.add(client.query('DELETE FROM inbox WHERE seq = ANY($1)', [seqs]));
- * const created = await sent.answer(client.query('INSERT INTO machines ... RETURNING id'));
- * sent.add(client.query('INSERT INTO inbox ...'));
+ * const sent = new Pipelined(client);
+ * sent.add(() => client.query('DELETE FROM inbox WHERE seq = ANY($1)', [seqs]));
+ * const created = await sent.answer(() => client.query('INSERT INTO machines ... RETURNING id'));
+ * sent.add(() => client.query('INSERT INTO inbox ...'));
  * await sent.settled();
  */
 export class Pipelined {
   private readonly sent: Promise<unknown>[] = [];
+  private last: Promise<unknown> = Promise.resolve();
 
-  /** A statement sent; its failure is reported by {@link settled} or {@link answer}. */
-  add(statement: Promise<unknown>): void {
+  /** Statements for `client`: sent at once in pipeline mode, else each after the last one's answer. */
+  constructor(client: PoolClient) {
+    this.pipelined = isPipelined(client);
+  }
+
+  /**
+   * Whether statements go out without waiting: without pipeline mode each waits for the one before
+   * it (`pg` would queue them itself, but warns that queueing is deprecated), and none is sent after one
+   * that failed, as when each was awaited in turn.
+   */
+  readonly pipelined: boolean;
+
+  /** Sends a statement; its failure is reported by {@link settled} or {@link answer}. */
+  add(send: () => Promise<unknown>): void {
+    void this.send(send);
+  }
+
+  /**
+   * Sends a statement and returns its answer, to be read once {@link settled} or a later
+   * {@link answer} resolved (before that, it may be a refusal that followed an earlier failure).
+   */
+  send<T>(send: () => Promise<T>): Promise<T> {
+    const statement = this.pipelined ? send() : this.last.then(send);
     statement.catch(() => undefined);
     this.sent.push(statement);
+    this.last = statement;
+    return statement;
   }
 
   /** The answer of a statement that what follows depends on (those sent before it must succeed too). */
-  async answer<T>(statement: Promise<T>): Promise<T> {
-    this.add(statement);
+  async answer<T>(send: () => Promise<T>): Promise<T> {
+    const statement = this.send(send);
     await this.settled();
     return statement;
   }

@@ -195,7 +195,7 @@ export class StepStore {
   async write(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
     const t = this.tables;
     const json = (value: unknown) => JSON.stringify(value);
-    const sent = new Pipelined();
+    const sent = new Pipelined(client);
 
     // Timers cancelled or restarted are written in the first statement: that waits for a poller
     // that is firing one of them right now, so the next statement (a fresh snapshot) sees its
@@ -251,16 +251,16 @@ export class StepStore {
            event_id text, from_state text, to_state text, effects int, sends jsonb, definition_version int)`,
       );
     }
-    sent.add(first.run(client));
+    sent.add(() => first.run(client));
     if (timers.length > 0) {
-      sent.add(query(client,
+      sent.add(() => query(client,
         `DELETE FROM ${t.inbox} i USING ${recordset('$1', 'machine_type text, machine_id text, name text', timers)} k
          WHERE i.machine_type = k.machine_type AND i.machine_id = k.machine_id AND i.timer_name = k.name`,
         [json(timers.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
       ));
     }
     if (w.retries.length > 0) {
-      sent.add(query(client,
+      sent.add(() => query(client,
         `UPDATE ${t.inbox} i SET attempts = u.attempts, not_before = u.not_before, last_error = u.last_error
          FROM ${recordset('$1', 'seq bigint, attempts int, not_before timestamptz, last_error text', w.retries)} u
          WHERE i.seq = u.seq`,
@@ -268,10 +268,10 @@ export class StepStore {
       ));
     }
     // Which creations took (a machine that exists is left alone) decides which inbox rows follow them.
-    const created = w.creates.size > 0 ? await sent.answer(this.insertMachines(client, [...w.creates.values()])) : new Set<string>();
+    const created = w.creates.size > 0 ? await sent.answer(() => this.insertMachines(client, [...w.creates.values()])) : new Set<string>();
     const inboxRows = w.inbox.filter((row) => row.createOf === undefined || created.has(row.createOf));
     if (inboxRows.length > 0) {
-      sent.add(query(client,
+      sent.add(() => query(client,
         `INSERT INTO ${t.inbox} (machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name,
                                   request_key, attempts, not_before, last_error)
          SELECT machine_type, machine_id, event, event_id, sender_type, sender_id, timer_name, request_key,
@@ -283,10 +283,10 @@ export class StepStore {
       ));
       for (const row of inboxRows) result.wake.add(`${row.machine_type}/${row.machine_id}`);
     }
-    if (w.remote.length > 0) sent.add(this.writeOutbox(client, w, result));
-    if (w.activities.length > 0) sent.add(this.writeActivities(client, w, result));
+    if (w.remote.length > 0) sent.add(() => this.writeOutbox(client, w, result));
+    if (w.activities.length > 0) sent.add(() => this.writeActivities(client, w, result));
     if (w.requestInserts.length > 0) {
-      sent.add(query(client,
+      sent.add(() => query(client,
         `INSERT INTO ${t.requests} (key, machine_type, machine_id, status)
          SELECT key, machine_type, machine_id, 'pending' FROM jsonb_to_recordset($1::jsonb)
            AS r(key text, machine_type text, machine_id text)

@@ -52,7 +52,7 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
 }
 
 /** Whether `pg` sends this connection's statements without waiting for each answer (pipeline mode). */
-function isPipelined(client: PoolClient): boolean {
+export function isPipelined(client: PoolClient): boolean {
   return (client as unknown as { pipeline?: unknown }).pipeline === true;
 }
 

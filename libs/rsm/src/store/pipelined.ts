@@ -4,10 +4,10 @@ import { isPipelined } from './transaction.js';
 /**
  * Statements of one transaction sent without waiting for each answer: on a connection in `pg`'s
  * pipeline mode they all go out at once and the server runs them one after another, in the order
- * sent, so a transaction pays one round trip for them, not one each (without pipeline mode `pg`
- * queues them, with the same order and outcome). After a failed statement the server refuses the
- * rest of the transaction ("current transaction is aborted"); the caller gets the first failure,
- * the one that says what went wrong, never a refusal that followed it.
+ * sent, so a transaction pays one round trip for them, not one each (without pipeline mode each is
+ * sent once the one before it answered, as if each were awaited). After a failed statement the
+ * server refuses the rest of the transaction ("current transaction is aborted"); the caller gets
+ * the first failure, the one that says what went wrong, never a refusal that followed it.
  *
  * @example
  * const sent = new Pipelined(client);
@@ -17,6 +17,12 @@ import { isPipelined } from './transaction.js';
  * await sent.settled();
  */
 export class Pipelined {
+  /**
+   * Whether statements go out without waiting: without pipeline mode each waits for the one before
+   * it (`pg` would queue them itself, but warns that queueing is deprecated), and none is sent
+   * after one that failed, as when each was awaited in turn.
+   */
+  readonly pipelined: boolean;
   private readonly sent: Promise<unknown>[] = [];
   private last: Promise<unknown> = Promise.resolve();
 
@@ -24,13 +30,6 @@ export class Pipelined {
   constructor(client: PoolClient) {
     this.pipelined = isPipelined(client);
   }
-
-  /**
-   * Whether statements go out without waiting: without pipeline mode each waits for the one before
-   * it (`pg` would queue them itself, but warns that queueing is deprecated), and none is sent after one
-   * that failed, as when each was awaited in turn.
-   */
-  readonly pipelined: boolean;
 
   /** Sends a statement; its failure is reported by {@link settled} or {@link answer}. */
   add(send: () => Promise<unknown>): void {

@@ -6,7 +6,8 @@
  *   1. finds the highest offered rate it sustains (completions keep pace with the load, every
  *      delivery completes within the drain bound, acceptance p99 under 200 ms): doubling from
  *      --start-rate, then bisecting;
- *   2. offers twice that rate (overload): completed/s against the maximum's;
+ *   2. offers twice that rate (overload): completed/s against the maximum's; if even that is
+ *      sustained, it is the maximum and twice it is offered (at most twice: `searchMaxRate`);
  *   3. at 80% of the maximum, a no-chaos run and a run with an app SIGKILLed every 10 s;
  *   4. checks the seven invariants over everything it sent.
  * Writes bench/results/suite.json and prints the same as a table.
@@ -20,6 +21,7 @@ import { Command, Option } from 'commander';
 import { checkInvariants, waitUntilQuiet } from '#verifier';
 import { runChaos } from '../../load-tests/chaos/src/chaos-experiment.js';
 import { localKiller } from '../../load-tests/chaos/src/pod-killer.js';
+import { searchMaxRate } from './search.js';
 import { loadOrCreateCredentials } from '../../scripts/suite/credentials.js';
 import { inheritedEnv } from './config.js';
 import { ResourceProbe } from './resources.js';
@@ -116,29 +118,22 @@ try {
     }
     return t;
   };
-  let good: Trial | undefined;
-  let bad: number | undefined;
-  for (let rate = numbers.startRate; rate <= numbers.maxRate; rate *= 2) {
-    const t = await attempt(rate);
-    if (!t.sustained) {
-      bad = rate;
-      break;
-    }
-    good = t;
-  }
-  for (let step = 0; step < numbers.bisect && bad !== undefined; step += 1) {
-    const low = good?.rate ?? 0;
-    const rate = Math.round((low + bad) / 2);
-    if (rate <= low || rate >= bad) break;
-    const t = await attempt(rate);
-    if (t.sustained) good = t;
-    else bad = rate;
-  }
+  // 2. Twice the maximum: does the suite keep completing, refusing the excess early? If it
+  // sustains even that, that is the maximum (see searchMaxRate).
+  const found = await searchMaxRate(
+    { startRate: numbers.startRate, maxRate: numbers.maxRate, bisect: numbers.bisect, climbs: 2 },
+    attempt,
+    async (rate) => {
+      const t = await trial(rate);
+      if (t.sustained) results.trials.push(t);
+      return t;
+    },
+    (line) => console.log(`[bench:suite] ${line}`),
+  );
+  const good = found.max;
   if (good === undefined) throw new Error(`not even ${numbers.startRate}/s was sustained: ${results.trials[0]?.why ?? ''}`);
   results.max = good;
-
-  // 2. Twice the maximum: does the suite keep completing, refusing the excess early?
-  results.overload = await trial(good.rate * 2);
+  results.overload = found.overload;
 
   // 3. Kill an app every 10 s at 80% of the maximum, against a no-chaos run at the same rate.
   if (numbers.chaosSeconds > 0) {

@@ -85,6 +85,83 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
     assert.deepEqual((await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY n`)).rows.map((r) => r.n), [11, 11]);
   });
 
+  it('sends BEGIN and the statements sent with it in one write to the socket', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    const writes: number[] = [];
+    const sum = await inTransaction(pool, async (client) => {
+      // Every write the connection makes from here on: a write or a writev is one system call.
+      const socket = (client as unknown as { connection: { stream: { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } } }).connection.stream;
+      const write = socket._write.bind(socket);
+      const writev = socket._writev.bind(socket);
+      socket._write = (...a: unknown[]) => (writes.push(1), write(...a));
+      socket._writev = (...a: unknown[]) => (writes.push((a[0] as unknown[]).length), writev(...a));
+      const sent = new Pipelined(client);
+      sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [1]));
+      sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [2]));
+      const total = await sent.answer(() => client.query<{ n: string }>(`SELECT sum(n)::text AS n FROM ${table}`));
+      sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [3]));
+      sent.add(() => client.query(`UPDATE ${table} SET n = n * 10`));
+      await sent.settled();
+      return total.rows[0]?.n;
+    });
+    assert.equal(sum, '3');
+    // BEGIN and the three statements sent with it leave in one write (it was held until the work's
+    // first await), the two sent after the answer in another, then COMMIT: three writes, not seven.
+    assert.deepEqual(writes.length, 3, `writes: ${JSON.stringify(writes)}`);
+    assert.deepEqual((await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY n`)).rows.map((r) => r.n), [10, 20, 30]);
+  });
+
+  it('sends COMMIT with the last statements when asked, and commits only if every statement succeeded', async () => {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
+    await pool.query(`DELETE FROM ${table}`);
+    const writes: number[] = [];
+    let hooked = 0;
+    await inTransaction(
+      pool,
+      async (client, tx) => {
+        const sent = new Pipelined(client);
+        const count = await sent.answer(() => client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`));
+        const socket = (client as unknown as { connection: { stream: { _writev: (...a: unknown[]) => void; _write: (...a: unknown[]) => void } } }).connection.stream;
+        const writev = socket._writev.bind(socket);
+        const write = socket._write.bind(socket);
+        socket._writev = (...a: unknown[]) => (writes.push((a[0] as unknown[]).length), writev(...a));
+        socket._write = (...a: unknown[]) => (writes.push(1), write(...a));
+        sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [Number(count.rows[0]?.n) + 1]));
+        sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [2]));
+        tx.commitWith(sent);
+        assert.equal(hooked, 1, 'the hook before COMMIT ran before COMMIT was sent');
+        await sent.settled();
+      },
+      () => (hooked += 1),
+    );
+    assert.equal(hooked, 1, 'the hook ran once');
+    // The two inserts and COMMIT left in one write; nothing was sent after them.
+    assert.equal(writes.length, 1, `writes: ${JSON.stringify(writes)}`);
+    assert.deepEqual((await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY n`)).rows.map((r) => r.n), [1, 2]);
+
+    // A statement sent with COMMIT fails: the server answers COMMIT with ROLLBACK, the caller hears
+    // of the statement's error, and nothing of the transaction is kept.
+    await assert.rejects(
+      inTransaction(pool, async (client, tx) => {
+        const sent = new Pipelined(client);
+        sent.add(() => client.query(`INSERT INTO ${table} VALUES (3)`));
+        sent.add(() => client.query('SELECT 1/0'));
+        tx.commitWith(sent);
+        await sent.settled();
+      }),
+      (error: unknown) => (error as { code?: string }).code === '22012',
+    );
+    assert.deepEqual((await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY n`)).rows.map((r) => r.n), [1, 2], 'nothing committed');
+    // The connection it ran on went back to the pool usable, outside any transaction.
+    for (let i = 0; i < 2; i += 1) {
+      await inTransaction(pool, async (client) => {
+        await client.query(`INSERT INTO ${table} VALUES (4)`);
+      });
+    }
+    assert.equal((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table} WHERE n = 4`)).rows[0]?.n, '2');
+  });
+
   it('reports the statement that failed, not the refusals behind it, and commits nothing', async () => {
     await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (n int)`);
     await pool.query(`DELETE FROM ${table}`);

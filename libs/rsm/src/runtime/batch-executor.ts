@@ -8,7 +8,7 @@ import { newMachineRow, type MachineRegistry } from '../planning/machine-registr
 import { BatchWrites, emptyBatchResult, StepPlanner, type BatchResult, type Pending } from '../planning/step-planner.js';
 import { StepStore, type LockedMachine } from '../store/step-store.js';
 import type { TableNames } from '../store/table-names.js';
-import { inTransaction } from '../store/transaction.js';
+import { inTransaction, type Transaction } from '../store/transaction.js';
 
 /**
  * Runs one step transaction over a set of machines: the store locks them and reads their pending
@@ -39,7 +39,7 @@ export class BatchExecutor {
   async run(keys: readonly string[], intake: ReadonlyMap<string, readonly IntakeItem[]>, handle = true): Promise<BatchResult> {
     return inTransaction(
       this.pool,
-      (client) => this.runInTransaction(client, keys, intake, handle),
+      (client, tx) => this.runInTransaction(client, keys, intake, handle, tx),
       () => this.crash?.('beforeCommit'),
     );
   }
@@ -48,9 +48,18 @@ export class BatchExecutor {
    * Steps machines inside a transaction the caller owns (the receipt of their events), so receipt
    * and step commit once. Machines another transaction holds come back in `busy`.
    */
-  async stepWithin(client: PoolClient, keys: readonly string[]): Promise<BatchResult> {
-    const result = await this.runInTransaction(client, keys, new Map(), true);
-    this.crash?.('beforeCommit');
+  async stepWithin(client: PoolClient, keys: readonly string[], tx?: Transaction): Promise<BatchResult> {
+    // The step's writes are the transaction's last statements: COMMIT may go out with them.
+    let hooked = false;
+    const last: Transaction | undefined = tx === undefined ? undefined : {
+      commitWith: (sent) => {
+        hooked = true;
+        this.crash?.('beforeCommit');
+        tx.commitWith(sent);
+      },
+    };
+    const result = await this.runInTransaction(client, keys, new Map(), true, last);
+    if (!hooked) this.crash?.('beforeCommit');
     return result;
   }
 
@@ -75,7 +84,7 @@ export class BatchExecutor {
     });
   }
 
-  private async runInTransaction(client: PoolClient, keys: readonly string[], intake: ReadonlyMap<string, readonly IntakeItem[]>, handle: boolean): Promise<BatchResult> {
+  private async runInTransaction(client: PoolClient, keys: readonly string[], intake: ReadonlyMap<string, readonly IntakeItem[]>, handle: boolean, tx?: Transaction): Promise<BatchResult> {
     const now = new Date();
     const w = new BatchWrites();
     const result = emptyBatchResult();
@@ -144,7 +153,7 @@ export class BatchExecutor {
       await this.planner.planMachine(w, result, machine, pending, now, row?.createdAt ?? now.getTime(), row?.definitionVersion);
     }
 
-    await this.store.write(client, w, result);
+    await this.store.write(client, w, result, tx);
     // Events this process left for a newer one (callers' included) must not bring it back here:
     // the newer process's recovery finds them.
     for (const { key } of result.deferred) result.wake.delete(key);

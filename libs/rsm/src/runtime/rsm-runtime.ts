@@ -30,6 +30,7 @@ import { Deadline, withDeadline } from '../core/deadline.js';
 import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from '../core/errors.js';
 import { LoadMonitor, type LoadView } from './load-monitor.js';
 import { isConnectionFailure } from '../store/pg-errors.js';
+import type { Transaction } from '../store/transaction.js';
 import type { IntakeItem, IntakeResult } from '../planning/intake.js';
 import { defaultLogger, type RsmLogger } from '../core/logger.js';
 import { MachineRegistry, type EventContracts } from '../planning/machine-registry.js';
@@ -952,9 +953,9 @@ export class RsmRuntime {
     // Hot machines are left to the dispatcher, which steps each alone.
     let stepped: string[] = [];
     const step = o.worker && o.delivery.stepOnReceive
-      ? (client: PoolClient, wake: ReadonlySet<string>) => {
+      ? (client: PoolClient, wake: ReadonlySet<string>, tx?: Transaction) => {
           stepped = [...wake].filter((key) => !parts.dispatcher.isHot(key)).slice(0, o.batch.maxMachines);
-          return parts.executor.stepWithin(client, stepped);
+          return parts.executor.stepWithin(client, stepped, tx);
         }
       : undefined;
     let received: ReceiveResult & { stepped?: BatchResult };

@@ -8,7 +8,7 @@ import { Pipelined } from './pipelined.js';
 import type { TableNames } from './table-names.js';
 import type { InboundJob, RemoteMessage } from '../core/messages.js';
 import { newMachineRow, type MachineRegistry } from '../planning/machine-registry.js';
-import { inTransaction } from './transaction.js';
+import { inTransaction, type Transaction } from './transaction.js';
 
 export interface ReceiveResult {
   /**
@@ -47,8 +47,8 @@ export class InboundReceiver {
    * `step`, runs it in the same transaction once the events are in (the runtime steps the woken
    * machines there: one commit for receipt and step).
    */
-  async receive<T = undefined>(jobs: readonly InboundJob[], step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
-    return inTransaction(this.pool, (client) => this.receiveWithin(client, jobs, step));
+  async receive<T = undefined>(jobs: readonly InboundJob[], step?: (client: PoolClient, wake: ReadonlySet<string>, tx?: Transaction) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
+    return inTransaction(this.pool, (client, tx) => this.receiveWithin(client, jobs, step, tx));
   }
 
   /**
@@ -104,7 +104,7 @@ export class InboundReceiver {
     });
   }
 
-  private async receiveWithin<T = undefined>(client: PoolClient, jobs: readonly InboundJob[], step?: (client: PoolClient, wake: ReadonlySet<string>) => Promise<T>): Promise<ReceiveResult & { stepped?: T }> {
+  private async receiveWithin<T = undefined>(client: PoolClient, jobs: readonly InboundJob[], step?: (client: PoolClient, wake: ReadonlySet<string>, tx?: Transaction) => Promise<T>, tx?: Transaction): Promise<ReceiveResult & { stepped?: T }> {
     const t = this.tables;
     // Pairs are kept as objects under an unambiguous key: ids may hold any character. Each pair
     // remembers the service its messages came in from (a pair has one sending machine, so one service).
@@ -295,6 +295,8 @@ export class InboundReceiver {
       shortRetires,
     };
     if (step === undefined || wake.size === 0) {
+      // Nothing to step: the receipt's writes are the transaction's last statements.
+      tx?.commitWith(sent);
       await sent.settled();
       return result;
     }
@@ -305,7 +307,7 @@ export class InboundReceiver {
     if (!sent.pipelined) await sent.settled();
     let stepped: T;
     try {
-      stepped = await step(client, wake);
+      stepped = await step(client, wake, tx);
     } catch (error) {
       await sent.settled();
       throw error;

@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { isPipelined } from './transaction.js';
+import { holdWritesThisTick, isPipelined } from './transaction.js';
 
 /**
  * Statements of one transaction sent without waiting for each answer: on a connection in `pg`'s
@@ -27,7 +27,7 @@ export class Pipelined {
   private last: Promise<unknown> = Promise.resolve();
 
   /** Statements for `client`: sent at once in pipeline mode, else each after the last one's answer. */
-  constructor(client: PoolClient) {
+  constructor(private readonly client: PoolClient) {
     this.pipelined = isPipelined(client);
   }
 
@@ -41,6 +41,8 @@ export class Pipelined {
    * {@link answer} resolved (before that, it may be a refusal that followed an earlier failure).
    */
   send<T>(send: () => Promise<T>): Promise<T> {
+    // Statements sent in one go also leave in one write (see holdWritesThisTick).
+    if (this.pipelined) holdWritesThisTick(this.client);
     const statement = this.pipelined ? send() : this.last.then(send);
     statement.catch(() => undefined);
     this.sent.push(statement);

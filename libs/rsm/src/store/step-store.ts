@@ -7,6 +7,7 @@ import type { BatchResult, BatchWrites, InboxEvent } from '../planning/step-plan
 import { jsonText, parseJson } from '../definition/json-text.js';
 import { CombinedWrite } from './combined-write.js';
 import { Pipelined } from './pipelined.js';
+import type { Transaction } from './transaction.js';
 import { query } from './prepared.js';
 import { recordset } from './recordset.js';
 import type { TableNames } from './table-names.js';
@@ -192,7 +193,7 @@ export class StepStore {
    * on a fresh snapshot, and only a statement that needs another's answer first (an inbox row for a
    * machine this batch may create) waits for it.
    */
-  async write(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
+  async write(client: PoolClient, w: BatchWrites, result: BatchResult, tx?: Transaction): Promise<void> {
     const t = this.tables;
     const json = (value: unknown) => JSON.stringify(value);
     const sent = new Pipelined(client);
@@ -294,6 +295,8 @@ export class StepStore {
         [json(w.requestInserts)],
       ));
     }
+    // The batch's last statements: COMMIT goes out with them (see Transaction.commitWith).
+    tx?.commitWith(sent);
     await sent.settled();
   }
 

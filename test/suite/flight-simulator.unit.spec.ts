@@ -24,11 +24,23 @@ describe('drone-sim FlightSimulator retries', () => {
   /** What the confirmation route answers, request by request (then 201). */
   let script: number[] = [];
   const confirmations: number[] = [];
+  /** What GET /api/flights answers, request by request (then an empty list). */
+  let flightLists: { status: number; body: unknown }[] = [];
+  const flightListAuth: (string | undefined)[] = [];
+  const statusUrls: string[] = [];
 
   before(async () => {
     server = createServer((request, response) => {
       request.resume();
       request.on('end', () => {
+        if (request.method === 'GET' && request.url === '/api/flights') {
+          const next = flightLists.shift() ?? { status: 200, body: { flights: [] } };
+          flightListAuth.push(request.headers.authorization);
+          response.writeHead(next.status, { 'content-type': 'application/json' });
+          response.end(typeof next.body === 'string' ? next.body : JSON.stringify(next.body));
+          return;
+        }
+        if (request.method === 'POST' && request.url?.endsWith('/status') === true) statusUrls.push(request.url);
         if (request.url?.endsWith('/confirmations') === true) {
           const status = script.shift() ?? 201;
           confirmations.push(status);
@@ -57,5 +69,36 @@ describe('drone-sim FlightSimulator retries', () => {
     assert.equal(sim.flown, 1, 'the flight ended');
     assert.deepEqual(confirmations, [503, 503, 503, 503, 503, 503, 409, 409, 409, 201]);
     assert.deepEqual(sim.waits, [25, 50, 100, 200, 250, 250, 100, 200, 400], 'down: 25 ms doubling to 250; not ready: from 100 ms again');
+  });
+
+  it('resumes the flights the drone-scheduler lists, once each, and skips what is not a flight', async () => {
+    const config = { DRONE_SCHEDULER_URL: base, DELIVERY_URL: base, LEG_MS_MIN: 0, LEG_MS_MAX: 0, REPORT_RETRY_MS: 60_000, MAX_FLIGHTS: 10, SERVICE_API_KEYS: ['k'] } as unknown as DroneSimConfig;
+    const sim = new CountingSimulator(config);
+    const flying = { droneId: 'd2', deliveryId: 'x2', pickupLocation: 'a', dropOffLocation: 'b', confirmationRequired: 'None', from: 'EnRouteToDropoff' };
+    // A drone-scheduler that is starting (refusing twice), then one that lists two flights, one of
+    // them twice, and things that are not flights.
+    flightLists = [
+      { status: 503, body: {} },
+      { status: 503, body: {} },
+      { status: 200, body: { flights: [flying, { ...flying, droneId: 'd3', deliveryId: 'x3', from: 'Returning' }, flying, { droneId: 'd4' }, 'x', { ...flying, droneId: 'd5', deliveryId: 'x5', extra: 1 }] } },
+    ];
+    statusUrls.length = 0;
+    assert.equal(await sim.resume(true), false, 'a single try against a starting service fails');
+    assert.equal(await sim.resume(false), true);
+    assert.equal(sim.resumed, 2, 'two flights resumed: the repeat and the three invalid items are not');
+    assert.deepEqual(flightListAuth.slice(-3), ['Bearer k', 'Bearer k', 'Bearer k'], 'asked with the service key');
+    const deadline = Date.now() + 30_000;
+    while (sim.flown < 2 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(sim.flown, 2);
+    // Each resumed flight flew on from its drone's leg: d2 from drop-off (Delivered, Returned), d3 only back.
+    assert.deepEqual(statusUrls.sort(), ['/api/drones/d2/status', '/api/drones/d2/status', '/api/drones/d3/status']);
+
+    // Answers that are not a list, or not for this key, end the resume without flights.
+    for (const answer of [{ status: 200, body: '{"flights":"all of them"}' }, { status: 200, body: 'not json' }, { status: 403, body: {} }, { status: 404, body: {} }]) {
+      flightLists = [answer];
+      assert.equal(await sim.resume(false), true, JSON.stringify(answer));
+    }
+    assert.equal(sim.resumed, 2);
+    sim.onApplicationShutdown();
   });
 });

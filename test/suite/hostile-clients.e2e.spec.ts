@@ -102,6 +102,7 @@ describe('hostile clients: every route of every app against a fuzzer', { concurr
     { name: 'GET drones', service: 'drone-scheduler', method: 'GET', path: '/api/drones', roles: ['service', 'operator'], list: true },
     { name: 'GET drones/:id', service: 'drone-scheduler', method: 'GET', path: '/api/drones/{id}', id: () => 'drone-1', idMustExist: true, roles: ['service', 'operator'] },
     { name: 'POST drones/:id/status', service: 'drone-scheduler', method: 'POST', path: '/api/drones/{id}/status', id: () => 'drone-1', idMustExist: true, roles: ['service'], body: () => ({ deliveryId: own.delivery, status: 'PickedUp' }), required: ['deliveryId', 'status'] },
+    { name: 'GET drone-scheduler flights', service: 'drone-scheduler', method: 'GET', path: '/api/flights', roles: ['service', 'operator'] },
     { name: 'GET deliveries', service: 'delivery', method: 'GET', path: '/api/deliveries', roles: ['operator'], list: true },
     { name: 'GET deliveries/:id', service: 'delivery', method: 'GET', path: '/api/deliveries/{id}', id: () => own.delivery, idMustExist: true, roles: ['customer', 'service', 'operator'], own: true },
     { name: 'GET deliveries/:id/status', service: 'delivery', method: 'GET', path: '/api/deliveries/{id}/status', id: () => own.delivery, idMustExist: true, roles: ['customer', 'service', 'operator'], own: true },

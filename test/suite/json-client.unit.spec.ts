@@ -54,4 +54,12 @@ describe('drone-sim JsonClient against hostile answers', () => {
     assert.equal(answer.status, 409);
     assert.equal(answer.body.length, 64 * 1024);
   });
+
+  it('GETs within a size it is given, and says when an answer was longer', async () => {
+    const small = await client.get(`${url}/ok`, { authorization: 'Bearer g' }, 5_000, 1_024);
+    assert.deepEqual({ status: small.status, tooLong: small.tooLong, body: JSON.parse(small.body) as unknown }, { status: 200, tooLong: false, body: { ok: true, echo: 'Bearer g' } });
+    const huge = await client.get(`${url}/huge`, {}, 10_000, 1_000_000);
+    assert.equal(huge.tooLong, true);
+    assert.equal(huge.body.length, 1_000_000);
+  });
 });

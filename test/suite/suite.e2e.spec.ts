@@ -233,6 +233,33 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
     }
   });
 
+  it('a restarted simulator flies on the flights the drone-scheduler lists as in the air', async () => {
+    await suite.kill('drone-sim');
+    let id = '';
+    try {
+      ({ id } = await submit(deliveryRequest()));
+      // The drone is dispatched while no simulator runs: its fly call fails and is retried.
+      const flightsUrl = `${suite.url('drone-scheduler')}/api/flights`;
+      let listed: { deliveryId: string; from: string; droneId: string } | undefined;
+      for (let i = 0; listed === undefined; i += 1) {
+        assert.ok(i < 800, 'the drone-scheduler lists the flight');
+        const answer = await http('GET', flightsUrl, undefined, service);
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
+        listed = (answer.body as { flights: { deliveryId: string; from: string; droneId: string }[] }).flights.find((f) => f.deliveryId === id);
+        if (listed === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.equal(listed.from, 'EnRouteToPickup');
+      assert.equal((await http('GET', flightsUrl, undefined, customer)).status, 403, 'a customer does not see the flights');
+    } finally {
+      await suite.start('drone-sim');
+    }
+    // The new simulator read the list before it took requests: it flew the flight, and the fly
+    // call retried behind it found it already flying.
+    const sim = (await http('GET', `${suite.url('drone-sim')}/api/flights`, undefined, operator)).body as { resumed: number };
+    assert.ok(sim.resumed >= 1, JSON.stringify(sim));
+    await waitSaga(id, ['Completed'], 60_000);
+  });
+
   it('completes a burst of 500 deliveries on fewer drones, and the verifier passes', async () => {
     const bodies = Array.from({ length: 500 }, () => deliveryRequest());
     let next = 0;

@@ -5,6 +5,7 @@ import type { DroneSchedulerConfig } from './config.js';
 import { Drone } from './drones/drone.machine.js';
 import { DroneV1 } from './drones/drone.v1.machine.js';
 import { DronesController } from './drones/drones.controller.js';
+import { FlightsController } from './drones/flights.controller.js';
 import { FlyActivity } from './drones/fly.activity.js';
 import { DroneDeliveriesController } from './fleet/drone-deliveries.controller.js';
 import { Fleet } from './fleet/fleet.machine.js';
@@ -17,7 +18,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [ServiceKitModule.forRoot({ service: 'drone-scheduler', logLevel: config.LOG_LEVEL }), RsmModule.forRoot(rsmOptionsFor('drone-scheduler', config)), RsmModule.forFeature([Fleet, config.MACHINE_DEFINITIONS === 'previous' ? DroneV1 : Drone, Utilization])],
-      controllers: [DroneDeliveriesController, DronesController],
+      controllers: [DroneDeliveriesController, DronesController, FlightsController],
       providers: [{ provide: DRONE_SCHEDULER_CONFIG, useValue: config }, FlyActivity],
     };
   }

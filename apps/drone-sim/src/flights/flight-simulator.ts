@@ -1,5 +1,6 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import type { Flight } from '#contracts';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { z } from 'zod';
+import { flightSchema, type Flight } from '#contracts';
 import type { DroneSimConfig } from '../config.js';
 import { DRONE_SIM_CONFIG } from '../tokens.js';
 import { JsonClient } from './json-client.js';
@@ -7,19 +8,28 @@ import { JsonClient } from './json-client.js';
 type Leg = 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning';
 const LEGS: readonly Leg[] = ['EnRouteToPickup', 'EnRouteToDropoff', 'Returning'];
 
+/** The drone-scheduler's list of flights in the air: its size is bounded by the fleet's. */
+const flightsAnswer = z.object({ flights: z.array(z.unknown()).max(100_000) });
+/** That list's largest answer read (about 250 bytes a flight). */
+const MAX_FLIGHTS_ANSWER_BYTES = 32 * 1024 * 1024;
+
 /**
  * Flies drones in accelerated time, as an external actor would: after each leg it reports to the
  * drone-scheduler (and, at drop-off, confirms to the delivery service). It keeps nothing durable on
- * purpose: a flight lost with this process is asked again by the drone's watchdog.
+ * purpose: when it starts, it asks the drone-scheduler which drones are in the air and flies each
+ * on from the leg it is on (a restart lost them); a flight lost otherwise is asked again by the
+ * drone's watchdog.
  */
 @Injectable()
-export class FlightSimulator implements OnApplicationShutdown {
+export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(FlightSimulator.name);
   private readonly active = new Map<string, Leg>();
   private stopped = false;
   private readonly client = new JsonClient();
   flown = 0;
   abandoned = 0;
+  /** Flights taken over from the drone-scheduler's list at start. */
+  resumed = 0;
 
   constructor(@Inject(DRONE_SIM_CONFIG) private readonly config: DroneSimConfig) {}
 
@@ -35,6 +45,62 @@ export class FlightSimulator implements OnApplicationShutdown {
 
   flights(): { key: string; leg: Leg }[] {
     return [...this.active].map(([key, leg]) => ({ key, leg }));
+  }
+
+  /**
+   * Resumes the flights in the air before this process takes requests, when the drone-scheduler
+   * answers at once; otherwise keeps asking in the background (it may be starting too), and the
+   * drones' watchdogs remain the fallback.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const first = this.resume(true);
+    if (!(await first)) void this.resume(false);
+  }
+
+  /**
+   * Asks the drone-scheduler for every flight in the air and starts each (one this process already
+   * flies is left alone). With `once`, a single try; else tries until it is answered or
+   * REPORT_RETRY_MS passed. Returns false when it should be asked again later (no answer, or a
+   * 5xx), true once done: the list read, or an answer that asking again would not change (404,
+   * 401/403, too long, not a list). The answer is checked like any input: an item that is not a
+   * flight is skipped and counted in the log.
+   */
+  async resume(once: boolean): Promise<boolean> {
+    const url = `${this.config.DRONE_SCHEDULER_URL}/api/flights`;
+    const deadline = Date.now() + this.config.REPORT_RETRY_MS;
+    for (let tries = 0; !this.stopped; tries += 1) {
+      try {
+        // A single try holds up this process's start: it waits less.
+        const answer = await this.client.get(url, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, once ? 5_000 : 10_000, MAX_FLIGHTS_ANSWER_BYTES);
+        if (answer.status === 200 && !answer.tooLong) {
+          const list = flightsAnswer.safeParse(parseJson(answer.body));
+          if (!list.success) {
+            this.logger.warn(`not resuming flights: ${url} answered a list that is not one`);
+            return true;
+          }
+          let started = 0;
+          let invalid = 0;
+          for (const item of list.data.flights) {
+            const flight = flightSchema.safeParse(item);
+            if (!flight.success) invalid += 1;
+            else if (this.start(flight.data) === 'started') started += 1;
+          }
+          this.resumed += started;
+          if (started > 0 || invalid > 0) this.logger.log(`resumed ${started} of ${list.data.flights.length} flights in the air${invalid > 0 ? `; ${invalid} not valid flights skipped` : ''}`);
+          return true;
+        }
+        if (answer.status === 404 || answer.status === 401 || answer.status === 403 || answer.tooLong) {
+          // Not a drone-scheduler that lists flights, or not to this key: asking again will not help.
+          this.logger.warn(`not resuming flights: ${url} answered ${answer.status}${answer.tooLong ? ' (too long)' : ''}`);
+          return true;
+        }
+      } catch {
+        // the drone-scheduler is down or starting: try again
+      }
+      if (once || Date.now() > deadline) return false;
+      await this.wait(downDelay(tries));
+    }
+    return false;
   }
 
   onApplicationShutdown(): void {

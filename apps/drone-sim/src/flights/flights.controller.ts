@@ -23,6 +23,6 @@ export class FlightsController {
   @Get()
   @Allow('service', 'operator')
   list() {
-    return { active: this.simulator.flights(), flown: this.simulator.flown, abandoned: this.simulator.abandoned };
+    return { active: this.simulator.flights(), flown: this.simulator.flown, abandoned: this.simulator.abandoned, resumed: this.simulator.resumed };
   }
 }

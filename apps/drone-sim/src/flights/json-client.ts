@@ -18,9 +18,21 @@ export class JsonClient {
    * the whole exchange has not ended within `timeoutMs` (an answer dripping forever included).
    */
   post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
-    const text = JSON.stringify(body);
+    return this.send('POST', url, JSON.stringify(body), headers, timeoutMs, MAX_ANSWER_BYTES).then(({ status, body: text }) => ({ status, body: text }));
+  }
+
+  /**
+   * GETs `url`: the status, the body and whether it was longer than `maxBytes` (then cut there, and
+   * not to be parsed). Rejects as {@link post} does.
+   */
+  get(url: string, headers: Record<string, string>, timeoutMs: number, maxBytes: number): Promise<{ status: number; body: string; tooLong: boolean }> {
+    return this.send('GET', url, undefined, headers, timeoutMs, maxBytes);
+  }
+
+  private send(method: 'GET' | 'POST', url: string, text: string | undefined, headers: Record<string, string>, timeoutMs: number, maxBytes: number): Promise<{ status: number; body: string; tooLong: boolean }> {
     const secure = url.startsWith('https:');
     const send = secure ? httpsRequest : httpRequest;
+    const bodyHeaders: Record<string, string | number> = text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
     return new Promise((resolve, reject) => {
       const fail = (error: Error) => {
         clearTimeout(timer);
@@ -28,24 +40,25 @@ export class JsonClient {
       };
       const request = send(
         url,
-        { method: 'POST', agent: secure ? this.https : this.http, headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+        { method, agent: secure ? this.https : this.http, headers: { ...headers, ...bodyHeaders } },
         (response: IncomingMessage) => {
           const chunks: Buffer[] = [];
           let size = 0;
           response.on('data', (chunk: Buffer) => {
-            if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
+            if (size < maxBytes) chunks.push(chunk);
             size += chunk.length;
           });
           response.on('end', () => {
             clearTimeout(timer);
-            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_BYTES) });
+            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8'), tooLong: size > maxBytes });
           });
           response.on('error', fail);
         },
       );
       const timer = setTimeout(() => request.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
       request.on('error', fail);
-      request.end(text);
+      if (text === undefined) request.end();
+      else request.end(text);
     });
   }
 

@@ -98,7 +98,7 @@ const trial = async (rate: number, seconds = numbers.seconds): Promise<Trial> =>
   return t;
 };
 
-const results: { trials: Trial[]; max?: Trial; overload?: Trial; chaos?: { baseline: number; chaos: number; ratio: number; rate: number; invariants: boolean; kills: string[]; completedPerSecond: { baseline: number[]; chaos: number[] } } } = { trials: [] };
+const results: { trials: Trial[]; max?: Trial; overload?: Trial; climbed?: readonly number[]; chaos?: { baseline: number; chaos: number; ratio: number; rate: number; invariants: boolean; kills: string[]; completedPerSecond: { baseline: number[]; chaos: number[] } } } = { trials: [] };
 let verdict: string;
 try {
   // 0. Warm-up (JIT, pools, caches), not counted.
@@ -134,6 +134,7 @@ try {
   if (good === undefined) throw new Error(`not even ${numbers.startRate}/s was sustained: ${results.trials[0]?.why ?? ''}`);
   results.max = good;
   results.overload = found.overload;
+  results.climbed = found.climbed;
 
   // 3. Kill an app every 10 s at 80% of the maximum, against a no-chaos run at the same rate.
   if (numbers.chaosSeconds > 0) {
@@ -172,6 +173,8 @@ const max = results.max;
 const overload = results.overload;
 const figures = {
   max_rate: max?.rate ?? 0,
+  // Rates found sustained only as twice an earlier maximum (empty: doubling and bisection found it).
+  max_rate_climbed: (results.climbed ?? []).join(', ') || 'none',
   completed_per_s: max?.completedPerSecondOverall ?? 0,
   acceptance_p99_ms: max?.acceptanceP99Ms ?? 0,
   cpu_ms_per_delivery: max?.perDelivery.cpuMs ?? 0,

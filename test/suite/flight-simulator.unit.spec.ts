@@ -85,6 +85,7 @@ describe('drone-sim FlightSimulator retries', () => {
     statusUrls.length = 0;
     assert.equal(await sim.resume(true), false, 'a single try against a starting service fails');
     assert.equal(await sim.resume(false), true);
+    assert.deepEqual(sim.waits, [1_000], 'a 5xx is asked again a second later, not at a refused connection\'s pace');
     assert.equal(sim.resumed, 2, 'two flights resumed: the repeat and the three invalid items are not');
     assert.deepEqual(flightListAuth.slice(-3), ['Bearer k', 'Bearer k', 'Bearer k'], 'asked with the service key');
     const deadline = Date.now() + 30_000;
@@ -94,7 +95,7 @@ describe('drone-sim FlightSimulator retries', () => {
     assert.deepEqual(statusUrls.sort(), ['/api/drones/d2/status', '/api/drones/d2/status', '/api/drones/d3/status']);
 
     // Answers that are not a list, or not for this key, end the resume without flights.
-    for (const answer of [{ status: 200, body: '{"flights":"all of them"}' }, { status: 200, body: 'not json' }, { status: 403, body: {} }, { status: 404, body: {} }]) {
+    for (const answer of [{ status: 200, body: '{"flights":"all of them"}' }, { status: 200, body: 'not json' }, { status: 400, body: {} }, { status: 403, body: {} }, { status: 404, body: {} }]) {
       flightLists = [answer];
       assert.equal(await sim.resume(false), true, JSON.stringify(answer));
     }

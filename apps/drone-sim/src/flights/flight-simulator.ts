@@ -61,8 +61,8 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
    * Asks the drone-scheduler for every flight in the air and starts each (one this process already
    * flies is left alone). With `once`, a single try; else tries until it is answered or
    * REPORT_RETRY_MS passed. Returns false when it should be asked again later (no answer, or a
-   * 5xx), true once done: the list read, or an answer that asking again would not change (404,
-   * 401/403, too long, not a list). The answer is checked like any input: an item that is not a
+   * 5xx), true once done: the list read, or an answer that asking again would not change (any
+   * other status, too long, not a list). The answer is checked like any input: an item that is not a
    * flight is skipped and counted in the log.
    */
   async resume(once: boolean): Promise<boolean> {
@@ -70,8 +70,7 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
     const deadline = Date.now() + this.config.REPORT_RETRY_MS;
     for (let tries = 0; !this.stopped; tries += 1) {
       try {
-        // A single try holds up this process's start: it waits less.
-        const answer = await this.client.get(url, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, once ? 5_000 : 10_000, MAX_FLIGHTS_ANSWER_BYTES);
+        const answer = await this.client.get(url, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, 10_000, MAX_FLIGHTS_ANSWER_BYTES);
         if (answer.status === 200 && !answer.tooLong) {
           const list = flightsAnswer.safeParse(parseJson(answer.body));
           if (!list.success) {
@@ -89,11 +88,16 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
           if (started > 0 || invalid > 0) this.logger.log(`resumed ${started} of ${list.data.flights.length} flights in the air${invalid > 0 ? `; ${invalid} not valid flights skipped` : ''}`);
           return true;
         }
-        if (answer.status === 404 || answer.status === 401 || answer.status === 403 || answer.tooLong) {
-          // Not a drone-scheduler that lists flights, or not to this key: asking again will not help.
+        if (answer.status < 500 || answer.tooLong) {
+          // Not a drone-scheduler that lists flights, not to this key, or not a list: asking again will not help.
           this.logger.warn(`not resuming flights: ${url} answered ${answer.status}${answer.tooLong ? ' (too long)' : ''}`);
           return true;
         }
+        // A 5xx: the drone-scheduler is overloaded or failing. Each ask is a read of every drone in
+        // the air, so it is asked again seconds apart, not at a refused connection's pace.
+        if (once || Date.now() > deadline) return false;
+        await this.wait(busyDelay(tries));
+        continue;
       } catch {
         // the drone-scheduler is down or starting: try again
       }
@@ -181,6 +185,9 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
  * next to nothing, and the drone waits on it.
  */
 const downDelay = (tries: number): number => Math.min(250, 25 * 2 ** Math.min(tries, 4));
+
+/** A drone-scheduler that answers 5xx to the list of flights is asked at 1 s, doubling to 10 s. */
+const busyDelay = (tries: number): number => Math.min(10_000, 1_000 * 2 ** Math.min(tries, 4));
 
 /**
  * A delivery not ready for its confirmation (its drop-off news is still on the way) is asked at

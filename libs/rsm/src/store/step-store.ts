@@ -295,7 +295,10 @@ export class StepStore {
         [json(w.requestInserts)],
       ));
     }
-    // The batch's last statements: COMMIT goes out with them (see Transaction.commitWith).
+    // The outbox insert's answer is checked here (row count, sequence numbers): a check that failed
+    // after COMMIT went out would report a committed step as failed. COMMIT then waits for it.
+    if (w.remote.length > 0) await sent.settled();
+    // Otherwise the batch's last statements: COMMIT goes out with them (see Transaction.commitWith).
     tx?.commitWith(sent);
     await sent.settled();
   }

@@ -8,7 +8,11 @@ export interface Transaction {
    * statements of the transaction, and the work must then await `sent.settled()`: a statement
    * that failed makes the server answer COMMIT with ROLLBACK, and `settled` rejects with that
    * statement's error, so nothing that did not commit is reported as done. Nothing may be sent on
-   * the connection after it. Without pipeline mode it does nothing (COMMIT follows the work).
+   * the connection after it, and nothing may throw after it but those statements: a check of an
+   * answer made in this process belongs before it. One outcome stays unknown, as for any COMMIT
+   * whose answer is lost: `pg`'s client-side `query_timeout` (`postgres.queryTimeoutMs`, longer
+   * than the server's `statementTimeoutMs`, which fails a statement cleanly) firing while the
+   * server still runs the batch. Without pipeline mode it does nothing (COMMIT follows the work).
    */
   commitWith(sent: { readonly pipelined: boolean; send<R>(statement: () => Promise<R>): Promise<R> }): void;
 }
@@ -32,10 +36,10 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient, tx
   try {
     let begun: Promise<unknown> | undefined;
     if (isPipelined(client)) {
-      // BEGIN goes out with the first statement of `work`, not a round trip before it. Its answer
-      // is still awaited before COMMIT: a connection that failed under BEGIN fails the statements
-      // behind it too, and nothing commits without a BEGIN that succeeded.
-      // The statements `work` sends before its first await leave in the same write as BEGIN.
+      // BEGIN goes out with the first statement of `work`, not a round trip before it, and in the
+      // same write as the statements `work` sends before its first await. Its answer is awaited
+      // before this function reports a commit: a connection that failed under BEGIN fails the
+      // statements behind it too (answers come in order, so when `work` has its answers, BEGIN's is in).
       holdWritesThisTick(client);
       begun = client.query('BEGIN');
       begun.catch(() => undefined);

@@ -6,6 +6,18 @@ import pg from 'pg';
 import { testConfig } from './support/config.js';
 import { testPool, waitFor } from './support/helpers.js';
 
+/**
+ * Records every write `client`'s socket makes from now on in `writes` (one entry a system call:
+ * 1 for a write, the number of chunks for a writev).
+ */
+function countWrites(client: pg.PoolClient, writes: number[]): void {
+  const socket = (client as unknown as { connection: { stream: { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } } }).connection.stream;
+  const write = socket._write.bind(socket);
+  const writev = socket._writev.bind(socket);
+  socket._write = (...a: unknown[]) => (writes.push(1), write(...a));
+  socket._writev = (...a: unknown[]) => (writes.push((a[0] as unknown[]).length), writev(...a));
+}
+
 describe('transactions when Postgres drops the connection', () => {
   const pool = testPool();
   const admin = testPool();
@@ -90,12 +102,7 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
     await pool.query(`DELETE FROM ${table}`);
     const writes: number[] = [];
     const sum = await inTransaction(pool, async (client) => {
-      // Every write the connection makes from here on: a write or a writev is one system call.
-      const socket = (client as unknown as { connection: { stream: { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } } }).connection.stream;
-      const write = socket._write.bind(socket);
-      const writev = socket._writev.bind(socket);
-      socket._write = (...a: unknown[]) => (writes.push(1), write(...a));
-      socket._writev = (...a: unknown[]) => (writes.push((a[0] as unknown[]).length), writev(...a));
+      countWrites(client, writes);
       const sent = new Pipelined(client);
       sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [1]));
       sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [2]));
@@ -122,11 +129,7 @@ describe('transactions on a pipelined connection (BEGIN sent with the first stat
       async (client, tx) => {
         const sent = new Pipelined(client);
         const count = await sent.answer(() => client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`));
-        const socket = (client as unknown as { connection: { stream: { _writev: (...a: unknown[]) => void; _write: (...a: unknown[]) => void } } }).connection.stream;
-        const writev = socket._writev.bind(socket);
-        const write = socket._write.bind(socket);
-        socket._writev = (...a: unknown[]) => (writes.push((a[0] as unknown[]).length), writev(...a));
-        socket._write = (...a: unknown[]) => (writes.push(1), write(...a));
+        countWrites(client, writes);
         sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [Number(count.rows[0]?.n) + 1]));
         sent.add(() => client.query(`INSERT INTO ${table} VALUES ($1::int)`, [2]));
         tx.commitWith(sent);

@@ -53,8 +53,7 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
    * drones' watchdogs remain the fallback.
    */
   async onApplicationBootstrap(): Promise<void> {
-    const first = this.resume(true);
-    if (!(await first)) void this.resume(false);
+    if (!(await this.resume(true))) void this.resume(false);
   }
 
   /**
@@ -69,6 +68,7 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
     const url = `${this.config.DRONE_SCHEDULER_URL}/api/flights`;
     const deadline = Date.now() + this.config.REPORT_RETRY_MS;
     for (let tries = 0; !this.stopped; tries += 1) {
+      let delay: number;
       try {
         const answer = await this.client.get(url, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, 10_000, MAX_FLIGHTS_ANSWER_BYTES);
         if (answer.status === 200 && !answer.tooLong) {
@@ -95,14 +95,13 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
         }
         // A 5xx: the drone-scheduler is overloaded or failing. Each ask is a read of every drone in
         // the air, so it is asked again seconds apart, not at a refused connection's pace.
-        if (once || Date.now() > deadline) return false;
-        await this.wait(busyDelay(tries));
-        continue;
+        delay = busyDelay(tries);
       } catch {
         // the drone-scheduler is down or starting: try again
+        delay = downDelay(tries);
       }
       if (once || Date.now() > deadline) return false;
-      await this.wait(downDelay(tries));
+      await this.wait(delay);
     }
     return false;
   }

@@ -18,7 +18,7 @@ export class JsonClient {
    * the whole exchange has not ended within `timeoutMs` (an answer dripping forever included).
    */
   post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
-    return this.send('POST', url, JSON.stringify(body), headers, timeoutMs, MAX_ANSWER_BYTES).then(({ status, body: text }) => ({ status, body: text }));
+    return this.send('POST', url, JSON.stringify(body), headers, timeoutMs, MAX_ANSWER_BYTES);
   }
 
   /**

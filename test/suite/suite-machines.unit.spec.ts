@@ -98,6 +98,39 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('tells the delivery its drone is headed to pickup when it dispatches, without news from the drone', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    await fly(rt, r.deliveryId);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
+    assert.deepEqual(rt.trace.filter((t) => t.event.type === 'DroneEnRoute'), [], 'no DroneEnRoute was sent');
+    const sagaSteps = rt.trace.filter((t) => t.machine === `DeliverySaga/${r.deliveryId}`).map((t) => t.event.type);
+    assert.deepEqual(sagaSteps, ['Start', 'PackageLinked', 'DroneAssigned', 'DeliveryCreated', 'DronePickedUp', 'DeliveryCompleted']);
+    assert.deepEqual(deliveryOf(rt, r.deliveryId)?.data.stages.map((s) => s.stage), ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed']);
+  });
+
+  it('still forwards DroneEnRoute across a rolling deploy: a dispatch without the flag, a saga dispatched before it', async () => {
+    const rt = await suite();
+    const reserved = { deliveryId: 'd-old', ownerId: 'o', viaSaga: true, pickupLocation: null, dropOffLocation: null, deliveries: 0, lastPickupAt: null, ignored: [], history: [] };
+    rt.seed(Drone.ref('drone-1'), { state: 'Reserved', data: reserved });
+    const request_ = request({ deliveryId: 'd-old' });
+    const scheduled: SagaData = { request: request_, droneId: 'drone-1', pickedUpAt: null, done: { package: true, drone: true, delivery: true }, awaiting: [], reason: null, history: [] };
+    rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: scheduled });
+    rt.seed(Delivery.ref('d-old'), { state: 'Created', data: { request: request_, droneId: 'drone-1', stages: [{ stage: 'Created', at: rt.now.toISOString() }], confirmation: null, refused: [], webhook: null, notified: false } satisfies DeliveryData });
+    // A saga of the release before dispatches without the flag: the drone sends DroneEnRoute, and
+    // the saga, which has not told the delivery, forwards it.
+    await rt.send(Drone.ref('drone-1'), { type: 'Dispatch', deliveryId: 'd-old', pickupLocation: 'A', dropOffLocation: 'B' });
+    assert.equal(rt.trace.filter((t) => t.event.type === 'DroneEnRoute').length, 1);
+    assert.equal(deliveryOf(rt, 'd-old')?.state, 'HeadedToPickup');
+    // A saga that told the delivery itself ignores a DroneEnRoute (from a drone of the release before).
+    rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: { ...sagaOf(rt, 'd-old').data, headedAtDispatch: true } });
+    const before = rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length;
+    await rt.send(DeliverySaga.ref('d-old'), { type: 'DroneEnRoute', droneId: 'drone-1' });
+    assert.equal(rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length, before, 'no second HeadedToPickup');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it('asks the simulator again only when its last fly call was answered, waiting twice as long each time', async () => {
     const rt = await suite();
     const r = request();

@@ -82,7 +82,7 @@ const droneContract = {
   Commission: event('Commission', {}),
   Reserve: event('Reserve', { deliveryId: ref, ownerId: ref, viaSaga: z.boolean(), watchdogMs: z.number().int().positive().optional() }),
   Release: event('Release', { deliveryId: ref, viaSaga: z.boolean() }),
-  Dispatch: event('Dispatch', { deliveryId: ref, pickupLocation: text, dropOffLocation: text, confirmationRequired: confirmationSchema.optional() }),
+  Dispatch: event('Dispatch', { deliveryId: ref, pickupLocation: text, dropOffLocation: text, confirmationRequired: confirmationSchema.optional(), enRouteNews: z.boolean().optional() }),
   Status: event('Status', { deliveryId: ref, status: z.enum(['PickedUp', 'Delivered', 'Returned']) }),
   Fault: event('Fault', {}),
   Repair: event('Repair', {}),

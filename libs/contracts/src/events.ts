@@ -74,7 +74,11 @@ export type DroneEvents =
   | { type: 'Reserve'; deliveryId: string; ownerId: string; viaSaga: boolean; watchdogMs?: number }
   /** `viaSaga`: the saga's compensation (through the Fleet); false: a booking released over REST, answered to its caller. */
   | { type: 'Release'; deliveryId: string; viaSaga: boolean }
-  | { type: 'Dispatch'; deliveryId: string; pickupLocation: string; dropOffLocation: string; confirmationRequired?: ConfirmationKind }
+  /**
+   * `enRouteNews: false`: the saga told the delivery itself that the drone is on its way, and wants
+   * no `DroneEnRoute` (absent, from a saga before it: the drone sends one).
+   */
+  | { type: 'Dispatch'; deliveryId: string; pickupLocation: string; dropOffLocation: string; confirmationRequired?: ConfirmationKind; enRouteNews?: boolean }
   | ({ type: 'Status' } & DroneStatus)
   | { type: 'Fault' }
   | { type: 'Repair' }

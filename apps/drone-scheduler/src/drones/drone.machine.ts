@@ -196,7 +196,9 @@ export const Drone = defineMachine<DroneData, DroneEvents, DroneReplies>()({
           move(data, ctx, 'EnRouteToPickup');
           fly(data, ctx, 'EnRouteToPickup');
           progressed(data, ctx);
-          tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneEnRoute', droneId: ctx.self.id });
+          // A saga that told the delivery itself wants no news of the departure: a step and an
+          // event between services less per delivery. One from before it (no flag) still gets it.
+          if (event.enRouteNews !== false) tellSaga(data.viaSaga, ctx, event.deliveryId, { type: 'DroneEnRoute', droneId: ctx.self.id });
         },
         ActivityCompleted: activityOutcome,
         ActivityFailed: activityOutcome,

@@ -17,6 +17,12 @@ export interface SagaData {
   /** Acknowledgements compensation still waits for. */
   awaiting: ('package' | 'drone' | 'delivery')[];
   reason: string | null;
+  /**
+   * Whether this saga told the delivery its drone is headed to pickup when it dispatched the drone
+   * (and asked the drone for no `DroneEnRoute`). Absent for a saga dispatched before it: the drone's
+   * `DroneEnRoute` is then forwarded, as it was.
+   */
+  headedAtDispatch?: boolean;
   /** The last {@link HISTORY_LIMIT} entries; older ones are counted in `historyDropped`. */
   history: { at: string; state: string; event: string; note?: string }[];
   historyDropped?: number;
@@ -172,7 +178,12 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
       on: {
         DeliveryCreated: (data, _event, ctx) => {
           const request = data.request as DeliveryRequest;
-          ctx.send(droneRef(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired });
+          ctx.send(droneRef(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired, enRouteNews: false });
+          // The drone is reserved for this delivery and the dispatch is on its way (a compensation
+          // that overtakes it cancels the delivery, which may be cancelled from HeadedToPickup): the
+          // delivery hears it now, in this step, not through the drone and another saga step.
+          ctx.send(delivery(ctx), { type: 'HeadedToPickup' });
+          data.headedAtDispatch = true;
           ctx.cancelTimer('deadline');
           ctx.cancelTimer('step');
           record(data, ctx, 'DeliveryCreated', 'Scheduled');
@@ -185,7 +196,11 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
     },
     Scheduled: {
       on: {
-        DroneEnRoute: (_data, _event, ctx) => ctx.send(delivery(ctx), { type: 'HeadedToPickup' }),
+        // From a drone of the release before (which sends it whatever the dispatch says), or for a
+        // saga dispatched before this release: forwarded only if the delivery was not told yet.
+        DroneEnRoute: (data, _event, ctx) => {
+          if (data.headedAtDispatch !== true) ctx.send(delivery(ctx), { type: 'HeadedToPickup' });
+        },
         DronePickedUp: (data, event, ctx) => {
           // A v1 drone (an old pod in a rolling deploy) sends no time: the saga's own clock stands in.
           data.pickedUpAt = event.at ?? ctx.now.toISOString();

@@ -73,6 +73,9 @@ try {
         ...keyEnv,
         // A local demo may register plain-http webhooks; private addresses stay refused.
         WEBHOOK_ALLOW_HTTP: 'true',
+        // No PM2 agent inside the apps (PM2 reads this variable in the app's process): it wraps HTTP
+        // handling for metrics Prometheus already has, and a pod in Kubernetes runs without it.
+        pmx: 'false',
         // Each service's operator console covers the others' too (drone-sim runs no machines).
         RSM_CONSOLE_SERVICES: SERVICES.filter((s) => s !== 'drone-sim')
           .map((s) => `${s}=${url(index(s)).replace('//0.0.0.0:', '//127.0.0.1:')}`)

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { JsonClient } from '../../apps/drone-sim/src/flights/json-client.js';
+import { JsonClient } from '../../libs/service-kit/src/json-client.js';
 
-/** The simulator's HTTP client against answers a broken or hostile service could give. */
-describe('drone-sim JsonClient against hostile answers', () => {
+/** The HTTP client of the simulator and of the fly activity, against answers a broken or hostile service could give. */
+describe('JsonClient against hostile answers', () => {
   let server: Server;
   let url: string;
   const drips: NodeJS.Timeout[] = [];
@@ -47,6 +47,17 @@ describe('drone-sim JsonClient against hostile answers', () => {
     const started = Date.now();
     await assert.rejects(client.post(`${url}/drip`, {}, {}, 500), /within 500 ms/);
     assert.ok(Date.now() - started < 10_000, `rejected after ${Date.now() - started} ms`);
+  });
+
+  it('stops when its signal aborts, long before its own deadline (an activity attempt timed out, or the process stopping)', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = client.post(`${url}/drip`, {}, {}, 60_000, controller.signal);
+    setTimeout(() => controller.abort(), 200);
+    await assert.rejects(pending, (error: Error) => error.name === 'AbortError');
+    assert.ok(Date.now() - started < 30_000, `rejected after ${Date.now() - started} ms`);
+    // An aborted signal stops a request before it is sent.
+    await assert.rejects(client.post(`${url}/ok`, {}, {}, 5_000, AbortSignal.abort()), (error: Error) => error.name === 'AbortError');
   });
 
   it('keeps at most 64 KiB of a 10 MB answer', async () => {

@@ -13,3 +13,4 @@ export { ApiAuthGuard, assertOwnOwner, Caller, canAccessOwner } from './auth/api
 export { ApiKeys, customerKeysSchema, keyListSchema, OWNER_ID_PATTERN } from './auth/api-keys.js';
 export type { ApiKeysConfig, Principal, Role } from './auth/api-keys.js';
 export { InputHygienePipe, requireJsonBodies } from './input-hygiene.js';
+export { JsonClient } from './json-client.js';

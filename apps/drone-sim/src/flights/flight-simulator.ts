@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { flightSchema, type Flight } from '#contracts';
 import type { DroneSimConfig } from '../config.js';
 import { DRONE_SIM_CONFIG } from '../tokens.js';
-import { JsonClient } from './json-client.js';
+import { JsonClient } from '#service-kit';
 
 type Leg = 'EnRouteToPickup' | 'EnRouteToDropoff' | 'Returning';
 const LEGS: readonly Leg[] = ['EnRouteToPickup', 'EnRouteToDropoff', 'Returning'];

@@ -20,10 +20,13 @@ const READY_MS = 120_000;
 const LIVE_SAGA_STATES = ['Received', 'PackagePending', 'DronePending', 'DeliveryPending', 'Scheduled', 'InFlight', 'Airborne', 'Compensating', 'Cancelling'];
 
 const deliveryRequest = deliveryRequests('upgrade', 30 * 60_000);
+/** The versions the new release runs; the previous one (`MACHINE_DEFINITIONS=previous`) runs v1 of both. */
+const CURRENT = { DeliverySaga: 3, Drone: 2 } as const;
 
 /**
- * A rolling deploy of a release that changes two machines (DeliverySaga v2: `InFlight` renamed
- * `Airborne`, a new `pickedUpAt`; Drone v2: a new `lastPickupAt`, and `DronePickedUp` gains `at`),
+ * A rolling deploy of a release that changes two machines (DeliverySaga v1 to v3: `InFlight` renamed
+ * `Airborne`, a new `pickedUpAt`, the delivery told at dispatch; Drone v2: a new `lastPickupAt`,
+ * `DronePickedUp` gains `at`, and no `DroneEnRoute` for a saga that told the delivery),
  * while deliveries flow: workflow and drone-scheduler run two pods each on one database, all of the
  * previous release; one pod at a time is SIGKILLed and replaced by one of the new release, so old
  * and new pods run side by side for most of the test.
@@ -96,7 +99,7 @@ describe('a rolling upgrade of DeliverySaga and Drone under load, pods replaced 
     await pool.end();
   });
 
-  it('completes every delivery with all seven invariants; every saga and drone ends at v2; no old pod steps a v2 machine', async () => {
+  it('completes every delivery with all seven invariants; every saga and drone ends at the current version; no old pod steps a machine of the new release', async () => {
     await until('the first deliveries of the old release to spread over the stages', async () => accepted.size >= 12 && (await liveStates()).length >= 3);
     for (const [service, replica] of [['workflow', 0], ['drone-scheduler', 0], ['workflow', 1], ['drone-scheduler', 1]] as const) {
       for (const state of await liveStates()) seenAtKills.add(state);
@@ -109,8 +112,8 @@ describe('a rolling upgrade of DeliverySaga and Drone under load, pods replaced 
     loading = false;
     await load;
     console.log(`# ${accepted.size} deliveries; saga states live at the kills: ${[...seenAtKills].sort().join(', ')}; events old pods left to new ones: ${JSON.stringify(deferred)}`);
-    // The second pod of each service ran the old release beside a new one: it met v2 machines and left them.
-    assert.ok((deferred['workflow#1'] ?? 0) + (deferred['drone-scheduler#1'] ?? 0) > 0, 'old pods met machines stored at v2 and left them to new pods');
+    // The second pod of each service ran the old release beside a new one: it met machines stored at the new versions and left them.
+    assert.ok((deferred['workflow#1'] ?? 0) + (deferred['drone-scheduler#1'] ?? 0) > 0, 'old pods met machines stored at the new versions and left them to new pods');
     assert.ok(seenAtKills.size >= 3, `deliveries in several stages while pods changed: ${[...seenAtKills].join(', ')}`);
 
     const { snapshot, quiet } = await waitUntilQuiet(suite.urls, 300_000, { operatorKey: suite.keys.operatorKey });
@@ -122,29 +125,30 @@ describe('a rolling upgrade of DeliverySaga and Drone under load, pods replaced 
     assert.deepEqual([...new Set(final.sagas.map((s) => s.state))], ['Completed'], 'every delivery completed');
     assert.equal(final.sagas.length, accepted.size);
 
-    // Every machine of the two types ends at v2: stepped ones migrated in their step, the rest at rest.
-    await until('every saga and drone stored at v2', async () => {
+    // Every machine of the two types ends at the current version (sagas v3, drones v2): stepped ones
+    // migrated in their step, the rest at rest.
+    await until('every saga stored at v3 and every drone at v2', async () => {
       const [sagas, drones] = await Promise.all([versions('workflow', 'DeliverySaga'), versions('drone-scheduler', 'Drone')]);
-      return Object.keys(sagas).join() === 'v2' && Object.keys(drones).join() === 'v2';
+      return Object.keys(sagas).join() === `v${CURRENT.DeliverySaga}` && Object.keys(drones).join() === `v${CURRENT.Drone}`;
     }, 120_000);
     console.log(`# stored versions: sagas ${JSON.stringify(await versions('workflow', 'DeliverySaga'))}, drones ${JSON.stringify(await versions('drone-scheduler', 'Drone'))}`);
     const renamed = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${suite.schema('workflow')}".rsm_machines WHERE type = 'DeliverySaga' AND (state = 'InFlight' OR data->'history' @> '[{"state":"InFlight"}]')`);
     assert.equal(Number(renamed.rows[0]?.n), 0, 'no saga is left in, or remembers, the old state name');
 
-    // No old pod stepped a v2 machine: each step records the definition version that ran it, and
-    // once a machine took a v2 step, none of its later steps is v1.
+    // No old pod stepped a machine of the new release: each step records the definition version that
+    // ran it, and once a machine took a step of the current version, none of its later steps is v1.
     for (const [service, type] of [['workflow', 'DeliverySaga'], ['drone-scheduler', 'Drone']] as const) {
       const back = await pool.query<{ id: string }>(
         `SELECT DISTINCT s.machine_id AS id FROM "${suite.schema(service)}".rsm_steps s
           WHERE s.machine_type = $1 AND s.definition_version = 1
-            AND EXISTS (SELECT 1 FROM "${suite.schema(service)}".rsm_steps e WHERE e.machine_type = s.machine_type AND e.machine_id = s.machine_id AND e.definition_version = 2 AND e.id < s.id)`,
-        [type],
+            AND EXISTS (SELECT 1 FROM "${suite.schema(service)}".rsm_steps e WHERE e.machine_type = s.machine_type AND e.machine_id = s.machine_id AND e.definition_version = $2 AND e.id < s.id)`,
+        [type, CURRENT[type]],
       );
-      assert.deepEqual(back.rows, [], `${type}: a v1 step after a v2 step`);
+      assert.deepEqual(back.rows, [], `${type}: a v1 step after a v${CURRENT[type]} step`);
       const byVersion = await pool.query<{ v: number; n: string }>(`SELECT definition_version AS v, count(*) AS n FROM "${suite.schema(service)}".rsm_steps WHERE machine_type = $1 GROUP BY 1 ORDER BY 1`, [type]);
       const steps = Object.fromEntries(byVersion.rows.map((r) => [`v${r.v}`, Number(r.n)]));
       console.log(`# ${type} steps by version: ${JSON.stringify(steps)}`);
-      assert.ok((steps.v1 ?? 0) > 0 && (steps.v2 ?? 0) > 0, `${type}: both releases stepped machines`);
+      assert.ok((steps.v1 ?? 0) > 0 && (steps[`v${CURRENT[type]}`] ?? 0) > 0, `${type}: both releases stepped machines`);
     }
   });
 });

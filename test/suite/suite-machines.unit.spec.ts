@@ -116,19 +116,34 @@ describe('the suite machines together', () => {
     rt.seed(Drone.ref('drone-1'), { state: 'Reserved', data: reserved });
     const request_ = request({ deliveryId: 'd-old' });
     const scheduled: SagaData = { request: request_, droneId: 'drone-1', pickedUpAt: null, done: { package: true, drone: true, delivery: true }, awaiting: [], reason: null, history: [] };
-    rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: scheduled });
+    // A saga stored at v2 (dispatched by the release before): it migrates with its next step.
+    rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: scheduled, version: 2 });
     rt.seed(Delivery.ref('d-old'), { state: 'Created', data: { request: request_, droneId: 'drone-1', stages: [{ stage: 'Created', at: rt.now.toISOString() }], confirmation: null, refused: [], webhook: null, notified: false } satisfies DeliveryData });
     // A saga of the release before dispatches without the flag: the drone sends DroneEnRoute, and
     // the saga, which has not told the delivery, forwards it.
     await rt.send(Drone.ref('drone-1'), { type: 'Dispatch', deliveryId: 'd-old', pickupLocation: 'A', dropOffLocation: 'B' });
     assert.equal(rt.trace.filter((t) => t.event.type === 'DroneEnRoute').length, 1);
     assert.equal(deliveryOf(rt, 'd-old')?.state, 'HeadedToPickup');
+    assert.equal(rt.get(DeliverySaga.ref('d-old'))?.version, 3, 'migrated by its step');
     // A saga that told the delivery itself ignores a DroneEnRoute (from a drone of the release before).
     rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: { ...sagaOf(rt, 'd-old').data, headedAtDispatch: true } });
     const before = rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length;
     await rt.send(DeliverySaga.ref('d-old'), { type: 'DroneEnRoute', droneId: 'drone-1' });
     assert.equal(rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length, before, 'no second HeadedToPickup');
     assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('refuses a reschedule once it dispatched the drone, as the delivery does, and keeps the request it flies', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Scheduled');
+    await rt.request(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Reschedule', changes: { dropOffLocation: 'C' } });
+    const saga = sagaOf(rt, r.deliveryId).data;
+    assert.equal(saga.request?.dropOffLocation, 'B', 'the saga keeps the request the drone flies');
+    assert.equal(saga.history.at(-1)?.note, 'refused: the drone was dispatched');
+    assert.equal(rt.trace.filter((t) => t.machine === `Delivery/${r.deliveryId}` && t.event.type === 'Reschedule').length, 0, 'nothing forwarded');
+    assert.equal(deliveryOf(rt, r.deliveryId)?.data.request?.dropOffLocation, 'B');
   });
 
   it('asks the simulator again only when its last fly call was answered, waiting twice as long each time', async () => {

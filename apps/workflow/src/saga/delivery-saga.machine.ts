@@ -1,6 +1,6 @@
 import { defineMachine, type StepContext } from '#rsm';
 import { appendBounded, applyReschedule, deliveryRef, droneRef, fleetRef, packageRef, type Reschedule, type DeliveryRequest, type SagaEvents } from '#contracts';
-import type { VersionOf } from '#rsm';
+import type { MachineVersion, VersionOf } from '#rsm';
 import type { DeliverySagaV1 } from './delivery-saga.v1.machine.js';
 
 export type SagaState =
@@ -112,12 +112,20 @@ const undoneTo = <S extends SagaState>(state: S) => ({ PackageUnlinked: state, D
  * step compensates the done steps in reverse order; a cancel before pickup does the same and ends
  * Cancelled; a cancel after pickup is refused and recorded.
  */
+/** The saga at v2: the same data, without `headedAtDispatch`. */
+export type DeliverySagaV2 = MachineVersion<SagaData, SagaState, SagaEvents>;
+
 export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
   type: 'DeliverySaga',
   // v2: InFlight is called Airborne, and the saga keeps when the drone picked the package up.
-  version: 2,
+  // v3: the saga tells the delivery its drone is headed to pickup when it dispatches the drone. The
+  // data is unchanged (a v2 saga has no `headedAtDispatch`, so the drone's DroneEnRoute is forwarded
+  // for it); the version keeps v2 processes off v3 sagas in a rolling deploy, because a v2 process
+  // would forward a DroneEnRoute from a drone of the release before a second time, which the
+  // delivery, already headed to pickup, does not accept.
+  version: 3,
   migrations: (current) =>
-    current.from<VersionOf<typeof DeliverySagaV1>>(1, {
+    current.from<DeliverySagaV2>(2, { data: (old) => old }).from<VersionOf<typeof DeliverySagaV1>>(1, {
       states: { InFlight: 'Airborne' },
       data: (old) => ({ ...old, pickedUpAt: null, history: old.history.map((h) => (h.state === 'InFlight' ? { ...h, state: 'Airborne' } : h)) }),
     }),
@@ -209,6 +217,12 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           record(data, ctx, 'DronePickedUp', 'Airborne');
         },
         Reschedule: (data, event, ctx) => {
+          if (data.headedAtDispatch === true) {
+            // The delivery heard that its drone left in the step that dispatched it, and refuses a
+            // reschedule from then on: the saga refuses it too, and keeps the request it flies.
+            note(data, { at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule', note: 'refused: the drone was dispatched' });
+            return;
+          }
           reschedule(data, event.changes);
           ctx.send(delivery(ctx), { type: 'Reschedule', changes: event.changes });
           note(data, { at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });

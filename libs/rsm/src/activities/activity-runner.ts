@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Pool } from 'pg';
 import { backoffMs, describeError } from '../definition/step-executor.js';
 import type { TableNames } from '../store/table-names.js';
@@ -35,6 +36,8 @@ export class ActivityRunner {
     private readonly onWait: (ms: number) => void = () => undefined,
   ) {
     this.store = new ActivityStore(pool, tables);
+    // Each attempt running listens for the stop: up to `concurrency` listeners, not a leak.
+    setMaxListeners(0, this.controller.signal);
   }
 
   register(activity: AnyActivityDefinition): void {
@@ -104,7 +107,7 @@ export class ActivityRunner {
     const attemptController = new AbortController();
     const attemptSignal = attemptController.signal;
     const abort = () => attemptController.abort(new Error('attempt timed out or was aborted'));
-    const timer = setTimeout(abort, policy.timeoutMs);
+    const timer = setTimeout(abort, policy.timeoutMs).unref();
     this.controller.signal.addEventListener('abort', abort, { once: true });
     if (this.controller.signal.aborted) abort();
     let output: unknown;

@@ -107,14 +107,14 @@ const deadlinePassed = (data: SagaData, event: { name: string }, ctx: StepContex
 /** Where the acknowledgements of an undo lead once none is awaited any more. */
 const undoneTo = <S extends SagaState>(state: S) => ({ PackageUnlinked: state, DroneReleased: state, DeliveryCancelled: state });
 
+/** The saga at v2: the same data, without `headedAtDispatch`. */
+export type DeliverySagaV2 = MachineVersion<SagaData, SagaState, SagaEvents>;
+
 /**
  * One delivery's workflow: package, then drone, then delivery, then the flight. Failure after any
  * step compensates the done steps in reverse order; a cancel before pickup does the same and ends
  * Cancelled; a cancel after pickup is refused and recorded.
  */
-/** The saga at v2: the same data, without `headedAtDispatch`. */
-export type DeliverySagaV2 = MachineVersion<SagaData, SagaState, SagaEvents>;
-
 export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
   type: 'DeliverySaga',
   // v2: InFlight is called Airborne, and the saga keeps when the drone picked the package up.

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { inTransaction } from '../src/store/transaction.js';
 import { Pipelined } from '../src/store/pipelined.js';
+import { outboxInsertSql, StepStore } from '../src/store/step-store.js';
+import { tableNames } from '../src/store/table-names.js';
+import { BatchWrites, emptyBatchResult } from '../src/planning/step-planner.js';
 import pg from 'pg';
 import { testConfig } from './support/config.js';
-import { testPool, waitFor } from './support/helpers.js';
+import { Counter } from './fixtures/machines.js';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
 /**
  * Records every write `client`'s socket makes from now on in `writes` (one entry a system call:
@@ -239,5 +243,65 @@ describe('pipelined statements on a connection without pipeline mode', () => {
       process.off('warning', onWarning);
       await pool.query(`DROP TABLE ${table}`);
     }
+  });
+});
+
+describe('a batch that sends to another service, on a pipelined connection', () => {
+  const schema = uniqueSchema('outbox_commit');
+  const t = tableNames(schema);
+  const pool = new pg.Pool({ connectionString: testConfig.DATABASE_URL, max: 2, pipeline: true });
+  const store = new StepStore(t, { stepHistoryMs: 0, activities: { concurrency: 1, leaseMs: 30_000, pollIntervalMs: 1_000 }, delivery: { ackTimeoutMs: 5_000 } } as never);
+  const message = (sender: string, receiver: string, n: number) => ({ destination: 'other', sender: { type: 'Counter', id: sender }, to: { type: 'Remote', id: receiver }, kind: 'event' as const, event: { type: 'Ping', n } });
+
+  before(async () => {
+    // The runtime's migrations create the schema; the test then writes batches with the store alone.
+    const runtime = await startRuntime({ service: 'outbox-commit', schema, prefix: uniquePrefix('outbox_commit'), machines: [Counter], routes: { Remote: 'other' } });
+    await runtime.stop();
+  });
+  after(async () => {
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  it('sends COMMIT with the outbox insert, in the one write, and publishes each message at its place', async () => {
+    const w = new BatchWrites();
+    w.remote.push(message('c1', 'r1', 1), message('c1', 'r1', 2), message('c1', 'r2', 3));
+    const result = emptyBatchResult();
+    const writes: number[] = [];
+    await inTransaction(pool, async (client, tx) => {
+      countWrites(client, writes);
+      await store.write(client, w, result, tx);
+    });
+    // BEGIN, the outbox insert and COMMIT: one write, no round trip between the insert and COMMIT.
+    assert.equal(writes.length, 1, `writes: ${JSON.stringify(writes)}`);
+    const rows = await pool.query<{ id: string; seq: number; n: number }>(`SELECT id::text, (message->>'seq')::int AS seq, (message#>>'{event,n}')::int AS n FROM ${t.outbox} ORDER BY id`);
+    assert.deepEqual(rows.rows.map((r) => [r.n, r.seq]), [[1, 1], [2, 2], [3, 1]], 'each pair numbered from 1, in order');
+    assert.deepEqual(
+      result.outbox.map((o) => [(o.message.event as unknown as { n: number }).n, o.message.seq, o.id]),
+      rows.rows.map((r) => [r.n, r.seq, r.id]),
+      'what this process publishes is what the table holds',
+    );
+  });
+
+  it('fails, and commits nothing, when the insert would store fewer rows than messages', async () => {
+    const before = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.outbox}`);
+    // A message of a pair the counters were not given: the statement cannot number it, so it would
+    // store one row for two messages. It must fail rather than commit a step whose message is lost.
+    const counts = [{ sender: 'Counter/c9', receiver: 'Remote/r9', destination: 'other', n: 1 }];
+    const placed = [
+      { ord: 0, destination: 'other', sender: 'Counter/c9', receiver: 'Remote/r9', back: 0, message: { kind: 'event', event: { type: 'Ping' } } },
+      { ord: 1, destination: 'other', sender: 'Counter/c9', receiver: 'Remote/lost', back: 0, message: { kind: 'event', event: { type: 'Ping' } } },
+    ];
+    await assert.rejects(
+      inTransaction(pool, async (client, tx) => {
+        const sent = new Pipelined(client);
+        sent.add(() => client.query(outboxInsertSql(t), [JSON.stringify(counts), JSON.stringify(placed), 5_000, placed.length]));
+        tx.commitWith(sent);
+        await sent.settled();
+      }),
+      /rsm: the outbox insert stored 1 rows for 2 messages/,
+    );
+    assert.deepEqual((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.outbox}`)).rows, before.rows, 'no outbox row kept');
+    assert.equal((await pool.query(`SELECT 1 FROM ${t.sendSeq} WHERE sender = 'Counter/c9'`)).rowCount, 0, 'the pair counter did not move');
   });
 });

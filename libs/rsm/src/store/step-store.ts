@@ -295,10 +295,8 @@ export class StepStore {
         [json(w.requestInserts)],
       ));
     }
-    // The outbox insert's answer is checked here (row count, sequence numbers): a check that failed
-    // after COMMIT went out would report a committed step as failed. COMMIT then waits for it.
-    if (w.remote.length > 0) await sent.settled();
-    // Otherwise the batch's last statements: COMMIT goes out with them (see Transaction.commitWith).
+    // The batch's last statements: COMMIT goes out with them (see Transaction.commitWith). The outbox
+    // insert checks itself in the statement, so its answer need not be awaited first.
     tx?.commitWith(sent);
     await sent.settled();
   }
@@ -325,11 +323,13 @@ export class StepStore {
   }
 
   /**
-   * Numbers each sender/receiver pair's messages and writes them to the outbox, in one statement:
-   * the pair counters move by the pair's count and each message takes its place in that range.
+   * Numbers each sender/receiver pair's messages and writes them to the outbox, in one statement
+   * (see {@link outboxInsertSql}): the pair counters move by the pair's count and each message takes
+   * its place in that range. The statement itself fails unless it stored one row per message, so
+   * COMMIT may follow it without waiting for its answer. The answer then only tells this process what
+   * to publish once the batch committed.
    */
   private async writeOutbox(client: PoolClient, w: BatchWrites, result: BatchResult): Promise<void> {
-    const t = this.tables;
     const counts = new Map<string, { sender: string; receiver: string; destination: string; n: number }>();
     const rows = w.remote.map((message, ord) => {
       const sender = machineKey(message.sender);
@@ -342,42 +342,65 @@ export class StepStore {
     });
     // Each message's distance below its pair's new last sequence (0 for the pair's last message).
     const placed = rows.map(({ idx, pair, ...row }) => ({ ...row, back: pair.n - idx }));
-    // A pair's counter row is created with a fresh epoch from the schema's sequence (the column
-    // default) and marked used; the janitor retires rows left unused (see RsmRuntime.cleanUp).
-    const inserted = await query<{ id: string; seq: string; epoch: string; sender: string; receiver: string }>(client,
-      `WITH s AS (
-         INSERT INTO ${t.sendSeq} (sender, receiver, last_seq, destination)
-         SELECT sender, receiver, n, destination FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, destination text, n bigint)
-         ON CONFLICT (sender, receiver) DO UPDATE
-           SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq, used_at = now(), destination = EXCLUDED.destination
-         RETURNING sender, receiver, last_seq, epoch
-       ), m AS (
-         SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - m.back, 'epoch', s.epoch) AS message
-         FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, back int, message jsonb)
-         JOIN s ON s.sender = m.sender AND s.receiver = m.receiver
-       )
+    const inserted = await query<{ id: string | null; seq: string; epoch: string; sender: string; receiver: string }>(client, outboxInsertSql(this.tables), [
+      JSON.stringify([...counts.values()]),
+      JSON.stringify(placed),
+      this.options.delivery.ackTimeoutMs,
+      rows.length,
+    ]);
+    // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order. The
+    // statement numbered them so; should its answer say otherwise, COMMIT may already be on its way,
+    // so nothing is thrown: this batch's messages are left to the outbox sweeper, which publishes
+    // what the table holds (counted in rsm_redeliveries_total).
+    const stored = inserted.rows.filter((row) => row.id !== null);
+    const byPairSeq = new Map(stored.map((row) => [compositeKey(row.sender, row.receiver, row.seq), row]));
+    const base = new Map<string, number>();
+    for (const row of stored) {
+      const pair = compositeKey(row.sender, row.receiver);
+      base.set(pair, Math.min(base.get(pair) ?? Infinity, Number(row.seq)));
+    }
+    const publish: BatchResult['outbox'] = [];
+    for (const row of rows) {
+      const seq = (base.get(compositeKey(row.sender, row.receiver)) ?? NaN) + row.idx - 1;
+      const found = byPairSeq.get(compositeKey(row.sender, row.receiver, String(seq)));
+      if (found === undefined || found.id === null) return;
+      publish.push({ id: found.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(found.epoch), outboxId: found.id } });
+    }
+    result.outbox.push(...publish);
+  }
+}
+
+/**
+ * The outbox insert of a batch. $1: the pairs and their message counts; $2: the messages, each with
+ * its pair and its distance below the pair's new last sequence; $3: ms before an unacknowledged
+ * message is published again; $4: how many messages. A pair's counter row is created with a fresh
+ * epoch from the schema's sequence (the column default) and marked used; the janitor retires rows
+ * left unused (see RsmRuntime.cleanUp). Unless one row was stored per message, the statement fails
+ * (a cast error that names both counts), and with it the transaction: no message is lost to a step
+ * that commits.
+ */
+export function outboxInsertSql(t: TableNames): string {
+  return `WITH s AS (
+       INSERT INTO ${t.sendSeq} (sender, receiver, last_seq, destination)
+       SELECT sender, receiver, n, destination FROM jsonb_to_recordset($1::jsonb) AS r(sender text, receiver text, destination text, n bigint)
+       ON CONFLICT (sender, receiver) DO UPDATE
+         SET last_seq = ${t.sendSeq}.last_seq + EXCLUDED.last_seq, used_at = now(), destination = EXCLUDED.destination
+       RETURNING sender, receiver, last_seq, epoch
+     ), m AS (
+       SELECT m.ord, m.destination, m.message || jsonb_build_object('seq', s.last_seq - m.back, 'epoch', s.epoch) AS message
+       FROM jsonb_to_recordset($2::jsonb) AS m(ord int, destination text, sender text, receiver text, back int, message jsonb)
+       JOIN s ON s.sender = m.sender AND s.receiver = m.receiver
+     ), ins AS (
        INSERT INTO ${t.outbox} (destination, message, next_attempt_at)
        SELECT destination, message, now() + make_interval(secs => $3::double precision / 1000) FROM m ORDER BY ord
        RETURNING id, message->>'seq' AS seq, message->>'epoch' AS epoch,
          (message#>>'{sender,type}') || '/' || (message#>>'{sender,id}') AS sender,
-         (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver`,
-      [JSON.stringify([...counts.values()]), JSON.stringify(placed), this.options.delivery.ackTimeoutMs],
-    );
-    if (inserted.rows.length !== rows.length) throw new Error(`outbox insert returned ${inserted.rows.length} rows for ${rows.length} messages`);
-    // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order.
-    const byPairSeq = new Map(inserted.rows.map((row) => [compositeKey(row.sender, row.receiver, row.seq), row]));
-    const base = new Map<string, number>();
-    for (const row of inserted.rows) {
-      const pair = compositeKey(row.sender, row.receiver);
-      base.set(pair, Math.min(base.get(pair) ?? Infinity, Number(row.seq)));
-    }
-    for (const row of rows) {
-      const seq = (base.get(compositeKey(row.sender, row.receiver)) ?? NaN) + row.idx - 1;
-      const stored = byPairSeq.get(compositeKey(row.sender, row.receiver, String(seq)));
-      if (stored === undefined) throw new Error(`outbox insert lost message ${row.idx} of ${row.sender} -> ${row.receiver}`);
-      result.outbox.push({ id: stored.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(stored.epoch), outboxId: stored.id } });
-    }
-  }
+         (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver
+     ), stored AS (SELECT count(*) AS n FROM ins)
+     SELECT ins.id, ins.seq, ins.epoch, ins.sender, ins.receiver
+     FROM stored LEFT JOIN ins ON true
+     WHERE CASE WHEN stored.n = $4::bigint THEN true
+                ELSE ('rsm: the outbox insert stored ' || stored.n || ' rows for ' || $4::bigint || ' messages')::int = 0 END`;
 }
 
 /** An inbox row as the store reads it. */

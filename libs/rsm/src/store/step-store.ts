@@ -348,10 +348,11 @@ export class StepStore {
       this.options.delivery.ackTimeoutMs,
       rows.length,
     ]);
-    // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order. The
-    // statement numbered them so; should its answer say otherwise, COMMIT may already be on its way,
-    // so nothing is thrown: this batch's messages are left to the outbox sweeper, which publishes
-    // what the table holds (counted in rsm_redeliveries_total).
+    // Each pair's messages hold consecutive sequence numbers from the pair's lowest, in order: the
+    // statement checked that it stored one row per message, each at a place of its own. Should its
+    // answer say otherwise, COMMIT may already be on its way, so nothing is thrown: this batch's
+    // messages are left to the outbox sweeper, which publishes what the table holds (counted in
+    // rsm_redeliveries_total).
     const stored = inserted.rows.filter((row) => row.id !== null);
     const byPairSeq = new Map(stored.map((row) => [compositeKey(row.sender, row.receiver, row.seq), row]));
     const base = new Map<string, number>();
@@ -375,9 +376,10 @@ export class StepStore {
  * its pair and its distance below the pair's new last sequence; $3: ms before an unacknowledged
  * message is published again; $4: how many messages. A pair's counter row is created with a fresh
  * epoch from the schema's sequence (the column default) and marked used; the janitor retires rows
- * left unused (see RsmRuntime.cleanUp). Unless one row was stored per message, the statement fails
- * (a cast error that names both counts), and with it the transaction: no message is lost to a step
- * that commits.
+ * left unused (see RsmRuntime.cleanUp). Unless one row was stored per message, each at a place of its
+ * own (sender, receiver, sequence number: with one row per message, the pair's consecutive range),
+ * the statement fails (a cast error that names the counts), and with it the transaction: no
+ * message is lost, nor numbered twice, by a step that commits.
  */
 export function outboxInsertSql(t: TableNames): string {
   return `WITH s AS (
@@ -396,11 +398,12 @@ export function outboxInsertSql(t: TableNames): string {
        RETURNING id, message->>'seq' AS seq, message->>'epoch' AS epoch,
          (message#>>'{sender,type}') || '/' || (message#>>'{sender,id}') AS sender,
          (message#>>'{to,type}') || '/' || (message#>>'{to,id}') AS receiver
-     ), stored AS (SELECT count(*) AS n FROM ins)
+     ), stored AS (SELECT count(*) AS n, count(DISTINCT (sender, receiver, seq)) AS places FROM ins)
      SELECT ins.id, ins.seq, ins.epoch, ins.sender, ins.receiver
      FROM stored LEFT JOIN ins ON true
-     WHERE CASE WHEN stored.n = $4::bigint THEN true
-                ELSE ('rsm: the outbox insert stored ' || stored.n || ' rows for ' || $4::bigint || ' messages')::int = 0 END`;
+     WHERE CASE WHEN stored.n = $4::bigint AND stored.places = $4::bigint THEN true
+                ELSE ('rsm: the outbox insert stored ' || stored.n || ' rows at ' || stored.places || ' places for '
+                      || coalesce($4::bigint::text, 'an unknown number of') || ' messages')::int = 0 END`;
 }
 
 /** An inbox row as the store reads it. */

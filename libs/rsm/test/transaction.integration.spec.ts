@@ -285,38 +285,22 @@ describe('a batch that sends to another service, on a pipelined connection', () 
 
   it('fails, and commits nothing, when the insert would store fewer rows than messages, or two at one place', async () => {
     const outboxBefore = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.outbox}`);
-    // A message of a pair the counters were not given: the statement cannot number it, so it would
-    // store one row for two messages. It must fail rather than commit a step whose message is lost.
     const counts = [{ sender: 'Counter/c9', receiver: 'Remote/r9', destination: 'other', n: 1 }];
-    const placed = [
-      { ord: 0, destination: 'other', sender: 'Counter/c9', receiver: 'Remote/r9', back: 0, message: { kind: 'event', event: { type: 'Ping' } } },
-      { ord: 1, destination: 'other', sender: 'Counter/c9', receiver: 'Remote/lost', back: 0, message: { kind: 'event', event: { type: 'Ping' } } },
-    ];
-    await assert.rejects(
+    const ping = (ord: number, receiver: string, back: number) => ({ ord, destination: 'other', sender: 'Counter/c9', receiver, back, message: { kind: 'event', event: { type: 'Ping' } } });
+    // The batch's outbox insert, as a step sends it, under the generic plan a prepared statement may run.
+    const insert = (placed: ReturnType<typeof ping>[]) =>
       inTransaction(pool, async (client, tx) => {
         const sent = new Pipelined(client);
-        // A prepared statement may run a generic plan: the check must hold there too.
         sent.add(() => client.query('SET LOCAL plan_cache_mode = force_generic_plan'));
         sent.add(() => client.query(outboxInsertSql(t), [JSON.stringify(counts), JSON.stringify(placed), 5_000, placed.length]));
         tx.commitWith(sent);
         await sent.settled();
-      }),
-      /rsm: the outbox insert stored 1 rows at 1 places for 2 messages/,
-    );
+      });
+    // A message of a pair the counters were not given: the statement cannot number it, so it would
+    // store one row for two messages. It must fail rather than commit a step whose message is lost.
+    await assert.rejects(insert([ping(0, 'Remote/r9', 0), ping(1, 'Remote/lost', 0)]), /rsm: the outbox insert stored 1 rows at 1 places for 2 messages/);
     // Two messages numbered at one place (a pair counted once for two messages): refused as well.
-    const twice = [
-      { ord: 0, destination: 'other', sender: 'Counter/c9', receiver: 'Remote/r9', back: 0, message: { kind: 'event', event: { type: 'Ping' } } },
-      { ord: 1, destination: 'other', sender: 'Counter/c9', receiver: 'Remote/r9', back: 0, message: { kind: 'event', event: { type: 'Ping' } } },
-    ];
-    await assert.rejects(
-      inTransaction(pool, async (client, tx) => {
-        const sent = new Pipelined(client);
-        sent.add(() => client.query(outboxInsertSql(t), [JSON.stringify(counts), JSON.stringify(twice), 5_000, twice.length]));
-        tx.commitWith(sent);
-        await sent.settled();
-      }),
-      /rsm: the outbox insert stored 2 rows at 1 places for 2 messages/,
-    );
+    await assert.rejects(insert([ping(0, 'Remote/r9', 0), ping(1, 'Remote/r9', 0)]), /rsm: the outbox insert stored 2 rows at 1 places for 2 messages/);
     assert.deepEqual((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.outbox}`)).rows, outboxBefore.rows, 'no outbox row kept');
     assert.equal((await pool.query(`SELECT 1 FROM ${t.sendSeq} WHERE sender = 'Counter/c9'`)).rowCount, 0, 'the pair counter did not move');
   });

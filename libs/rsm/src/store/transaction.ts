@@ -99,8 +99,9 @@ const held = new WeakSet<object>();
  * call) ends, so statements sent one after another in that time leave in one write to the socket,
  * not one each. On a pipelined connection a step sends BEGIN and several statements back to back:
  * each write is a system call and, on a loopback connection, a wake-up of the server for that one
- * message, and those calls were about a fifth of an app's CPU under load (V8 profile of ingestion
- * at 40 deliveries/s: `writev` and `writeBuffer` 5.5% of samples, the process 26% busy).
+ * message, and those calls were about a fifth of an app's busy samples under load (V8 profile of
+ * ingestion at 40 deliveries/s: `writev` and `writeBuffer` 5.5% of samples, the process 26% busy;
+ * wall-clock samples: `/proc` puts only about a tenth of the apps' CPU in the kernel).
  * Node's cork is counted, so `pg`'s own cork around a statement's messages nests inside this one.
  */
 export function holdWritesThisTick(client: PoolClient): void {

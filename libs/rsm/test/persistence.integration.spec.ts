@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type pg from 'pg';
+import { newMachineRow } from '../src/planning/machine-registry.js';
 import { CombinedWrite } from '../src/store/combined-write.js';
 import { recordset } from '../src/store/recordset.js';
+import { insertNewMachines, insertNewMachinesSql } from '../src/store/step-store.js';
+import { tableNames } from '../src/store/table-names.js';
 import { inTransaction } from '../src/store/transaction.js';
-import { testPool } from './support/helpers.js';
+import { Counter } from './fixtures/machines.js';
+import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema } from './support/helpers.js';
 
 const schema = `rsm_sql_${process.pid}`;
 
@@ -63,3 +68,52 @@ describe('SQL building blocks of the runtime', () => {
     await inTransaction(pool, (client) => new CombinedWrite().run(client));
   });
 });
+
+describe('statements on tables the size of a long run', () => {
+  const schema = uniqueSchema('sized');
+  const pool = testPool();
+  const tables = tableNames(schema);
+  before(async () => {
+    // The runtime's own migrations make the tables; then the machines table gets what some
+    // minutes of a suite leave in it (halted machines are kept for 30 days by default).
+    const runtime = await startRuntime({ service: 'sized', schema, prefix: uniquePrefix('sized'), machines: [Counter] });
+    await runtime.stop();
+    await pool.query(
+      `INSERT INTO ${tables.machines} (type, id, state, data, definition_version, status)
+       SELECT 'Counter', 'c-' || g, 'Done', '{"count": 1, "note": "some data of a delivery"}', 1, 'halted' FROM generate_series(1, 10000) g`,
+    );
+    await pool.query(`ANALYZE ${tables.machines}`);
+  });
+  after(async () => {
+    await pool.end();
+    await dropSchemas(schema);
+  });
+
+  it('creating machines probes the key index, in custom and generic plans, and creates only the missing ones', async () => {
+    const rows = [newMachineRow(Counter, { type: 'Counter', id: 'c-17' }), newMachineRow(Counter, { type: 'Counter', id: 'fresh-1' })];
+    const sql = insertNewMachinesSql(tables, rows);
+    const json = JSON.stringify(rows);
+    const custom = await explain(pool, sql, json);
+    assert.doesNotMatch(custom, /Seq Scan on rsm_machines/, custom);
+    assert.match(custom, /rsm_machines_pkey/, custom);
+    const client = await pool.connect();
+    try {
+      await client.query(`SET plan_cache_mode = force_generic_plan; PREPARE sized_insert(jsonb) AS ${sql}`);
+      const generic = (await client.query<{ 'QUERY PLAN': string }>('EXPLAIN EXECUTE sized_insert($$[]$$)')).rows.map((row) => row['QUERY PLAN']).join('\n');
+      assert.doesNotMatch(generic, /Seq Scan on rsm_machines/, generic);
+      assert.match(generic, /rsm_machines_pkey/, generic);
+    } finally {
+      await client.query('DEALLOCATE ALL; RESET plan_cache_mode');
+      client.release();
+    }
+
+    const created = await inTransaction(pool, (c) => insertNewMachines(c, tables, rows));
+    assert.deepEqual([...created], ['Counter/fresh-1']);
+    const stored = await pool.query<{ id: string; state: string }>(`SELECT id, state FROM ${tables.machines} WHERE id IN ('c-17', 'fresh-1') ORDER BY id`);
+    assert.deepEqual(stored.rows, [{ id: 'c-17', state: 'Done' }, { id: 'fresh-1', state: 'Open' }], 'an existing machine is left as it is');
+  });
+});
+
+async function explain(pool: pg.Pool, sql: string, param: string): Promise<string> {
+  return (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, [param])).rows.map((row) => row['QUERY PLAN']).join('\n');
+}

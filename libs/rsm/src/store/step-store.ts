@@ -22,15 +22,23 @@ import type { TableNames } from './table-names.js';
  * ON CONFLICT still settles two transactions creating the same new machine at once.
  */
 export async function insertNewMachines(client: PoolClient, tables: TableNames, rows: readonly NewMachine[]): Promise<Set<string>> {
-  const inserted = await query<{ type: string; id: string }>(client,
-    `INSERT INTO ${tables.machines} (type, id, state, data, definition_version)
-     SELECT type, id, state, data, definition_version FROM jsonb_to_recordset($1::jsonb)
-       AS r(type text, id text, state text, data jsonb, definition_version int)
-     WHERE NOT EXISTS (SELECT 1 FROM ${tables.machines} m WHERE m.type = r.type AND m.id = r.id)
-     ON CONFLICT DO NOTHING RETURNING type, id`,
-    [JSON.stringify(rows)],
-  );
+  const inserted = await query<{ type: string; id: string }>(client, insertNewMachinesSql(tables, rows), [JSON.stringify(rows)]);
   return new Set(inserted.rows.map((row) => machineKey(row)));
+}
+
+/**
+ * The statement of {@link insertNewMachines} ($1: the rows as JSON). The rows pass through
+ * {@link recordset}: sized as 100 rows, the check for existing machines became a hash anti-join
+ * over a full scan of the machines table, which the planner keeps choosing up to some 15,000
+ * machines (measured at 10,000: 3.5 ms a statement instead of 0.1 ms), and every intake, receipt
+ * and step that creates a machine runs it.
+ */
+export function insertNewMachinesSql(tables: TableNames, rows: readonly unknown[]): string {
+  return `INSERT INTO ${tables.machines} (type, id, state, data, definition_version)
+     SELECT type, id, state, data, definition_version
+       FROM ${recordset('$1', 'type text, id text, state text, data jsonb, definition_version int', rows)} r
+     WHERE NOT EXISTS (SELECT 1 FROM ${tables.machines} m WHERE m.type = r.type AND m.id = r.id)
+     ON CONFLICT DO NOTHING RETURNING type, id`;
 }
 
 /** A machine locked by a step transaction, with its birth time and the definition version it is stored at. */

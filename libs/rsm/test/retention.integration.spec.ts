@@ -53,12 +53,16 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
   });
 
   it('deletes only what is past its retention, and counts it', async () => {
-    for (const id of ['old-halted', 'new-halted', 'old-halted-with-timer', 'old-active', 'letters']) await rsm.create(Task.ref(id), { type: 'Open' });
+    const halting = ['old-halted', 'new-halted', 'old-halted-with-timer', 'old-unstamped', 'new-unstamped'];
+    for (const id of [...halting, 'old-active', 'letters']) await rsm.create(Task.ref(id), { type: 'Open' });
     await rsm.send(Task.ref('old-halted-with-timer'), { type: 'Wait' });
-    for (const id of ['old-halted', 'new-halted', 'old-halted-with-timer']) await rsm.send(Task.ref(id), { type: 'Finish' });
+    for (const id of halting) await rsm.send(Task.ref(id), { type: 'Finish' });
     for (let i = 0; i < 4; i += 1) await rsm.send(Task.ref('letters'), { type: 'Boom' });
     await waitFor('four dead letters', async () => (await rsm.deadLetters()).length === 4);
-    await waitFor('three halted machines', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE status = 'halted'`)).rowCount === 3);
+    await waitFor('five halted machines', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE status = 'halted'`)).rowCount === 5);
+    // The step that halts a machine stamps it; retention goes by that stamp.
+    const stamps = await pool.query<{ id: string; stamped: boolean }>(`SELECT id, halted_at IS NOT NULL AS stamped FROM ${table('rsm_machines')} ORDER BY id`);
+    assert.deepEqual(stamps.rows.filter((r) => r.stamped).map((r) => r.id), [...halting].sort());
     const letters = (await rsm.deadLetters()).map((l) => l.id).sort();
     const [oldOpen, newOpen, oldRedriven, newRedriven] = letters as [string, string, string, string];
     await rsm.redrive(oldRedriven);
@@ -69,7 +73,12 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     assert.equal(allLetters.length, 6);
     // Age the rows instead of waiting days: the janitor compares with now().
     const ago = (days: number) => `now() - interval '${days} days'`;
-    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer', 'old-active')`);
+    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)}, halted_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer')`);
+    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)} WHERE id = 'old-active'`);
+    // Halted with no stamp, as by a process of the release before the stamp (or before the migration):
+    // the janitor stamps each with its last step's time, then retention treats it like the others.
+    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)}, halted_at = NULL WHERE id = 'old-unstamped'`);
+    await pool.query(`UPDATE ${table('rsm_machines')} SET halted_at = NULL WHERE id = 'new-unstamped'`);
     await pool.query(`UPDATE ${table('rsm_dead_letters')} SET created_at = ${ago(4)} WHERE id = $1`, [oldOpen]);
     await pool.query(`UPDATE ${table('rsm_dead_letters')} SET created_at = ${ago(2)} WHERE id = $1`, [newOpen]);
     await pool.query(`UPDATE ${table('rsm_dead_letters')} SET redriven_at = ${ago(2)} WHERE id = $1`, [oldRedriven]);
@@ -77,7 +86,7 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     await pool.query(`INSERT INTO ${table('rsm_admin_audit')} (actor, token_id, action, targets, outcome, at) VALUES ('ann', 'tok-1', 'old', '[]', '{}', ${ago(2)}), ('bob', 'tok-2', 'new', '[]', '{}', now())`);
 
     await waitFor('the janitor to delete the old rows', async () => {
-      const machines = await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE id = 'old-halted'`);
+      const machines = await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE id IN ('old-halted', 'old-unstamped') OR (id = 'new-unstamped' AND halted_at IS NULL)`);
       const letterRows = await pool.query(`SELECT 1 FROM ${table('rsm_dead_letters')} WHERE id IN ($1, $2)`, [oldOpen, oldRedriven]);
       const skips = await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')} WHERE reason = 'old'`);
       const audit = await pool.query(`SELECT 1 FROM ${table('rsm_admin_audit')} WHERE action = 'old'`);
@@ -85,14 +94,14 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     });
 
     const machines = (await pool.query<{ id: string }>(`SELECT id FROM ${table('rsm_machines')} ORDER BY id`)).rows.map((r) => r.id);
-    assert.deepEqual(machines, ['letters', 'new-halted', 'old-active', 'old-halted-with-timer'], 'recent, active and awaited machines stay');
+    assert.deepEqual(machines, ['letters', 'new-halted', 'new-unstamped', 'old-active', 'old-halted-with-timer'], 'recent, active and awaited machines stay');
     const kept = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);
     assert.deepEqual(kept, allLetters.filter((id) => id !== oldOpen && id !== oldRedriven), 'dead letters within their retention stay');
     assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')}`)).rowCount, 1);
     assert.deepEqual((await pool.query(`SELECT action FROM ${table('rsm_admin_audit')}`)).rows, [{ action: 'new' }], 'recent audit entries stay');
 
     const metrics = await rsm.metrics.registry.metrics();
-    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="machines"\} 1\b/);
+    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="machines"\} 2\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="dead_letters"\} 2\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="gap_skips"\} 1\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="admin_audit"\} 1\b/);

@@ -5,6 +5,7 @@ import { rsmAdminAuditMigration } from './migrations/rsm-admin-audit.migration.j
 import { rsmActivityHoldersMigration } from './migrations/rsm-activity-holders.migration.js';
 import { rsmEpochsMigration } from './migrations/rsm-epochs.migration.js';
 import { rsmGapsMigration } from './migrations/rsm-gaps.migration.js';
+import { rsmHaltedAtMigration } from './migrations/rsm-halted-at.migration.js';
 import { rsmInitialMigration } from './migrations/rsm-initial.migration.js';
 import { rsmRetentionMigration } from './migrations/rsm-retention.migration.js';
 import { rsmStepSendsMigration } from './migrations/rsm-step-sends.migration.js';
@@ -68,7 +69,7 @@ export function createRsmDataSource(options: RsmDataSourceOptions): DataSource {
     migrationsTableName: 'rsm_migrations',
     migrationsTransactionMode: 'each',
     entities: [entities.machine, entities.deadLetter, entities.step, entities.inbox, ...(options.entities ?? [])],
-    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), rsmEpochsMigration(schema), rsmAdminAuditMigration(schema), rsmStepSendsMigration(schema), rsmActivityHoldersMigration(schema), ...(options.migrations ?? [])],
+    migrations: [rsmInitialMigration(schema), rsmGapsMigration(schema), rsmRetentionMigration(schema), rsmEpochsMigration(schema), rsmAdminAuditMigration(schema), rsmStepSendsMigration(schema), rsmActivityHoldersMigration(schema), rsmHaltedAtMigration(schema), ...(options.migrations ?? [])],
     applicationName: options.applicationName ?? `rsm-${schema}`,
     poolSize: options.poolSize ?? 10,
     logging: false,

@@ -129,15 +129,24 @@ export class MaintenanceStore {
       `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NULL AND ${older('created_at')} ORDER BY created_at LIMIT ${batch})`);
     await retire('dead_letters', o.retention.redrivenDeadLettersMs,
       `DELETE FROM ${t.deadLetters} WHERE id IN (SELECT id FROM ${t.deadLetters} WHERE redriven_at IS NOT NULL AND ${older('redriven_at')} ORDER BY redriven_at LIMIT ${batch})`);
+    // Machines halted with no halted_at (before the migration that added it, or by a process of the
+    // release before during a rolling deploy) get the time of their last step, which halted them.
+    if (o.retention.haltedMachinesMs > 0) {
+      const stamped = await this.pool.query(
+        `UPDATE ${t.machines} m SET halted_at = m.updated_at WHERE (m.type, m.id) IN (
+           SELECT h.type, h.id FROM ${t.machines} h WHERE h.status = 'halted' AND h.halted_at IS NULL LIMIT ${batch} FOR UPDATE SKIP LOCKED)`,
+      );
+      full ||= stamped.rowCount === batch;
+    }
     // Only a halted machine nothing waits for, skipping rows a step holds. An event that arrives for
     // it at the same instant is dead-lettered either way ("halted" or "no machine"): nothing is lost.
     await retire('machines', o.retention.haltedMachinesMs,
       `DELETE FROM ${t.machines} m WHERE (m.type, m.id) IN (
          SELECT h.type, h.id FROM ${t.machines} h
-         WHERE h.status = 'halted' AND ${older('h.updated_at')}
+         WHERE h.halted_at IS NOT NULL AND h.status = 'halted' AND ${older('h.halted_at')}
            AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = h.type AND i.machine_id = h.id)
            AND NOT EXISTS (SELECT 1 FROM ${t.timers} x WHERE x.machine_type = h.type AND x.machine_id = h.id)
-         ORDER BY h.updated_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
+         ORDER BY h.halted_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
     // A send counter unused for `quietPairsMs` whose pair has nothing left in the outbox: every
     // message of its numbering was acknowledged, i.e. committed by the receiver. The row goes and,
     // in the same statement, a retire message for the receiver takes its place in the outbox; the

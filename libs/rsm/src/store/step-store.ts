@@ -214,7 +214,7 @@ export class StepStore {
       const updates = [...w.machineUpdates.values()];
       first.add(
         `UPDATE ${t.machines} m SET state = u.state, data = u.data, status = u.status, definition_version = u.definition_version,
-           version = m.version + u.steps, updated_at = now()
+           version = m.version + u.steps, updated_at = now(), halted_at = CASE WHEN u.status = 'halted' THEN coalesce(m.halted_at, now()) END
          FROM ${recordset(first.param(updatesJson(updates)), 'type text, id text, state text, data jsonb, status text, steps int, definition_version int', updates)} u
          WHERE m.type = u.type AND m.id = u.id`,
       );

@@ -93,6 +93,8 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
       return machines.rowCount === 0 && letterRows.rowCount === 0 && skips.rowCount === 0 && audit.rowCount === 0;
     });
 
+    const stamp = await pool.query<{ same: boolean }>(`SELECT halted_at = updated_at AS same FROM ${table('rsm_machines')} WHERE id = 'new-unstamped'`);
+    assert.deepEqual(stamp.rows, [{ same: true }], 'stamped with the time of its last step');
     const machines = (await pool.query<{ id: string }>(`SELECT id FROM ${table('rsm_machines')} ORDER BY id`)).rows.map((r) => r.id);
     assert.deepEqual(machines, ['letters', 'new-halted', 'new-unstamped', 'old-active', 'old-halted-with-timer'], 'recent, active and awaited machines stay');
     const kept = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);

@@ -11,7 +11,12 @@ import { tableNames } from '../table-names.js';
  * machine. Rows halted before this migration, or by a process of the release before it during a
  * rolling deploy, have none: the janitor stamps them with their `updated_at` (the time of their
  * last step, which halted them) through the second partial index, which holds only such rows.
- * Free space left on each page (fillfactor) keeps a row's next version on its page.
+ * Free space left on each page written from now on (fillfactor) keeps a row's next version on it.
+ *
+ * The old index goes now rather than a release later: while it exists no update is in place. A
+ * process of the release before, still running during the deploy, finds halted machines for
+ * retention by a full scan instead, once a janitor round. The ADD COLUMN's lock is held while the
+ * two indexes are built (one transaction per migration): steps wait that long.
  */
 export function rsmHaltedAtMigration(schema: string): new () => MigrationInterface {
   const t = tableNames(schema);

@@ -4,6 +4,8 @@ import type { Pool, PoolClient } from 'pg';
 import { tableNames } from '../src/store/table-names.js';
 import { BatchExecutor } from '../src/runtime/batch-executor.js';
 import { insertNewMachines } from '../src/store/step-store.js';
+import type { RsmEvent } from '../src/definition/types.js';
+import type { IntakeItem } from '../src/planning/intake.js';
 import { MachineRegistry, newMachineRow } from '../src/planning/machine-registry.js';
 import { parseRsmOptions } from '../src/core/rsm-options.js';
 import { Counter } from './fixtures/machines.js';
@@ -95,6 +97,29 @@ describe('a step batch racing a receiver that creates the machine', () => {
     // And the next batch handles it.
     const next = await new BatchExecutor(pool, tables, registry, options, undefined).run(['Counter/c1'], new Map(), true);
     assert.deepEqual(next.steps.map((s) => [s.event, s.outcome]), [['Open', 'ok']]);
+  });
+
+  it('a create whose caller gives up after its machine was inserted still commits the machine with its event', async () => {
+    const registry = new MachineRegistry('race', {});
+    registry.register(Counter);
+    const options = parseRsmOptions({ service: 'race', postgres: { url: testConfig.DATABASE_URL, schema }, redis: { url: testConfig.REDIS_URL, signingKeys: TEST_SIGNING_KEYS } });
+    const item: IntakeItem = {
+      kind: 'create', ref: { type: 'Counter', id: 'late' }, event: { type: 'Add', n: 7 } as RsmEvent, key: undefined, eventId: 'caller:late', enqueuedAt: Date.now(), cancelled: false,
+      resolve: () => undefined, reject: (error) => assert.fail(error),
+    };
+    // The caller's deadline passes after the machine row was inserted, before the machines are locked.
+    const racing = racingPool(pool, 'WITH locked AS MATERIALIZED', () => {
+      item.cancelled = true;
+      return Promise.resolve();
+    });
+    const executor = new BatchExecutor(racing.pool, tables, registry, options, undefined);
+    await executor.run(['Counter/late'], new Map([['Counter/late', [item]]]), true);
+
+    assert.ok(racing.raced(), 'the caller gave up between the insert and the lock');
+    const stored = await pool.query<{ state: string; data: { total: number }; version: string }>(`SELECT state, data, version FROM ${tables.machines} WHERE id = 'late'`);
+    // Before the fix: the machine row committed in its initial state, at version 0, with no event
+    // anywhere, and a retrying caller was told it existed.
+    assert.deepEqual(stored.rows, [{ state: 'Open', data: { total: 7 }, version: '1' }], 'the machine committed with its first event handled');
   });
 
   it('creating a machine that exists does not wait for a transaction stepping it', async () => {

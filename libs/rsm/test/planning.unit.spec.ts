@@ -191,7 +191,7 @@ describe('step planner', () => {
     const again = { ...intake('create', { type: 'Open' }) };
     const first = intake('send', { type: 'Knock', who: 'a' }, 'same');
     const second = intake('send', { type: 'Knock', who: 'b' }, 'same');
-    const found = { createdByCaller: new Set<string>(), locked: new Map([['Door/d1', door]]), existing: new Set<string>() };
+    const found = { createdByCaller: new Set<string>(), creators: new Set<IntakeItem>(), locked: new Map([['Door/d1', door]]), existing: new Set<string>() };
     const { live, keyed } = p.sortIntake(new Map([['Door/gone', [lost]], ['Door/d1', [again, first, second]]]), found, result);
     assert.ok(result.settled.find((s) => s.item === lost)?.error instanceof MachineNotFoundError);
     assert.deepEqual(result.settled.find((s) => s.item === again)?.result, { status: 'exists' });

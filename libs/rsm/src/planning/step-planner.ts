@@ -244,6 +244,8 @@ export function stepSends(effects: readonly Effect[]): StepSend[] {
 export interface LockedBatch {
   /** Creations callers asked for that this transaction made. */
   readonly createdByCaller: ReadonlySet<string>;
+  /** The items whose creation this transaction tried, one per machine (cancelled or not since). */
+  readonly creators: ReadonlySet<IntakeItem>;
   /** Machines this transaction holds. */
   readonly locked: ReadonlyMap<string, MachineSnapshot>;
   /** Machines that exist but another transaction holds. */
@@ -270,7 +272,11 @@ export class StepPlanner {
     const keyed: IntakeItem[] = [];
     for (const [key, items] of intake) {
       for (const item of items) {
-        if (item.cancelled) continue;
+        // A caller that gave up (its deadline passed) is left out, unless this transaction created
+        // its machine: a machine row must never commit without the event that created it (found by
+        // the chaos test: a create timed out between the insert and this sort, its machine stayed
+        // in its initial state forever, and the caller's retry was told it existed).
+        if (item.cancelled && !(item.kind === 'create' && found.createdByCaller.has(key) && found.creators.has(item))) continue;
         if (item.kind === 'create') {
           if (found.createdByCaller.has(key) && !live.has(key)) {
             live.set(key, [item]);

@@ -90,11 +90,13 @@ export class BatchExecutor {
     const result = emptyBatchResult();
     const refs = new Map(keys.map((key) => [key, splitKey(key)]));
 
-    // 1. Creations asked by callers: insert the rows first, so this transaction holds them.
-    const creates = [...intake.values()].flat().filter((item) => item.kind === 'create' && !item.cancelled);
-    const createdByCaller = creates.length === 0 ? new Set<string>() : await this.store.insertMachines(
+    // 1. Creations asked by callers: insert the rows first, so this transaction holds them. The
+    // item whose creation is inserted stays in the batch even if its caller gives up meanwhile:
+    // the machine commits only with its first event.
+    const creators = uniqueBy([...intake.values()].flat().filter((item) => item.kind === 'create' && !item.cancelled), (item) => machineKey(item.ref));
+    const createdByCaller = creators.length === 0 ? new Set<string>() : await this.store.insertMachines(
       client,
-      uniqueBy(creates, (item) => machineKey(item.ref)).map((item) => newMachineRow(this.registry.require(item.ref.type), item.ref)),
+      creators.map((item) => newMachineRow(this.registry.require(item.ref.type), item.ref)),
     );
 
     // 2. Lock the machines and read their first inbox rows; those locked elsewhere are busy, the
@@ -106,7 +108,7 @@ export class BatchExecutor {
     const existing = unlocked.length > 0 ? await this.store.existing(client, unlocked.map((key) => refs.get(key) as MachineRef)) : new Set<string>();
 
     // 3. Sort callers' items: duplicates by key, missing machines, and the live ones.
-    const { live, keyed } = this.planner.sortIntake(intake, { createdByCaller, locked, existing }, result);
+    const { live, keyed } = this.planner.sortIntake(intake, { createdByCaller, creators: new Set(creators), locked, existing }, result);
     if (keyed.length > 0) {
       const fresh = await this.store.claimRequestKeys(client, uniqueBy(keyed, (item) => item.key ?? '').map((item) => ({ key: item.key ?? '', machine_type: item.ref.type, machine_id: item.ref.id })));
       this.planner.dropDuplicateKeys(keyed, fresh, live, result);

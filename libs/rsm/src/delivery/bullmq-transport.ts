@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import type { InboundJob, KeyedReply, LagReport, RemoteMessage } from '../core/messages.js';
 import type { RsmLogger } from '../core/logger.js';
 import { MessageSigner, type SignedKind } from './message-signer.js';
-import { redisConnection, type RedisEndpoint } from './redis-connection.js';
+import { coalesceWrites, redisConnection, type RedisEndpoint } from './redis-connection.js';
 import { ackSchema, drainSchema, inboundJobSchema, replySchema } from './wire-schemas.js';
 
 /** One BullMQ job carrying events from one service to another. */
@@ -84,8 +84,8 @@ export class BullmqTransport {
   ) {
     this.signer = new MessageSigner(options.signingKeys);
     // Producers fail fast while Redis is down (the outbox keeps everything); workers wait for it.
-    this.producer = redisConnection(options.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
-    this.workerConnection = redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.producer = coalesceWrites(redisConnection(options.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }));
+    this.workerConnection = coalesceWrites(redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true }));
     this.subscriber = redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     for (const connection of [this.producer, this.workerConnection, this.subscriber]) {
       connection.on('error', (error: Error) => {

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { holdSocketWritesThisTick, type CorkableSocket } from '../core/socket-writes.js';
 
 /** Where Redis is and how to reach it: `rsm.redis.url` and, for a private CA or client certificates, `rsm.redis.tls`. */
 export interface RedisEndpoint {
@@ -35,28 +36,17 @@ export function redisConnection(endpoint: RedisEndpoint, options: RedisOptions):
   });
 }
 
-const corked = new WeakSet<object>();
-
 /**
  * Makes the commands `redis` is given in one turn of the event loop leave in one write, as
- * pipelining would, without changing what is sent or in which order: the socket is corked at the
- * first command and uncorked once the turn's microtasks have run. Each write to a socket is a
- * system call and, on a loopback connection, also the server's receive path run in the caller:
+ * pipelining would, without changing what is sent or in which order (see holdSocketWritesThisTick):
  * on a slow day one write cost an app about 80 µs, and the suite made about 190 writes a delivery.
  * Blocking commands are unaffected (BullMQ sends them on connections of its own).
  */
 export function coalesceWrites(redis: Redis): Redis {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, stream) => {
-    const socket = (redis as unknown as { stream?: { cork?: () => void; uncork?: () => void; writable?: boolean } }).stream;
-    if (socket?.cork !== undefined && socket.uncork !== undefined && socket.writable === true && !corked.has(socket)) {
-      corked.add(socket);
-      socket.cork();
-      queueMicrotask(() => {
-        corked.delete(socket);
-        socket.uncork?.();
-      });
-    }
+    const socket = (redis as unknown as { stream?: CorkableSocket & { writable?: boolean } }).stream;
+    if (socket?.writable === true) holdSocketWritesThisTick(socket);
     return send(command, stream);
   };
   return redis;

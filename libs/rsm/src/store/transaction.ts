@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
+import { holdSocketWritesThisTick, type CorkableSocket } from '../core/socket-writes.js';
 
 /** What the work of {@link inTransaction} may do with its transaction besides sending statements. */
 export interface Transaction {
@@ -91,9 +92,6 @@ export function isPipelined(client: PoolClient): boolean {
   return (client as unknown as { pipeline?: unknown }).pipeline === true;
 }
 
-/** Connections whose outgoing bytes are held until the current synchronous run ends. */
-const held = new WeakSet<object>();
-
 /**
  * Holds what `client` writes until the code running now (and the microtasks queued before this
  * call) ends, so statements sent one after another in that time leave in one write to the socket,
@@ -105,14 +103,7 @@ const held = new WeakSet<object>();
  * Node's cork is counted, so `pg`'s own cork around a statement's messages nests inside this one.
  */
 export function holdWritesThisTick(client: PoolClient): void {
-  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
-  if (stream?.cork === undefined || stream.uncork === undefined || held.has(stream)) return;
-  held.add(stream);
-  stream.cork();
-  queueMicrotask(() => {
-    held.delete(stream);
-    stream.uncork?.();
-  });
+  holdSocketWritesThisTick((client as unknown as { connection?: { stream?: CorkableSocket } }).connection?.stream);
 }
 
 /** The error `pg` raises when `query_timeout` passes without an answer. */

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { newMachineRow } from '../src/planning/machine-registry.js';
+import { AdminStore } from '../src/store/admin-store.js';
 import { CombinedWrite } from '../src/store/combined-write.js';
 import { recordset } from '../src/store/recordset.js';
 import { insertNewMachines, insertNewMachinesSql } from '../src/store/step-store.js';
 import { tableNames } from '../src/store/table-names.js';
+import { TimerPoller } from '../src/timers/timer-poller.js';
 import { inTransaction } from '../src/store/transaction.js';
 import { Counter } from './fixtures/machines.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
@@ -111,6 +113,54 @@ describe('statements on tables the size of a long run', () => {
     assert.deepEqual([...created], ['Counter/fresh-1']);
     const stored = await pool.query<{ id: string; state: string }>(`SELECT id, state FROM ${tables.machines} WHERE id IN ('c-17', 'fresh-1') ORDER BY id`);
     assert.deepEqual(stored.rows, [{ id: 'c-17', state: 'Done' }, { id: 'fresh-1', state: 'Open' }], 'an existing machine is left as it is');
+  });
+
+  it('listing a type in several states pages by id and lists each machine once', async () => {
+    const admin = new AdminStore(pool, tables);
+    await pool.query(
+      `INSERT INTO ${tables.machines} (type, id, state, data, definition_version)
+       VALUES ('Listed', 'l-1', 'Open', '{"count": 0}', 1), ('Listed', 'l-2', 'Counting', '{"count": 1}', 1), ('Listed', 'l-3', 'Open', '{"count": 0}', 1)`,
+    );
+    const first = await admin.listOfType('Listed', { state: ['Open', 'Counting'], limit: 2 });
+    assert.deepEqual(first.map((m) => [m.id, m.state]), [['l-1', 'Open'], ['l-2', 'Counting']]);
+    // l-1 moves to a state listed later, as a drone changes leg between two pages: not listed twice.
+    await pool.query(`UPDATE ${tables.machines} SET state = 'Counting' WHERE id = 'l-1'`);
+    const second = await admin.listOfType('Listed', { state: ['Open', 'Counting'], limit: 2, afterId: 'l-2' });
+    assert.deepEqual(second.map((m) => [m.id, m.state]), [['l-3', 'Open']]);
+    assert.deepEqual((await admin.listOfType('Listed', { state: 'Counting', limit: 10 })).map((m) => m.id), ['l-1', 'l-2'], 'one state as before');
+    assert.deepEqual(await admin.listOfType('Listed', { state: [], limit: 10 }), [], 'no state: nothing');
+    await pool.query(`DELETE FROM ${tables.machines} WHERE type = 'Listed'`);
+  });
+
+  it('a timer poll that finds nothing due is one read, not a transaction; a due timer fires once', async () => {
+    const counted = { connects: 0, queries: 0 };
+    // What the poller asks of the pool: `connect` for a transaction, `query` for a read on its own.
+    const spy = new Proxy(pool, {
+      get(target, key, receiver) {
+        if (key === 'connect') counted.connects += 1;
+        if (key === 'query') counted.queries += 1;
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const poller = new TimerPoller(spy, tables, undefined);
+    await pool.query(`DELETE FROM ${tables.timers}`);
+    assert.deepEqual(await poller.poll(), { woken: [], next: undefined, full: false });
+    assert.deepEqual(counted, { connects: 0, queries: 1 }, 'no timers: one read');
+
+    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'c-1', 'later', now() + interval '1 hour')`);
+    const later = (await pool.query<{ at: Date }>(`SELECT fire_at AS at FROM ${tables.timers}`)).rows[0]?.at.getTime();
+    assert.deepEqual(await poller.poll(), { woken: [], next: later, full: false });
+    assert.deepEqual(counted, { connects: 0, queries: 2 }, 'nothing due: one read, and the time to wake');
+
+    // Due by the database's clock, as a timer another process started (no local wake-up).
+    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'c-2', 'now', now() - interval '1 second')`);
+    assert.deepEqual(await poller.poll(), { woken: ['Counter/c-2'], next: later, full: false });
+    assert.equal(counted.connects, 1, 'a due timer is fired in a transaction');
+    const inbox = await pool.query<{ machine_id: string; event: unknown }>(`SELECT machine_id, event FROM ${tables.inbox} WHERE timer_name IS NOT NULL`);
+    assert.deepEqual(inbox.rows, [{ machine_id: 'c-2', event: { type: 'Timeout', name: 'now' } }]);
+    assert.deepEqual(await poller.poll(), { woken: [], next: later, full: false }, 'fired once');
+    assert.equal(counted.connects, 1);
   });
 });
 

@@ -25,16 +25,16 @@ export class FlightsController {
   @ApiOperation({ summary: 'Every flight in the air (drones en route or returning), for a restarted simulator to resume.' })
   async list(): Promise<{ flights: Flight[] }> {
     const flights: Flight[] = [];
-    for (const state of FLYING) {
-      for (let afterId: string | undefined; ; ) {
-        const page = await this.rsm.list(Drone, { state, limit: PAGE, ...(afterId === undefined ? {} : { afterId }) });
-        for (const { id, data } of page) {
-          if (data.deliveryId === null || data.pickupLocation === null || data.dropOffLocation === null) continue;
-          flights.push({ droneId: id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from: state });
-        }
-        if (page.length < PAGE) break;
-        afterId = page[page.length - 1]?.id;
+    // One pass in id order over the three states: a drone changing leg meanwhile is listed once.
+    for (let afterId: string | undefined; ; ) {
+      const page = await this.rsm.list(Drone, { state: FLYING, limit: PAGE, ...(afterId === undefined ? {} : { afterId }) });
+      for (const { id, state, data } of page) {
+        const from = FLYING.find((leg) => leg === state);
+        if (from === undefined || data.deliveryId === null || data.pickupLocation === null || data.dropOffLocation === null) continue;
+        flights.push({ droneId: id, deliveryId: data.deliveryId, pickupLocation: data.pickupLocation, dropOffLocation: data.dropOffLocation, confirmationRequired: data.confirmationRequired ?? 'None', from });
       }
+      if (page.length < PAGE) break;
+      afterId = page[page.length - 1]?.id;
     }
     return { flights };
   }

@@ -321,12 +321,11 @@ export class RsmRuntime {
     const inbound = new InboundBatcher(o.delivery.receiptConcurrency, o.delivery.messagesPerJob, (jobs) => this.receive(jobs));
 
     const timerTask = new PeriodicTask('timers', o.timers.pollIntervalMs, async () => {
-      const woken = await timers.fireDue();
+      const { woken, next, full } = await timers.poll();
       this.metrics.timersFired.inc({ service: o.service }, woken.length);
       for (const key of woken) dispatcher.notify(key);
-      const next = await timers.nextFireAt();
       if (next !== undefined) timerTask.wakeAt(next);
-      return woken.length >= 500;
+      return full;
     }, this.logger);
     const activityTask = new PeriodicTask('activities', o.activities.pollIntervalMs, async () => (await activities.claimDue()) >= 50, this.logger);
     this.parts = { transport, executor, dispatcher, receiver, relay, timers, activities, timerTask, activityTask, maintenance: new MaintenanceStore(pool, this.tables, o) };
@@ -573,13 +572,17 @@ export class RsmRuntime {
   }
 
   /**
-   * Machines of a type, optionally in one stored state, in id order, `limit` at a time after
-   * `afterId`; each as `get` shows it (migrated to the running version).
+   * Machines of a type, optionally in one stored state or any of several, in id order, `limit` at
+   * a time after `afterId`; each as `get` shows it (migrated to the running version). Paging by id
+   * lists a machine at most once however its state changes meanwhile; given a definition
+   * (`rsm.list(Package)`) rather than a type name, the data comes back typed.
+   *
+   * @example
+   * const flying = await rsm.list(Drone, { state: ['EnRouteToPickup', 'Returning'], limit: 500 });
    */
-  /** Given a definition (`rsm.list(Package)`) rather than a type name, the data comes back typed. */
   async list<D = unknown>(
     of: string | { readonly type: string; ref(id: string): MachineRef<RsmEvent, ReplyMap, D> },
-    options: { state?: string; limit?: number; afterId?: string } = {},
+    options: { state?: string | readonly string[]; limit?: number; afterId?: string } = {},
   ): Promise<MachineView<D>[]> {
     const type = typeof of === 'string' ? of : of.type;
     const views = await this.timed('list', () => this.admin.listOfType(type, options));

@@ -310,12 +310,13 @@ export class AdminStore {
   }
 
   /** Machines of one type, optionally in one state, in id order, `limit` at a time after `afterId`. */
-  async listOfType(type: string, options: { state?: string; limit?: number; afterId?: string }): Promise<MachineView[]> {
+  async listOfType(type: string, options: { state?: string | readonly string[]; limit?: number; afterId?: string }): Promise<MachineView[]> {
+    const states = options.state === undefined ? null : typeof options.state === 'string' ? [options.state] : [...options.state];
     const result = await this.pool.query<MachineSqlRow>(
       `SELECT ${MACHINE_COLUMNS} FROM ${this.t.machines}
-       WHERE type = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id > $3)
+       WHERE type = $1 AND ($2::text[] IS NULL OR state = ANY($2::text[])) AND ($3::text IS NULL OR id > $3)
        ORDER BY id LIMIT $4`,
-      [type, options.state ?? null, options.afterId ?? null, options.limit ?? 100],
+      [type, states, options.afterId ?? null, options.limit ?? 100],
     );
     return result.rows.map(toView);
   }

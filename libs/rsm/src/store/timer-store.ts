@@ -43,9 +43,15 @@ export class TimerStore {
     return due.rows.map((row) => `${row.machine_type}/${row.machine_id}`);
   }
 
-  /** When the next timer is due, if any (ms since epoch). */
-  async nextFireAt(pool: Pool): Promise<number | undefined> {
-    const result = await pool.query<{ fire_at: Date }>(`SELECT fire_at FROM ${this.tables.timers} ORDER BY fire_at LIMIT 1`);
-    return result.rows[0]?.fire_at.getTime();
+  /**
+   * The earliest timer, if any: when it is due (ms since epoch) and whether it is due already by the
+   * database's clock, the one `fireDue` compares with. One indexed read, outside any transaction.
+   */
+  async earliest(pool: Pool): Promise<{ readonly at: number; readonly due: boolean } | undefined> {
+    const result = await pool.query<{ fire_at: Date; due: boolean }>(
+      `SELECT fire_at, fire_at <= now() AS due FROM ${this.tables.timers} ORDER BY fire_at LIMIT 1`,
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : { at: row.fire_at.getTime(), due: row.due };
   }
 }

@@ -25,8 +25,15 @@ export class TimerPoller {
     return inTransaction(this.pool, (client) => this.store.fireDue(client, limit, () => this.crash?.('whileTimerFires')));
   }
 
-  /** When the next timer is due, if any (ms since epoch). */
-  async nextFireAt(): Promise<number | undefined> {
-    return this.store.nextFireAt(this.pool);
+  /**
+   * One poll: when nothing is due it costs a single indexed read, not a transaction (most polls of a
+   * service with few timers find nothing). Returns the machines that got a `Timeout` event, when the
+   * earliest timer left is due (ms since epoch, undefined: none) and whether the batch was full.
+   */
+  async poll(limit = 500): Promise<{ readonly woken: string[]; readonly next: number | undefined; readonly full: boolean }> {
+    const first = await this.store.earliest(this.pool);
+    if (first === undefined || !first.due) return { woken: [], next: first?.at, full: false };
+    const woken = await this.fireDue(limit);
+    return { woken, next: (await this.store.earliest(this.pool))?.at, full: woken.length >= limit };
   }
 }

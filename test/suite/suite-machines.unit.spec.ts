@@ -386,6 +386,31 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('over REST the Fleet releases only a REST booking that waits: a workflow\'s is refused, a held drone named', async () => {
+    const rt = await suite(1);
+    const [held, waits] = [request(), request()];
+    for (const r of [held, waits]) await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    assert.equal(sagaOf(rt, waits.deliveryId).state, 'DronePending');
+    const before = structuredClone(fleetOf(rt));
+    // A workflow's booking that waits: its saga alone may take it out of the queue.
+    const refused = await rt.request(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId: waits.deliveryId });
+    assert.ok(refused !== undefined && 'refused' in refused, JSON.stringify(refused));
+    // A drone assigned since the caller looked: the drone decides, and the Fleet keeps the assignment.
+    const droneId = sagaOf(rt, held.deliveryId).data.droneId as string;
+    assert.deepEqual(await rt.request(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId: held.deliveryId }), { heldBy: droneId });
+    assert.deepEqual(fleetOf(rt), before, 'nothing changed');
+    // A REST booking that waits is taken out of the queue.
+    assert.deepEqual(await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'rest-w', ownerId: 'o', viaSaga: false }), { droneId: null, queued: true });
+    assert.deepEqual(await rt.request(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId: 'rest-w' }), { released: null });
+    assert.deepEqual(fleetOf(rt), before, 'the REST booking is gone, the rest is as it was');
+    // The workflow still gets the drone when it frees up.
+    await fly(rt, held.deliveryId);
+    assert.equal(sagaOf(rt, waits.deliveryId).state, 'Scheduled');
+    await fly(rt, waits.deliveryId);
+    assert.equal(sagaOf(rt, waits.deliveryId).state, 'Completed');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it('a drone that was not idle after all refuses, and the refusal brings back whom the booking was for', async () => {
     const rt = await suite(2);
     await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'rest-1', ownerId: 'owner-r', viaSaga: false });

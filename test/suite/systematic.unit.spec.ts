@@ -195,7 +195,18 @@ const booker = envActor({
     Idle: [{ name: 'book', request: envRequest(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'rest-1', ownerId: 'o', viaSaga: false }), next: 'Booked' }],
     Booked: [
       { name: 'book again', request: envRequest(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: 'rest-1', ownerId: 'o', viaSaga: false }) },
-      { name: 'release at the Fleet', request: envRequest(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId: 'rest-1' }), next: 'Done' },
+      // As the REST controller does: at the Fleet while it shows no drone for the booking (one
+      // assigned meanwhile is named in the answer, and the booking kept), else at that drone.
+      {
+        name: 'release at the Fleet',
+        request: (w) => {
+          const held = (w.get('Fleet', FLEET_ID)?.data as FleetData | undefined)?.assignments['rest-1'];
+          return held === undefined
+            ? envRequest(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId: 'rest-1' })
+            : envRequest(Drone.ref(held), { type: 'Release', deliveryId: 'rest-1', viaSaga: false });
+        },
+        next: 'Done',
+      },
       {
         name: 'release at the drone',
         request: (w) => {
@@ -291,8 +302,13 @@ const NEVER_REACHED_BY_SCRIPTS: [string, string, string][] = [
 ];
 
 let correctRun: Promise<ExploreReport> | undefined;
-/** The exploration of the correct machines, shared by the tests that judge its verdict and its coverage. */
-const exploreCorrect = () => (correctRun ??= explore(setup(), { ...CI, runs: 5_000, stopAtFirstFailure: true }));
+/**
+ * The exploration of the correct machines, shared by the tests that judge its verdict and its
+ * coverage. 10,000 runs: the rarest required pair (a dispatch reaching a delivery rescheduled in
+ * the short window after its creation) came up in 5,000 runs only by the luck of the seed, and a
+ * change of the Fleet's REST release (which reorders the runs' messages) lost it.
+ */
+const exploreCorrect = () => (correctRun ??= explore(setup(), { ...CI, runs: 10_000, stopAtFirstFailure: true }));
 
 describe('systematic exploration of the TailSpin machines', { concurrency: false }, () => {
   it('keeps every invariant over thousands of runs with crashes, duplicates and adversarial order', async () => {

@@ -31,11 +31,14 @@ export class DroneDeliveriesController {
   @ApiOperation({ summary: 'Releases the drone booked over REST for a delivery, or takes it out of the queue; 409 with the drone state once the package is picked up, or for a workflow\'s booking.' })
   async release(@Param('deliveryId', { schema: idSchema }) deliveryId: string) {
     const fleet = (await this.rsm.get(Fleet.ref(FLEET_ID)))?.data;
-    const droneId = fleet === undefined ? undefined : ownGet(fleet.assignments, deliveryId);
+    let droneId = fleet === undefined ? undefined : ownGet(fleet.assignments, deliveryId);
     if (droneId === undefined) {
-      // Not flying: take it out of the queue, if it waits there.
+      // No drone yet: take it out of the queue, if it waits there (the Fleet refuses a workflow's
+      // booking, and names the drone if one was assigned since the read above).
       const answer = await this.rsm.request(Fleet.ref(FLEET_ID), { type: 'Release', deliveryId });
-      return { deliveryId, released: answer?.released ?? null };
+      if (answer !== undefined && 'refused' in answer) throw new ConflictException({ statusCode: 409, error: 'Conflict', message: answer.refused, currentState: 'DronePending' });
+      if (answer === undefined || !('heldBy' in answer)) return { deliveryId, released: answer?.released ?? null };
+      droneId = answer.heldBy;
     }
     // The drone decides: it alone knows whether the package is already in the air.
     const answer = await this.rsm.request(Drone.ref(droneId), { type: 'Release', deliveryId, viaSaga: false });

@@ -53,8 +53,16 @@ export function seedNeeded(fleet: FleetData | undefined, fleetSize: number, watc
 /** What `AssignDrone` answers its caller. */
 export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
 
+/**
+ * What `Release` answers a caller over REST: released (the drone, or null when nothing was held),
+ * refused (a workflow's booking is its saga's to release), or the drone that holds the delivery now
+ * (assigned since the caller looked): that drone decides, as it alone knows whether the package is
+ * in the air.
+ */
+export type ReleaseAnswer = { released: string | null } | { refused: string } | { heldBy: string };
+
 /** What each request answers. */
-export type FleetReplies = { AssignDrone: AssignAnswer; Release: { released: string | null } };
+export type FleetReplies = { AssignDrone: AssignAnswer; Release: ReleaseAnswer };
 
 /** Whom a delivery's drone is booked for. */
 export interface Booking {
@@ -161,11 +169,20 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
         },
         Release: (data, event, ctx) => {
           const droneId = ownGet(data.assignments, event.deliveryId);
-          data.waiting = data.waiting.filter((id) => id !== event.deliveryId);
-          ownDelete(data.requests, event.deliveryId);
           // Whoever asked gets the answer: a saga waits for DroneReleased even when the assignment is
           // already gone (the drone delivered while the saga, lagging, accepted a cancel).
           const sagaWaits = ctx.sender?.type === 'DeliverySaga';
+          if (!sagaWaits) {
+            // Over REST the Fleet only takes a REST booking out of the queue. A held drone is its
+            // own to release (the Fleet would forget an assignment its drone keeps), and a
+            // workflow's booking its saga's (the saga would wait for a drone that never comes).
+            if (droneId !== undefined) return ctx.reply({ heldBy: droneId } satisfies ReleaseAnswer);
+            if (ownGet(data.requests, event.deliveryId)?.viaSaga === true) {
+              return ctx.reply({ refused: `delivery ${event.deliveryId} waits for a drone for its workflow, which alone releases it` } satisfies ReleaseAnswer);
+            }
+          }
+          data.waiting = data.waiting.filter((id) => id !== event.deliveryId);
+          ownDelete(data.requests, event.deliveryId);
           if (droneId === undefined) {
             if (sagaWaits) ctx.send(sagaRef(event.deliveryId), { type: 'DroneReleased', droneId: null });
           } else {

@@ -225,7 +225,14 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
       assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'Delivered' }, service)).status, 200);
       assert.equal((await http('POST', `${deliveryUrl}/confirmations`, { confirmationType: 'None' }, customer)).status, 403, 'only a device confirms');
       assert.equal((await http('POST', `${deliveryUrl}/confirmations`, { confirmationType: 'None' }, service)).status, 422, 'a FingerPrint delivery needs a fingerprint');
-      assert.equal((await http('POST', `${deliveryUrl}/confirmations`, { confirmationType: 'FingerPrint', confirmationBlob: 'print' }, service)).status, 201);
+      // As the simulator asks: no representation, so the delivery is not read back.
+      const confirmed = await http('POST', `${deliveryUrl}/confirmations`, { confirmationType: 'FingerPrint', confirmationBlob: 'print' }, { ...service, prefer: 'return=minimal' });
+      assert.equal(confirmed.status, 201, JSON.stringify(confirmed.body));
+      assert.deepEqual(confirmed.body, { id: picked.id, stage: 'Completed' });
+      assert.equal(confirmed.headers.get('preference-applied'), 'return=minimal');
+      const again = await http('POST', `${deliveryUrl}/confirmations`, { confirmationType: 'FingerPrint', confirmationBlob: 'print' }, service);
+      assert.equal(again.status, 409, 'confirmed once');
+      assert.equal((again.body as { currentState: string }).currentState, 'Completed');
       assert.equal((await http('POST', droneUrl, { deliveryId: picked.id, status: 'Returned' }, service)).status, 200);
       await waitSaga(picked.id, ['Completed']);
     } finally {

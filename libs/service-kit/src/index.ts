@@ -14,3 +14,4 @@ export { ApiKeys, customerKeysSchema, keyListSchema, OWNER_ID_PATTERN } from './
 export type { ApiKeysConfig, Principal, Role } from './auth/api-keys.js';
 export { InputHygienePipe, requireJsonBodies } from './input-hygiene.js';
 export { JsonClient } from './json-client.js';
+export { prefersMinimal } from './prefer.js';

@@ -1,9 +1,10 @@
-import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, UnprocessableEntityException } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, ConflictException, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, Res, UnprocessableEntityException } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { z } from 'zod';
 import { RsmRuntime, type MachineView } from '#rsm';
 import { confirmationBodySchema, idSchema, notifyMeSchema, rescheduleSchema, type Reschedule } from '#contracts';
-import { Allow, Caller, canAccessOwner, type Principal } from '#service-kit';
+import { Allow, Caller, canAccessOwner, prefersMinimal, type Principal } from '#service-kit';
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';
 import { Delivery, type DeliveryData, type DeliveryRefusal, type StageAnswer } from './delivery.machine.js';
@@ -98,13 +99,26 @@ export class DeliveriesController {
   @HttpCode(201)
   @Allow('service')
   @ApiOperation({ summary: 'The drone confirms the drop-off (the simulator): completes the delivery; 409 unless it is headed to drop-off, 422 unless the confirmation is the one required.' })
-  async confirm(@Param('id', { schema: idSchema }) id: string, @Body({ schema: confirmationBodySchema }) body: z.infer<typeof confirmationBodySchema>, @Caller() caller: Principal) {
+  @ApiHeader({ name: 'Prefer', required: false, description: '`return=minimal`: answer `{ id, stage }` (with `Preference-Applied`) instead of the whole delivery' })
+  async confirm(
+    @Param('id', { schema: idSchema }) id: string,
+    @Body({ schema: confirmationBodySchema }) body: z.infer<typeof confirmationBodySchema>,
+    @Caller() caller: Principal,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ) {
     const machine = await this.find(id, caller);
     // Only a delivery headed to drop-off takes a confirmation. A drone often lands before the news
     // of its pickup reaches this service: its confirmation is refused here, from the read above,
     // instead of costing the machine a step (the device asks again; a stale read only means that).
     if (machine.state !== 'HeadedToDropoff') throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `delivery ${id} is ${machine.state}: only a delivery headed to drop-off takes a confirmation`, currentState: machine.state });
-    refused(id, await this.rsm.request(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType }), machine.state);
+    const answer = await this.rsm.request(Delivery.ref(id), { type: 'Confirm', confirmationType: body.confirmationType });
+    refused(id, answer, machine.state);
+    // A device that asked for no representation (the simulator does) is spared reading it back.
+    if (prefersMinimal(prefer) && answer !== undefined && 'stage' in answer) {
+      response.setHeader('Preference-Applied', 'return=minimal');
+      return { id, stage: answer.stage };
+    }
     return view(await this.find(id, caller));
   }
 

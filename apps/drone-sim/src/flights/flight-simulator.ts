@@ -142,7 +142,8 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
     while (!this.stopped) {
       let delay: number;
       try {
-        const response = await this.client.post(url, body, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}` }, 10_000);
+        // The simulator reads nothing of an accepted report: a confirmation need not read the delivery back.
+        const response = await this.client.post(url, body, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}`, prefer: 'return=minimal' }, 10_000);
         if (response.status >= 200 && response.status < 300) return true;
         if (response.status === 409 && retryConflict) {
           // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.

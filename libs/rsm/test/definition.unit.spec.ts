@@ -126,6 +126,40 @@ describe('in-memory test runtime', () => {
     assert.equal(rt.stateOf(M.ref('ok')), 'B');
   });
 
+  it('fails a step that sends what a receiving service would refuse, so it never reaches an outbox', async () => {
+    type Events = { type: 'Go'; to: string; event: string };
+    const M = defineMachine<{ n: number }, Events>()({
+      type: 'Mailer',
+      initial: 'A',
+      initialData: () => ({ n: 0 }),
+      states: {
+        A: {
+          on: {
+            Go: (data, event, ctx) => {
+              data.n += 1;
+              ctx.send({ type: event.to, id: 'r1' }, { type: event.event });
+            },
+          },
+        },
+      },
+      failure: { maxAttempts: 1 },
+    });
+    const cases = [
+      { to: 'Remote', event: '', reason: /not an event \(its type must be a string of 1 to 200 characters\)/ },
+      { to: 'Remote', event: 'E'.repeat(201), reason: /not an event/ },
+      { to: 'bad type!', event: 'E', reason: /not a machine reference \(no machine type can be "bad type!"\)/ },
+      { to: 'R'.repeat(201), event: 'E', reason: /not a machine reference \(no machine type can be/ },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const rt = new TestRuntime([M]);
+      await rt.create(M.ref(`m${i}`), { type: 'Go', to: c.to, event: c.event });
+      assert.equal(rt.get(M.ref(`m${i}`))?.data.n, 0, 'the step did not commit');
+      assert.match(rt.deadLetters[0]?.reason ?? '', c.reason);
+    }
+    assert.throws(() => defineMachine()({ type: 'T'.repeat(201), initial: 'A', initialData: () => ({}), states: { A: {} } }), /at most 200 characters/);
+    assert.throws(() => parseRsmOptions({ service: 'svc', postgres: { url: 'postgres://x' }, redis: { url: 'redis://x', signingKeys: ['k'.repeat(32)] }, delivery: { messagesPerJob: 10_001 } }), /rsm\.delivery\.messagesPerJob/);
+  });
+
   it('refuses targets for an event the state does not accept', () => {
     assert.throws(
       () => defineMachine<object, { type: 'A' } | { type: 'B' }>()({ type: 'Bad', initial: 'S', initialData: () => ({}), states: { S: { on: { A: () => undefined }, targets: { B: 'S' } }, T: {} } }),

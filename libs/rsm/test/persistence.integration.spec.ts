@@ -4,13 +4,15 @@ import type pg from 'pg';
 import { newMachineRow } from '../src/planning/machine-registry.js';
 import { AdminStore } from '../src/store/admin-store.js';
 import { CombinedWrite } from '../src/store/combined-write.js';
+import { OutboxRelay } from '../src/delivery/outbox-relay.js';
 import { recordset } from '../src/store/recordset.js';
+import { MaintenanceStore } from '../src/store/maintenance-store.js';
 import { insertNewMachines, insertNewMachinesSql } from '../src/store/step-store.js';
 import { tableNames } from '../src/store/table-names.js';
 import { TimerPoller } from '../src/timers/timer-poller.js';
 import { inTransaction } from '../src/store/transaction.js';
 import { Counter } from './fixtures/machines.js';
-import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
+import { dropSchemas, quietLogger, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
 const schema = `rsm_sql_${process.pid}`;
 
@@ -130,6 +132,59 @@ describe('statements on tables the size of a long run', () => {
     assert.deepEqual((await admin.listOfType('Listed', { state: 'Counting', limit: 10 })).map((m) => m.id), ['l-1', 'l-2'], 'one state as before');
     assert.deepEqual(await admin.listOfType('Listed', { state: [], limit: 10 }), [], 'no state: nothing');
     await pool.query(`DELETE FROM ${tables.machines} WHERE type = 'Listed'`);
+  });
+
+  it('inbox recovery finds each machine with old events once, past a faulted machine and a long backlog', async () => {
+    const maintenance = new MaintenanceStore(pool, tables, {} as never);
+    await pool.query(`DELETE FROM ${tables.inbox}`);
+    await pool.query(
+      `INSERT INTO ${tables.machines} (type, id, state, data, definition_version, status)
+       VALUES ('Counter', 'r-faulted', 'Open', '{"count": 0}', 1, 'faulted'), ('Counter', 'r-busy', 'Open', '{"count": 0}', 1, 'active'),
+              ('Counter', 'r-lost', 'Open', '{"count": 0}', 1, 'active')`,
+    );
+    // Oldest first: 600 events behind a fault, 600 of a machine that has a backlog, then one whose
+    // doorbell Redis lost. Only what is older than the grace counts, and not a retry's wait.
+    await pool.query(
+      `INSERT INTO ${tables.inbox} (machine_type, machine_id, event, created_at)
+       SELECT 'Counter', id, '{"type": "Add", "n": 1}', now() - interval '1 hour' + make_interval(secs => g)
+       FROM (VALUES ('r-faulted', 0), ('r-busy', 1000), ('r-lost', 2000)) AS m(id, base), generate_series(1, 600) g
+       WHERE g <= CASE WHEN id = 'r-lost' THEN 1 ELSE 600 END`,
+    );
+    await pool.query(`INSERT INTO ${tables.inbox} (machine_type, machine_id, event) VALUES ('Counter', 'r-fresh', '{"type": "Add", "n": 1}')`);
+    await pool.query(`INSERT INTO ${tables.inbox} (machine_type, machine_id, event, created_at, not_before) VALUES ('Counter', 'r-waits', '{"type": "Add", "n": 1}', now() - interval '2 hours', now() + interval '1 minute')`);
+    const found = await maintenance.unattendedInbox(2_000, [{ type: 'Counter', oldest: 1, current: 1 }]);
+    assert.deepEqual(found, ['Counter/r-busy', 'Counter/r-lost']);
+    await pool.query(`DELETE FROM ${tables.inbox}; DELETE FROM ${tables.machines} WHERE id LIKE 'r-%'`);
+  });
+
+  it('the outbox sweep publishes to each destination that takes it, and backs off one whose queue refuses every write', async () => {
+    await pool.query(`DELETE FROM ${tables.outbox}`);
+    const message = (to: string) => JSON.stringify({ kind: 'event', sender: { type: 'Counter', id: 'c-1' }, to: { type: 'Remote', id: to }, seq: 1, epoch: 1, event: { type: 'E' } });
+    await pool.query(
+      `INSERT INTO ${tables.outbox} (destination, message, next_attempt_at) VALUES ('broken', $1, now() - interval '1 minute'), ('fine', $2, now() - interval '1 minute')`,
+      [message('b'), message('f')],
+    );
+    const published: string[] = [];
+    const transport = {
+      publish: async (destination: string) => {
+        await Promise.resolve();
+        if (destination === 'broken') throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+        published.push(destination);
+      },
+    };
+    const warnings: string[] = [];
+    const logger = { ...quietLogger, warn: (_o: unknown, message?: string) => void warnings.push(message ?? '') };
+    const relay = new OutboxRelay(pool, tables, transport as never, 'sized', 200, 1_000, 100, logger, undefined, () => undefined);
+    assert.equal(await relay.sweep(), 2);
+    assert.deepEqual(published, ['fine']);
+    assert.match(warnings.join('\n'), /publishing to some destinations failed/);
+    const rows = await pool.query<{ destination: string; attempts: number; later: boolean }>(`SELECT destination, attempts, next_attempt_at > now() AS later FROM ${tables.outbox} ORDER BY destination`);
+    assert.deepEqual(rows.rows, [{ destination: 'broken', attempts: 1, later: true }, { destination: 'fine', attempts: 1, later: true }], 'both wait for their next attempt');
+    // Every destination failing (Redis down): the sweep fails and nothing is pushed back.
+    await pool.query(`UPDATE ${tables.outbox} SET next_attempt_at = now() - interval '1 minute' WHERE destination = 'broken'`);
+    await assert.rejects(relay.sweep(), /WRONGTYPE/);
+    assert.equal((await pool.query<{ attempts: number }>(`SELECT attempts FROM ${tables.outbox} WHERE destination = 'broken'`)).rows[0]?.attempts, 1);
+    await pool.query(`DELETE FROM ${tables.outbox}`);
   });
 
   it('a timer poll that finds nothing due is one read, not a transaction; a due timer fires once', async () => {

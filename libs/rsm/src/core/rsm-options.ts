@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The most messages one inbound job may carry: receivers refuse a longer one, so `delivery.messagesPerJob` may not be set higher. */
+export const MAX_MESSAGES_PER_JOB = 10_000;
+
 const serviceName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, starting with a letter');
@@ -130,8 +133,8 @@ export const rsmOptionsSchema = z.object({
        * next one (up to `messagesPerJob` events), so under load one commit takes many jobs.
        */
       receiptConcurrency: positiveInt.default(2),
-      /** Events per published BullMQ job. */
-      messagesPerJob: positiveInt.default(200),
+      /** Events per published BullMQ job (a receiver refuses a job of more than 10,000). */
+      messagesPerJob: positiveInt.max(MAX_MESSAGES_PER_JOB).default(200),
       /**
        * A queue job whose process stopped renewing its lock (killed) is handed to another after this
        * long. The lock is renewed every half of it; a job handed on while its first holder still

@@ -1,6 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { StepContext } from './step-context.js';
-import { MACHINE_TYPE_PATTERN, type Json, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from './types.js';
+import { MACHINE_TYPE_PATTERN, MAX_TYPE_LENGTH, type Json, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from './types.js';
 import { buildVersions, startMigrations, type DefinitionVersions, type MachineVersion, type MigrationChain, type Migrations } from './versions.js';
 
 /** A handler: changes `data` in place (or returns new data) and uses `ctx` for everything else. */
@@ -166,8 +166,8 @@ export function defineMachine<Data, Events extends RsmEvent, Replies extends { r
 function buildDefinition<Data, Events extends RsmEvent, State extends string, Replies extends ReplyMap>(
   spec: MachineSpec<Data, Events, State, Replies>,
 ): MachineDefinition<Data, Events, State, Replies> {
-  if (!MACHINE_TYPE_PATTERN.test(spec.type)) {
-    throw new Error(`machine type ${JSON.stringify(spec.type)} must start with a letter and use only letters, digits, _ . -`);
+  if (!MACHINE_TYPE_PATTERN.test(spec.type) || spec.type.length > MAX_TYPE_LENGTH) {
+    throw new Error(`machine type ${JSON.stringify(spec.type).slice(0, 240)} must start with a letter, use only letters, digits, _ . - and be at most ${MAX_TYPE_LENGTH} characters`);
   }
   const states = Object.keys(spec.states) as State[];
   if (!states.includes(spec.initial)) {

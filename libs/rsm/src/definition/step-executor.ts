@@ -2,7 +2,7 @@ import type { Effect } from './effects.js';
 import { copyJson } from './json-text.js';
 import type { AnyMachineDefinition } from './machine-definition.js';
 import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
-import { invalidIdReason, type ActivityRef, type Json, type MachineRef, type RsmEvent } from './types.js';
+import { invalidIdReason, MACHINE_TYPE_PATTERN, MAX_TYPE_LENGTH, type ActivityRef, type Json, type MachineRef, type RsmEvent } from './types.js';
 
 /** The machine as a step sees it. */
 export interface MachineSnapshot {
@@ -182,16 +182,25 @@ async function withHandlerTimeout<T>(result: T | Promise<T>, ms: number): Promis
   }
 }
 
+/**
+ * Checks what a handler addresses and sends as the receiving side will (`delivery/wire-schemas.ts`):
+ * a message it would refuse must fail the step that sends it, not commit and then be refused with
+ * every other message of its job, each time the sweeper sends them again.
+ */
 function checkRef(ref: MachineRef): MachineRef {
   const invalid = invalidIdReason(ref?.id);
-  if (typeof ref?.type !== 'string' || invalid !== undefined) {
-    throw new Error(`not a machine reference (${invalid ?? 'the type must be a string'}): ${JSON.stringify(ref).slice(0, 200)}`);
+  const type: unknown = ref?.type;
+  const badType = typeof type !== 'string' ? 'the type must be a string' : !MACHINE_TYPE_PATTERN.test(type) || type.length > MAX_TYPE_LENGTH ? `no machine type can be ${JSON.stringify(type).slice(0, 60)}` : undefined;
+  if (badType !== undefined || invalid !== undefined) {
+    throw new Error(`not a machine reference (${invalid ?? badType ?? ''}): ${JSON.stringify(ref).slice(0, 200)}`);
   }
   return { type: ref.type, id: ref.id };
 }
 
 function checkEvent(event: RsmEvent): RsmEvent {
-  if (typeof event?.type !== 'string') throw new Error(`not an event: ${JSON.stringify(event)}`);
+  if (typeof event?.type !== 'string' || event.type.length === 0 || event.type.length > MAX_TYPE_LENGTH) {
+    throw new Error(`not an event (its type must be a string of 1 to ${MAX_TYPE_LENGTH} characters): ${JSON.stringify(event)?.slice(0, 200)}`);
+  }
   return event;
 }
 

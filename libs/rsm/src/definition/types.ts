@@ -131,3 +131,5 @@ export function invalidIdReason(id: unknown): string | undefined {
 
 /** What a machine type may look like; also what `machineKey` relies on (no `/`). */
 export const MACHINE_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+/** The longest machine type and event type a message between services may carry (the receiver refuses longer ones). */
+export const MAX_TYPE_LENGTH = 200;

@@ -77,7 +77,7 @@ export class OutboxRelay {
   /** Re-publishes rows whose acknowledgement is overdue. Returns how many it published. */
   async sweep(limit = 1_000): Promise<number> {
     return this.store.sweep(limit, this.ackTimeoutMs, async (entries) => {
-      await this.publishGrouped(entries);
+      await this.publishGrouped(entries, true);
       this.healthy = true;
     });
   }
@@ -89,7 +89,7 @@ export class OutboxRelay {
    */
   async sweepAtStart(limit = 1_000): Promise<number> {
     return this.store.sweepAtStart(limit, this.ackTimeoutMs, async (entries) => {
-      await this.publishGrouped(entries);
+      await this.publishGrouped(entries, true);
       this.healthy = true;
     });
   }
@@ -130,18 +130,31 @@ export class OutboxRelay {
     }
   }
 
-  private async publishGrouped(entries: readonly OutboxEntry[]): Promise<void> {
+  /**
+   * Publishes entries to their destinations' queues, all destinations at once. With `settle` (the
+   * sweeps), one destination that fails does not fail the others: unless every destination failed
+   * (Redis is down: the sweep is rolled back and runs again), the sweep goes on and pushes every
+   * row's next attempt back, the failed ones' too. Otherwise a destination whose queue refuses
+   * every write (a damaged key in Redis) kept its rows first in line at every sweep, ahead of
+   * everyone else's overdue rows.
+   */
+  private async publishGrouped(entries: readonly OutboxEntry[], settle = false): Promise<void> {
     const byDestination = new Map<string, RemoteMessage[]>();
     for (const entry of entries) {
       const list = byDestination.get(entry.destination) ?? [];
       list.push(entry.message);
       byDestination.set(entry.destination, list);
     }
-    await Promise.all(
+    const outcomes = await Promise.allSettled(
       [...byDestination].map(async ([destination, messages]) => {
         await this.transport.publish(destination, this.service, messages, this.messagesPerJob);
         this.onSent(destination, messages.length);
       }),
     );
+    const failed = [...byDestination.keys()].filter((_, i) => outcomes[i]?.status === 'rejected');
+    if (failed.length === 0) return;
+    const first = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (!settle || failed.length === byDestination.size) throw first?.reason;
+    this.logger.warn({ err: String(first?.reason), destinations: failed }, 'publishing to some destinations failed; their rows wait for their next attempt');
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MACHINE_TYPE_PATTERN, MAX_ID_BYTES } from '../definition/types.js';
+import { MAX_MESSAGES_PER_JOB } from '../core/rsm-options.js';
+import { MACHINE_TYPE_PATTERN, MAX_ID_BYTES, MAX_TYPE_LENGTH } from '../definition/types.js';
 
 /**
  * What a signed item must hold once opened. A signature proves who wrote an item, not that the
@@ -12,7 +13,7 @@ const SERVICE = /^[a-z][a-z0-9-]{0,40}$/;
 const service = z.string().regex(SERVICE);
 const at = z.number().int().nonnegative();
 const machineRef = z.object({
-  type: z.string().max(200).regex(MACHINE_TYPE_PATTERN),
+  type: z.string().max(MAX_TYPE_LENGTH).regex(MACHINE_TYPE_PATTERN),
   id: z
     .string()
     .min(1)
@@ -28,14 +29,14 @@ export const remoteMessageSchema = z.object({
   // A retire carries the last number of the numbering it retires (a counter row numbers at least one).
   seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   epoch: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
-  event: z.looseObject({ type: z.string().min(1).max(200) }),
+  event: z.looseObject({ type: z.string().min(1).max(MAX_TYPE_LENGTH) }),
 });
 
 export const inboundJobSchema = z.object({
   from: service,
   to: service,
   at,
-  messages: z.array(remoteMessageSchema).min(1).max(10_000),
+  messages: z.array(remoteMessageSchema).min(1).max(MAX_MESSAGES_PER_JOB),
 });
 
 export const ackSchema = z.object({

@@ -322,7 +322,12 @@ export class StepPlanner {
    * at the running version; one this definition must not step keeps its inbox rows, and its
    * callers' events join them.
    */
-  async planMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: readonly Pending[], now: Date, bornAt: number, storedVersion?: number): Promise<void> {
+  /**
+   * Steps one locked machine through its pending events. Returns whether it stopped at an event it
+   * cannot take now (a backoff, a fault, a newer definition): what is behind that waits for the
+   * retry time, a redrive or another process, not for this one to come back at once.
+   */
+  async planMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: readonly Pending[], now: Date, bornAt: number, storedVersion?: number): Promise<boolean> {
     const definition = this.registry.require(start.type);
     const key = machineKey(start);
     let machine = start;
@@ -443,6 +448,7 @@ export class StepPlanner {
     if (steps > 0 || machine.status !== start.status) {
       w.machineUpdates.set(key, { type: machine.type, id: machine.id, state: machine.state, data: machine.data, status: machine.status, steps, definition_version: version });
     }
+    return blocked;
   }
 
   /**

@@ -150,9 +150,17 @@ export class BatchExecutor {
       } else {
         for (const item of callers) pending.push({ source: 'intake', item });
       }
-      result.handled.set(key, pending.length);
       const row = lockedRows.get(key);
-      await this.planner.planMachine(w, result, machine, pending, now, row?.createdAt ?? now.getTime(), row?.definitionVersion);
+      const blocked = await this.planner.planMachine(w, result, machine, pending, now, row?.createdAt ?? now.getTime(), row?.definitionVersion);
+      if (blocked) {
+        // Faulted, backing off or left for a newer process: coming back at once would only read the
+        // same rows again (in a loop, and hot, ahead of every other machine). Its retry time, a
+        // redrive or the newer process brings it back.
+        result.more.delete(key);
+        result.handled.set(key, 0);
+      } else {
+        result.handled.set(key, pending.length);
+      }
     }
 
     await this.store.write(client, w, result, tx);

@@ -46,20 +46,27 @@ export class MaintenanceStore {
   }
 
   /**
-   * Machines with inbox rows older than `graceMs` and not held back by a retry (oldest first, at
-   * most 500), leaving out machines stored at a definition version outside what this process can
-   * step (`versions`: per type, the oldest it migrates from and the one it runs): those wait for a
-   * process that can, and must not hide the others from this one.
+   * Machines with inbox rows older than `graceMs` and not held back by a retry, each once, oldest
+   * first, at most 500; out of the oldest 5,000 such rows. Left out: faulted machines (their events
+   * wait for a redrive, which wakes them) and machines stored at a definition version outside what
+   * this process can step (`versions`: per type, the oldest it migrates from and the one it runs),
+   * which wait for a process that can. Neither may hide the others from this one: a machine holding
+   * hundreds of old rows once filled the whole answer, so another whose doorbell Redis lost was
+   * never found.
    */
   async unattendedInbox(graceMs: number, versions: readonly { type: string; oldest: number; current: number }[]): Promise<string[]> {
     const result = await this.pool.query<{ machine_type: string; machine_id: string }>(
-      `SELECT i.machine_type, i.machine_id FROM ${this.tables.inbox} i
-       WHERE i.created_at < now() - make_interval(secs => $1::double precision / 1000)
-         AND (i.not_before IS NULL OR i.not_before <= now())
-         AND NOT EXISTS (
-           SELECT 1 FROM ${this.tables.machines} m JOIN ${recordset('$2', 'type text, oldest int, current int', versions)} v ON v.type = m.type
-           WHERE m.type = i.machine_type AND m.id = i.machine_id AND (m.definition_version > v.current OR m.definition_version < v.oldest))
-       ORDER BY i.created_at LIMIT 500`,
+      `SELECT r.machine_type, r.machine_id FROM (
+         SELECT i.machine_type, i.machine_id, i.created_at FROM ${this.tables.inbox} i
+         WHERE i.created_at < now() - make_interval(secs => $1::double precision / 1000)
+           AND (i.not_before IS NULL OR i.not_before <= now())
+           AND NOT EXISTS (
+             SELECT 1 FROM ${this.tables.machines} m LEFT JOIN ${recordset('$2', 'type text, oldest int, current int', versions)} v ON v.type = m.type
+             WHERE m.type = i.machine_type AND m.id = i.machine_id
+               AND (m.status = 'faulted' OR m.definition_version > v.current OR m.definition_version < v.oldest))
+         ORDER BY i.created_at LIMIT 5000) r
+       GROUP BY r.machine_type, r.machine_id
+       ORDER BY min(r.created_at) LIMIT 500`,
       [graceMs, JSON.stringify(versions)],
     );
     return result.rows.map((row) => `${row.machine_type}/${row.machine_id}`);

@@ -85,6 +85,11 @@ describe('operator routes for gaps, and readiness over HTTP', () => {
       fetch(skipUrl, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal((await post({ by: 'alice', reason: 'lost' }, {})).status, 401);
     assert.equal((await post({ reason: 'no author' })).status, 400);
+    // Ids no machine can have (over 512 bytes of UTF-8, though under 1,000 characters): 400, not 500.
+    for (const id of ['a'.repeat(600), '€'.repeat(200)]) {
+      const long = await fetch(`${base}/rsm/gaps/Sender/${encodeURIComponent(id)}/Counter/c1/skip`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ by: 'alice', reason: 'x' }) });
+      assert.equal(long.status, 400, await long.text());
+    }
     const skipped = await post({ by: 'alice', reason: 'outbox row lost in a restore' });
     assert.equal(skipped.status, 200);
     assert.deepEqual(await skipped.json(), { epoch: 0, fromSeq: 1, toSeq: 1, released: 1 });

@@ -19,13 +19,18 @@ export function validationException(issues: readonly StandardSchemaV1.Issue[]): 
 
 const RSM_ERRORS = [RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError, RsmOverloadedError];
 
-/** Postgres class 08 (connection) and 57P (shutdown, cannot connect now) codes, and socket errors. */
-const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+/**
+ * Postgres codes of a server that cannot serve this now, whatever was asked: class 08 (connection),
+ * 57P (shutdown, cannot connect now), 57014 (the statement timeout cancelled it), class 53
+ * (insufficient resources: too many connections, out of memory or disk), 55P03 (lock not
+ * available), 40001 and 40P01 (serialization failure, deadlock: retry); and socket errors.
+ */
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '57014', '55P03', '40001', '40P01', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
 
 function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53'))) return true;
   return /Connection terminated|Connection is closed|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
 }
 
@@ -76,8 +81,10 @@ export class RsmErrorFilter extends BaseExceptionFilter {
       response.status(HttpStatus.GATEWAY_TIMEOUT).json({ statusCode: 504, error: 'Gateway Timeout', message: `${error.message}; retry with the same key` });
       return;
     }
+    // The message would name the datastore's address (`connect ECONNREFUSED 10.0.0.5:5432`): the
+    // caller learns only that it may retry (`/health/ready` and the runtime's log say what failed).
     if (error instanceof RsmTimeoutError) response.setHeader('Retry-After', '1');
-    response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: error.message });
+    response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: error instanceof RuntimeStoppedError ? 'the service is stopping; retry shortly' : 'a datastore did not answer in time; retry shortly' });
   }
 
   /** 409 with the machine's current state, read after the refusal (null if it cannot be read now). */

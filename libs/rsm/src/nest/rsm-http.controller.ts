@@ -20,6 +20,7 @@ import {
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type { Registry } from 'prom-client';
+import { invalidIdReason } from '../definition/types.js';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
 import { InvalidCursorError, isRowId, type AdminActor, type LetterResult } from '../store/admin-store.js';
 import { actorHeader, auditQuery, countsQuery, deadLettersQuery, gapsQuery, inspectQuery, letterIdsBody, machinesQuery, parseInput } from './admin-input.js';
@@ -60,6 +61,13 @@ function checkedText(name: string, value: string, max: number): string {
   if (value.length === 0 || value.length > max) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} must be 1-${max} characters`, fields: [{ path: name, message: `1-${max} characters` }] });
   const reason = badTextReason(value);
   if (reason !== undefined) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} ${reason}`, fields: [{ path: name, message: reason }] });
+  return value;
+}
+
+/** A machine id as the runtime takes one (at most `MAX_ID_BYTES` bytes of UTF-8), else 400 naming it. */
+function checkedId(name: string, value: string): string {
+  const reason = invalidIdReason(checkedText(name, value, 1_000));
+  if (reason !== undefined) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name}: ${reason}`, fields: [{ path: name, message: reason }] });
   return value;
 }
 
@@ -253,8 +261,8 @@ export class RsmHttpController {
       if (typeof value !== 'string' || value.trim() === '') throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} is required`, fields: [{ path: name, message: 'a non-empty string' }] });
       return checkedText(name, value, 1_000);
     };
-    const sender = { type: checkedText('senderType', senderType, 200), id: checkedText('senderId', senderId, 1_000) };
-    const receiver = { type: checkedText('receiverType', receiverType, 200), id: checkedText('receiverId', receiverId, 1_000) };
+    const sender = { type: checkedText('senderType', senderType, 200), id: checkedId('senderId', senderId) };
+    const receiver = { type: checkedText('receiverType', receiverType, 200), id: checkedId('receiverId', receiverId) };
     const by = text('by');
     const skipped = await this.runtime.skipGap(sender, receiver, { by, reason: text('reason') }, actorOf(request, by));
     if (skipped === undefined) throw new NotFoundException(`no gap between ${senderType.slice(0, 200)}/${senderId.slice(0, 200)} and ${receiverType.slice(0, 200)}/${receiverId.slice(0, 200)}`);

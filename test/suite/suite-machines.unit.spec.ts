@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TestRuntime } from '#rsm/testing';
-import { FLEET_ID, type DeliveryRequest } from '#contracts';
+import { FLEET_ID, fingerprint, type DeliveryRequest } from '#contracts';
 import { DeliveryRequestMachine } from '../../apps/ingestion/src/requests/delivery-request.machine.js';
 import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delivery-saga.machine.js';
 import { Package } from '../../apps/package/src/packages/package.machine.js';
@@ -144,6 +144,29 @@ describe('the suite machines together', () => {
     assert.equal(saga.history.at(-1)?.note, 'refused: the drone was dispatched');
     assert.equal(rt.trace.filter((t) => t.machine === `Delivery/${r.deliveryId}` && t.event.type === 'Reschedule').length, 0, 'nothing forwarded');
     assert.equal(deliveryOf(rt, r.deliveryId)?.data.request?.dropOffLocation, 'B');
+  });
+
+  it('checks a reschedule against the times earlier ones set, and moves the deadline the saga waits for', async () => {
+    const rt = await suite(0); // no drone: the saga waits in DronePending with its deadline timer
+    const r = request({ pickupTime: '2026-01-01T00:01:00Z', deadline: '2026-01-01T00:10:00Z' });
+    const ref = DeliveryRequestMachine.ref(r.deliveryId);
+    await rt.create(ref, { type: 'Submit', request: r });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'DronePending');
+    assert.deepEqual(await rt.request(ref, { type: 'Reschedule', changes: { pickupTime: '2026-01-01T05:00:00Z', deadline: '2026-01-01T06:00:00Z' } }), { accepted: true });
+    // A deadline before the pickup the first reschedule set: refused, though it is after the submitted one.
+    const refused = await rt.request(ref, { type: 'Reschedule', changes: { deadline: '2026-01-01T02:00:00Z' } });
+    assert.deepEqual(refused, { accepted: false, reason: 'invalid', fields: [{ path: 'deadline', message: 'not after pickupTime' }] });
+    const stored = rt.get(ref)?.data as { request: DeliveryRequest; reschedules: number };
+    assert.deepEqual([stored.request.pickupTime, stored.request.deadline, stored.reschedules], ['2026-01-01T05:00:00Z', '2026-01-01T06:00:00Z', 1]);
+    // The submission repeated is still the same request; a body with the rescheduled times is not.
+    assert.deepEqual(await rt.request(ref, { type: 'Check', fingerprint: fingerprint(r) }), { same: true });
+    assert.deepEqual(await rt.request(ref, { type: 'Check', fingerprint: fingerprint(stored.request) }), { same: false });
+    // Past the submitted deadline the saga still waits: its timer moved to the new one.
+    await rt.advance(60 * 60_000);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'DronePending');
+    await rt.advance(6 * 60 * 60_000);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Failed', 'and fails at the new deadline');
+    assert.deepEqual(rt.deadLetters, []);
   });
 
   it('asks the simulator again only when its last fly call was answered, waiting twice as long each time', async () => {

@@ -1,10 +1,17 @@
 import { defineMachine } from '#rsm';
-import { fingerprint, sagaRef, timeIssues, type DeliveryRequest, type DeliveryRequestEvents } from '#contracts';
+import { applyReschedule, fingerprint, sagaRef, timeIssues, type DeliveryRequest, type DeliveryRequestEvents } from '#contracts';
 
 export interface DeliveryRequestData {
+  /** The request as it stands: as submitted, with the reschedules accepted since. */
   request: DeliveryRequest | null;
   cancels: number;
   reschedules: number;
+  /**
+   * The fingerprint of the request as submitted, which a repeated submission must match. Missing in
+   * data stored before reschedules changed `request`: until its first reschedule, `request` is that
+   * submission.
+   */
+  submitted?: string;
 }
 
 /** What a customer's cancel or reschedule gets back: done, not theirs (404), or not coherent (422). */
@@ -29,6 +36,7 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
       on: {
         Submit: (data, event, ctx) => {
           data.request = event.request;
+          data.submitted = fingerprint(event.request);
           ctx.create(sagaRef(ctx.self.id), { type: 'Start', request: event.request });
           ctx.goto('Forwarded');
         },
@@ -37,7 +45,7 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
     },
     Forwarded: {
       on: {
-        Check: (data, event, ctx) => ctx.reply({ same: data.request !== null && fingerprint(data.request) === event.fingerprint }),
+        Check: (data, event, ctx) => ctx.reply({ same: (data.submitted ?? (data.request === null ? undefined : fingerprint(data.request))) === event.fingerprint }),
         Cancel: (data, event, ctx) => {
           if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
           data.cancels += 1;
@@ -46,10 +54,15 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
         },
         Reschedule: (data, event, ctx) => {
           if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
-          // The changes must fit the request they change: a deadline after the (new or old) pickup time.
+          // The changes must fit the request they change, as earlier reschedules left it: a deadline
+          // after the (new or current) pickup time.
           const merged = { pickupTime: event.changes.pickupTime ?? data.request?.pickupTime, deadline: event.changes.deadline ?? data.request?.deadline };
           const fields = timeIssues(merged, ctx.now.getTime()).filter((issue) => issue.path in event.changes || (issue.path === 'deadline' && event.changes.pickupTime !== undefined));
           if (fields.length > 0) return ctx.reply({ accepted: false, reason: 'invalid', fields } satisfies RequestAnswer);
+          if (data.request !== null) {
+            data.submitted ??= fingerprint(data.request);
+            data.request = applyReschedule(data.request, event.changes);
+          }
           data.reschedules += 1;
           ctx.send(sagaRef(ctx.self.id), { type: 'Reschedule', changes: event.changes });
           ctx.reply({ accepted: true } satisfies RequestAnswer);

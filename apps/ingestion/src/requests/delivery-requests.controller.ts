@@ -81,7 +81,8 @@ export class DeliveryRequestsController {
   async get(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     const machine = await this.rsm.get(DeliveryRequestMachine.ref(id));
     if (machine === undefined || !canAccessOwner(caller, machine.data.request?.ownerId)) throw new NotFoundException(`no delivery request ${id}`);
-    return { deliveryId: id, state: machine.state, ...machine.data };
+    const { request, cancels, reschedules } = machine.data;
+    return { deliveryId: id, state: machine.state, request, cancels, reschedules };
   }
 
   @Delete(':id')

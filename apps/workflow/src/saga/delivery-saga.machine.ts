@@ -42,8 +42,14 @@ export const STEP_TIMEOUT_MS = 30_000;
 const pkg = (d: SagaData) => packageRef(d.request?.packageInfo.packageId ?? '');
 const delivery = (ctx: StepContext<SagaState>) => deliveryRef(ctx.self.id);
 
-function reschedule(data: SagaData, changes: Reschedule): void {
-  if (data.request !== null) data.request = applyReschedule(data.request, changes);
+/**
+ * Applies a reschedule to the request the saga holds. Given `ctx` (before the dispatch, while the
+ * deadline timer runs), a new deadline moves that timer: the saga fails at the deadline it has now.
+ */
+function reschedule(data: SagaData, changes: Reschedule, ctx?: StepContext<SagaState>): void {
+  if (data.request === null) return;
+  data.request = applyReschedule(data.request, changes);
+  if (ctx !== undefined && changes.deadline !== undefined) ctx.startTimer('deadline', Math.max(0, Date.parse(data.request.deadline) - ctx.now.getTime()));
 }
 
 function record(data: SagaData, ctx: StepContext<SagaState>, event: string, state: SagaState, text?: string): void {
@@ -162,7 +168,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event) => reschedule(data, event.changes),
+        Reschedule: (data, event, ctx) => reschedule(data, event.changes, ctx),
       },
       // Nothing may be linked yet: a compensation with nothing to undo ends at once.
       targets: { PackageLinked: 'DronePending', PackageRejected: ['Compensating', 'Failed'], Cancel: ['Cancelling', 'Cancelled'], Timeout: ['Compensating', 'Failed'] },
@@ -178,7 +184,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event) => reschedule(data, event.changes),
+        Reschedule: (data, event, ctx) => reschedule(data, event.changes, ctx),
       },
       targets: { DroneAssigned: 'DeliveryPending', Cancel: 'Cancelling', Timeout: 'Compensating' },
     },
@@ -198,7 +204,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event) => reschedule(data, event.changes),
+        Reschedule: (data, event, ctx) => reschedule(data, event.changes, ctx),
       },
       targets: { DeliveryCreated: 'Scheduled', Cancel: 'Cancelling', Timeout: 'Compensating' },
     },

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ArgumentsHost } from '@nestjs/common';
 import { PostgresUnavailableError, RequestTimeoutError, RuntimeStoppedError } from '#rsm';
+import { EVENT_CONTRACTS, MAX_OWNERS_PER_KEY, notifyMeSchema } from '#contracts';
+import { customerKeysSchema } from '../../libs/service-kit/src/auth/api-keys.js';
 import { RsmErrorFilter } from '../../libs/service-kit/src/http-errors.js';
 import { prefersMinimal } from '../../libs/service-kit/src/prefer.js';
 
@@ -53,5 +55,25 @@ describe('RsmErrorFilter', () => {
     assert.doesNotMatch(JSON.stringify(sent.body), /10\.0\.0\.5|5432|ECONNREFUSED/);
     assert.deepEqual(answer(new RuntimeStoppedError()).body, { statusCode: 503, error: 'Service Unavailable', message: 'the service is stopping; retry shortly' });
     assert.equal(answer(new RequestTimeoutError({ type: 'Delivery', id: 'd1' }, 5_000)).status, 504, 'a request past its deadline is still a gateway timeout');
+  });
+});
+
+/** Limits the HTTP layer checks must be those of the events it sends on, or a valid request is a 409 from the machine. */
+describe('limits shared by routes and events', () => {
+  it('a webhook URL the route takes fits the NotifyMe event, and a longer one is refused at the route', () => {
+    const url = (length: number) => `https://1.1.1.1/${'a'.repeat(length - 'https://1.1.1.1/'.length)}`;
+    const notifyMe = EVENT_CONTRACTS.Delivery.NotifyMe;
+    assert.equal(notifyMeSchema.safeParse({ url: url(2_000) }).success, true);
+    assert.equal(notifyMe.safeParse({ type: 'NotifyMe', url: url(2_000) }).success, true);
+    assert.equal(notifyMeSchema.safeParse({ url: url(2_001) }).success, false);
+  });
+
+  it('a customer key acts for no more owners than the events carry', () => {
+    const owners = (n: number) => Array.from({ length: n }, (_, i) => `o${i}`);
+    assert.equal(customerKeysSchema.safeParse(`${'k'.repeat(32)}=${owners(MAX_OWNERS_PER_KEY).join('|')}`).success, true);
+    assert.equal(EVENT_CONTRACTS.DeliveryRequest.Cancel.safeParse({ type: 'Cancel', owners: owners(MAX_OWNERS_PER_KEY) }).success, true);
+    const tooMany = customerKeysSchema.safeParse(`${'k'.repeat(32)}=${owners(MAX_OWNERS_PER_KEY + 1).join('|')}`);
+    assert.equal(tooMany.success, false);
+    assert.match(tooMany.error?.issues[0]?.message ?? '', /at most 100 owners/);
   });
 });

@@ -111,9 +111,15 @@ export const confirmationBodySchema = z
   .strict()
   .meta({ id: 'Confirmation' });
 
+/** The most owners one customer key may act for: the events that carry a caller's owners take no more. */
+export const MAX_OWNERS_PER_KEY = 100;
+
+/** The longest webhook URL: what the Delivery's `NotifyMe` event takes, so a longer one is a 400 here, not a refused event. */
+export const MAX_WEBHOOK_URL_LENGTH = 2_000;
+
 /** `POST /api/deliveries/:id/notifymerequests`; where it may point is checked by the delivery service (no private addresses). */
 export const notifyMeSchema = z
-  .object({ url: z.url({ protocol: /^https?$/ }).max(2_048) })
+  .object({ url: z.url({ protocol: /^https?$/ }).max(MAX_WEBHOOK_URL_LENGTH) })
   .strict()
   .meta({ id: 'NotifyMeRequest' });
 

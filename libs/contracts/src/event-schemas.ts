@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { confirmationSchema, packageSizeSchema } from './delivery-request.js';
+import { confirmationSchema, MAX_OWNERS_PER_KEY, MAX_WEBHOOK_URL_LENGTH, packageSizeSchema } from './delivery-request.js';
 import type { DeliveryEvents, DeliveryRequestEvents, DroneEvents, FleetEvents, PackageEvents, SagaEvents, UtilizationEvents } from './events.js';
 import type { MachineType } from './routes.js';
 
@@ -38,8 +38,8 @@ type Contract<E extends { type: string }> = { readonly [T in Exclude<E['type'], 
 
 const deliveryRequestContract = {
   Submit: event('Submit', { request: deliveryRequest }),
-  Cancel: event('Cancel', { owners: z.array(ref).max(100).optional() }),
-  Reschedule: event('Reschedule', { changes: reschedule, owners: z.array(ref).max(100).optional() }),
+  Cancel: event('Cancel', { owners: z.array(ref).max(MAX_OWNERS_PER_KEY).optional() }),
+  Reschedule: event('Reschedule', { changes: reschedule, owners: z.array(ref).max(MAX_OWNERS_PER_KEY).optional() }),
   Check: event('Check', { fingerprint: z.string().regex(/^[0-9a-f]{64}$/) }),
 } satisfies Contract<DeliveryRequestEvents>;
 
@@ -61,7 +61,7 @@ const sagaContract = {
 
 const packageContract = {
   Register: event('Register', { info: packageUpsert, ownerId: ref.optional() }),
-  Update: event('Update', { changes: packageUpsert.partial(), owners: z.array(ref).max(100).optional() }),
+  Update: event('Update', { changes: packageUpsert.partial(), owners: z.array(ref).max(MAX_OWNERS_PER_KEY).optional() }),
   Link: event('Link', { deliveryId: ref, ownerId: ref.optional() }),
   Unlink: event('Unlink', { deliveryId: ref }),
   PickedUp: event('PickedUp', { deliveryId: ref }),
@@ -96,7 +96,7 @@ const deliveryContract = {
   Confirm: event('Confirm', { confirmationType: confirmationSchema }),
   Cancel: event('Cancel', {}),
   RequestCancel: event('RequestCancel', {}),
-  NotifyMe: event('NotifyMe', { url: z.string().max(2_000) }),
+  NotifyMe: event('NotifyMe', { url: z.string().max(MAX_WEBHOOK_URL_LENGTH) }),
 } satisfies Contract<DeliveryEvents>;
 
 const utilizationContract = {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TokenDigests } from '#rsm/nest';
+import { MAX_OWNERS_PER_KEY } from '#contracts';
 
 /** Who is calling: a customer (bound to its owner ids), a device or service, or an operator. */
 export type Principal =
@@ -35,6 +36,7 @@ export const customerKeysSchema = z
       const ownerList = owners.split('|').filter((o) => o !== '');
       if (!parsedKey.success) ctx.addIssue({ code: 'custom', message: `an entry's key: ${parsedKey.error.issues[0]?.message ?? 'invalid'}` });
       else if (ownerList.length === 0 || !ownerList.every((o) => OWNER_ID_PATTERN.test(o))) ctx.addIssue({ code: 'custom', message: 'each entry is <key>=<ownerId>[|<ownerId>...], owner ids of A-Z a-z 0-9 _ . - (at most 64)' });
+      else if (ownerList.length > MAX_OWNERS_PER_KEY) ctx.addIssue({ code: 'custom', message: `a key acts for at most ${MAX_OWNERS_PER_KEY} owners (one has ${ownerList.length})` });
       else bindings.push({ key: k, owners: ownerList });
     }
     return bindings;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -143,6 +144,21 @@ describe('the suite end to end, six processes, driven over HTTP', { concurrency:
     assert.equal(reused.status, 422, JSON.stringify(reused.body));
     const rekeyed = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, deliveryRequest(), { ...customer, 'idempotency-key': `key-${suite.runId}` });
     assert.equal(rekeyed.status, 422, JSON.stringify(rekeyed.body));
+    // Another customer choosing the same key makes its own delivery: keys are per owner.
+    const theirs = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, deliveryRequest({ ownerId: 'o2' }), { ...suite.auth('other'), 'idempotency-key': `key-${suite.runId}` });
+    assert.equal(theirs.status, 202, JSON.stringify(theirs.body));
+    assert.equal((theirs.body as { created: boolean }).created, true);
+    assert.notEqual((theirs.body as { deliveryId: string }).deliveryId, (withKey[0]?.body as { deliveryId: string }).deliveryId);
+    accepted.add((theirs.body as { deliveryId: string }).deliveryId);
+    // A request stored under the id its key had before ids were per owner is found by its repeat.
+    const oldKey = `old-${suite.runId}`;
+    const legacy = { ...deliveryRequest(), deliveryId: `k-${createHash('sha256').update(oldKey).digest('hex').slice(0, 32)}` };
+    assert.equal((await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, legacy, customer)).status, 202);
+    accepted.add(legacy.deliveryId);
+    const { deliveryId: _id, ...withoutId } = legacy;
+    const repeat = await http('POST', `${suite.url('ingestion')}/api/deliveryrequests`, withoutId, { ...customer, 'idempotency-key': oldKey });
+    assert.equal(repeat.status, 202, JSON.stringify(repeat.body));
+    assert.deepEqual(repeat.body, { deliveryId: legacy.deliveryId, created: false });
     await waitSaga(body.deliveryId, ['Completed']);
   });
 

@@ -7,11 +7,26 @@ import { deliveryRequestSchema, fingerprint, idempotencyKeySchema, idSchema, pag
 import { Allow, assertOwnOwner, Caller, canAccessOwner, validationException, type Principal } from '#service-kit';
 import { DeliveryRequestMachine, type RequestAnswer } from './delivery-request.machine.js';
 
-/** A client-chosen idempotency key maps to one delivery id, so repeats of the request are the same delivery. */
+const keyedId = (...parts: string[]) => `k-${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32)}`;
+
+/**
+ * A client-chosen idempotency key maps to one delivery id per owner, so repeats of the request are
+ * the same delivery, and two customers who happen to choose the same key get two (one customer's
+ * key never answers, refuses or reveals another's request).
+ */
 export function deliveryIdFor(body: DeliveryRequestDto, idempotencyKey: string | undefined): string {
   if (body.deliveryId !== undefined) return body.deliveryId;
-  if (idempotencyKey !== undefined && idempotencyKey !== '') return `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+  if (idempotencyKey !== undefined && idempotencyKey !== '') return keyedId(body.ownerId, idempotencyKey);
   return randomUUID();
+}
+
+/** The id a key mapped to before ids were per owner: requests stored then keep it. */
+const legacyKeyedId = (idempotencyKey: string) => keyedId(idempotencyKey);
+
+/** The key under which a customer's cancel is remembered: per customer, so no one else's answer is replayed to it. */
+export function cancelKey(id: string, caller: Principal, key: string): string {
+  const who = caller.role === 'customer' ? createHash('sha256').update([...caller.owners].sort().join('|')).digest('hex').slice(0, 16) : caller.role;
+  return `cancel:${id}:${who}:${key}`;
 }
 
 function headerValue(name: string, value: string | undefined): string | undefined {
@@ -48,7 +63,7 @@ export class DeliveryRequestsController {
   ): Promise<{ deliveryId: string; created: boolean }> {
     const idempotencyKey = headerValue('Idempotency-Key', rawKey);
     assertOwnOwner(caller, body.ownerId);
-    const deliveryId = deliveryIdFor(body, idempotencyKey);
+    const deliveryId = await this.keyedBefore(body, idempotencyKey) ?? deliveryIdFor(body, idempotencyKey);
     const request = { ...body, deliveryId };
     // New work waits while the suite is behind (429 with Retry-After), instead of deepening the backlog.
     const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request }, { admission: true });
@@ -66,6 +81,17 @@ export class DeliveryRequestsController {
     }
     response.setHeader('Location', `/api/deliveryrequests/${deliveryId}`);
     return { deliveryId, created };
+  }
+
+  /**
+   * A repeat of a keyed request accepted before ids were per owner: its id from then, if a request
+   * of the same owner is stored under it (one read, for keyed requests only).
+   */
+  private async keyedBefore(body: DeliveryRequestDto, idempotencyKey: string | undefined): Promise<string | undefined> {
+    if (body.deliveryId !== undefined || idempotencyKey === undefined || idempotencyKey === '') return undefined;
+    const legacy = legacyKeyedId(idempotencyKey);
+    const stored = await this.rsm.get(DeliveryRequestMachine.ref(legacy));
+    return stored?.data.request?.ownerId === body.ownerId ? legacy : undefined;
   }
 
   @Get()
@@ -93,7 +119,7 @@ export class DeliveryRequestsController {
     const key = headerValue('Idempotency-Key', rawKey);
     // An unknown id is MachineNotFoundError, answered 404 by the error filter: no read first.
     const ownerList = owners(caller);
-    answer(id, await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Cancel', ...(ownerList ? { owners: ownerList } : {}) }, key ? { key: `cancel:${id}:${key}` } : {}));
+    answer(id, await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Cancel', ...(ownerList ? { owners: ownerList } : {}) }, key ? { key: cancelKey(id, caller, key) } : {}));
     return { deliveryId: id, cancel: 'accepted' };
   }
 

@@ -265,6 +265,7 @@ describe('hostile clients: every route of every app against a fuzzer', { concurr
           assert.ok(answer.status >= 400, `refused: ${what}`);
           const message = (answer.json as { message?: unknown } | undefined)?.message;
           assert.ok((typeof message === 'string' && message.length > 0) || (Array.isArray(message) && message.length > 0), `a 4xx says what was wrong: ${what}`);
+          if (spoil.kind === 'wrong-role') assert.equal(answer.status, 403, `a known key of another role is 403: ${what}`);
           if (answer.status === 400 && spoil.kind === 'field') assert.ok(Array.isArray((answer.json as { fields?: unknown }).fields), `a 400 names the field: ${what}`);
         } catch (error) {
           console.log(`# FAILED: ${(error as Error).message}`);

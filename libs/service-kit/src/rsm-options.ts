@@ -66,6 +66,8 @@ export function rsmOptionsFor(
     REDIS_PREFIX: string;
     RSM_WORKER: boolean;
     OPERATOR_API_KEYS: readonly string[];
+    SERVICE_API_KEYS?: readonly string[];
+    CUSTOMER_API_KEYS?: readonly { readonly key: string }[];
     RSM_CONSOLE_SERVICES?: Readonly<Record<string, string>> | undefined;
   } & RedisTlsConfig & SigningConfig & DeadlineConfig,
   logger?: RsmLogger,
@@ -87,6 +89,8 @@ export function rsmOptionsFor(
     routes: MACHINE_ROUTES,
     worker: config.RSM_WORKER,
     adminTokens: config.OPERATOR_API_KEYS,
+    // Customer and service keys are known callers without the right: /rsm/* answers them 403, as the app's routes would.
+    otherTokens: [...(config.SERVICE_API_KEYS ?? []), ...(config.CUSTOMER_API_KEYS ?? []).map((binding) => binding.key)],
     ...(config.RSM_CONSOLE_SERVICES !== undefined ? { console: { services: config.RSM_CONSOLE_SERVICES } } : {}),
     deps: { contracts: EVENT_CONTRACTS, ...(logger !== undefined ? { logger } : {}) },
   };

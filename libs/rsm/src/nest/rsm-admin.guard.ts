@@ -6,7 +6,7 @@ import { RSM_MODULE_OPTIONS } from './rsm.constants.js';
 
 /**
  * Guards the `/rsm/*` routes (dead letters with their payloads, redrive, machine state) with bearer
- * tokens: 401 without a known token. With no token configured the routes refuse everyone (403), so
+ * tokens: 401 without a known token, 403 for a token of the app's other callers (`otherTokens`). With no token configured the routes refuse everyone (403), so
  * an app that forgets to configure them does not expose them. Tokens are compared as SHA-256
  * digests in constant time. The request of an accepted token carries the token's fingerprint
  * (`rsmTokenIdOf`), which the audit log records as who acted: it tells tokens apart, never reveals one.
@@ -18,9 +18,11 @@ import { RSM_MODULE_OPTIONS } from './rsm.constants.js';
 @Injectable()
 export class RsmAdminGuard implements CanActivate {
   private readonly tokens = new TokenDigests<string>();
+  private readonly others = new TokenDigests<true>();
 
-  constructor(@Inject(RSM_MODULE_OPTIONS) options: { readonly adminTokens?: readonly string[] }) {
+  constructor(@Inject(RSM_MODULE_OPTIONS) options: { readonly adminTokens?: readonly string[]; readonly otherTokens?: readonly string[] }) {
     for (const token of options.adminTokens ?? []) this.tokens.add(token, tokenFingerprint(token));
+    for (const token of options.otherTokens ?? []) this.others.add(token, true);
   }
 
   canActivate(context: ExecutionContext): boolean {
@@ -29,6 +31,7 @@ export class RsmAdminGuard implements CanActivate {
     const token = bearerToken(request.headers.authorization);
     if (token === undefined || token === null) throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'an operator token is required: Authorization: Bearer <token>' });
     const tokenId = this.tokens.find(token);
+    if (tokenId === undefined && this.others.find(token) !== undefined) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: 'this token may not call the RSM admin routes: an operator token is required' });
     if (tokenId === undefined) throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'unknown operator token' });
     request[TOKEN_ID] = tokenId;
     return true;

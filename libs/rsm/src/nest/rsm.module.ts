@@ -43,6 +43,11 @@ export interface RsmModuleOptions extends RsmOptionsInput {
    */
   readonly adminTokens?: readonly string[];
   /**
+   * Bearer tokens the app accepts on its own routes that may not call `/rsm/*`: answered 403 (a
+   * known caller without the right) rather than 401 (no known caller), as the app's routes answer.
+   */
+  readonly otherTokens?: readonly string[];
+  /**
    * An unhandled rejection or uncaught exception anywhere in the process logs one error line,
    * stops the runtime (bounded) and exits with code 1 (default true). Off, the app must handle them.
    */
@@ -121,7 +126,7 @@ const runtimeProviders = (optionsProvider: Provider, surface: { httpEndpoints?: 
     provide: RsmRuntime,
     inject: [RSM_MODULE_OPTIONS, RSM_METRICS_REGISTRY],
     useFactory: (options: RsmModuleOptions, registry: Registry) => {
-      const { deps, httpEndpoints: _http, console: _console, adminTokens: _tokens, exitOnFatalError: _exit, ...runtimeOptions } = options;
+      const { deps, httpEndpoints: _http, console: _console, adminTokens: _tokens, otherTokens: _others, exitOnFatalError: _exit, ...runtimeOptions } = options;
       return new RsmRuntime(runtimeOptions, { ...deps, metricsRegistry: registry });
     },
   },

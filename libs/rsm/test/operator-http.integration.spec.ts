@@ -8,6 +8,7 @@ import { Counter } from './fixtures/machines.js';
 import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, quietLogger, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { BullmqTransport } from '../src/delivery/bullmq-transport.js';
 
 const TOKEN = 'operator-token-for-the-gap-routes';
 
@@ -117,5 +118,38 @@ describe('operator routes for gaps, and readiness over HTTP', () => {
     assert.ok(Date.now() - startedAt < 1_000 + 5_000, `readiness answered after ${Date.now() - startedAt} ms`);
     pgProxy.forward();
     await waitFor('readiness back with Postgres', async () => (await fetch(`${base}/health/ready`)).status === 200, 20_000);
+  });
+});
+
+describe('a Redis connection that goes silent', () => {
+  const redisUrl = new URL(testConfig.REDIS_URL);
+  const proxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port));
+  let transport: BullmqTransport;
+
+  before(async () => {
+    const port = await proxy.listen();
+    transport = new BullmqTransport(
+      { service: 'silent', redis: { url: through(testConfig.REDIS_URL, port) }, prefix: uniquePrefix('silent'), inboundConcurrency: 1, worker: false, jobLockMs: 2_000, stalledCheckMs: 1_000, signingKeys: TEST_SIGNING_KEYS, maxMessageAgeMs: 60_000, commandTimeoutMs: 500, onRefused: () => undefined },
+      quietLogger,
+    );
+    await transport.start({ inbound: async () => undefined, acks: () => undefined, drain: async () => undefined, reply: () => undefined });
+  });
+  after(async () => {
+    proxy.forward();
+    await transport.stop();
+    await proxy.close();
+  });
+
+  it('fails a publish after redis.commandTimeoutMs instead of waiting for TCP, and publishes again once it answers', async () => {
+    const message = { outboxId: '1', kind: 'event' as const, sender: { type: 'A', id: 'a' }, to: { type: 'B', id: 'b' }, seq: 1, epoch: 1, event: { type: 'E' } };
+    await transport.publish('elsewhere', 'silent', [message], 10);
+    proxy.hold();
+    const startedAt = Date.now();
+    await assert.rejects(transport.publish('elsewhere', 'silent', [message], 10), /timed out/i);
+    const waited = Date.now() - startedAt;
+    assert.ok(waited >= 450 && waited < 10_000, `gave up after ${waited} ms`);
+    assert.equal(transport.healthy, false);
+    proxy.forward({ abandonHeld: true });
+    await waitFor('publishing again on a new connection', async () => transport.publish('elsewhere', 'silent', [message], 10).then(() => true, () => false), 30_000);
   });
 });

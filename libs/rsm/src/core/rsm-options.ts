@@ -61,6 +61,14 @@ export const rsmOptionsSchema = z.object({
      */
     startupTimeoutMs: positiveInt.default(60_000),
     /**
+     * A command that publishes (events, acknowledgements, replies, drain doorbells) fails after this
+     * long without an answer: a connection that went silent (a failover without a reset, a
+     * partition) is given up instead of holding the publisher and the sweeper for the minutes TCP
+     * takes to notice (the outbox keeps everything; the sweeper publishes it again). Every Redis
+     * connection also probes an idle peer after 10 s (TCP keep-alive).
+     */
+    commandTimeoutMs: positiveInt.min(100).default(10_000),
+    /**
      * TLS beyond what a `rediss://` URL gives (Node's CAs): a private CA that signed the server's
      * certificate, and a client certificate and key when Redis requires them (`tls-auth-clients`).
      * PEM text, not file names. Only with a `rediss://` URL.

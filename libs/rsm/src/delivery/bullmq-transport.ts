@@ -41,6 +41,8 @@ export interface TransportOptions {
   readonly signingKeys: readonly string[];
   /** Signed items older than this (or this far in the future) are refused: replays are bounded in time. */
   readonly maxMessageAgeMs: number;
+  /** A publishing command without an answer for this long fails (`redis.commandTimeoutMs`). */
+  readonly commandTimeoutMs: number;
   /** Called for every item refused, after it is dropped. */
   readonly onRefused: (channel: TransportChannel, reason: RefusalReason, detail: string) => void;
   /** Called after items are put in Redis: jobs on an inbound or drain queue, messages on a channel. */
@@ -56,6 +58,9 @@ export const queueNames = {
   replies: (prefix: string, service: string) => `${prefix}:${service}:replies`,
   acks: (prefix: string, service: string) => `${prefix}:${service}:acks`,
 };
+
+/** TCP keep-alive on every Redis connection: an idle peer that vanished is noticed in seconds, not hours. */
+const KEEP_ALIVE_MS = 10_000;
 
 const JOB_DEFAULTS = {
   removeOnComplete: true,
@@ -84,9 +89,11 @@ export class BullmqTransport {
   ) {
     this.signer = new MessageSigner(options.signingKeys);
     // Producers fail fast while Redis is down (the outbox keeps everything); workers wait for it.
-    this.producer = coalesceWrites(redisConnection(options.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }));
-    this.workerConnection = coalesceWrites(redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true }));
-    this.subscriber = redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
+    // Only the producer has a command deadline: BullMQ's blocking waits run on copies of the worker
+    // connection, and a deadline there would cut them short.
+    this.producer = coalesceWrites(redisConnection(options.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, keepAlive: KEEP_ALIVE_MS, commandTimeout: options.commandTimeoutMs }));
+    this.workerConnection = coalesceWrites(redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true, keepAlive: KEEP_ALIVE_MS }));
+    this.subscriber = redisConnection(options.redis, { maxRetriesPerRequest: null, lazyConnect: true, keepAlive: KEEP_ALIVE_MS });
     for (const connection of [this.producer, this.workerConnection, this.subscriber]) {
       connection.on('error', (error: Error) => {
         this.healthy = false;
@@ -290,6 +297,9 @@ export class BullmqTransport {
       return value;
     } catch (error) {
       this.healthy = false;
+      // A command that got no answer within `commandTimeoutMs`: the connection is as good as gone
+      // (a half-open socket stays 'connected' until TCP gives up): drop it and connect afresh.
+      if (error instanceof Error && error.message === 'Command timed out') this.producer.disconnect(true);
       throw error;
     }
   }

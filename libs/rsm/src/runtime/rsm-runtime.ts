@@ -279,6 +279,7 @@ export class RsmRuntime {
         stalledCheckMs: o.delivery.stalledCheckMs,
         signingKeys: o.redis.signingKeys,
         maxMessageAgeMs: o.delivery.maxMessageAgeMs,
+        commandTimeoutMs: o.redis.commandTimeoutMs,
         onRefused: (channel, reason, detail) => this.refused(channel, reason, detail),
         onPublished: (channel, items) => this.metrics.transportPublished.inc({ service: o.service, channel }, items),
         onInboundWait: (ms) => this.load.observe(ms),

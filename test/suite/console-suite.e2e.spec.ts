@@ -128,8 +128,8 @@ describe('the operator console against the running suite, in a real Chromium', {
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (error) => pageErrors.push(String(error)));
     page.on('console', (message) => {
-      // Expected: the refused keys (401), and the drone-scheduler's restart (connection refused while it is down).
-      if (message.type() === 'error' && !/status of 401|ERR_CONNECTION_REFUSED/.test(message.text())) pageErrors.push(message.text());
+      // Expected: the refused keys (401, 403), and the drone-scheduler's restart (connection refused while it is down).
+      if (message.type() === 'error' && !/status of 40[13]|ERR_CONNECTION_REFUSED/.test(message.text())) pageErrors.push(message.text());
     });
     mkdirSync(SCREENSHOTS, { recursive: true });
   });
@@ -149,23 +149,23 @@ describe('the operator console against the running suite, in a real Chromium', {
       const types = `${suite.url(s)}/rsm/types`;
       assert.equal((await http('GET', types)).status, 401, `${s}: no key`);
       assert.equal((await http('GET', types, undefined, { authorization: 'Bearer not-an-operator-key-0123456789' })).status, 401, `${s}: a wrong key`);
-      // The admin routes know operator keys only: a customer's or a device's key is no operator key.
-      assert.equal((await http('GET', types, undefined, suite.auth('customer'))).status, 401, `${s}: a customer key`);
-      assert.equal((await http('GET', types, undefined, service)).status, 401, `${s}: a device key`);
+      // A customer's or a device's key is known to the app, and no operator key: forbidden, as on the apps' own routes.
+      assert.equal((await http('GET', types, undefined, suite.auth('customer'))).status, 403, `${s}: a customer key`);
+      assert.equal((await http('GET', types, undefined, service)).status, 403, `${s}: a device key`);
       assert.equal((await http('GET', types, undefined, suite.auth('operator'))).status, 200, `${s}: the operator key`);
     }
     // The apps' own operator routes tell the roles apart: a customer key is known there, and forbidden.
     assert.equal((await http('GET', `${suite.url('ingestion')}/api/deliveryrequests`, undefined, suite.auth('customer'))).status, 403);
 
     await page.goto(consoleUrl('ingestion'));
-    for (const [who, key] of [
-      ['a customer key', suite.keys.customerKey],
-      ['a wrong key', 'not-an-operator-key-0123456789'],
+    for (const [who, key, refusal] of [
+      ['a customer key', suite.keys.customerKey, 'Refused (403): this token may not call the RSM admin routes'],
+      ['a wrong key', 'not-an-operator-key-0123456789', 'Refused (401): unknown operator token'],
     ] as const) {
       await page.fill('input[name=token]', key);
       await page.fill('input[name=actor]', 'mallory');
       await page.click('button[type=submit]');
-      await page.getByTestId('login-error').filter({ hasText: 'Refused (401): unknown operator token' }).waitFor();
+      await page.getByTestId('login-error').filter({ hasText: refusal }).waitFor();
       assert.equal(await page.evaluate('sessionStorage.length'), 0, `${who}: nothing is kept`);
       assert.equal(await page.getByRole('button', { name: /^Sign out/ }).count(), 0, `${who}: still at the login box`);
       assert.equal(await page.getByTestId('type-DeliveryRequest').count(), 0, `${who}: no machine shown`);

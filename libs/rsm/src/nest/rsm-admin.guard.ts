@@ -6,8 +6,9 @@ import { RSM_MODULE_OPTIONS } from './rsm.constants.js';
 
 /**
  * Guards the `/rsm/*` routes (dead letters with their payloads, redrive, machine state) with bearer
- * tokens: 401 without a known token, 403 for a token of the app's other callers (`otherTokens`). With no token configured the routes refuse everyone (403), so
- * an app that forgets to configure them does not expose them. Tokens are compared as SHA-256
+ * tokens: 401 without a known token, 403 for a token of the app's other callers (`otherTokens`).
+ * With no token configured the routes refuse everyone (403), so an app that forgets to configure
+ * them does not expose them. Tokens are compared as SHA-256
  * digests in constant time. The request of an accepted token carries the token's fingerprint
  * (`rsmTokenIdOf`), which the audit log records as who acted: it tells tokens apart, never reveals one.
  *

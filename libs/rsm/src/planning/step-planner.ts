@@ -320,12 +320,9 @@ export class StepPlanner {
    * Plans one locked machine's events, in order: its inbox rows, then its callers' events. A machine
    * stored at an older version (`storedVersion`) is migrated by its first committed step and written
    * at the running version; one this definition must not step keeps its inbox rows, and its
-   * callers' events join them.
-   */
-  /**
-   * Steps one locked machine through its pending events. Returns whether it stopped at an event it
-   * cannot take now (a backoff, a fault, a newer definition): what is behind that waits for the
-   * retry time, a redrive or another process, not for this one to come back at once.
+   * callers' events join them. Returns whether it stopped at an event it cannot take now (a
+   * backoff, a fault, a newer definition): what is behind that waits for the retry time, a redrive
+   * or another process, not for this one to come back at once.
    */
   async planMachine(w: BatchWrites, result: BatchResult, start: MachineSnapshot, pending: readonly Pending[], now: Date, bornAt: number, storedVersion?: number): Promise<boolean> {
     const definition = this.registry.require(start.type);

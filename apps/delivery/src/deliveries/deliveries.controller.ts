@@ -1,4 +1,4 @@
-import { Body, ConflictException, Controller, Delete, Get, Headers, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, Res, UnprocessableEntityException } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, Headers, HttpCode, HttpException, HttpStatus, Inject, NotFoundException, Param, Patch, Post, Query, Res, UnprocessableEntityException } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -8,7 +8,7 @@ import { Allow, Caller, canAccessOwner, prefersMinimal, type Principal } from '#
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';
 import { Delivery, type DeliveryData, type DeliveryRefusal, type StageAnswer } from './delivery.machine.js';
-import { webhookRefusal } from './webhook-policy.js';
+import { LookupsBusyError, webhookRefusal } from './webhook-policy.js';
 
 const STAGES = ['Created', 'Rescheduled', 'HeadedToPickup', 'HeadedToDropoff', 'Completed', 'Cancelled'] as const;
 const listQuery = z.object({ stage: z.enum(STAGES).optional(), after: idSchema.optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) }).strict();
@@ -126,9 +126,14 @@ export class DeliveriesController {
   @HttpCode(201)
   @Allow('customer')
   @ApiOperation({ summary: 'Registers the owner\'s webhook, called once with an idempotency key when the delivery completes: https, a public address, no redirects.' })
-  async notifyMe(@Param('id', { schema: idSchema }) id: string, @Body({ schema: notifyMeSchema }) body: { url: string }, @Caller() caller: Principal) {
+  async notifyMe(@Param('id', { schema: idSchema }) id: string, @Body({ schema: notifyMeSchema }) body: { url: string }, @Caller() caller: Principal, @Res({ passthrough: true }) response: Response) {
     await this.find(id, caller);
-    const refusal = await webhookRefusal(body.url, this.config);
+    const refusal = await webhookRefusal(body.url, this.config).catch((error: unknown) => {
+      if (!(error instanceof LookupsBusyError)) throw error;
+      // Slow names hold the lookups registration may use: nothing was written, try again shortly.
+      response.setHeader('Retry-After', '2');
+      throw new HttpException({ statusCode: 503, error: 'Service Unavailable', message: error.message }, HttpStatus.SERVICE_UNAVAILABLE, { cause: error });
+    });
     if (refusal !== undefined) throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `webhook refused: ${refusal}`, fields: [{ path: 'url', message: refusal }] });
     await this.rsm.request(Delivery.ref(id), { type: 'NotifyMe', url: body.url });
     return { id, url: body.url };

@@ -17,18 +17,59 @@ export function isPublicAddress(address: string): boolean {
   return ipaddr.process(address).range() === 'unicast';
 }
 
-/**
- * Why a webhook URL is refused, or undefined when it may be registered: https only (http when
- * allowed), no credentials in it, and a host whose every address is public. Checked again when the
- * webhook is called (the name may resolve elsewhere by then), by the notify activity's agent.
- */
 /** How long registration waits for a webhook's name to resolve: a hostile resolver cannot hold the request. */
 export const WEBHOOK_LOOKUP_TIMEOUT_MS = 2_000;
 
 type Resolve = (host: string) => Promise<string[]>;
 const resolveAll: Resolve = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
-export async function webhookRefusal(raw: string, policy: WebhookPolicy, resolve: Resolve = resolveAll, timeoutMs = WEBHOOK_LOOKUP_TIMEOUT_MS): Promise<string | undefined> {
+/** Registration is refused for now (503): as many lookups as it may hold are still running. */
+export class LookupsBusyError extends Error {
+  constructor(readonly max: number) {
+    super(`${max} webhook names are being resolved already; retry shortly`);
+    this.name = 'LookupsBusyError';
+  }
+}
+
+/**
+ * Name lookups of webhook registration still running, the ones whose request gave up included:
+ * `dns.lookup` holds one of libuv's four threads until the system resolver answers, whatever the
+ * request's deadline, so registrations may hold `max` of them and no more. The rest (the notify
+ * activity's lookups, file and crypto work) keep theirs, however many slow names a customer sends.
+ */
+export class LookupLimiter {
+  private running = 0;
+
+  constructor(readonly max: number) {}
+
+  /** Runs `lookup` if a place is free, else throws LookupsBusyError; the place is freed when it settles. */
+  start<T>(lookup: () => Promise<T>): Promise<T> {
+    if (this.running >= this.max) throw new LookupsBusyError(this.max);
+    this.running += 1;
+    const settled = lookup();
+    settled.then(
+      () => (this.running -= 1),
+      () => (this.running -= 1),
+    );
+    return settled;
+  }
+}
+
+const registrationLookups = new LookupLimiter(2);
+
+/**
+ * Why a webhook URL is refused, or undefined when it may be registered: https only (http when
+ * allowed), no credentials in it, and a host whose every address is public. Checked again when the
+ * webhook is called (the name may resolve elsewhere by then), by the notify activity's agent.
+ * Throws LookupsBusyError while registrations hold all the lookups they may (see LookupLimiter).
+ */
+export async function webhookRefusal(
+  raw: string,
+  policy: WebhookPolicy,
+  resolve: Resolve = resolveAll,
+  timeoutMs = WEBHOOK_LOOKUP_TIMEOUT_MS,
+  limiter: LookupLimiter = registrationLookups,
+): Promise<string | undefined> {
   let url: URL;
   try {
     url = new URL(raw);
@@ -45,10 +86,11 @@ export async function webhookRefusal(raw: string, policy: WebhookPolicy, resolve
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((done) => (timer = setTimeout(() => done('late'), timeoutMs)));
     try {
-      const answer = await Promise.race([resolve(host), late]);
+      const answer = await Promise.race([limiter.start(() => resolve(host)), late]);
       if (answer === 'late') return `host ${host} did not resolve within ${timeoutMs} ms`;
       addresses = answer;
-    } catch {
+    } catch (error) {
+      if (error instanceof LookupsBusyError) throw error;
       return `host ${host} does not resolve`;
     } finally {
       clearTimeout(timer);

@@ -41,7 +41,7 @@ describe('RsmErrorFilter', () => {
   const pgError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
   it('answers 503 with Retry-After, not 500, when Postgres cannot serve the request now', () => {
-    for (const [code, message] of <[string, string][]>[['57014', 'canceling statement due to statement timeout'], ['53300', 'sorry, too many clients already'], ['53200', 'out of memory'], ['55P03', 'could not obtain lock'], ['40P01', 'deadlock detected'], ['08006', 'connection failure']]) {
+    for (const [code, message] of <[string, string][]>[['57014', 'canceling statement due to statement timeout'], ['53300', 'sorry, too many clients already'], ['53200', 'out of memory'], ['55P03', 'could not obtain lock'], ['40P01', 'deadlock detected'], ['08006', 'connection failure'], ['EHOSTUNREACH', 'connect EHOSTUNREACH']]) {
       const sent = answer(pgError(code, message));
       assert.equal(sent.status, 503, code);
       assert.equal(sent.headers['retry-after'], '1', code);

@@ -51,6 +51,7 @@ export { installFatalErrorHandlers } from './runtime/fatal-errors.js';
 export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
 
 // Errors.
+export { isRetryablePgError } from './store/pg-errors.js';
 export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from './core/errors.js';
 
 // Admin API (operators: the `rsm` CLI and the console).

@@ -2,7 +2,7 @@ import { BadRequestException, Catch, HttpException, HttpStatus, type ArgumentsHo
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Response } from 'express';
-import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
+import { isRetryablePgError, MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RuntimeStoppedError, type RsmRuntime } from '#rsm';
 
 /** A 400 naming each invalid field, from Standard Schema issues. */
 export function validationException(issues: readonly StandardSchemaV1.Issue[]): BadRequestException {
@@ -20,18 +20,13 @@ export function validationException(issues: readonly StandardSchemaV1.Issue[]): 
 const RSM_ERRORS = [RequestRejectedError, MachineNotFoundError, RequestFailedError, RsmTimeoutError, RuntimeStoppedError, RsmOverloadedError];
 
 /**
- * Postgres codes of a server that cannot serve this now, whatever was asked: class 08 (connection),
- * 57P (shutdown, cannot connect now), 57014 (the statement timeout cancelled it), class 53
- * (insufficient resources: too many connections, out of memory or disk), 55P03 (lock not
- * available), 40001 and 40P01 (serialization failure, deadlock: retry); and socket errors.
+ * Postgres out of some resource (class 53: memory, disk, a configured limit). A request may come back
+ * later (503); the runtime's `isRetryablePgError` takes only too many connections, since a step
+ * that runs out of memory may do so every time.
  */
-const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '57014', '55P03', '40001', '40P01', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
-
-function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53'))) return true;
-  return /Connection terminated|Connection is closed|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+function isResourceShortage(error: unknown): boolean {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('53');
 }
 
 /**
@@ -52,7 +47,7 @@ export class RsmErrorFilter extends BaseExceptionFilter {
   override catch(error: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http' || error instanceof HttpException) return super.catch(error, host);
     const response = host.switchToHttp().getResponse<Response>();
-    if (isUnavailable(error)) {
+    if (isRetryablePgError(error) || isResourceShortage(error)) {
       // Postgres or Redis unreachable, restarting or refusing connections: try again shortly.
       response.setHeader('Retry-After', '1');
       response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: 'a datastore is unavailable; retry shortly' });

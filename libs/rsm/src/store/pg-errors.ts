@@ -11,8 +11,18 @@ const RETRYABLE_SQLSTATES = new Set([
   '08001',
   '08004',
   '53300', // too_many_connections
+  '55P03', // lock_not_available
 ]);
 
+/**
+ * Whether a statement failed for a reason that is not its own and that passes: a serialization
+ * failure or deadlock, a server restarting, too many connections, a lock not available, the
+ * statement timeout, or Postgres unreachable. The dispatcher runs such a transaction again without
+ * counting an attempt against the event; the apps' HTTP layer answers it 503 with Retry-After.
+ *
+ * @example
+ * if (isRetryablePgError(error)) response.status(503).setHeader('Retry-After', '1');
+ */
 export function isRetryablePgError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const code = (error as { code?: unknown }).code;
@@ -31,7 +41,7 @@ export function isConnectionFailure(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P'))) return true;
-  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)) return true;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code)) return true;
   const message = error instanceof Error ? error.message : '';
   return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect|terminating connection|Query read timeout/i.test(
     message,

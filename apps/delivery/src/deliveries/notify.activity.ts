@@ -7,6 +7,7 @@ import { RsmActivity, type RsmActivityHandlerOf } from '#rsm/nest';
 import { notifyActivity, type NotifyRequest } from '#contracts';
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';
+import { dnsResolve, lookupVia, WEBHOOK_LOOKUP_TIMEOUT_MS } from './webhook-policy.js';
 
 /**
  * Calls the webhook a customer registered with `notifymerequests`, once the delivery completes.
@@ -20,7 +21,11 @@ export class NotifyActivity implements RsmActivityHandlerOf<typeof notifyActivit
   private readonly agents: { http: Agent; https: Agent };
 
   constructor(@Inject(DELIVERY_CONFIG) private readonly config: DeliveryConfig) {
-    const filter = { allowPrivateIPAddress: config.WEBHOOK_ALLOW_PRIVATE, allowMetaIPAddress: config.WEBHOOK_ALLOW_PRIVATE };
+    // Public receivers only: their names are resolved by DNS queries that hold no libuv thread (see
+    // dnsResolve), so slow names cannot starve the service's own lookups. Local runs that allow
+    // private receivers keep the system resolver, which reads /etc/hosts.
+    const lookup = config.WEBHOOK_ALLOW_PRIVATE ? {} : { lookup: lookupVia(dnsResolve(WEBHOOK_LOOKUP_TIMEOUT_MS)) };
+    const filter = { allowPrivateIPAddress: config.WEBHOOK_ALLOW_PRIVATE, allowMetaIPAddress: config.WEBHOOK_ALLOW_PRIVATE, ...lookup };
     this.agents = { http: new RequestFilteringHttpAgent(filter), https: new RequestFilteringHttpsAgent(filter) };
   }
 

@@ -1,4 +1,5 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /** Where webhooks may point: the settings of the delivery service that relax it for local runs and tests. */
@@ -20,8 +21,59 @@ export function isPublicAddress(address: string): boolean {
 /** How long registration waits for a webhook's name to resolve: a hostile resolver cannot hold the request. */
 export const WEBHOOK_LOOKUP_TIMEOUT_MS = 2_000;
 
-type Resolve = (host: string) => Promise<string[]>;
-const resolveAll: Resolve = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+/** A name's addresses, IPv4 and IPv6; rejects when it has none. */
+export type Resolve = (host: string) => Promise<string[]>;
+
+/**
+ * Resolves with DNS itself (c-ares, as `dns.Resolver` does), not with the system resolver that
+ * `dns.lookup` calls: `getaddrinfo` holds one of libuv's four threads until it answers, so a few
+ * customers' slow names could hold every thread, and with them the name lookups of the service's
+ * own connections, file and crypto work. A c-ares query holds no thread, and it is cancelled at the
+ * deadline. It does not read `/etc/hosts`: names found only there are local, and refused anyway.
+ *
+ * @param servers the DNS servers to ask (`host:port`); by default the system's.
+ */
+export function dnsResolve(timeoutMs = WEBHOOK_LOOKUP_TIMEOUT_MS, servers?: readonly string[]): Resolve {
+  return async (host) => {
+    const resolver = new Resolver({ timeout: Math.max(1, Math.floor(timeoutMs / 2)), tries: 2 });
+    if (servers !== undefined) resolver.setServers([...servers]);
+    const timer = setTimeout(() => resolver.cancel(), timeoutMs);
+    try {
+      const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+      const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+      if (addresses.length > 0) return addresses;
+      throw v4.status === 'rejected' ? v4.reason : new Error(`${host} has no address`);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+type LookupAddress = { address: string; family: number };
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+/** The shape of `dns.lookup` that `net.connect` calls (with `all` when it tries both families). */
+export type Lookup = (hostname: string, options: { family?: number | string; all?: boolean }, callback: LookupCallback) => void;
+
+/** `dns.lookup`'s shape over {@link Resolve}, for an agent's connections (see {@link dnsResolve}). */
+export function lookupVia(resolve: Resolve): Lookup {
+  return (hostname, options, callback) => {
+    const wanted = options.family === 6 || options.family === 'IPv6' ? 6 : options.family === 4 || options.family === 'IPv4' ? 4 : 0;
+    const found = isIP(hostname) !== 0 ? Promise.resolve([hostname]) : resolve(hostname);
+    found.then(
+      (addresses) => {
+        const all = addresses.map((address) => ({ address, family: isIP(address) })).filter((a) => a.family !== 0 && (wanted === 0 || a.family === wanted));
+        const first = all[0];
+        if (first === undefined) {
+          callback(Object.assign(new Error(`${hostname} has no IPv${wanted} address`), { code: 'ENOTFOUND' }), []);
+          return;
+        }
+        if (options.all === true) callback(null, all);
+        else callback(null, first.address, first.family);
+      },
+      (error: unknown) => callback(Object.assign(error instanceof Error ? error : new Error(String(error)), { code: (error as { code?: string }).code ?? 'ENOTFOUND' }), []),
+    );
+  };
+}
 
 /** Registration is refused for now (503): as many lookups as it may hold are still running. */
 export class LookupsBusyError extends Error {
@@ -32,10 +84,8 @@ export class LookupsBusyError extends Error {
 }
 
 /**
- * Name lookups of webhook registration still running, the ones whose request gave up included:
- * `dns.lookup` holds one of libuv's four threads until the system resolver answers, whatever the
- * request's deadline, so registrations may hold `max` of them and no more. The rest (the notify
- * activity's lookups, file and crypto work) keep theirs, however many slow names a customer sends.
+ * Name lookups of webhook registration still running. Each ends by its deadline (see
+ * {@link dnsResolve}), so the bound only caps the queries one process keeps in flight at once.
  */
 export class LookupLimiter {
   private running = 0;
@@ -55,7 +105,7 @@ export class LookupLimiter {
   }
 }
 
-const registrationLookups = new LookupLimiter(2);
+const registrationLookups = new LookupLimiter(64);
 
 /**
  * Why a webhook URL is refused, or undefined when it may be registered: https only (http when
@@ -66,7 +116,7 @@ const registrationLookups = new LookupLimiter(2);
 export async function webhookRefusal(
   raw: string,
   policy: WebhookPolicy,
-  resolve: Resolve = resolveAll,
+  resolve: Resolve = dnsResolve(),
   timeoutMs = WEBHOOK_LOOKUP_TIMEOUT_MS,
   limiter: LookupLimiter = registrationLookups,
 ): Promise<string | undefined> {

@@ -32,6 +32,7 @@ export type { ActivityContext, ActivityDefinition, ActivityRetryPolicy, AnyActiv
 
 // Runtime: the runtime, its options and what it reports.
 export { RsmRuntime } from './runtime/rsm-runtime.js';
+export type { GapNumbers } from './core/messages.js';
 export type { GapSkip, GapView, HealthReport, MachineInspection, MachineView, RequestOptions, RsmRuntimeDeps, SendOptions, TypeVersions } from './runtime/rsm-runtime.js';
 export { parseRsmOptions, rsmOptionsSchema, RsmConfigError } from './core/rsm-options.js';
 export type { RsmOptions, RsmOptionsInput } from './core/rsm-options.js';
@@ -52,7 +53,7 @@ export type { FatalErrorHandlerOptions } from './runtime/fatal-errors.js';
 
 // Errors.
 export { isRetryablePgError } from './store/pg-errors.js';
-export { MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from './core/errors.js';
+export { GapChangedError, MachineNotFoundError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmStartupError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from './core/errors.js';
 
 // Admin API (operators: the `rsm` CLI and the console).
 export { ADMIN_MAX_LIMIT, InvalidCursorError } from './store/admin-store.js';

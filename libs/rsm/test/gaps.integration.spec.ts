@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { RsmRuntime } from '#rsm';
+import { GapChangedError, type RsmRuntime } from '#rsm';
 import { Forwarder, Sink } from './fixtures/machines.js';
 import { testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
@@ -94,8 +94,16 @@ describe('gaps in a pair are visible and repairable', () => {
     assert.equal(gap.waiting, 2);
     assert.deepEqual(await items(), [1, 2]);
 
-    const skipped = await receiver.skipGap(forwarder, sink, { by: 'test-operator', reason: 'outbox row deleted' });
-    assert.deepEqual(skipped, { epoch: 1, fromSeq: 3, toSeq: 3, released: 2 });
+    assert.deepEqual(await receiver.gapOf(forwarder, sink), gap);
+    // Named wrong, nothing is skipped.
+    await assert.rejects(receiver.skipGap(forwarder, sink, { by: 'test-operator', reason: 'outbox row deleted', gap: { epoch: 1, fromSeq: 3, toSeq: 4 } }), (error: unknown) => error instanceof GapChangedError && error.current?.toSeq === 3);
+    await assert.rejects(receiver.skipGap(forwarder, sink, { by: 'test-operator', reason: 'x', gap: { epoch: 1, fromSeq: 0, toSeq: 3 } }), TypeError);
+    assert.deepEqual(await items(), [1, 2]);
+    const named = { epoch: 1, fromSeq: 3, toSeq: 3 };
+    const skipped = await receiver.skipGap(forwarder, sink, { by: 'test-operator', reason: 'outbox row deleted', gap: named });
+    assert.deepEqual(skipped, { ...named, released: 2 });
+    // Repeated (its answer lost): nothing more is done.
+    assert.deepEqual(await receiver.skipGap(forwarder, sink, { by: 'test-operator', reason: 'outbox row deleted', gap: named }), { ...named, released: 0, repeated: true });
     await waitFor('items 4 and 5 handled', async () => (await items()).length === 4);
     assert.deepEqual(await items(), [1, 2, 4, 5]);
     assert.deepEqual(await receiver.gaps({ olderThanMs: 0 }), []);

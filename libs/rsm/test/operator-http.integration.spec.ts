@@ -84,20 +84,54 @@ describe('operator routes for gaps, and readiness over HTTP', () => {
     const skipUrl = `${base}/rsm/gaps/Sender/${encodeURIComponent('s 1')}/Counter/c1/skip`;
     const post = (body: unknown, headers: Record<string, string> = auth) =>
       fetch(skipUrl, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    assert.equal((await post({ by: 'alice', reason: 'lost' }, {})).status, 401);
-    assert.equal((await post({ reason: 'no author' })).status, 400);
+    const gap = { epoch: 0, fromSeq: 1, toSeq: 1 };
+    assert.equal((await post({ by: 'alice', reason: 'lost', ...gap }, {})).status, 401);
+    assert.equal((await post({ reason: 'no author', ...gap })).status, 400);
+    // The gap must be named, with numbers that can be one.
+    for (const bad of [{}, { epoch: 0, fromSeq: 1 }, { ...gap, toSeq: 0 }, { ...gap, fromSeq: 0 }, { ...gap, epoch: -1 }, { ...gap, fromSeq: 1.5 }, { ...gap, toSeq: '1' }, { ...gap, fromSeq: 2, toSeq: 1 }, { ...gap, extra: 1 }]) {
+      const refused = await post({ by: 'alice', reason: 'x', ...bad });
+      assert.equal(refused.status, 400, JSON.stringify(bad));
+    }
     // Ids no machine can have (over 512 bytes of UTF-8, though under 1,000 characters): 400, not 500.
     for (const id of ['a'.repeat(600), '€'.repeat(200)]) {
-      const long = await fetch(`${base}/rsm/gaps/Sender/${encodeURIComponent(id)}/Counter/c1/skip`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ by: 'alice', reason: 'x' }) });
+      const long = await fetch(`${base}/rsm/gaps/Sender/${encodeURIComponent(id)}/Counter/c1/skip`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ by: 'alice', reason: 'x', ...gap }) });
       assert.equal(long.status, 400, await long.text());
     }
-    const skipped = await post({ by: 'alice', reason: 'outbox row lost in a restore' });
+    // The pair's own gap, whatever its age; 404 for a pair with none.
+    const one = await fetch(`${base}/rsm/gaps/Sender/${encodeURIComponent('s 1')}/Counter/c1`, { headers: auth });
+    assert.equal(one.status, 200);
+    assert.deepEqual(((await one.json()) as { missingFrom: number; nextBuffered: number }).nextBuffered, 2);
+    assert.equal((await fetch(`${base}/rsm/gaps/Sender/s2/Counter/c1`, { headers: auth })).status, 404);
+    assert.equal((await fetch(`${base}/rsm/gaps/Sender/s2/Counter/c1`)).status, 401);
+    // A skip aimed at another gap than the pair's skips nothing: 409, with the gap there is.
+    const stale = await post({ by: 'alice', reason: 'x', epoch: 0, fromSeq: 1, toSeq: 4 });
+    assert.equal(stale.status, 409);
+    assert.deepEqual(((await stale.json()) as { current: unknown }).current, gap);
+    assert.equal((await pool.query(`SELECT 1 FROM "${schema}".rsm_gap_skips`)).rows.length, 0);
+
+    const skipped = await post({ by: 'alice', reason: 'outbox row lost in a restore', ...gap });
     assert.equal(skipped.status, 200);
-    assert.deepEqual(await skipped.json(), { epoch: 0, fromSeq: 1, toSeq: 1, released: 1 });
+    assert.deepEqual(await skipped.json(), { ...gap, released: 1 });
     await waitFor('the released Add handled', async () => ((await rsm.get(Counter.ref('c1')))?.data as { total: number }).total === 3);
     const record = await pool.query(`SELECT sender, skipped_by, reason FROM "${schema}".rsm_gap_skips`);
     assert.deepEqual(record.rows, [{ sender: 'Sender/s 1', skipped_by: 'alice', reason: 'outbox row lost in a restore' }]);
-    assert.equal((await post({ by: 'alice', reason: 'again' })).status, 404);
+
+    // The same skip again (its answer was lost, or a second operator clicked): done already.
+    // Message 4 waits for 3, which is still on its way: the repeat must not skip that gap.
+    const later = { ...message, outboxId: '79', seq: 4, event: { type: 'Add', n: 10 } };
+    await pool.query(`INSERT INTO "${schema}".rsm_reorder (sender, receiver, seq, message, from_service) VALUES ('Sender/s 1', 'Counter/c1', 4, $1, 'elsewhere')`, [JSON.stringify(later)]);
+    const repeated = await post({ by: 'bob', reason: 'same alert', ...gap });
+    assert.equal(repeated.status, 200);
+    assert.deepEqual(await repeated.json(), { ...gap, released: 0, repeated: true });
+    assert.equal((await pool.query(`SELECT 1 FROM "${schema}".rsm_gap_skips`)).rows.length, 1);
+    assert.deepEqual((await pool.query(`SELECT seq::int FROM "${schema}".rsm_reorder WHERE receiver = 'Counter/c1'`)).rows, [{ seq: 4 }]);
+    assert.deepEqual((await pool.query(`SELECT last_seq::int FROM "${schema}".rsm_recv_seq WHERE receiver = 'Counter/c1'`)).rows, [{ last_seq: 2 }]);
+    // That new gap is skipped only when named.
+    const next = { epoch: 0, fromSeq: 3, toSeq: 3 };
+    assert.deepEqual(await (await fetch(`${base}/rsm/gaps/Sender/${encodeURIComponent('s 1')}/Counter/c1`, { headers: auth })).json().then((g) => { const { epoch, missingFrom, nextBuffered } = g as { epoch: number; missingFrom: number; nextBuffered: number }; return { epoch, fromSeq: missingFrom, toSeq: nextBuffered - 1 }; }), next);
+    assert.deepEqual(await (await post({ by: 'bob', reason: 'gone too', ...next })).json(), { ...next, released: 1 });
+    await waitFor('the second released Add handled', async () => ((await rsm.get(Counter.ref('c1')))?.data as { total: number }).total === 13);
+    assert.equal((await post({ by: 'alice', reason: 'again', epoch: 0, fromSeq: 5, toSeq: 5 })).status, 404);
   });
 
   it('stays ready (degraded) with Redis gone, and is not ready while Postgres does not answer', async () => {

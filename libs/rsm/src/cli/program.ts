@@ -351,15 +351,26 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (senderType: string, senderId: string, receiverType: string, receiverId: string, o: { reason: string; yes?: boolean }, command: Command) => {
       const { client, json, actor } = context(command);
+      // The skip names the gap shown here: if it filled or moved meanwhile, the service skips
+      // nothing (409), and a repeat of a skip that went through does nothing either.
+      const pair = path(senderType, senderId, receiverType, receiverId);
+      const gap = await client.get<{ epoch: number; missingFrom: number; nextBuffered: number; waiting: number }>(`/rsm/gaps${pair}`);
+      const numbers = { epoch: gap.epoch, fromSeq: gap.missingFrom, toSeq: gap.nextBuffered - 1 };
+      if (![numbers.epoch, numbers.fromSeq, numbers.toSeq].every((n) => Number.isSafeInteger(n) && n >= 0) || numbers.toSeq < numbers.fromSeq) throw new CliError('the service answered a gap without valid numbers');
+      const missing = numbers.toSeq > numbers.fromSeq ? `${numbers.fromSeq}-${numbers.toSeq}` : String(numbers.fromSeq);
       if (o.yes !== true) {
         if (io.confirm === undefined) throw new CliError('refusing to skip a gap without confirmation (standard input is not a terminal): pass --yes');
-        if (!(await io.confirm(`skip the missing messages from ${senderType}/${senderId} to ${receiverType}/${receiverId} as ${actor}?`))) {
+        if (!(await io.confirm(`skip missing message${missing.includes('-') ? 's' : ''} ${missing} (epoch ${numbers.epoch}) from ${senderType}/${senderId} to ${receiverType}/${receiverId} as ${actor}?`))) {
           io.err('rsm: nothing done\n');
           throw new ExitCode(1);
         }
       }
-      const skipped = await client.post<{ epoch: number; fromSeq: number; toSeq: number; released: number }>(`/rsm/gaps${path(senderType, senderId, receiverType, receiverId)}/skip`, { by: actor, reason: o.reason });
-      emit(json, skipped, () => `skipped ${skipped.fromSeq}-${skipped.toSeq} (epoch ${skipped.epoch}); released ${skipped.released} waiting message${skipped.released === 1 ? '' : 's'}`);
+      const skipped = await client.post<{ epoch: number; fromSeq: number; toSeq: number; released: number; repeated?: boolean }>(`/rsm/gaps${pair}/skip`, { by: actor, reason: o.reason, ...numbers });
+      emit(json, skipped, () =>
+        skipped.repeated === true
+          ? `skipped ${skipped.fromSeq}-${skipped.toSeq} (epoch ${skipped.epoch}) already; nothing done now`
+          : `skipped ${skipped.fromSeq}-${skipped.toSeq} (epoch ${skipped.epoch}); released ${skipped.released} waiting message${skipped.released === 1 ? '' : 's'}`,
+      );
     });
 
   program

@@ -1,4 +1,5 @@
 import type { MachineRef } from '../definition/types.js';
+import type { GapNumbers } from './messages.js';
 
 /** The addressed machine does not exist. */
 export class MachineNotFoundError extends Error {
@@ -16,6 +17,24 @@ export class RequestRejectedError extends Error {
     readonly reason: string,
   ) {
     super(reason);
+  }
+}
+
+/**
+ * A gap skip named a gap that is not the pair's gap any more (it filled, moved or another opened),
+ * so nothing was skipped: `current` is the pair's gap now (null: none waits). Look again.
+ */
+export class GapChangedError extends Error {
+  override readonly name = 'GapChangedError';
+  constructor(
+    readonly expected: GapNumbers,
+    readonly current: GapNumbers | null,
+  ) {
+    super(
+      `the gap is not ${expected.fromSeq}-${expected.toSeq} (epoch ${expected.epoch}) any more: ` +
+        (current === null ? 'no gap waits' : `it is ${current.fromSeq}-${current.toSeq} (epoch ${current.epoch})`) +
+        '; nothing was skipped',
+    );
   }
 }
 

@@ -48,3 +48,10 @@ export interface LagReport {
   readonly lagMs: number;
   readonly at: number;
 }
+
+/** A gap's missing sequence numbers: `fromSeq` to `toSeq` of the pair's numbering `epoch`. */
+export interface GapNumbers {
+  readonly epoch: number;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}

@@ -60,6 +60,22 @@ export const gapsQuery = z.strictObject({
   olderThanMs: z.string().regex(/^\d{1,9}$/, 'a whole number of milliseconds').transform(Number).optional(),
 });
 
+const seqNumber = (min: number) => z.number().int('a whole number').min(min, `at least ${min}`).max(Number.MAX_SAFE_INTEGER, 'too large');
+
+/**
+ * A gap skip names the gap it is meant for, as `GET /rsm/gaps` showed it (`epoch`, `missingFrom`,
+ * `nextBuffered - 1`): a repeated call, or a gap that changed since, skips nothing.
+ */
+export const gapSkipBody = z
+  .strictObject({
+    by: adminText(1_000).refine((value) => value.trim() !== '', 'must not be blank'),
+    reason: adminText(1_000).refine((value) => value.trim() !== '', 'must not be blank'),
+    epoch: seqNumber(0),
+    fromSeq: seqNumber(1),
+    toSeq: seqNumber(1),
+  })
+  .refine((body) => body.toSeq >= body.fromSeq, { path: ['toSeq'], message: 'at least fromSeq' });
+
 export const auditQuery = z.strictObject({
   action: z.enum(['dead-letters.redrive', 'dead-letters.discard', 'gaps.skip']).optional(),
   limit: limit(ADMIN_MAX_LIMIT).optional(),

@@ -22,8 +22,9 @@ import type { Request } from 'express';
 import type { Registry } from 'prom-client';
 import { invalidIdReason } from '../definition/types.js';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
+import { GapChangedError } from '../core/errors.js';
 import { InvalidCursorError, isRowId, type AdminActor, type LetterResult } from '../store/admin-store.js';
-import { actorHeader, auditQuery, countsQuery, deadLettersQuery, gapsQuery, inspectQuery, letterIdsBody, machinesQuery, parseInput } from './admin-input.js';
+import { actorHeader, auditQuery, countsQuery, deadLettersQuery, gapSkipBody, gapsQuery, inspectQuery, letterIdsBody, machinesQuery, parseInput } from './admin-input.js';
 import { badTextReason } from './http-input.js';
 import { RsmAdminGuard, rsmTokenIdOf } from './rsm-admin.guard.js';
 import { RSM_METRICS_REGISTRY, RSM_SELF_GUARDED } from './rsm.constants.js';
@@ -69,6 +70,14 @@ function checkedId(name: string, value: string): string {
   const reason = invalidIdReason(checkedText(name, value, 1_000));
   if (reason !== undefined) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name}: ${reason}`, fields: [{ path: name, message: reason }] });
   return value;
+}
+
+/** A pair's two machines from a route's params, else 400 naming the param. */
+function pairOf(senderType: string, senderId: string, receiverType: string, receiverId: string) {
+  return {
+    sender: { type: checkedText('senderType', senderType, 200), id: checkedId('senderId', senderId) },
+    receiver: { type: checkedText('receiverType', receiverType, 200), id: checkedId('receiverId', receiverId) },
+  };
 }
 
 /**
@@ -240,13 +249,25 @@ export class RsmHttpController {
     return this.runtime.gaps({ limit: limit ?? 100, ...(olderThanMs === undefined ? {} : { olderThanMs }) });
   }
 
+  /** The gap of one pair, whatever its age: 404 when it has none. */
+  @Get('rsm/gaps/:senderType/:senderId/:receiverType/:receiverId')
+  @AdminRoute('The gap of one pair, whatever its age; 404 when it has none.', [])
+  async gapOf(@Param('senderType') senderType: string, @Param('senderId') senderId: string, @Param('receiverType') receiverType: string, @Param('receiverId') receiverId: string) {
+    const { sender, receiver } = pairOf(senderType, senderId, receiverType, receiverId);
+    const gap = await this.runtime.gapOf(sender, receiver);
+    if (gap === undefined) throw new NotFoundException(`no gap between ${senderType.slice(0, 200)}/${senderId.slice(0, 200)} and ${receiverType.slice(0, 200)}/${receiverId.slice(0, 200)}`);
+    return gap;
+  }
+
   /**
-   * Skips a gap whose messages are gone for good, with a record: body `{ "by": "<who>", "reason": "<why>" }`.
-   * 404 when the pair has no gap.
+   * Skips a gap whose messages are gone for good, with a record: body `{ by, reason, epoch, fromSeq,
+   * toSeq }`, the numbers of the gap as listed. 404 when the pair has no gap, 409 (with the current
+   * gap) when its gap is not the one named; a repeat of a skip that committed answers 200 with
+   * `repeated: true` and does nothing.
    */
   @Post('rsm/gaps/:senderType/:senderId/:receiverType/:receiverId/skip')
   @HttpCode(200)
-  @AdminRoute('Skips a gap whose messages are gone, body { by, reason }; 404 when there is no gap; audited.', [])
+  @AdminRoute('Skips the gap named in the body { by, reason, epoch, fromSeq, toSeq }; 404 when there is no gap, 409 when it changed; audited.', [])
   async skipGap(
     @Param('senderType') senderType: string,
     @Param('senderId') senderId: string,
@@ -255,16 +276,12 @@ export class RsmHttpController {
     @Body() body: unknown,
     @Req() request: Request,
   ) {
-    const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-    const text = (name: 'by' | 'reason') => {
-      const value = fields[name];
-      if (typeof value !== 'string' || value.trim() === '') throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} is required`, fields: [{ path: name, message: 'a non-empty string' }] });
-      return checkedText(name, value, 1_000);
-    };
-    const sender = { type: checkedText('senderType', senderType, 200), id: checkedId('senderId', senderId) };
-    const receiver = { type: checkedText('receiverType', receiverType, 200), id: checkedId('receiverId', receiverId) };
-    const by = text('by');
-    const skipped = await this.runtime.skipGap(sender, receiver, { by, reason: text('reason') }, actorOf(request, by));
+    const { sender, receiver } = pairOf(senderType, senderId, receiverType, receiverId);
+    const { by, reason, epoch, fromSeq, toSeq } = parseInput(gapSkipBody, body, 'body');
+    const skipped = await this.runtime.skipGap(sender, receiver, { by, reason, gap: { epoch, fromSeq, toSeq } }, actorOf(request, by)).catch((error: unknown) => {
+      if (!(error instanceof GapChangedError)) throw error;
+      throw new ConflictException({ statusCode: 409, error: 'Conflict', message: error.message, current: error.current });
+    });
     if (skipped === undefined) throw new NotFoundException(`no gap between ${senderType.slice(0, 200)}/${senderId.slice(0, 200)} and ${receiverType.slice(0, 200)}/${receiverId.slice(0, 200)}`);
     return skipped;
   }

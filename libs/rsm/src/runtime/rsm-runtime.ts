@@ -5,8 +5,8 @@ import { ActivityRunner } from '../activities/activity-runner.js';
 import { HolderLock } from '../store/holder-lock.js';
 import type { AnyActivityDefinition } from '../definition/activity.js';
 import { BullmqTransport, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
-import type { InboundJob } from '../core/messages.js';
-import { InboundReceiver, type ReceiveResult } from '../store/inbound-store.js';
+import type { GapNumbers, InboundJob } from '../core/messages.js';
+import { InboundReceiver, type GapSkipResult, type ReceiveResult } from '../store/inbound-store.js';
 import { MaintenanceStore } from '../store/maintenance-store.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
@@ -27,7 +27,7 @@ import type { CrashHook } from '../core/crash-points.js';
 import { InboundBatcher } from './inbound-batcher.js';
 import { Dispatcher } from './dispatcher.js';
 import { Deadline, withDeadline } from '../core/deadline.js';
-import { PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from '../core/errors.js';
+import { GapChangedError, PostgresUnavailableError, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmOverloadedError, RsmTimeoutError, RsmUnsafeVersionError, RuntimeStoppedError } from '../core/errors.js';
 import { LoadMonitor, type LoadView } from './load-monitor.js';
 import { isConnectionFailure } from '../store/pg-errors.js';
 import type { Transaction } from '../store/transaction.js';
@@ -107,6 +107,8 @@ export interface GapSkip {
   readonly toSeq: number;
   /** Buffered messages now in the inbox. */
   readonly released: number;
+  /** True when this very skip was recorded before (a repeat whose first answer was lost): nothing was done now. */
+  readonly repeated?: true;
 }
 
 interface Waiter {
@@ -679,16 +681,40 @@ export class RsmRuntime {
   }
 
   /**
+   * The gap of one pair, whatever its age (undefined when none waits): what {@link skipGap} would
+   * skip now, as `gaps` lists it.
+   *
+   * @example
+   * const gap = await rsm.gapOf({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' });
+   */
+  async gapOf(sender: MachineRef, receiver: MachineRef): Promise<GapView | undefined> {
+    for (const ref of [sender, receiver]) {
+      const invalid = invalidIdReason(ref?.id);
+      if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
+    }
+    const [gap] = await this.timed('gaps', () => this.admin.gaps(0, 1, { sender: machineKey(sender), receiver: machineKey(receiver) }));
+    // A first waiting message that is next in line is being released, not waiting for a gap.
+    return gap !== undefined && gap.nextBuffered > gap.missingFrom ? gap : undefined;
+  }
+
+  /**
    * Gives up the missing messages of a gap, when they are really gone (the sender's outbox no
    * longer has them; if it still does, they would arrive later and be dropped as duplicates, so
    * check first). The receiver's counter moves to just before the first buffered message, a row in
    * `rsm_gap_skips` records the skipped numbers with `by`, `reason` and the time, and the buffered
    * messages that now follow are handled in order. Returns undefined when the pair has no gap.
    *
+   * `record.gap` names the gap the operator looked at (from {@link gaps} or {@link gapOf}): the skip
+   * happens only if it is still the pair's gap. Without it, whatever gap the pair has when the skip
+   * runs is skipped, which a repeated call, or a gap that filled while a new one opened, turns into
+   * lost messages: give it. A repeat of a skip that committed answers `repeated: true` and does
+   * nothing; a gap that changed throws {@link GapChangedError} and does nothing.
+   *
    * @example
-   * await rsm.skipGap({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' }, { by: 'alice', reason: 'outbox row lost in restore' });
+   * const gap = await rsm.gapOf({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' });
+   * if (gap) await rsm.skipGap(gap.sender, gap.receiver, { by: 'alice', reason: 'outbox row lost in restore', gap: { epoch: gap.epoch, fromSeq: gap.missingFrom, toSeq: gap.nextBuffered - 1 } });
    */
-  async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string }, audit?: AdminActor): Promise<GapSkip | undefined> {
+  async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string; gap?: GapNumbers }, audit?: AdminActor): Promise<GapSkip | undefined> {
     for (const ref of [sender, receiver]) {
       const invalid = invalidIdReason(ref?.id);
       if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
@@ -696,15 +722,29 @@ export class RsmRuntime {
     for (const [name, value] of [['by', record.by], ['reason', record.reason]] as const) {
       if (typeof value !== 'string' || value.trim() === '' || value.length > 1_000) throw new TypeError(`skipGap needs a ${name} of 1-1000 characters`);
     }
+    const expected = record.gap;
+    if (expected !== undefined) {
+      const counts = [expected.epoch, expected.fromSeq, expected.toSeq];
+      if (!counts.every((n) => Number.isSafeInteger(n) && n >= 0) || expected.fromSeq < 1 || expected.toSeq < expected.fromSeq) {
+        throw new TypeError('skipGap needs gap numbers with 0 <= epoch and 1 <= fromSeq <= toSeq, all safe integers');
+      }
+    }
     const parts = this.parts;
     if (parts === undefined) throw new RuntimeStoppedError();
-    const targets = { sender: machineKey(sender), receiver: machineKey(receiver), reason: record.reason };
+    const targets = { sender: machineKey(sender), receiver: machineKey(receiver), reason: record.reason, ...(expected === undefined ? {} : { gap: expected }) };
     const admin = this.admin;
+    const outcomeOf = (outcome: GapSkipResult | undefined) => {
+      if (outcome === undefined) return { outcome: 'no_gap' };
+      if (outcome.changed !== undefined) return { outcome: 'gap_changed', current: outcome.changed };
+      if (outcome.repeated === true) return { outcome: 'repeated', epoch: outcome.epoch, fromSeq: outcome.fromSeq, toSeq: outcome.toSeq };
+      return { outcome: 'skipped', epoch: outcome.epoch, fromSeq: outcome.fromSeq, toSeq: outcome.toSeq, released: outcome.accepted };
+    };
     const skipped = await this.timed('skipGap', () =>
-      parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason, audit === undefined ? undefined : (client, outcome) =>
-        admin.record(client, audit, 'gaps.skip', targets, outcome === undefined ? { outcome: 'no_gap' } : { outcome: 'skipped', epoch: outcome.epoch, fromSeq: outcome.fromSeq, toSeq: outcome.toSeq, released: outcome.accepted })),
+      parts.receiver.skipGap(machineKey(sender), machineKey(receiver), record.by, record.reason, audit === undefined ? undefined : (client, outcome) => admin.record(client, audit, 'gaps.skip', targets, outcomeOf(outcome)), expected),
     );
     if (skipped === undefined) return undefined;
+    if (skipped.changed !== undefined) throw new GapChangedError(expected as GapNumbers, skipped.changed);
+    if (skipped.repeated === true) return { epoch: skipped.epoch, fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, released: 0, repeated: true };
     this.metrics.gapsSkipped.inc({ service: this.options.service });
     this.logger.warn({ sender: machineKey(sender), receiver: machineKey(receiver), epoch: skipped.epoch, fromSeq: skipped.fromSeq, toSeq: skipped.toSeq, by: record.by, reason: record.reason }, 'gap skipped by an operator');
     for (const key of skipped.wake) this.wake(key);

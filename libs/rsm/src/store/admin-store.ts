@@ -437,22 +437,33 @@ export class AdminStore {
   /**
    * Pairs whose next sequence number has been missing for at least `olderThanMs`, oldest first.
    * Pairs come from the oldest buffered rows (an index range, bounded), then each pair is read by its key.
+   * With `pair`, only that pair, whatever its age.
    */
-  async gaps(olderThanMs: number, limit: number): Promise<GapView[]> {
+  async gaps(olderThanMs: number, limit: number, pair?: { sender: string; receiver: string }): Promise<GapView[]> {
+    const t = this.t;
+    if (pair !== undefined) return this.gapRows('SELECT $1::text AS sender, $2::text AS receiver', [pair.sender, pair.receiver], '');
+    return this.gapRows(
+      `SELECT DISTINCT sender, receiver FROM (
+         SELECT sender, receiver FROM ${t.reorder}
+         WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
+         ORDER BY created_at LIMIT 10000) oldest`,
+      [olderThanMs, limit],
+      'LIMIT $2',
+    );
+  }
+
+  /** The gaps of the pairs `pairs` selects (sender, receiver), oldest first. */
+  private async gapRows(pairs: string, params: unknown[], limit: string): Promise<GapView[]> {
     const t = this.t;
     const result = await this.pool.query<{ sender: string; receiver: string; epoch: string | null; last_seq: string | null; next_epoch: string; next_seq: string; waiting: string; since: Date }>(
-      `WITH pairs AS (
-         SELECT DISTINCT sender, receiver FROM (
-           SELECT sender, receiver FROM ${t.reorder}
-           WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000)
-           ORDER BY created_at LIMIT 10000) oldest)
+      `WITH pairs AS (${pairs})
        SELECT p.sender, p.receiver, c.epoch, c.last_seq, f.epoch AS next_epoch, f.seq AS next_seq, b.waiting, b.since
        FROM pairs p
        CROSS JOIN LATERAL (SELECT count(*) AS waiting, min(created_at) AS since FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver) b
        CROSS JOIN LATERAL (SELECT epoch, seq FROM ${t.reorder} r WHERE r.sender = p.sender AND r.receiver = p.receiver ORDER BY epoch, seq LIMIT 1) f
        LEFT JOIN ${t.recvSeq} c ON c.sender = p.sender AND c.receiver = p.receiver
-       ORDER BY b.since LIMIT $2`,
-      [olderThanMs, limit],
+       ORDER BY b.since ${limit}`,
+      params,
     );
     return result.rows.map((row) => ({
       sender: parseMachineKey(row.sender),
@@ -465,7 +476,6 @@ export class AdminStore {
       waitingSince: row.since,
     }));
   }
-
   /** The audit log, newest first, optionally of one action, one page at a time. */
   async audit(filter: { action?: string; limit?: number; after?: string }): Promise<AdminPage<AuditEntry>> {
     const limit = pageLimit(filter.limit);

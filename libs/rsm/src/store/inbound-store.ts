@@ -6,7 +6,7 @@ import { recordset } from './recordset.js';
 import { insertNewMachines } from './step-store.js';
 import { Pipelined } from './pipelined.js';
 import type { TableNames } from './table-names.js';
-import type { InboundJob, RemoteMessage } from '../core/messages.js';
+import type { GapNumbers, InboundJob, RemoteMessage } from '../core/messages.js';
 import { newMachineRow, type MachineRegistry } from '../planning/machine-registry.js';
 import { inTransaction, type Transaction } from './transaction.js';
 
@@ -26,8 +26,12 @@ export interface ReceiveResult {
   readonly shortRetires: readonly { sender: string; receiver: string; epoch: number; last: number; retiredAt: number }[];
 }
 
-/** What skipping a gap did: the skipped numbers and the receipt of the released messages. */
-export type GapSkipResult = ReceiveResult & { epoch: number; fromSeq: number; toSeq: number };
+/**
+ * What skipping a gap did: the skipped numbers and the receipt of the released messages;
+ * `repeated` when the skip asked for was recorded before (nothing done); `changed` when the pair's
+ * gap is not the one asked for (its current one, or null when none waits; nothing done).
+ */
+export type GapSkipResult = (ReceiveResult & GapNumbers & { repeated?: true; changed?: undefined }) | { changed: GapNumbers | null; repeated?: undefined };
 
 /**
  * Accepts events from another service into this service's inbox, in one transaction with the
@@ -64,6 +68,8 @@ export class InboundReceiver {
     reason: string,
     // Runs in the skip's transaction with its outcome (undefined: no gap), e.g. to write an audit row.
     record?: (client: PoolClient, outcome: GapSkipResult | undefined) => Promise<void>,
+    // The gap the operator saw: the skip happens only if it is still the pair's gap.
+    expected?: GapNumbers,
   ): Promise<GapSkipResult | undefined> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
@@ -79,14 +85,26 @@ export class InboundReceiver {
         [sender, receiver],
       );
       const first = buffered.rows[0];
-      if (first === undefined) return done(undefined);
-      const firstEpoch = Number(first.epoch);
+      const firstEpoch = Number(first?.epoch ?? 0);
       // Rows of an older numbering cannot wait (a newer one starts only when nothing older waits).
-      if (firstEpoch < epoch || (firstEpoch === epoch && Number(first.seq) <= last + 1)) return done(undefined);
-      // Normally the first waiting row is of the counter's numbering; were it of a later one, the
-      // skipped numbers would be that numbering's first ones.
-      const fromSeq = firstEpoch === epoch ? last + 1 : 1;
-      const toSeq = Number(first.seq) - 1;
+      const gap: GapNumbers | null =
+        first === undefined || firstEpoch < epoch || (firstEpoch === epoch && Number(first.seq) <= last + 1)
+          ? null
+          : // Normally the first waiting row is of the counter's numbering; were it of a later one, the
+            // skipped numbers would be that numbering's first ones.
+            { epoch: firstEpoch, fromSeq: firstEpoch === epoch ? last + 1 : 1, toSeq: Number(first.seq) - 1 };
+      if (expected !== undefined && !(gap !== null && gap.epoch === expected.epoch && gap.fromSeq === expected.fromSeq && gap.toSeq === expected.toSeq)) {
+        // Not the gap the operator saw: a repeat of a skip that committed (its answer lost), or a
+        // gap that filled, moved or opened since. Skipping now would drop messages still on their way.
+        const earlier = await client.query(
+          `SELECT 1 FROM ${t.gapSkips} WHERE sender = $1 AND receiver = $2 AND epoch = $3 AND from_seq = $4 AND to_seq = $5 LIMIT 1`,
+          [sender, receiver, expected.epoch, expected.fromSeq, expected.toSeq],
+        );
+        if (earlier.rows.length > 0) return done({ acks: new Map(), wake: new Set(), accepted: 0, duplicates: 0, deadLettered: 0, retired: 0, shortRetires: [], ...expected, repeated: true });
+        return gap === null ? done(undefined) : done({ changed: gap });
+      }
+      if (gap === null || first === undefined) return done(undefined);
+      const { fromSeq, toSeq } = gap;
       await client.query(
         `INSERT INTO ${t.recvSeq} (sender, receiver, epoch, last_seq) VALUES ($1, $2, $3, $4)
          ON CONFLICT (sender, receiver) DO UPDATE SET epoch = EXCLUDED.epoch, last_seq = EXCLUDED.last_seq, retired_at = NULL`,

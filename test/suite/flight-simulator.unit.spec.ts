@@ -21,8 +21,10 @@ class CountingSimulator extends FlightSimulator {
 describe('drone-sim FlightSimulator retries', () => {
   let server: Server;
   let base: string;
-  /** What the confirmation route answers, request by request (then 201). */
-  let script: number[] = [];
+  /** What the confirmation route answers, request by request (then 201); with a Retry-After as `[status, seconds]`. */
+  let script: (number | [number, string])[] = [];
+  /** Status reports by drone, in order. */
+  const reports: string[] = [];
   const confirmations: number[] = [];
   /** What GET /api/flights answers, request by request (then an empty list). */
   let flightLists: { status: number; body: unknown }[] = [];
@@ -31,7 +33,8 @@ describe('drone-sim FlightSimulator retries', () => {
 
   before(async () => {
     server = createServer((request, response) => {
-      request.resume();
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
         if (request.method === 'GET' && request.url === '/api/flights') {
           const next = flightLists.shift() ?? { status: 200, body: { flights: [] } };
@@ -40,11 +43,15 @@ describe('drone-sim FlightSimulator retries', () => {
           response.end(typeof next.body === 'string' ? next.body : JSON.stringify(next.body));
           return;
         }
-        if (request.method === 'POST' && request.url?.endsWith('/status') === true) statusUrls.push(request.url);
+        if (request.method === 'POST' && request.url?.endsWith('/status') === true) {
+          statusUrls.push(request.url);
+          reports.push(`${request.url.split('/')[3] ?? ''} ${(JSON.parse(Buffer.concat(chunks).toString()) as { status: string }).status}`);
+        }
         if (request.url?.endsWith('/confirmations') === true) {
-          const status = script.shift() ?? 201;
+          const next = script.shift() ?? 201;
+          const [status, retryAfter] = typeof next === 'number' ? [next, undefined] : next;
           confirmations.push(status);
-          response.writeHead(status, { 'content-type': 'application/json' });
+          response.writeHead(status, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) });
           response.end(JSON.stringify(status === 409 ? { statusCode: 409, currentState: 'Scheduled' } : { ok: true }));
           return;
         }
@@ -69,6 +76,44 @@ describe('drone-sim FlightSimulator retries', () => {
     assert.equal(sim.flown, 1, 'the flight ended');
     assert.deepEqual(confirmations, [503, 503, 503, 503, 503, 503, 409, 409, 409, 201]);
     assert.deepEqual(sim.waits, [25, 50, 100, 200, 250, 250, 100, 200, 400], 'down: 25 ms doubling to 250; not ready: from 100 ms again');
+  });
+
+  it('ends a flight unconfirmed, before flying home, when the delivery refuses its confirmation for good', async () => {
+    const config = { DRONE_SCHEDULER_URL: base, DELIVERY_URL: base, LEG_MS_MIN: 0, LEG_MS_MAX: 0, REPORT_RETRY_MS: 60_000, MAX_FLIGHTS: 10, SERVICE_API_KEYS: ['k'] } as unknown as DroneSimConfig;
+    const flight = { pickupLocation: 'a', dropOffLocation: 'b', confirmationRequired: 'None', from: 'EnRouteToPickup' } as const;
+    for (const [refusal, droneId, from] of [[422, 'r1', 'EnRouteToPickup'], [401, 'r2', 'EnRouteToDropoff'], [404, 'r3', 'Returning']] as const) {
+      const sim = new CountingSimulator(config);
+      script = [refusal];
+      confirmations.length = 0;
+      reports.length = 0;
+      assert.equal(sim.start({ ...flight, droneId, deliveryId: `x-${droneId}`, from }), 'started');
+      const deadline = Date.now() + 30_000;
+      while (sim.abandoned === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      while (sim.flights().length > 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      sim.onApplicationShutdown();
+      assert.deepEqual(confirmations, [refusal], 'asked once: asking again would not change the answer');
+      assert.equal(sim.abandoned, 1);
+      assert.equal(sim.flown, 0);
+      // The drone is not reported home: it stays on its way back, and its watchdog asks for the
+      // flight again from there, which confirms first.
+      const expected = { EnRouteToPickup: ['PickedUp', 'Delivered'], EnRouteToDropoff: ['Delivered'], Returning: [] }[from].map((status) => `${droneId} ${status}`);
+      assert.deepEqual(reports, expected, String(refusal));
+      assert.deepEqual(sim.waits, [], 'no retry waits');
+    }
+  });
+
+  it("waits a busy delivery service's Retry-After before confirming again", async () => {
+    const config = { DRONE_SCHEDULER_URL: base, DELIVERY_URL: base, LEG_MS_MIN: 0, LEG_MS_MAX: 0, REPORT_RETRY_MS: 60_000, MAX_FLIGHTS: 10, SERVICE_API_KEYS: ['k'] } as unknown as DroneSimConfig;
+    const sim = new CountingSimulator(config);
+    script = [[503, '2'], [429, '1'], [503, 'Wed, 21 Oct 2099 07:28:00 GMT'], [503, '99999']];
+    confirmations.length = 0;
+    assert.equal(sim.start({ droneId: 'b1', deliveryId: 'xb1', pickupLocation: 'a', dropOffLocation: 'b', confirmationRequired: 'None', from: 'EnRouteToDropoff' }), 'started');
+    const deadline = Date.now() + 30_000;
+    while (sim.flown === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    sim.onApplicationShutdown();
+    assert.equal(sim.flown, 1);
+    assert.deepEqual(confirmations, [503, 429, 503, 503, 201]);
+    assert.deepEqual(sim.waits, [2_000, 1_000, 100, 10_000], 'seconds as asked; a date is not followed (the quarter-second backoff instead), and at most 10 s');
   });
 
   it('resumes the flights the drone-scheduler lists, once each, and skips what is not a flight', async () => {

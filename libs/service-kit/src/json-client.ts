@@ -18,7 +18,7 @@ export class JsonClient {
    * The status and body (text, cut at 64 KiB) of the answer; rejects on a network error, or when
    * the whole exchange has not ended within `timeoutMs` (an answer dripping forever included).
    */
-  post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; body: string }> {
+  post(url: string, body: unknown, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; body: string; retryAfter?: string }> {
     return this.send('POST', url, JSON.stringify(body), headers, timeoutMs, MAX_ANSWER_BYTES, signal);
   }
 
@@ -30,8 +30,8 @@ export class JsonClient {
     return this.send('GET', url, undefined, headers, timeoutMs, maxBytes);
   }
 
-  private send(method: 'GET' | 'POST', url: string, text: string | undefined, headers: Record<string, string>, timeoutMs: number, maxBytes: number, signal?: AbortSignal): Promise<{ status: number; body: string; tooLong: boolean }> {
-    const secure = url.startsWith('https:');
+  private send(method: 'GET' | 'POST', url: string, text: string | undefined, headers: Record<string, string>, timeoutMs: number, maxBytes: number, signal?: AbortSignal): Promise<{ status: number; body: string; tooLong: boolean; retryAfter?: string }> {
+    const secure = url.toLowerCase().startsWith('https:');
     const send = secure ? httpsRequest : httpRequest;
     const bodyHeaders: Record<string, string | number> = text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
     return new Promise((resolve, reject) => {
@@ -51,7 +51,8 @@ export class JsonClient {
           });
           response.on('end', () => {
             clearTimeout(timer);
-            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8'), tooLong: size > maxBytes });
+            const retryAfter = response.headers['retry-after'];
+            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8'), tooLong: size > maxBytes, ...(retryAfter === undefined ? {} : { retryAfter }) });
           });
           response.on('error', fail);
         },

@@ -117,20 +117,26 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
     const confirmation = { confirmationType: flight.confirmationRequired, confirmationBlob: flight.confirmationRequired === 'None' ? '' : `simulated ${flight.confirmationRequired} for ${flight.deliveryId}` };
     // A flight resumed on the way back (this process died after the drop-off) confirms the drop-off
     // again first: the confirmation may be what was lost, and a second one is refused harmlessly.
-    if (flight.from === 'Returning') await this.report(confirmUrl, confirmation, true);
+    // Unconfirmed, the flight ends here: the drone stays on its way back, and its watchdog asks for
+    // the flight again from that leg, which confirms first. Flown home instead, the drone would be
+    // Idle with nothing left to confirm the delivery, and the delivery and its workflow would wait for ever.
+    if (flight.from === 'Returning' && !(await this.report(confirmUrl, confirmation, true))) return;
     for (const leg of LEGS.slice(LEGS.indexOf(flight.from))) {
       this.active.set(key, leg);
       await this.wait(this.config.LEG_MS_MIN + Math.random() * Math.max(0, this.config.LEG_MS_MAX - this.config.LEG_MS_MIN));
       const status = leg === 'EnRouteToPickup' ? 'PickedUp' : leg === 'EnRouteToDropoff' ? 'Delivered' : 'Returned';
       if (!(await this.report(`${this.config.DRONE_SCHEDULER_URL}/api/drones/${flight.droneId}/status`, { deliveryId: flight.deliveryId, status }, false))) return;
-      if (status === 'Delivered') await this.report(confirmUrl, confirmation, true);
+      if (status === 'Delivered' && !(await this.report(confirmUrl, confirmation, true))) return;
     }
     this.flown += 1;
   }
 
   /**
    * Posts a report until it is taken. A drone that says the flight is not its own (409) ends the
-   * flight; a delivery that is not yet ready for its confirmation (409) is asked again.
+   * flight; a delivery that is not yet ready for its confirmation (409) is asked again. An answer
+   * that asking again will not change (a refused key, an unknown drone or delivery, a refused body)
+   * ends the flight at once, rather than asking several times a second for REPORT_RETRY_MS; a busy
+   * service (429, 5xx) is asked again after its `Retry-After`, when it sends one.
    */
   private async report(url: string, body: object, retryConflict: boolean): Promise<boolean> {
     const deadline = Date.now() + this.config.REPORT_RETRY_MS;
@@ -155,8 +161,12 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
           this.logger.log(`abandoning flight: ${url} answered 409 ${response.body}`);
           this.abandoned += 1;
           return false;
+        } else if (FINAL_ANSWERS.has(response.status)) {
+          this.logger.warn(`abandoning flight: ${url} answered ${response.status} ${response.body.slice(0, 200)}`);
+          this.abandoned += 1;
+          return false;
         } else {
-          delay = downDelay(down);
+          delay = retryAfterMs(response.retryAfter) ?? downDelay(down);
           down += 1;
         }
       } catch {
@@ -178,6 +188,15 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
   protected wait(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
+}
+
+/** Answers to a report that asking again would not change: the flight is abandoned. */
+const FINAL_ANSWERS: ReadonlySet<number> = new Set([400, 401, 403, 404, 405, 410, 413, 415, 422]);
+
+/** A `Retry-After` of whole seconds, capped at 10 s; undefined when absent or not seconds. */
+function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d{1,6}$/.test(header.trim())) return undefined;
+  return Math.min(10_000, Number(header.trim()) * 1_000);
 }
 
 /**

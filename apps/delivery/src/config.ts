@@ -10,8 +10,11 @@ export const configSchema = baseEnvSchema.extend({
   WEBHOOK_ALLOW_HTTP: flag,
   /** Webhooks to loopback, private and link-local addresses (tests on one machine only): by default refused. */
   WEBHOOK_ALLOW_PRIVATE: flag,
-  /** A webhook call that takes longer is abandoned and retried. */
-  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  /**
+   * A webhook call that takes longer is abandoned and retried. At most 7.5 s: with the name's
+   * lookup (2 s at most) it fits in the notify activity's 10 s attempt, which ends it anyway.
+   */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(7_500).default(5_000),
   /** At most this much of a webhook's answer is read. */
   WEBHOOK_MAX_RESPONSE_BYTES: z.coerce.number().int().min(0).max(1_048_576).default(65_536),
 });

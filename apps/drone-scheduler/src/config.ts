@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS } from '#contracts';
-import { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, port } from '#service-kit';
+import { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, MAX_TIMER_MS, port, serviceUrl } from '#service-kit';
 
 export const configSchema = baseEnvSchema.extend({
   PORT: port(DEFAULT_PORTS['drone-scheduler']),
   MACHINE_DEFINITIONS: machineDefinitionsSetting,
   /** Drones seeded at start-up (drone-1 .. drone-N); a larger number later adds drones. */
   FLEET_SIZE: z.coerce.number().int().min(0).max(100_000).default(20),
-  SIM_URL: z.url().default('http://127.0.0.1:3005'),
+  SIM_URL: serviceUrl('http://127.0.0.1:3005'),
   /** A flight with no news for this long is asked of the simulator again (scale it with the legs' length). */
-  FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).default(15_000),
+  // At most an eighth of the longest timer: a watchdog without progress doubles, up to 8 times the first.
+  FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).max(Math.floor(MAX_TIMER_MS / 8)).default(15_000),
 });
 export type DroneSchedulerConfig = z.output<typeof configSchema>;
 

@@ -1,6 +1,6 @@
 export { bootstrapService, runMain } from './bootstrap.js';
 export type { BootstrapOptions } from './bootstrap.js';
-export { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, port, ServiceConfigError } from './service-config.js';
+export { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, MAX_TIMER_MS, port, serviceUrl, ServiceConfigError } from './service-config.js';
 export { RsmErrorFilter, validationException } from './http-errors.js';
 export { HttpMetricsInterceptor } from './http-metrics.interceptor.js';
 export { PinoLoggerService } from './pino-logger.service.js';

@@ -113,6 +113,41 @@ export function loadServiceConfig<S extends z.ZodType>(service: string, schema: 
   return result.data;
 }
 
+/**
+ * Another service's base URL, as `${url}/api/...` is built from it: http or https, a host, and
+ * nothing else (no credentials, path, query or fragment; one trailing `/` is dropped). Anything
+ * else stops start-up here instead of failing every call later.
+ */
+export const serviceUrl = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not a URL' });
+        return z.NEVER;
+      }
+      const problem =
+        url.protocol !== 'http:' && url.protocol !== 'https:'
+          ? 'must be http or https'
+          : url.username !== '' || url.password !== ''
+            ? 'must not carry credentials'
+            : url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(value)
+              ? 'must be scheme, host and port only (no path, query or fragment)'
+              : undefined;
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return url.origin;
+    });
+
+/** The longest wait a Node timer keeps: a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** A TCP port variable with a default. */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
 

@@ -13,12 +13,13 @@ import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema } from './support/helpers.js';
 
 /**
- * A pool whose connections run `race` (once) just before the first statement whose text contains
- * `marker`: a deterministic way to commit another transaction's work between two statements of a
+ * A pool whose connections run `race` (once) just before the `occurrence`th statement whose text
+ * contains `marker`: a deterministic way to commit another transaction's work between two statements of a
  * batch, where a real race would need luck.
  */
-function racingPool(pool: Pool, marker: string, race: () => Promise<void>): { pool: Pool; raced: () => boolean } {
+function racingPool(pool: Pool, marker: string, race: () => Promise<void>, occurrence = 1): { pool: Pool; raced: () => boolean } {
   let raced = false;
+  let seen = 0;
   const wrap = (client: PoolClient): PoolClient =>
     new Proxy(client, {
       get(target, prop, receiver) {
@@ -26,7 +27,7 @@ function racingPool(pool: Pool, marker: string, race: () => Promise<void>): { po
           return async (...args: Parameters<PoolClient['query']>) => {
             const first: unknown = args[0];
             const text = typeof first === 'string' ? first : (first as { text: string }).text;
-            if (!raced && text.includes(marker)) {
+            if (!raced && text.includes(marker) && ++seen === occurrence) {
               raced = true;
               await race();
             }
@@ -144,5 +145,37 @@ describe('a step batch racing a receiver that creates the machine', () => {
       stepping.release();
       creating.release();
     }
+  });
+  it('two batches dead-letter an orphan once, and its request fails instead of waiting for ever', async () => {
+    const registry = new MachineRegistry('race', {});
+    registry.register(Counter);
+    const options = parseRsmOptions({ service: 'race', postgres: { url: testConfig.DATABASE_URL, schema }, redis: { url: testConfig.REDIS_URL, signingKeys: TEST_SIGNING_KEYS } });
+    // A request persisted for a machine that does not exist (or was deleted since), its caller
+    // waiting by key.
+    await pool.query(`INSERT INTO ${tables.requests} (key, machine_type, machine_id, status) VALUES ('req:orphan', 'Counter', 'gone', 'pending')`);
+    await pool.query(`INSERT INTO ${tables.inbox} (machine_type, machine_id, event, event_id, request_key) VALUES ('Counter', 'gone', $1, 'req:orphan', 'req:orphan')`, [JSON.stringify({ type: 'Add', n: 1 })]);
+    // Batch B runs whole between batch A's read of the orphans and A's commit (as two workers
+    // draining the same machine do).
+    let second: Awaited<ReturnType<BatchExecutor['run']>> | undefined;
+    // The second existence check of A's batch: the one right after its orphan read.
+    const racing = racingPool(pool, `SELECT m.type, m.id FROM ${tables.machines} m`, async () => {
+      second = await new BatchExecutor(pool, tables, registry, options, undefined).run(['Counter/gone'], new Map(), true);
+    }, 2);
+    const first = await new BatchExecutor(racing.pool, tables, registry, options, undefined).run(['Counter/gone'], new Map(), true);
+    assert.ok(racing.raced(), 'the second batch ran inside the first');
+    assert.equal(first.deadLetters + (second?.deadLetters ?? 0), 1, 'one batch dead-lettered it');
+    const letters = await pool.query<{ machine_id: string; request_key: string }>(`SELECT machine_id, request_key FROM ${tables.deadLetters} WHERE machine_id = 'gone'`);
+    assert.deepEqual(letters.rows, [{ machine_id: 'gone', request_key: 'req:orphan' }], 'one dead letter, not one per batch');
+    const request = await pool.query<{ status: string; error: string }>(`SELECT status, error FROM ${tables.requests} WHERE key = 'req:orphan'`);
+    assert.deepEqual(request.rows, [{ status: 'failed', error: 'failed: no machine Counter/gone' }]);
+
+    // A request whose step the database keeps refusing is set aside the same way: failed, not pending.
+    const row = newMachineRow(Counter, { type: 'Counter', id: 'poisoned' });
+    await pool.query(`INSERT INTO ${tables.machines} (type, id, state, data, definition_version) VALUES ($1, $2, $3, $4, $5)`, [row.type, row.id, row.state, JSON.stringify(row.data), row.definition_version]);
+    await pool.query(`INSERT INTO ${tables.requests} (key, machine_type, machine_id, status) VALUES ('req:poison', 'Counter', 'poisoned', 'pending')`);
+    await pool.query(`INSERT INTO ${tables.inbox} (machine_type, machine_id, event, event_id, request_key, attempts) VALUES ('Counter', 'poisoned', $1, 'req:poison', 'req:poison', 1000)`, [JSON.stringify({ type: 'Add', n: 1 })]);
+    await new BatchExecutor(pool, tables, registry, options, undefined).recordPoison('Counter/poisoned', 'the database refused the step');
+    const poisoned = await pool.query<{ status: string; error: string }>(`SELECT status, error FROM ${tables.requests} WHERE key = 'req:poison'`);
+    assert.deepEqual(poisoned.rows, [{ status: 'failed', error: 'failed: step could not be committed: the database refused the step' }]);
   });
 });

@@ -461,11 +461,13 @@ export class StepPlanner {
     result.settled.push({ item, result: { status: 'accepted' } });
   }
 
-  /** Dead-letters the inbox rows of a machine that does not exist. */
+  /** Dead-letters the inbox rows of a machine that does not exist; a request among them fails. */
   orphans(w: BatchWrites, result: BatchResult, rows: readonly InboxEvent[]): void {
     for (const row of rows) {
+      const reason = `no machine ${row.type}/${row.id}`;
       w.consumed.push(row.seq);
-      this.deadLetter(w, result, row.type, row.id, inboxEnvelope(row), row.requestKey, `no machine ${row.type}/${row.id}`, row.attempts);
+      this.deadLetter(w, result, row.type, row.id, inboxEnvelope(row), row.requestKey, reason, row.attempts);
+      if (row.requestKey !== null) w.requestUpdates.push({ key: row.requestKey, status: 'failed', reply: null, error: `failed: ${reason}` });
     }
   }
 

@@ -394,10 +394,10 @@ export class AdminStore {
       const done = await client.query<{ id: string; machine_type: string; machine_id: string }>(
         `WITH picked AS (
            UPDATE ${t.deadLetters} SET redriven_at = now() WHERE id = ANY($1::bigint[]) AND redriven_at IS NULL
-           RETURNING id, machine_type, machine_id, event, sender_type, sender_id
+           RETURNING id, machine_type, machine_id, event, sender_type, sender_id, request_key
          ), queued AS (
-           INSERT INTO ${t.inbox} (machine_type, machine_id, event, sender_type, sender_id)
-           SELECT machine_type, machine_id, event, sender_type, sender_id FROM picked ORDER BY id
+           INSERT INTO ${t.inbox} (machine_type, machine_id, event, sender_type, sender_id, request_key)
+           SELECT machine_type, machine_id, event, sender_type, sender_id, request_key FROM picked ORDER BY id
          ), resumed AS (
            UPDATE ${t.machines} m SET status = 'active' FROM (SELECT DISTINCT machine_type, machine_id FROM picked) p
            WHERE m.type = p.machine_type AND m.id = p.machine_id AND m.status = 'faulted'

@@ -168,9 +168,15 @@ export class StepStore {
     );
   }
 
-  /** Moves an inbox row to the dead letters. */
+  /**
+   * Moves an inbox row to the dead letters. A request's caller (or its retry, by key) is told it
+   * failed: left pending, it would wait for ever, and retention never deletes a pending request.
+   */
   async deadLetterRow(client: PoolClient, ref: MachineRef, row: HeadRow, reason: string, attempts: number): Promise<void> {
     await query(client, `DELETE FROM ${this.tables.inbox} WHERE seq = $1`, [row.seq]);
+    if (row.request_key !== null) {
+      await query(client, `UPDATE ${this.tables.requests} SET status = 'failed', error = $2, completed_at = now() WHERE key = $1 AND status = 'pending'`, [row.request_key, `failed: ${reason}`]);
+    }
     await query(client,
       `INSERT INTO ${this.tables.deadLetters} (machine_type, machine_id, event, sender_type, sender_id, request_key, reason, attempts)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -178,7 +184,11 @@ export class StepStore {
     );
   }
 
-  /** The oldest inbox rows of each machine; with `orphansOnly`, only of machines that do not exist. */
+  /**
+   * The oldest inbox rows of each machine; with `orphansOnly`, only of machines that do not exist,
+   * locked (others' locked rows skipped): no machine row serializes two batches dead-lettering the
+   * same orphans, so the rows themselves do, or both would write a dead letter for each.
+   */
   async loadInbox(client: PoolClient, refs: readonly MachineRef[], limit: number, orphansOnly = false): Promise<InboxEvent[]> {
     const rows = await query<InboxRow>(client,
       `SELECT i.* FROM ${recordset('$1', 'type text, id text', refs)} k
@@ -187,7 +197,7 @@ export class StepStore {
                 request_key, attempts, not_before, created_at
          FROM ${this.tables.inbox} WHERE machine_type = k.type AND machine_id = k.id
            ${orphansOnly ? `AND NOT EXISTS (SELECT 1 FROM ${this.tables.machines} m WHERE m.type = k.type AND m.id = k.id)` : ''}
-         ORDER BY seq LIMIT ${limit}
+         ORDER BY seq LIMIT ${limit}${orphansOnly ? ' FOR UPDATE SKIP LOCKED' : ''}
        ) i ORDER BY i.seq`,
       [JSON.stringify(refs.map((ref) => ({ type: ref.type, id: ref.id })))],
     );
@@ -261,6 +271,23 @@ export class StepStore {
       );
     }
     sent.add(() => first.run(client));
+    // A machine halted in this batch keeps no timer: a Timeout could never be handled (a periodic
+    // one would be dead-lettered every period, for ever), and a timer left behind keeps retention
+    // from deleting the machine. Deleted after the first statement, so a timer started in the
+    // halting step goes too; a poller firing one right now is waited for, and the next statement
+    // (a fresh snapshot) deletes the Timeout it wrote.
+    const halted = [...w.machineUpdates.values()].filter((update) => update.status === 'halted').map(({ type, id }) => ({ type, id }));
+    if (halted.length > 0) {
+      sent.add(() => query(client,
+        `DELETE FROM ${t.timers} x USING ${recordset('$1', 'type text, id text', halted)} k WHERE x.machine_type = k.type AND x.machine_id = k.id`,
+        [json(halted)],
+      ));
+      sent.add(() => query(client,
+        `DELETE FROM ${t.inbox} i USING ${recordset('$1', 'type text, id text', halted)} k
+         WHERE i.machine_type = k.type AND i.machine_id = k.id AND i.timer_name IS NOT NULL`,
+        [json(halted)],
+      ));
+    }
     if (timers.length > 0) {
       sent.add(() => query(client,
         `DELETE FROM ${t.inbox} i USING ${recordset('$1', 'machine_type text, machine_id text, name text', timers)} k

@@ -160,6 +160,33 @@ describe('in-memory test runtime', () => {
     assert.throws(() => parseRsmOptions({ service: 'svc', postgres: { url: 'postgres://x' }, redis: { url: 'redis://x', signingKeys: ['k'.repeat(32)] }, delivery: { messagesPerJob: 10_001 } }), /rsm\.delivery\.messagesPerJob/);
   });
 
+  it('fails a step whose timer would fire past what Postgres can store, and takes a fractional period', async () => {
+    type Events = { type: 'Start'; delayMs: number; periodMs?: number };
+    const M = defineMachine<Record<string, never>, Events>()({
+      type: 'Ticker',
+      initial: 'A',
+      initialData: () => ({}),
+      states: { A: { on: { Start: (_data, event, ctx) => ctx.startTimer('tick', event.delayMs, event.periodMs === undefined ? undefined : { periodMs: event.periodMs }) } } },
+      failure: { maxAttempts: 1 },
+    });
+    const cases = [
+      { delayMs: 0, periodMs: 9e15, reason: /period must be > 0 and at most 3155760000000 ms/ },
+      { delayMs: 0, periodMs: Number.MAX_SAFE_INTEGER, reason: /period must be/ },
+      { delayMs: 1e15, reason: /delay must be 0 to 3155760000000 ms/ },
+      { delayMs: -1, reason: /delay must be/ },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const rt = new TestRuntime([M]);
+      await rt.create(M.ref(`t${i}`), { type: 'Start', delayMs: c.delayMs, ...(c.periodMs === undefined ? {} : { periodMs: c.periodMs }) });
+      assert.match(rt.deadLetters[0]?.reason ?? '', c.reason);
+      assert.deepEqual(rt.timersOf(M.ref(`t${i}`)), []);
+    }
+    const rt = new TestRuntime([M]);
+    await rt.create(M.ref('third'), { type: 'Start', delayMs: 10, periodMs: 1000 / 3 });
+    assert.equal(rt.deadLetters.length, 0);
+    assert.deepEqual(rt.timersOf(M.ref('third')).map((t) => t.name), ['tick'], 'a fractional period is taken (rounded up to whole milliseconds for the timer table)');
+  });
+
   it('refuses targets for an event the state does not accept', () => {
     assert.throws(
       () => defineMachine<object, { type: 'A' } | { type: 'B' }>()({ type: 'Bad', initial: 'S', initialData: () => ({}), states: { S: { on: { A: () => undefined }, targets: { B: 'S' } }, T: {} } }),

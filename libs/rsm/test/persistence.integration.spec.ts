@@ -203,17 +203,17 @@ describe('statements on tables the size of a long run', () => {
     assert.deepEqual(await poller.poll(), { woken: [], next: undefined, full: false });
     assert.deepEqual(counted, { connects: 0, queries: 1 }, 'no timers: one read');
 
-    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'c-1', 'later', now() + interval '1 hour')`);
+    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'timer-1', 'later', now() + interval '1 hour')`);
     const later = (await pool.query<{ at: Date }>(`SELECT fire_at AS at FROM ${tables.timers}`)).rows[0]?.at.getTime();
     assert.deepEqual(await poller.poll(), { woken: [], next: later, full: false });
     assert.deepEqual(counted, { connects: 0, queries: 2 }, 'nothing due: one read, and the time to wake');
 
     // Due by the database's clock, as a timer another process started (no local wake-up).
-    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'c-2', 'now', now() - interval '1 second')`);
-    assert.deepEqual(await poller.poll(), { woken: ['Counter/c-2'], next: later, full: false });
+    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'timer-2', 'now', now() - interval '1 second')`);
+    assert.deepEqual(await poller.poll(), { woken: ['Counter/timer-2'], next: later, full: false });
     assert.equal(counted.connects, 1, 'a due timer is fired in a transaction');
     const inbox = await pool.query<{ machine_id: string; event: unknown }>(`SELECT machine_id, event FROM ${tables.inbox} WHERE timer_name IS NOT NULL`);
-    assert.deepEqual(inbox.rows, [{ machine_id: 'c-2', event: { type: 'Timeout', name: 'now' } }]);
+    assert.deepEqual(inbox.rows, [{ machine_id: 'timer-2', event: { type: 'Timeout', name: 'now' } }]);
     assert.deepEqual(await poller.poll(), { woken: [], next: later, full: false }, 'fired once');
     assert.equal(counted.connects, 1);
   });

@@ -60,6 +60,9 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     for (let i = 0; i < 4; i += 1) await rsm.send(Task.ref('letters'), { type: 'Boom' });
     await waitFor('four dead letters', async () => (await rsm.deadLetters()).length === 4);
     await waitFor('five halted machines', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE status = 'halted'`)).rowCount === 5);
+    // Halting dropped the machine's timer: its Timeout could never be handled, and the timer would
+    // keep retention from deleting the machine.
+    assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_timers')}`)).rowCount, 0);
     // The step that halts a machine stamps it; retention goes by that stamp.
     const stamps = await pool.query<{ id: string; stamped: boolean }>(`SELECT id, halted_at IS NOT NULL AS stamped FROM ${table('rsm_machines')} ORDER BY id`);
     assert.deepEqual(stamps.rows.filter((r) => r.stamped).map((r) => r.id), [...halting].sort());
@@ -86,7 +89,7 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     await pool.query(`INSERT INTO ${table('rsm_admin_audit')} (actor, token_id, action, targets, outcome, at) VALUES ('ann', 'tok-1', 'old', '[]', '{}', ${ago(2)}), ('bob', 'tok-2', 'new', '[]', '{}', now())`);
 
     await waitFor('the janitor to delete the old rows', async () => {
-      const machines = await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE id IN ('old-halted', 'old-unstamped') OR (id = 'new-unstamped' AND halted_at IS NULL)`);
+      const machines = await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE id IN ('old-halted', 'old-halted-with-timer', 'old-unstamped') OR (id = 'new-unstamped' AND halted_at IS NULL)`);
       const letterRows = await pool.query(`SELECT 1 FROM ${table('rsm_dead_letters')} WHERE id IN ($1, $2)`, [oldOpen, oldRedriven]);
       const skips = await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')} WHERE reason = 'old'`);
       const audit = await pool.query(`SELECT 1 FROM ${table('rsm_admin_audit')} WHERE action = 'old'`);
@@ -96,17 +99,28 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     const stamp = await pool.query<{ same: boolean }>(`SELECT halted_at = updated_at AS same FROM ${table('rsm_machines')} WHERE id = 'new-unstamped'`);
     assert.deepEqual(stamp.rows, [{ same: true }], 'stamped with the time of its last step');
     const machines = (await pool.query<{ id: string }>(`SELECT id FROM ${table('rsm_machines')} ORDER BY id`)).rows.map((r) => r.id);
-    assert.deepEqual(machines, ['letters', 'new-halted', 'new-unstamped', 'old-active', 'old-halted-with-timer'], 'recent, active and awaited machines stay');
+    assert.deepEqual(machines, ['letters', 'new-halted', 'new-unstamped', 'old-active'], 'recent and active machines stay');
     const kept = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);
     assert.deepEqual(kept, allLetters.filter((id) => id !== oldOpen && id !== oldRedriven), 'dead letters within their retention stay');
     assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')}`)).rowCount, 1);
     assert.deepEqual((await pool.query(`SELECT action FROM ${table('rsm_admin_audit')}`)).rows, [{ action: 'new' }], 'recent audit entries stay');
 
     const metrics = await rsm.metrics.registry.metrics();
-    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="machines"\} 2\b/);
+    assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="machines"\} 3\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="dead_letters"\} 2\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="gap_skips"\} 1\b/);
     assert.match(metrics, /rsm_retention_deleted_total\{service="retention",table="admin_audit"\} 1\b/);
+  });
+
+  it('deletes the timer a halted machine was left with, instead of firing it into a dead letter each period', async () => {
+    await rsm.create(Task.ref('legacy'), { type: 'Open' });
+    await rsm.send(Task.ref('legacy'), { type: 'Finish' });
+    await waitFor('legacy halted', async () => (await rsm.get(Task.ref('legacy')))?.status === 'halted');
+    // As a release before this one left it: a periodic timer, due now, on the halted machine.
+    await pool.query(`INSERT INTO ${table('rsm_timers')} (machine_type, machine_id, name, fire_at, period_ms) VALUES ('Task', 'legacy', 'tick', now(), 1000)`);
+    await waitFor('the poller to delete it', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_timers')} WHERE machine_id = 'legacy'`)).rowCount === 0);
+    assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_dead_letters')} WHERE machine_id = 'legacy'`)).rowCount, 0, 'no Timeout was dead-lettered');
+    assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_inbox')} WHERE machine_id = 'legacy'`)).rowCount, 0);
   });
 
   it('frees the id of a deleted halted machine: a create makes a new machine', async () => {

@@ -4,6 +4,12 @@ import type { AnyMachineDefinition } from './machine-definition.js';
 import type { CallOptions, StepContext, TimerOptions } from './step-context.js';
 import { invalidIdReason, MACHINE_TYPE_PATTERN, MAX_TYPE_LENGTH, type ActivityRef, type Json, type MachineRef, type RsmEvent } from './types.js';
 
+/**
+ * The longest delay or period a timer takes: 100 years. Past it, the time a periodic timer fires
+ * next would leave Postgres's range, and that poll would fail for every timer of the service.
+ */
+export const MAX_TIMER_SPAN_MS = 100 * 365.25 * 24 * 3_600_000;
+
 /** The machine as a step sees it. */
 export interface MachineSnapshot {
   readonly type: string;
@@ -113,11 +119,13 @@ export async function executeStep(
       effects.push({ kind: 'create', to: checkRef(to), event: checkEvent(initEvent) });
     },
     startTimer(name: string, delayMs: number, options?: TimerOptions) {
-      if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error(`startTimer ${name}: delay must be >= 0`);
-      const periodMs = options?.periodMs ?? null;
-      if (periodMs !== null && (!Number.isFinite(periodMs) || periodMs <= 0)) {
-        throw new Error(`startTimer ${name}: period must be > 0`);
+      if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_TIMER_SPAN_MS) throw new Error(`startTimer ${name}: delay must be 0 to ${MAX_TIMER_SPAN_MS} ms (100 years)`);
+      const period = options?.periodMs ?? null;
+      if (period !== null && (!Number.isFinite(period) || period <= 0 || period > MAX_TIMER_SPAN_MS)) {
+        throw new Error(`startTimer ${name}: period must be > 0 and at most ${MAX_TIMER_SPAN_MS} ms (100 years)`);
       }
+      // Whole milliseconds, as the timer table keeps them.
+      const periodMs = period === null ? null : Math.ceil(period);
       effects.push({ kind: 'startTimer', name, delayMs, periodMs, payload: options?.payload ?? null });
     },
     cancelTimer(name) {

@@ -13,10 +13,23 @@ export class TimerStore {
    */
   async fireDue(client: PoolClient, limit: number, whileFiring?: () => void): Promise<string[]> {
     const t = this.tables;
-    const due = await client.query<{ machine_type: string; machine_id: string; name: string; period_ms: string | null; payload: unknown }>(
-      `SELECT machine_type, machine_id, name, period_ms, payload FROM ${t.timers}
-       WHERE fire_at <= now() ORDER BY fire_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+    // A timer of a halted machine (left by a release before halting dropped them) is deleted, not
+    // fired: its Timeout could never be handled.
+    const claimed = await client.query<{ machine_type: string; machine_id: string; name: string; period_ms: string | null; payload: unknown; halted: boolean }>(
+      `SELECT x.machine_type, x.machine_id, x.name, x.period_ms, x.payload, coalesce(m.status = 'halted', false) AS halted
+       FROM ${t.timers} x LEFT JOIN ${t.machines} m ON m.type = x.machine_type AND m.id = x.machine_id
+       WHERE x.fire_at <= now() ORDER BY x.fire_at LIMIT ${limit} FOR UPDATE OF x SKIP LOCKED`,
     );
+    if (claimed.rows.length === 0) return [];
+    const stale = claimed.rows.filter((row) => row.halted);
+    if (stale.length > 0) {
+      await client.query(
+        `DELETE FROM ${t.timers} x USING ${recordset('$1', 'machine_type text, machine_id text, name text', stale)} r
+         WHERE x.machine_type = r.machine_type AND x.machine_id = r.machine_id AND x.name = r.name`,
+        [JSON.stringify(stale.map(({ machine_type, machine_id, name }) => ({ machine_type, machine_id, name })))],
+      );
+    }
+    const due = { rows: claimed.rows.filter((row) => !row.halted).map(({ machine_type, machine_id, name, period_ms, payload }) => ({ machine_type, machine_id, name, period_ms, payload })) };
     if (due.rows.length === 0) return [];
     const rows = JSON.stringify(due.rows);
     await client.query(

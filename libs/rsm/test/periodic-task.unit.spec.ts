@@ -26,4 +26,32 @@ describe('periodic tasks', () => {
       await longTask.stop();
     }
   });
+
+  it('never runs its work twice at once, when a run planned during one comes due before it ends', async () => {
+    let running = 0;
+    let most = 0;
+    let runs = 0;
+    let release: (() => void) | undefined;
+    const task = new PeriodicTask('slow', 60_000, async () => {
+      running += 1;
+      runs += 1;
+      most = Math.max(most, running);
+      if (runs === 1) await new Promise<void>((resolve) => (release = resolve));
+      running -= 1;
+      return false;
+    }, silent);
+    task.start();
+    task.wake();
+    await waitFor('the first run to start', () => release !== undefined);
+    // Woken for 5 ms from now while the first run holds: that timer fires during the run.
+    const at = Date.now() + 5;
+    task.wakeAt(at);
+    await waitFor('the planned time to pass', () => Date.now() > at + 20);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(runs, 1, 'not started beside the running one');
+    release?.();
+    await waitFor('the planned run to follow', () => runs === 2);
+    assert.equal(most, 1);
+    await task.stop();
+  });
 });

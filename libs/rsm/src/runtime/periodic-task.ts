@@ -67,6 +67,11 @@ export class PeriodicTask {
     this.timer = undefined;
     this.nextAt = Infinity;
     if (this.stopped) return;
+    // A run planned while one was running comes due before it ends: it follows at once, not beside it.
+    if (this.running) {
+      this.again = true;
+      return;
+    }
     this.running = true;
     this.current = this.work()
       .catch((error: unknown) => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { ArgumentsHost } from '@nestjs/common';
 import { PostgresUnavailableError, RequestTimeoutError, RuntimeStoppedError } from '#rsm';
 import { EVENT_CONTRACTS, MAX_OWNERS_PER_KEY, notifyMeSchema } from '#contracts';
-import { customerKeysSchema } from '../../libs/service-kit/src/auth/api-keys.js';
+import { ApiKeys, customerKeysSchema } from '../../libs/service-kit/src/auth/api-keys.js';
 import { RsmErrorFilter } from '../../libs/service-kit/src/http-errors.js';
 import { prefersMinimal } from '../../libs/service-kit/src/prefer.js';
 
@@ -75,5 +75,16 @@ describe('limits shared by routes and events', () => {
     const tooMany = customerKeysSchema.safeParse(`${'k'.repeat(32)}=${owners(MAX_OWNERS_PER_KEY + 1).join('|')}`);
     assert.equal(tooMany.success, false);
     assert.match(tooMany.error?.issues[0]?.message ?? '', /at most 100 owners/);
+    // Entries of one key count together: two entries of 60 owners are a key of 120.
+    const split = customerKeysSchema.safeParse(`${'k'.repeat(32)}=${owners(60).join('|')},${'k'.repeat(32)}=${owners(120).slice(60).join('|')}`);
+    assert.match(split.error?.issues[0]?.message ?? 'accepted', /at most 100 owners \(one has 120, over all its entries\)/);
+    assert.deepEqual(customerKeysSchema.parse(`${'k'.repeat(32)}=a|b,${'k'.repeat(32)}=b|c`), [{ key: 'k'.repeat(32), owners: ['a', 'b', 'c'] }]);
+  });
+
+  it('refuses a key listed under two roles, naming both settings', () => {
+    const k = 'k'.repeat(32);
+    assert.throws(() => new ApiKeys({ CUSTOMER_API_KEYS: [], SERVICE_API_KEYS: [k], OPERATOR_API_KEYS: [k] }), /both SERVICE_API_KEYS and OPERATOR_API_KEYS/);
+    assert.throws(() => new ApiKeys({ CUSTOMER_API_KEYS: [{ key: k, owners: ['o'] }], SERVICE_API_KEYS: [k], OPERATOR_API_KEYS: ['o'.repeat(32)] }), /both CUSTOMER_API_KEYS and SERVICE_API_KEYS/);
+    assert.equal(new ApiKeys({ CUSTOMER_API_KEYS: [], SERVICE_API_KEYS: [k, k], OPERATOR_API_KEYS: ['o'.repeat(32)] }).authenticate(k)?.role, 'service', 'a key repeated in one list is fine');
   });
 });

@@ -29,17 +29,24 @@ export const customerKeysSchema = z
   .string()
   .default('')
   .transform((value, ctx) => {
-    const bindings: { key: string; owners: string[] }[] = [];
+    // Entries of one key are one binding: the owner limit counts them together.
+    const bindings = new Map<string, Set<string>>();
     for (const entry of value.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
       const [k = '', owners = ''] = entry.split('=', 2);
       const parsedKey = key.safeParse(k);
       const ownerList = owners.split('|').filter((o) => o !== '');
       if (!parsedKey.success) ctx.addIssue({ code: 'custom', message: `an entry's key: ${parsedKey.error.issues[0]?.message ?? 'invalid'}` });
       else if (ownerList.length === 0 || !ownerList.every((o) => OWNER_ID_PATTERN.test(o))) ctx.addIssue({ code: 'custom', message: 'each entry is <key>=<ownerId>[|<ownerId>...], owner ids of A-Z a-z 0-9 _ . - (at most 64)' });
-      else if (ownerList.length > MAX_OWNERS_PER_KEY) ctx.addIssue({ code: 'custom', message: `a key acts for at most ${MAX_OWNERS_PER_KEY} owners (one has ${ownerList.length})` });
-      else bindings.push({ key: k, owners: ownerList });
+      else {
+        const set = bindings.get(k) ?? new Set<string>();
+        for (const owner of ownerList) set.add(owner);
+        bindings.set(k, set);
+      }
     }
-    return bindings;
+    for (const set of bindings.values()) {
+      if (set.size > MAX_OWNERS_PER_KEY) ctx.addIssue({ code: 'custom', message: `a key acts for at most ${MAX_OWNERS_PER_KEY} owners (one has ${set.size}, over all its entries)` });
+    }
+    return [...bindings].map(([k, set]) => ({ key: k, owners: [...set] }));
   });
 
 export interface ApiKeysConfig {
@@ -55,7 +62,21 @@ export interface ApiKeysConfig {
 export class ApiKeys {
   private readonly keys = new TokenDigests<Principal>();
 
+  /** Throws naming the settings when one key is listed under two roles: it would get the first role silently. */
   constructor(config: ApiKeysConfig) {
+    const roleOf = new Map<string, string>();
+    const lists: [string, readonly string[]][] = [
+      ['CUSTOMER_API_KEYS', config.CUSTOMER_API_KEYS.map((binding) => binding.key)],
+      ['SERVICE_API_KEYS', config.SERVICE_API_KEYS],
+      ['OPERATOR_API_KEYS', config.OPERATOR_API_KEYS],
+    ];
+    for (const [setting, keys] of lists) {
+      for (const k of new Set(keys)) {
+        const other = roleOf.get(k);
+        if (other !== undefined) throw new Error(`invalid configuration: a key is listed in both ${other} and ${setting}; each key has one role`);
+        roleOf.set(k, setting);
+      }
+    }
     const owners = new Map<string, Set<string>>();
     for (const binding of config.CUSTOMER_API_KEYS) {
       const set = owners.get(binding.key) ?? new Set<string>();

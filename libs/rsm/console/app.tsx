@@ -230,6 +230,9 @@ function ConfirmDialog(props: { confirmation: Confirmation | undefined; close: (
   );
 }
 
+/** An operator's name as the service takes it in `X-Rsm-Actor`: 1-100 printable ASCII characters. */
+const ACTOR_NAME = /^[\x20-\x7e]{1,100}$/;
+
 function Login(props: { signIn: (session: Session) => void }) {
   const [token, setToken] = useState('');
   const [actor, setActor] = useState('');
@@ -237,6 +240,11 @@ function Login(props: { signIn: (session: Session) => void }) {
   const submit = async (event: Event) => {
     event.preventDefault();
     const session = { token: token.trim(), actor: actor.trim() || 'console' };
+    // The rule the service applies to X-Rsm-Actor on every action: refused here, not at the first redrive.
+    if (!ACTOR_NAME.test(session.actor)) {
+      setError('Your name: at most 100 printable ASCII characters (letters, digits, spaces, punctuation)');
+      return;
+    }
     try {
       await call<TypeInfo[]>(session, 'GET', '/rsm/types');
       props.signIn(session);
@@ -253,7 +261,7 @@ function Login(props: { signIn: (session: Session) => void }) {
       </label>
       <label>
         Your name (for the audit log)
-        <input name="actor" maxLength={200} value={actor} onInput={(e) => setActor(e.currentTarget.value)} />
+        <input name="actor" maxLength={100} value={actor} onInput={(e) => setActor(e.currentTarget.value)} />
       </label>
       <button type="submit">Sign in</button>
       {error !== undefined && (

@@ -512,3 +512,64 @@ describe('the rsm command line against a service', () => {
     assert.equal((await post('/rsm/dead-letters/123456789/discard', {})).status, 404);
   });
 });
+
+describe('the rsm command line against a hostile service', () => {
+  /** Runs the CLI against a fake service: `answer` gives each request's response. */
+  const run = async (args: string[], answer: (url: URL) => Response, confirm?: boolean) => {
+    let out = '';
+    let err = '';
+    const asked: string[] = [];
+    const requests: string[] = [];
+    const io: CliIo = {
+      out: (text) => (out += text),
+      err: (text) => (err += text),
+      fetch: (input: string | URL | Request) => {
+        const url = new URL(input instanceof Request ? input.url : input);
+        requests.push(`${url.pathname}${url.search}`);
+        return Promise.resolve(answer(url));
+      },
+      ...(confirm === undefined ? {} : { confirm: (question: string) => (asked.push(question), Promise.resolve(confirm)) }),
+    };
+    const code = await runCli(args, { url: 'http://127.0.0.1:1', token: 'a-token-of-the-operator', actor: 'alice' }, io);
+    return { code, out, err, asked, requests };
+  };
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+  // eslint-disable-next-line no-control-regex
+  const control = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+  it('shows no control character the service sends, in errors, tables or questions', async () => {
+    const evil = 'id\u001b]0;pwned\u0007\u001b[2J\u009b31m';
+    const failed = await run(['inspect', 'Counter', 'c1'], () => json({ statusCode: 404, message: evil, fields: [{ path: evil, message: evil }] }, 404));
+    assert.equal(failed.code, 1);
+    assert.doesNotMatch(failed.err, control);
+    assert.match(failed.err, /id\\u001b\]0;pwned\\u0007/);
+    const asked = await run(['dead-letters', 'discard', '--all-matching'], () => json({ items: [{ id: evil }], next: null }), false);
+    assert.equal(asked.asked.length, 1);
+    assert.doesNotMatch(asked.asked[0] ?? '', control);
+  });
+
+  it('stops paging through pages that do not advance, having changed nothing', async () => {
+    const stuck = await run(['dead-letters', 'redrive', '--all-matching', '--yes'], () => json({ items: [], next: '5' }));
+    assert.equal(stuck.code, 1);
+    assert.match(stuck.err, /pages that do not advance \(nothing was changed\)/);
+    assert.ok(stuck.requests.length <= 2, stuck.requests.join(' '));
+    const looping = await run(['dead-letters', 'redrive', '--all-matching', '--yes'], () => json({ items: [{ id: '1' }], next: '5' }));
+    assert.match(looping.err, /do not advance/);
+    assert.ok(looping.requests.every((r) => r.startsWith('/rsm/dead-letters?')), 'nothing was posted');
+  });
+
+  it('reads at most 32 MiB of an answer', async () => {
+    const chunk = new Uint8Array(1_048_576).fill(0x20);
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += 1;
+        controller.enqueue(chunk);
+      },
+    });
+    const huge = await run(['types'], () => new Response(endless, { status: 200 }));
+    assert.equal(huge.code, 1);
+    assert.match(huge.err, /longer than 32 MiB; nothing more was read/);
+    assert.ok(sent < 40, `${sent} MiB were produced`);
+  });
+});

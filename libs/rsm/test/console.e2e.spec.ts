@@ -197,6 +197,13 @@ describe('the operator console in a real Chromium', { timeout: 180_000 }, () => 
     await page.click('button[type=submit]');
     await page.getByTestId('login-error').filter({ hasText: 'Refused (401)' }).waitFor();
     assert.equal(await page.evaluate('sessionStorage.length'), 0, 'a refused token is not kept');
+    // A name the service would refuse on every action is refused at sign-in, before any call.
+    await page.fill('input[name=token]', TOKEN);
+    await page.fill('input[name=actor]', 'José Müller');
+    await page.click('button[type=submit]');
+    await page.getByTestId('login-error').filter({ hasText: 'printable ASCII' }).waitFor();
+    assert.equal(await page.evaluate('sessionStorage.length'), 0, 'not signed in');
+    await page.fill('input[name=actor]', '');
   });
 
   it('answers cross-origin reads of /rsm/* from the configured consoles\u2019 origins only', async () => {

@@ -96,7 +96,8 @@ export class AdminClient {
                 : 'failed';
       throw new CliError(`cannot reach ${shown(this.c.url)}: ${why}`);
     }
-    const text = await response.text();
+    const text = await readCapped(response, MAX_ANSWER_BYTES);
+    if (text === undefined) throw new CliError(`${method} ${path.split('?')[0]?.slice(0, 200)}: the answer is longer than ${MAX_ANSWER_BYTES / 1_048_576} MiB; nothing more was read`);
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
@@ -107,4 +108,21 @@ export class AdminClient {
     if (json === undefined) throw new CliError(`${method} ${path.slice(0, 200)}: the service answered ${response.status} without JSON`);
     return json as T;
   }
+}
+
+/** The longest answer the CLI reads: the largest page of the admin API is a few MiB. */
+const MAX_ANSWER_BYTES = 32 * 1_048_576;
+
+/** The body as text, or undefined (and the rest not read) once it passes `max` bytes. */
+async function readCapped(response: Response, max: number): Promise<string | undefined> {
+  if (response.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Leaving the loop early cancels the stream: the rest is never read.
+  for await (const value of response.body as unknown as AsyncIterable<Uint8Array>) {
+    size += value.byteLength;
+    if (size > max) return undefined;
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -81,7 +81,15 @@ const stepRows = (s: Inspection['recentSteps'][number]): unknown[][] => {
  * @example
  * const code = await runCli(['dead-letters', 'list', '--json'], { url: 'http://127.0.0.1:3002', token }, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
  */
-export async function runCli(argv: readonly string[], env: CliEnvironment, io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], env: CliEnvironment, terminal: CliIo): Promise<number> {
+  // Everything printed may carry the service's text: no control character reaches the terminal raw
+  // (an escape sequence in an error message or an id could rewrite what a confirmation shows).
+  const io: CliIo = {
+    ...terminal,
+    out: (text) => terminal.out(terminalSafe(text)),
+    err: (text) => terminal.err(terminalSafe(text)),
+    ...(terminal.confirm === undefined ? {} : { confirm: (question: string) => (terminal.confirm as (q: string) => Promise<boolean>)(terminalSafe(question)) }),
+  };
   const program = buildProgram(env, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -285,11 +293,17 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
         let selected = [...new Set(ids)];
         if (o.allMatching === true) {
           selected = [];
+          const seen = new Set<string>();
           let after: string | null = null;
           do {
             const page: Page<Letter> = await client.get<Page<Letter>>('/rsm/dead-letters', { type: o.type, machineId: o.machineId, reason: o.reason, status: 'open', limit: CHUNK, ...(after === null ? {} : { after }) });
+            if (!Array.isArray(page.items) || (page.next !== null && typeof page.next !== 'string')) throw new CliError('the service answered a page that is not one (nothing was changed)');
             selected.push(...page.items.map((l) => l.id));
             if (selected.length > max) throw new CliError(`more than ${max} open dead letters match: narrow the filters or raise --max (nothing was changed)`);
+            // A page that points at itself or at an earlier one, or an empty page with more to come,
+            // would page for ever.
+            if (page.next !== null && (seen.has(page.next) || page.items.length === 0)) throw new CliError('the service answered pages that do not advance (nothing was changed)');
+            if (page.next !== null) seen.add(page.next);
             after = page.next;
           } while (after !== null);
           if (selected.length === 0) {
@@ -392,4 +406,10 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
     });
 
   return program;
+}
+
+/** `text` with every control character but newline and tab shown as `\uXXXX`: safe to print to a terminal. */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

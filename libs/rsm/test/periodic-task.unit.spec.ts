@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PeriodicTask } from '../src/runtime/periodic-task.js';
+import { IdleBackoff, PeriodicTask } from '../src/runtime/periodic-task.js';
 import type { RsmLogger } from '../src/core/logger.js';
 import { waitFor } from './support/helpers.js';
 
@@ -53,5 +53,27 @@ describe('periodic tasks', () => {
     await waitFor('the planned run to follow', () => runs === 2);
     assert.equal(most, 1);
     await task.stop();
+  });
+
+  it('looks less and less often at a search that keeps finding nothing, and every interval again once it finds something', () => {
+    const backoff = new IdleBackoff(600_000);
+    let now = 1_000_000;
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      assert.equal(backoff.due('Parcel', now), true);
+      backoff.idle('Parcel', now, 10_000);
+      let wait = 0;
+      while (!backoff.due('Parcel', now + wait)) wait += 1_000;
+      waits.push(wait);
+      now += wait;
+    }
+    assert.deepEqual(waits, [20_000, 40_000, 80_000, 160_000, 320_000, 600_000, 600_000, 600_000], 'doubling from the interval, at most ten minutes');
+    assert.equal(backoff.due('Drone', now), true, 'per key');
+    backoff.idle('Parcel', now, 10_000);
+    backoff.busy('Parcel');
+    assert.equal(backoff.due('Parcel', now), true, 'found something: due again at once');
+    backoff.idle('Parcel', now, 10_000);
+    assert.equal(backoff.due('Parcel', now + 19_999), false);
+    assert.equal(backoff.due('Parcel', now + 20_000), true, 'and the doubling starts over');
   });
 });

@@ -86,3 +86,29 @@ export class PeriodicTask {
       });
   }
 }
+
+/**
+ * Per key, how long to leave alone a search that found nothing: after each empty look the wait
+ * doubles from the task's interval, up to `maxMs`; a look that finds something resets it.
+ */
+export class IdleBackoff {
+  private readonly keys = new Map<string, { misses: number; until: number }>();
+
+  constructor(private readonly maxMs: number) {}
+
+  /** Whether `key` may be looked at now. */
+  due(key: string, now: number): boolean {
+    return (this.keys.get(key)?.until ?? 0) <= now;
+  }
+
+  /** A look at `key` found nothing: the next waits twice the last (from `intervalMs`), at most `maxMs`. */
+  idle(key: string, now: number, intervalMs: number): void {
+    const misses = (this.keys.get(key)?.misses ?? 0) + 1;
+    this.keys.set(key, { misses, until: now + Math.min(this.maxMs, intervalMs * 2 ** Math.min(misses, 30)) });
+  }
+
+  /** A look at `key` found something: it is looked at every interval again. */
+  busy(key: string): void {
+    this.keys.delete(key);
+  }
+}

@@ -34,7 +34,7 @@ import type { Transaction } from '../store/transaction.js';
 import type { IntakeItem, IntakeResult } from '../planning/intake.js';
 import { defaultLogger, type RsmLogger } from '../core/logger.js';
 import { MachineRegistry, type EventContracts } from '../planning/machine-registry.js';
-import { PeriodicTask } from './periodic-task.js';
+import { IdleBackoff, PeriodicTask } from './periodic-task.js';
 import { parseRsmOptions, RsmConfigError, type RsmOptions, type RsmOptionsInput } from '../core/rsm-options.js';
 
 export type { GapView, MachineInspection, MachineView } from '../store/admin-store.js';
@@ -1043,14 +1043,14 @@ export class RsmRuntime {
     return false;
   }
 
-  /**
-   * Deletes step history, answered requests, dead letters, halted machines, quiet pairs' sequence
-   * counters and gap records past
-   * their retention, 10,000 rows a statement, each found through an index on its age; a full batch
-   * runs it again at once, so the tables stay bounded however fast rows come.
-   */
   /** Where the at-rest migration of each type goes on from (id order; '' starts over). */
   private readonly migrateAtRestAfter = new Map<string, string>();
+  /**
+   * Types whose whole range held nothing to migrate are looked at less and less often: the read
+   * walks every machine of the type, and once a rollout is done it would find nothing, every
+   * interval, in every process, for as long as the type keeps a migration.
+   */
+  private readonly migrateAtRestIdle = new IdleBackoff(600_000);
 
   /**
    * Migrates machines stored at older versions that no event steps (a finished delivery, an idle
@@ -1066,17 +1066,25 @@ export class RsmRuntime {
       const definition = this.registry.require(type);
       if (definition.versions.oldest >= definition.version) continue;
       const after = this.migrateAtRestAfter.get(type) ?? '';
+      if (after === '' && !this.migrateAtRestIdle.due(type, Date.now())) continue;
       const batch = await store.migrateAtRest(type, definition.versions.oldest, definition.version, 100, after, (machine) => {
         const view = migrateMachine(definition, machine, machine.definitionVersion);
         return view.kind === 'migrated' ? { state: view.machine.state, data: view.machine.data } : undefined;
       });
       for (const { from } of batch.migrated) this.metrics.machinesMigrated.inc({ service, type, from: String(from) });
       this.migrateAtRestAfter.set(type, batch.read < 100 ? '' : batch.lastId);
+      if (after === '' && batch.read === 0) this.migrateAtRestIdle.idle(type, Date.now(), this.options.migrateAtRestIntervalMs);
+      else if (batch.read > 0) this.migrateAtRestIdle.busy(type);
       if (batch.read >= 100) full = true;
     }
     return full;
   }
 
+  /**
+   * Deletes step history, answered requests, dead letters, halted machines, quiet pairs' sequence
+   * counters and gap records past their retention, 10,000 rows a statement, each found through an
+   * index on its age; a full batch runs it again at once, so the tables stay bounded however fast rows come.
+   */
   private async cleanUp(): Promise<boolean> {
     const service = this.options.service;
     return this.parts === undefined ? false : this.parts.maintenance.cleanUp((table, rows) => this.metrics.retentionDeleted.inc({ service, table }, rows));

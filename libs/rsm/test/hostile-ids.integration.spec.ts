@@ -62,6 +62,8 @@ describe('any id the API accepts', () => {
 
   it('refuses at the source an id longer than receivers accept', async () => {
     await assert.rejects(a.create({ type: 'Counter', id: 'é'.repeat(257) }, { type: 'Open' }), /at most 512 bytes/);
+    // Ids a URL path drops, so that no admin route could reach the machine.
+    for (const id of ['.', '..']) await assert.rejects(a.create({ type: 'Counter', id }, { type: 'Open' }), /cannot be '\.' or '\.\.'/);
     const longest = 'é'.repeat(256);
     await a.create({ type: 'Counter', id: longest }, { type: 'Open' });
     assert.equal(await a.request({ type: 'Counter', id: longest }, { type: 'Add', n: 1 }), 1);

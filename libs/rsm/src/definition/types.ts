@@ -126,6 +126,8 @@ export const MAX_ID_BYTES = 512;
 export function invalidIdReason(id: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return 'the id must be a non-empty string';
   if (Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) return `the id must be at most ${MAX_ID_BYTES} bytes of UTF-8`;
+  // A URL path drops these segments, even percent-encoded: no admin route, console or CLI could reach the machine.
+  if (id === '.' || id === '..') return "the id cannot be '.' or '..'";
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { defineMachine, parseRsmOptions, RsmConfigError, RsmRuntime } from '#rsm';
+import { defineMachine, MachineNotFoundError, parseRsmOptions, RsmConfigError, RsmRuntime } from '#rsm';
 import { TestRequestError, TestRuntime } from '#rsm/testing';
 import { Counter, Sender } from './fixtures/machines.js';
 
@@ -185,6 +185,36 @@ describe('in-memory test runtime', () => {
     await rt.create(M.ref('third'), { type: 'Start', delayMs: 10, periodMs: 1000 / 3 });
     assert.equal(rt.deadLetters.length, 0);
     assert.deepEqual(rt.timersOf(M.ref('third')).map((t) => t.name), ['tick'], 'a fractional period is taken (rounded up to whole milliseconds for the timer table)');
+  });
+
+  it('refuses calls as production does: a missing machine, a type it does not own, an id no route reaches', async () => {
+    const rt = new TestRuntime([Counter]);
+    await assert.rejects(rt.request(Counter.ref('nobody'), { type: 'Add', n: 1 } as never), MachineNotFoundError);
+    await assert.rejects(rt.send(Counter.ref('nobody'), { type: 'Add', n: 1 } as never), MachineNotFoundError);
+    await assert.rejects(rt.create(Counter.ref('..'), { type: 'Open' } as never), /cannot be '\.' or '\.\.'/);
+    await assert.rejects(rt.send({ type: 'Elsewhere', id: 'x' }, { type: 'Go' }), /owns no machine type Elsewhere/);
+    assert.equal(rt.deadLetters.length, 0, 'refused, not dead-lettered');
+    // From a machine, it is the receiver that dead-letters it.
+    await rt.send(Counter.ref('nobody'), { type: 'Add', n: 1 } as never, { type: 'Sender', id: 's' });
+    assert.match(rt.deadLetters[0]?.reason ?? '', /no machine Counter\/nobody/);
+  });
+
+  it('drops the timers of a machine that halts, as production does', async () => {
+    type Events = { type: 'Start' } | { type: 'Stop' } | { type: 'Timeout'; name: string };
+    const M = defineMachine<{ ticks: number }, Events>()({
+      type: 'Metronome',
+      initial: 'On',
+      initialData: () => ({ ticks: 0 }),
+      states: { On: { on: { Start: (_d, _e, ctx) => ctx.startTimer('tick', 1_000, { periodMs: 1_000 }), Stop: (_d, _e, ctx) => ctx.halt(), Timeout: (d) => void (d.ticks += 1) } } },
+    });
+    const rt = new TestRuntime([M]);
+    await rt.create(M.ref('m'), { type: 'Start' });
+    await rt.advance(2_500);
+    assert.equal(rt.get(M.ref('m'))?.data.ticks, 2);
+    await rt.send(M.ref('m'), { type: 'Stop' });
+    assert.deepEqual(rt.timersOf(M.ref('m')), []);
+    await rt.advance(10_000);
+    assert.equal(rt.deadLetters.length, 0, 'no Timeout fired into the halted machine');
   });
 
   it('refuses targets for an event the state does not accept', () => {

@@ -35,7 +35,7 @@ export class TimerStore {
     await client.query(
       `INSERT INTO ${t.inbox} (machine_type, machine_id, event, timer_name)
        SELECT machine_type, machine_id,
-              jsonb_strip_nulls(jsonb_build_object('type', 'Timeout', 'name', name, 'payload', payload)), name
+              jsonb_build_object('type', 'Timeout', 'name', name) || CASE WHEN payload IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('payload', payload) END, name
        FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, payload jsonb)`,
       [rows],
     );

@@ -4,7 +4,8 @@ import { newMachineRow } from '../planning/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import type { MachineStatus } from '../definition/step-executor.js';
 import { planStep } from '../planning/step-planner.js';
-import { compositeKey, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
+import { MachineNotFoundError } from '../core/errors.js';
+import { compositeKey, invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 
 /** A machine as the test runtime holds it. */
 export interface TestMachine<D = unknown> {
@@ -181,6 +182,7 @@ export class TestRuntime {
 
   /** Creates a machine and runs until idle. Idempotent, like the real runtime. */
   async create<E extends RsmEvent>(ref: MachineRef<E, ReplyMap, unknown>, initEvent: NoInfer<EventTo<E>>): Promise<{ created: boolean }> {
+    this.checkCall(ref, initEvent, false);
     const created = this.createMachine(ref, initEvent, undefined);
     await this.runUntilIdle();
     return { created };
@@ -188,12 +190,16 @@ export class TestRuntime {
 
   /** Delivers an event (from `from`, if given) and runs until idle. */
   async send<E extends RsmEvent>(ref: MachineRef<E, ReplyMap, unknown>, event: NoInfer<EventTo<E>>, from?: MachineRef): Promise<void> {
+    // From a machine, an event to a missing machine is dead-lettered by the receiver; from a
+    // caller, it is refused at once, as production refuses it.
+    if (from === undefined) this.checkCall(ref, event, true);
     this.enqueue({ to: ref, event, sender: from, eventId: this.nextId(), attempts: 0 });
     await this.runUntilIdle();
   }
 
   /** Delivers an event and returns the handler's reply, typed as `RsmRuntime.request` types it. */
   async request<E extends RsmEvent, R extends ReplyMap, T extends E['type']>(ref: MachineRef<E, R, unknown>, event: NoInfer<EventTo<E>> & { readonly type: T }): Promise<ReplyOf<R, T>> {
+    this.checkCall(ref, event, true);
     const reply = new Promise<Json | undefined>((resolve, reject) => {
       this.enqueue({ to: ref, event, sender: undefined, eventId: this.nextId(), attempts: 0, reply: { resolve, reject } });
     });
@@ -272,6 +278,19 @@ export class TestRuntime {
     return true;
   }
 
+  /**
+   * What production checks of a caller's call before anything runs: a reference and event it can
+   * take (a TypeError otherwise), a type this runtime owns, and (unless creating) a machine that
+   * exists (MachineNotFoundError).
+   */
+  private checkCall(ref: MachineRef, event: RsmEvent, mustExist: boolean): void {
+    const invalid = invalidIdReason(ref?.id);
+    if (typeof ref?.type !== 'string' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a string'}): ${JSON.stringify(ref).slice(0, 200)}`);
+    if (typeof event?.type !== 'string' || event.type === '') throw new TypeError('not an event: its type must be a non-empty string');
+    if (!this.definitions.has(ref.type)) throw new TypeError(`test runtime owns no machine type ${ref.type}`);
+    if (mustExist && !this.machines.has(machineKey(ref))) throw new MachineNotFoundError(ref);
+  }
+
   private async step(item: Queued): Promise<void> {
     const key = machineKey(item.to);
     const machine = this.machines.get(key);
@@ -340,6 +359,10 @@ export class TestRuntime {
       }
     }
     if (!replied) item.reply?.resolve(undefined);
+    // As production: a halted machine keeps no timer (it could never handle its Timeout).
+    if (machine.status === 'halted') {
+      for (const [key, timer] of this.timers) if (timer.machine.type === machine.type && timer.machine.id === machine.id) this.timers.delete(key);
+    }
   }
 
   private async apply(machine: TestMachine, effect: Effect): Promise<void> {

@@ -624,6 +624,11 @@ export class World {
     const pod = definition === this.definitions.get(machine.type) ? 'new' : 'old';
     const described: string[] = outcome.migratedFrom === undefined ? [] : [`migrated from v${outcome.migratedFrom}`];
     for (const effect of outcome.effects) described.push(this.apply(self, effect, pod));
+    // As production: a halted machine keeps no timer, nor a Timeout already fired.
+    if (machine.status === 'halted') {
+      for (const [key, timer] of this.timers) if (timer.machine.type === self.type && timer.machine.id === self.id) this.timers.delete(key);
+      for (const [name, queue] of this.queues.get(receiver) ?? []) if (name.startsWith('timer:')) queue.length = 0;
+    }
     this.record(receiver, message.event, from, machine.state, 'ok', described.filter((d) => d !== ''), upgrading);
     return 'done';
   }

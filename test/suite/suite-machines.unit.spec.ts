@@ -6,7 +6,7 @@ import { DeliveryRequestMachine } from '../../apps/ingestion/src/requests/delive
 import { DeliverySaga, type SagaData } from '../../apps/workflow/src/saga/delivery-saga.machine.js';
 import { Package } from '../../apps/package/src/packages/package.machine.js';
 import { Fleet, seedNeeded, type FleetData } from '../../apps/drone-scheduler/src/fleet/fleet.machine.js';
-import { Drone } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
+import { Drone, type DroneData } from '../../apps/drone-scheduler/src/drones/drone.machine.js';
 import { Utilization } from '../../apps/drone-scheduler/src/fleet/utilization.machine.js';
 import { Delivery, type DeliveryData } from '../../apps/delivery/src/deliveries/delivery.machine.js';
 
@@ -124,7 +124,7 @@ describe('the suite machines together', () => {
     await rt.send(Drone.ref('drone-1'), { type: 'Dispatch', deliveryId: 'd-old', pickupLocation: 'A', dropOffLocation: 'B' });
     assert.equal(rt.trace.filter((t) => t.event.type === 'DroneEnRoute').length, 1);
     assert.equal(deliveryOf(rt, 'd-old')?.state, 'HeadedToPickup');
-    assert.equal(rt.get(DeliverySaga.ref('d-old'))?.version, 3, 'migrated by its step');
+    assert.equal(rt.get(DeliverySaga.ref('d-old'))?.version, 4, 'migrated by its step');
     // A saga that told the delivery itself ignores a DroneEnRoute (from a drone of the release before).
     rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: { ...sagaOf(rt, 'd-old').data, headedAtDispatch: true } });
     const before = rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length;
@@ -360,6 +360,80 @@ describe('the suite machines together', () => {
     await rt.request(Drone.ref(droneId), { type: 'Status', deliveryId: r.deliveryId, status: 'Delivered' });
     await rt.request(Delivery.ref(r.deliveryId), { type: 'Confirm', confirmationType: 'None' });
     assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
+  });
+
+  it('refuses a cancel that reached the saga before the news of the pickup, and undoes nothing', async () => {
+    const rt = await suite(1);
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Scheduled');
+    const drone = Drone.ref('drone-1');
+    // The drone picked the package up; its DronePickedUp to the saga is still on the way.
+    const flying = rt.get(drone)?.data as DroneData;
+    rt.seed(drone, { state: 'EnRouteToDropoff', data: { ...flying, lastPickupAt: '2026-01-01T00:10:00Z' }, version: 2 });
+    await rt.request(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Cancel' });
+    // The saga asked for the drone first; the drone refused, so nothing else was undone.
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Scheduled');
+    assert.match(sagaOf(rt, r.deliveryId).data.history.at(-1)?.note ?? '', /cancel refused: no drone holds the delivery any more/);
+    assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'HeadedToPickup', 'the delivery was not cancelled');
+    assert.equal(rt.stateOf(Package.ref(r.packageInfo.packageId)), 'Linked', 'the package was not unlinked');
+    // The pickup's news arrives, and the delivery goes on to completion.
+    await rt.send(DeliverySaga.ref(r.deliveryId), { type: 'DronePickedUp', droneId: 'drone-1', at: '2026-01-01T00:10:00Z' }, drone);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Airborne');
+    await rt.request(drone, { type: 'Status', deliveryId: r.deliveryId, status: 'Delivered' });
+    await rt.request(Delivery.ref(r.deliveryId), { type: 'Confirm', confirmationType: 'None' });
+    await rt.request(drone, { type: 'Status', deliveryId: r.deliveryId, status: 'Returned' });
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
+    assert.equal(rt.stateOf(Package.ref(r.packageInfo.packageId)), 'Delivered');
+    assert.deepEqual(fleetOf(rt).idle, ['drone-1']);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('takes the pickup that comes before the drone refuses the release, and ignores the refusal', async () => {
+    const rt = await suite(1);
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    const drone = Drone.ref('drone-1');
+    const saga = DeliverySaga.ref(r.deliveryId);
+    // A cancel waits for the drone's answer; the drone's DronePickedUp comes first (same sender).
+    const waiting = sagaOf(rt, r.deliveryId);
+    rt.seed(saga, { state: 'Cancelling', data: { ...waiting.data, releaseFirst: true, awaiting: ['drone'], reason: 'cancelled by customer' }, version: 4 });
+    rt.seed(drone, { state: 'EnRouteToDropoff', data: { ...(rt.get(drone)?.data as DroneData), lastPickupAt: '2026-01-01T00:10:00Z' }, version: 2 });
+    await rt.send(saga, { type: 'DronePickedUp', droneId: 'drone-1', at: '2026-01-01T00:10:00Z' }, drone);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Airborne');
+    assert.match(sagaOf(rt, r.deliveryId).data.history.at(-1)?.note ?? '', /cancel refused: the package was picked up/);
+    assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'HeadedToDropoff');
+    await rt.send(saga, { type: 'DroneReleased', droneId: null }, drone);
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Airborne', 'the refusal that follows changes nothing');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('forwards a reschedule that reaches the saga while the delivery is being created', async () => {
+    const rt = await suite(1);
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    // As if the delivery's DeliveryCreated were still on its way back: the saga waits in DeliveryPending.
+    const saga = DeliverySaga.ref(r.deliveryId);
+    rt.seed(saga, { state: 'DeliveryPending', data: { ...sagaOf(rt, r.deliveryId).data, history: [] }, version: 4 });
+    rt.seed(Delivery.ref(r.deliveryId), { state: 'Created', data: { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [] } });
+    await rt.send(saga, { type: 'Reschedule', changes: { dropOffLocation: 'Kirkland' } }, DeliveryRequestMachine.ref(r.deliveryId));
+    assert.equal(sagaOf(rt, r.deliveryId).data.request?.dropOffLocation, 'Kirkland');
+    assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'Rescheduled');
+    assert.equal(deliveryOf(rt, r.deliveryId)?.data.request?.dropOffLocation, 'Kirkland', 'the delivery shows where the drone will fly');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it("tells another owner's delivery nothing of a package's deliveries", async () => {
+    const rt = await suite(2);
+    const mine = request();
+    await rt.create(DeliveryRequestMachine.ref(mine.deliveryId), { type: 'Submit', request: mine });
+    assert.equal(rt.stateOf(Package.ref(mine.packageInfo.packageId)), 'Linked');
+    const theirs = request({ ownerId: 'owner-2', packageInfo: { ...mine.packageInfo } });
+    await rt.create(DeliveryRequestMachine.ref(theirs.deliveryId), { type: 'Submit', request: theirs });
+    const saga = sagaOf(rt, theirs.deliveryId);
+    assert.equal(saga.state, 'Failed');
+    assert.match(saga.data.reason ?? '', /belongs to another owner/);
+    assert.doesNotMatch(JSON.stringify(saga.data), new RegExp(mine.deliveryId + '\\b'), 'the other delivery is not named');
   });
 
   it('reschedules a scheduled delivery before the drone leaves', async () => {

@@ -38,6 +38,14 @@ function ownerConflict(data: PackageData, event: { ownerId?: string }): string |
   return 'belongs to another owner';
 }
 
+/**
+ * Refuses a link. Another owner's delivery learns nothing of this package's deliveries: only the
+ * package's owner is told which delivery holds it.
+ */
+function refuseLink(data: PackageData, event: { deliveryId: string; ownerId?: string }, ctx: StepContext<PackageState>, reason: string): void {
+  ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: ownerConflict(data, event) ?? reason });
+}
+
 const acknowledgeUnlink = (_data: PackageData, event: { deliveryId: string }, ctx: StepContext<PackageState>) =>
   ctx.send(sagaRef(event.deliveryId), { type: 'PackageUnlinked', packageId: ctx.self.id });
 
@@ -86,7 +94,7 @@ export const Package = defineMachine<PackageData, PackageEvents, PackageReplies>
           if (event.deliveryId === data.deliveryId) {
             ctx.send(sagaRef(event.deliveryId), { type: 'PackageLinked', packageId: ctx.self.id });
           } else {
-            ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `linked to live delivery ${data.deliveryId}` });
+            refuseLink(data, event, ctx, `linked to live delivery ${data.deliveryId}`);
           }
         },
         Unlink: (data, event, ctx) => {
@@ -108,8 +116,7 @@ export const Package = defineMachine<PackageData, PackageEvents, PackageReplies>
         Delivered: (data, event, ctx) => {
           if (event.deliveryId === data.deliveryId) move(data, ctx, 'Delivered');
         },
-        Link: (data, event, ctx) =>
-          ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `picked up for delivery ${data.deliveryId}` }),
+        Link: (data, event, ctx) => refuseLink(data, event, ctx, `picked up for delivery ${data.deliveryId}`),
         Unlink: acknowledgeUnlink,
       },
       targets: { Delivered: 'Delivered' },
@@ -117,8 +124,7 @@ export const Package = defineMachine<PackageData, PackageEvents, PackageReplies>
     Delivered: {
       on: {
         Register: (_data, _event, ctx) => ctx.reply({ created: false }),
-        Link: (data, event, ctx) =>
-          ctx.send(sagaRef(event.deliveryId), { type: 'PackageRejected', packageId: ctx.self.id, reason: `already delivered by ${data.deliveryId}` }),
+        Link: (data, event, ctx) => refuseLink(data, event, ctx, `already delivered by ${data.deliveryId}`),
         Unlink: acknowledgeUnlink,
       },
     },

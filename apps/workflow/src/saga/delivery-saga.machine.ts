@@ -23,6 +23,11 @@ export interface SagaData {
    * `DroneEnRoute` is then forwarded, as it was.
    */
   headedAtDispatch?: boolean;
+  /**
+   * A cancel after dispatch waits for the drone's release before it undoes anything (v4): the drone
+   * may be picking the package up, and only the drone knows. Set while that answer is awaited.
+   */
+  releaseFirst?: boolean;
   /** The last {@link HISTORY_LIMIT} entries; older ones are counted in `historyDropped`. */
   history: { at: string; state: string; event: string; note?: string }[];
   historyDropped?: number;
@@ -107,6 +112,64 @@ const undoing = {
 
 const cancelBeforePickup = (data: SagaData, event: { source: string }, ctx: StepContext<SagaState>) =>
   compensate(data, ctx, 'Cancel', 'Cancelled', `cancelled by ${event.source}`);
+
+/**
+ * A cancel once the drone is dispatched. The drone may be picking the package up at this moment,
+ * and its news may still be on the way: the saga asks for the drone first (through the Fleet, as
+ * every release), and cancels the delivery and unlinks the package only once the drone has let it
+ * go. A drone that picked the package up refuses, and its `DronePickedUp` comes ahead of that
+ * refusal (one sender, in order): the cancel is then refused, as any cancel after pickup.
+ */
+const cancelDispatched = (data: SagaData, event: { source: string }, ctx: StepContext<SagaState>) => {
+  data.reason = `cancelled by ${event.source}`;
+  data.releaseFirst = true;
+  data.awaiting = ['drone'];
+  ctx.send(fleetRef, { type: 'Release', deliveryId: ctx.self.id });
+  record(data, ctx, 'Cancel', 'Cancelling', data.reason);
+};
+
+/** The drone picked the package up: the delivery and the package hear it, and the saga is Airborne. */
+function pickedUp(data: SagaData, event: { at?: string | undefined }, ctx: StepContext<SagaState>, text?: string): void {
+  // A v1 drone (an old pod in a rolling deploy) sends no time: the saga's own clock stands in.
+  data.pickedUpAt = event.at ?? ctx.now.toISOString();
+  ctx.send(delivery(ctx), { type: 'PickedUp' });
+  ctx.send(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
+  record(data, ctx, 'DronePickedUp', 'Airborne', text);
+}
+
+/** While a cancel after dispatch waits for the drone (see cancelDispatched); otherwise as any undo. */
+const cancelling = {
+  ...undoing,
+  DroneReleased: (data: SagaData, event: { droneId: string | null }, ctx: StepContext<SagaState>) => {
+    if (data.releaseFirst !== true) return acknowledge(data, ctx, 'DroneReleased', 'drone');
+    delete data.releaseFirst;
+    data.awaiting = [];
+    if (event.droneId === null) {
+      // No drone held the delivery any more: it picked the package up, and its news is on the way.
+      data.reason = null;
+      record(data, ctx, 'DroneReleased', 'Scheduled', 'cancel refused: no drone holds the delivery any more (the package was picked up)');
+      return;
+    }
+    if (data.done.delivery) {
+      ctx.send(delivery(ctx), { type: 'Cancel' });
+      data.awaiting.push('delivery');
+    }
+    if (data.done.package) {
+      ctx.send(pkg(data), { type: 'Unlink', deliveryId: ctx.self.id });
+      data.awaiting.push('package');
+    }
+    if (data.awaiting.length === 0) record(data, ctx, 'DroneReleased', 'Cancelled');
+    else note(data, { at: ctx.now.toISOString(), state: 'Cancelling', event: 'DroneReleased', note: `drone ${event.droneId} released` });
+  },
+  DronePickedUp: (data: SagaData, event: { at?: string | undefined }, ctx: StepContext<SagaState>) => {
+    if (data.releaseFirst !== true) return;
+    // The pickup came first: the cancel is refused, and the drone's refusal of the release follows.
+    delete data.releaseFirst;
+    data.awaiting = [];
+    data.reason = null;
+    pickedUp(data, event, ctx, 'cancel refused: the package was picked up');
+  },
+};
 const deadlinePassed = (data: SagaData, event: { name: string }, ctx: StepContext<SagaState>) =>
   compensate(data, ctx, `Timeout(${event.name})`, 'Failed', event.name === 'deadline' ? 'deadline passed before the delivery was scheduled' : 'a step got no answer in time');
 
@@ -115,6 +178,8 @@ const undoneTo = <S extends SagaState>(state: S) => ({ PackageUnlinked: state, D
 
 /** The saga at v2: the same data, without `headedAtDispatch`. */
 export type DeliverySagaV2 = MachineVersion<SagaData, SagaState, SagaEvents>;
+/** The saga at v3: the same data, without `releaseFirst`. */
+export type DeliverySagaV3 = MachineVersion<SagaData, SagaState, SagaEvents>;
 
 /**
  * One delivery's workflow: package, then drone, then delivery, then the flight. Failure after any
@@ -129,9 +194,12 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
   // for it); the version keeps v2 processes off v3 sagas in a rolling deploy, because a v2 process
   // would forward a DroneEnRoute from a drone of the release before a second time, which the
   // delivery, already headed to pickup, does not accept.
-  version: 3,
+  // v4: a cancel after dispatch waits for the drone's release (`releaseFirst`) before it undoes
+  // the delivery and the package. A v3 process would take that release for the last acknowledgement
+  // and end Cancelled with the delivery and the package never undone.
+  version: 4,
   migrations: (current) =>
-    current.from<DeliverySagaV2>(2, { data: (old) => old }).from<VersionOf<typeof DeliverySagaV1>>(1, {
+    current.from<DeliverySagaV3>(3, { data: (old) => old }).from<DeliverySagaV2>(2, { data: (old) => old }).from<VersionOf<typeof DeliverySagaV1>>(1, {
       states: { InFlight: 'Airborne' },
       data: (old) => ({ ...old, pickedUpAt: null, history: old.history.map((h) => (h.state === 'InFlight' ? { ...h, state: 'Airborne' } : h)) }),
     }),
@@ -204,7 +272,12 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
-        Reschedule: (data, event, ctx) => reschedule(data, event.changes, ctx),
+        Reschedule: (data, event, ctx) => {
+          reschedule(data, event.changes, ctx);
+          // The delivery was asked to be created with the request before it: it hears this one too
+          // (after its Create, one sender), or it would show times and places the drone does not fly.
+          ctx.send(delivery(ctx), { type: 'Reschedule', changes: event.changes });
+        },
       },
       targets: { DeliveryCreated: 'Scheduled', Cancel: 'Cancelling', Timeout: 'Compensating' },
     },
@@ -215,13 +288,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         DroneEnRoute: (data, _event, ctx) => {
           if (data.headedAtDispatch !== true) ctx.send(delivery(ctx), { type: 'HeadedToPickup' });
         },
-        DronePickedUp: (data, event, ctx) => {
-          // A v1 drone (an old pod in a rolling deploy) sends no time: the saga's own clock stands in.
-          data.pickedUpAt = event.at ?? ctx.now.toISOString();
-          ctx.send(delivery(ctx), { type: 'PickedUp' });
-          ctx.send(pkg(data), { type: 'PickedUp', deliveryId: ctx.self.id });
-          record(data, ctx, 'DronePickedUp', 'Airborne');
-        },
+        DronePickedUp: (data, event, ctx) => pickedUp(data, event, ctx),
         Reschedule: (data, event, ctx) => {
           if (data.headedAtDispatch === true) {
             // The delivery heard that its drone left in the step that dispatched it, and refuses a
@@ -233,7 +300,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           ctx.send(delivery(ctx), { type: 'Reschedule', changes: event.changes });
           note(data, { at: ctx.now.toISOString(), state: 'Scheduled', event: 'Reschedule' });
         },
-        Cancel: cancelBeforePickup,
+        Cancel: cancelDispatched,
         Timeout: () => undefined,
       },
       targets: { DronePickedUp: 'Airborne', Cancel: 'Cancelling' },
@@ -252,12 +319,14 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
         },
         DroneEnRoute: () => undefined,
         Timeout: () => undefined,
+        // The drone's refusal of a release asked by a cancel that the pickup overtook.
+        DroneReleased: () => undefined,
       },
       targets: { DeliveryCompleted: 'Completed' },
     },
     Compensating: { on: undoing, targets: undoneTo('Failed') },
-    Cancelling: { on: undoing, targets: undoneTo('Cancelled') },
-    Completed: { on: { Cancel: (data, event, ctx) => note(data, { at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined } },
+    Cancelling: { on: cancelling, targets: { ...undoneTo('Cancelled'), DroneReleased: ['Cancelled', 'Scheduled'], DronePickedUp: 'Airborne' } },
+    Completed: { on: { Cancel: (data, event, ctx) => note(data, { at: ctx.now.toISOString(), state: 'Completed', event: 'Cancel', note: `refused: completed (asked by ${event.source})` }), ...late, DeliveryCompleted: () => undefined, DroneReleased: () => undefined } },
     Failed: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
     Cancelled: { on: { Cancel: () => undefined, PackageRejected: () => undefined, ...late } },
   },

@@ -26,4 +26,5 @@ const { snapshot, quiet } = await waitUntilQuiet(urls, Number(o.quietTimeout), {
 if (!quiet) console.error(`the suite was not quiet after ${o.quietTimeout} ms; verifying what is there`);
 const results = checkInvariants(snapshot);
 console.log(o.json === true ? JSON.stringify(results, null, 2) : formatResults(results));
-process.exitCode = results.every((r) => r.ok) ? 0 : 1;
+// A suite that never got quiet fails too: something is stuck, even if every invariant holds so far.
+process.exitCode = quiet && results.every((r) => r.ok) ? 0 : 1;

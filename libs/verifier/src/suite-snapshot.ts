@@ -1,6 +1,6 @@
 import { DEFAULT_PORTS, type ServiceName } from '#contracts';
 
-export interface SagaView { deliveryId: string; state: string; droneId: string | null; packageId: string | null; awaiting: string[]; reason: string | null; history: { state: string; event: string; note?: string; at?: string }[] }
+export interface SagaView { deliveryId: string; state: string; droneId: string | null; packageId: string | null; awaiting: string[]; reason: string | null; history: { state: string; event: string; note?: string; at?: string }[]; historyDropped?: number }
 export interface DeliveryView { id: string; stage: string; droneId: string | null; packageId: string | null; stages: { stage: string; at: string }[] }
 export interface PackageView { id: string; state: string; deliveryId: string | null }
 export interface DroneView { id: string; state: string; deliveryId: string | null; history: { state: string; deliveryId: string | null }[] }

@@ -51,6 +51,8 @@ describe('invariant verifier', () => {
       ['a drone held by a finished delivery', (s) => void Object.assign(s.drones[0] as object, { state: 'Reserved', deliveryId: 'd1' }), 4],
       ['a package linked to a finished delivery', (s) => void Object.assign(s.packages[1] as object, { state: 'Linked', deliveryId: 'd2' }), 5],
       ['two completions', (s) => void (s.deliveries[0] as { stages: { stage: string; at: string }[] }).stages.push({ stage: 'Completed', at: '' }), 6],
+      ['a saga started twice, though its history dropped entries', (s) => void Object.assign(s.sagas[0] as object, { historyDropped: 3, history: [{ state: 'PackagePending', event: 'Start' }, { state: 'PackagePending', event: 'Start' }] }), 6],
+      ['a saga never started', (s) => void Object.assign(s.sagas[0] as object, { history: [] }), 6],
       ['an unexpected dead letter', (s) => void (s.deadLetters.workflow as unknown[]).push({ id: '1', machineType: 'DeliverySaga', machineId: 'd1', reason: 'boom', event: { type: 'X' } }), 7],
     ];
     for (const [name, breakIt, invariant] of cases) {
@@ -58,6 +60,13 @@ describe('invariant verifier', () => {
       breakIt(snapshot);
       assert.ok(failing(snapshot).includes(invariant), `${name} fails invariant ${invariant} (failed: ${failing(snapshot).join(', ') || 'none'})`);
     }
+  });
+
+  it("accepts a saga whose bounded history dropped its Start (a client's refused cancels after the end)", () => {
+    const snapshot = healthy();
+    const refused = Array.from({ length: 50 }, () => ({ state: 'Completed', event: 'Cancel', note: 'refused: completed' }));
+    Object.assign(snapshot.sagas[0] as object, { history: refused, historyDropped: 4 });
+    assert.deepEqual(failing(snapshot), []);
   });
 
   it('accepts dead letters the run injected on purpose', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { defineMachine, MachineNotFoundError, parseRsmOptions, RsmConfigError, RsmRuntime } from '#rsm';
+import { defineMachine, MachineNotFoundError, parseRsmOptions, RsmConfigError, RsmRuntime, type Json } from '#rsm';
 import { TestRequestError, TestRuntime } from '#rsm/testing';
 import { Counter, Sender } from './fixtures/machines.js';
 
@@ -197,6 +197,33 @@ describe('in-memory test runtime', () => {
     // From a machine, it is the receiver that dead-letters it.
     await rt.send(Counter.ref('nobody'), { type: 'Add', n: 1 } as never, { type: 'Sender', id: 's' });
     assert.match(rt.deadLetters[0]?.reason ?? '', /no machine Counter\/nobody/);
+  });
+
+  it('delivers events as the database gives them back: a Date is a string, an undefined field is gone', async () => {
+    type Events = { type: 'Go' } | { type: 'At'; at: unknown; gone?: unknown } | { type: 'Timeout'; name: string; payload?: unknown };
+    const Clock = defineMachine<{ seen: string[] }, Events>()({
+      type: 'Clock',
+      initial: 'A',
+      initialData: () => ({ seen: [] }),
+      states: {
+        A: {
+          on: {
+            Go: (_d, _e, ctx) => {
+              ctx.send({ type: 'Clock', id: 'b' }, { type: 'At', at: new Date(0), gone: undefined });
+              ctx.startTimer('t', 10, { payload: { when: new Date(0) } as unknown as Json });
+            },
+            At: (d, e) => void d.seen.push(`${typeof e.at} ${'gone' in e}`),
+            Timeout: (d, e) => void d.seen.push(`timeout ${typeof (e.payload as { when: unknown }).when}`),
+          },
+        },
+      },
+    });
+    const rt = new TestRuntime([Clock]);
+    await rt.create(Clock.ref('b'), { type: 'Go' });
+    await rt.create(Clock.ref('a'), { type: 'Go' });
+    await rt.advance(100);
+    assert.deepEqual(rt.get(Clock.ref('b'))?.data.seen.slice(0, 2), ['string false', 'string false']);
+    assert.ok(rt.get(Clock.ref('a'))?.data.seen.includes('timeout string'), JSON.stringify(rt.get(Clock.ref('a'))?.data));
   });
 
   it('drops the timers of a machine that halts, as production does', async () => {

@@ -43,3 +43,18 @@ export function copyJson<T>(value: T): T {
   const text = typeof value === 'object' && value !== null ? texts.get(value) : undefined;
   return text !== undefined ? (JSON.parse(text) as T) : structuredClone(value);
 }
+
+/**
+ * A value as it comes back from the database: production keeps events, timer payloads and
+ * activity outputs as JSON, so a Date arrives as a string, a Map as {}, an undefined field not at
+ * all. The in-memory runtimes pass what they deliver through it. What JSON cannot hold is left as
+ * it is, for the step to refuse as production does.
+ */
+export function asStored<T>(value: T): T {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? value : (JSON.parse(text) as T);
+  } catch {
+    return value;
+  }
+}

@@ -5,6 +5,7 @@ import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import type { MachineStatus } from '../definition/step-executor.js';
 import { planStep } from '../planning/step-planner.js';
 import { MachineNotFoundError } from '../core/errors.js';
+import { asStored } from '../definition/json-text.js';
 import { compositeKey, invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 
 /** A machine as the test runtime holds it. */
@@ -264,7 +265,7 @@ export class TestRuntime {
   }
 
   private enqueue(item: Queued): void {
-    this.queue.push(item);
+    this.queue.push({ ...item, event: asStored(item.event) });
   }
 
   private createMachine(ref: MachineRef, initEvent: RsmEvent, sender: MachineRef | undefined): boolean {
@@ -439,3 +440,4 @@ export class TestRuntime {
     return true;
   }
 }
+

@@ -1,4 +1,5 @@
 import type { Effect } from '../../definition/effects.js';
+import { asStored } from '../../definition/json-text.js';
 import type { AnyMachineDefinition } from '../../definition/machine-definition.js';
 import type { MachineStatus } from '../../definition/step-executor.js';
 import { compositeKey, machineKey, type Json, type MachineRef, type RsmEvent } from '../../definition/types.js';
@@ -422,7 +423,9 @@ export class World {
     return true;
   }
 
-  private enqueue(receiver: string, pair: string, message: Message): void {
+  private enqueue(receiver: string, pair: string, stored: Message): void {
+    // As the database gives it back (see asStored).
+    const message = { ...stored, event: asStored(stored.event) };
     let pairs = this.queues.get(receiver);
     if (pairs === undefined) {
       pairs = new Map();

@@ -130,10 +130,17 @@ export function checkInvariants(s: SuiteSnapshot, options: VerifyOptions = {}): 
         problems.push(`package ${p.id} ${p.state} to ${p.deliveryId ?? 'nothing'}, which is not live`);
       }
     }
+    // Once the system is quiet no saga is live: a package two deliveries both took shows only in
+    // the completed ones (a delivered package refuses every later link).
+    const packages = new Map(s.packages.map((p) => [p.id, p]));
+    const completedByPackage = new Map<string, string[]>();
     for (const saga of s.sagas.filter((x) => x.state === 'Completed' && x.packageId !== null)) {
-      const p = s.packages.find((x) => x.id === saga.packageId);
-      if (p?.state !== 'Delivered') problems.push(`completed ${saga.deliveryId}: package ${saga.packageId} is ${p?.state ?? 'missing'}`);
+      const packageId = saga.packageId as string;
+      const p = packages.get(packageId);
+      if (p?.state !== 'Delivered') problems.push(`completed ${saga.deliveryId}: package ${packageId} is ${p?.state ?? 'missing'}`);
+      completedByPackage.set(packageId, [...(completedByPackage.get(packageId) ?? []), saga.deliveryId]);
     }
+    for (const [packageId, completed] of completedByPackage) if (completed.length > 1) problems.push(`package ${packageId} delivered by ${completed.length} deliveries: ${completed.join(', ')}`);
     results.push(result(5, 'packages: one per packageId, linked to at most one live delivery', problems, { packages: s.packages.length }));
   }
 

@@ -53,6 +53,7 @@ describe('invariant verifier', () => {
       ['two completions', (s) => void (s.deliveries[0] as { stages: { stage: string; at: string }[] }).stages.push({ stage: 'Completed', at: '' }), 6],
       ['a saga started twice, though its history dropped entries', (s) => void Object.assign(s.sagas[0] as object, { historyDropped: 3, history: [{ state: 'PackagePending', event: 'Start' }, { state: 'PackagePending', event: 'Start' }] }), 6],
       ['a saga never started', (s) => void Object.assign(s.sagas[0] as object, { history: [] }), 6],
+      ['one package delivered by two deliveries', (s) => void s.sagas.push({ ...(s.sagas[0] as SuiteSnapshot['sagas'][number]), deliveryId: 'd9' }), 5],
       ['an unexpected dead letter', (s) => void (s.deadLetters.workflow as unknown[]).push({ id: '1', machineType: 'DeliverySaga', machineId: 'd1', reason: 'boom', event: { type: 'X' } }), 7],
     ];
     for (const [name, breakIt, invariant] of cases) {

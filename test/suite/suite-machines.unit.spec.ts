@@ -423,6 +423,30 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it("keeps a workflow's booking and a REST booking of the same delivery id apart", async () => {
+    const rt = await suite(2);
+    // A REST booking may not take over a workflow's booking (it would silence the drone towards the saga).
+    const mine = request();
+    await rt.create(DeliveryRequestMachine.ref(mine.deliveryId), { type: 'Submit', request: mine });
+    assert.equal(sagaOf(rt, mine.deliveryId).state, 'Scheduled');
+    const hijack = await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: mine.deliveryId, ownerId: 'someone', viaSaga: false });
+    assert.match((hijack as { conflict?: string }).conflict ?? '', /booked by its workflow/);
+    assert.equal(Object.hasOwn(fleetOf(rt).requests, mine.deliveryId), false, 'still a workflow booking');
+
+    // A service booked an id over REST before a customer used it for a delivery: the saga gets no
+    // drone, fails at its deadline, and its compensation leaves the REST booking alone.
+    const taken = request({ deadline: '2026-01-01T00:30:00Z' });
+    const booked = await rt.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId: taken.deliveryId, ownerId: 'service-owner', viaSaga: false });
+    const restDrone = (booked as { droneId: string }).droneId;
+    await rt.create(DeliveryRequestMachine.ref(taken.deliveryId), { type: 'Submit', request: taken });
+    assert.equal(sagaOf(rt, taken.deliveryId).state, 'DronePending');
+    await rt.advance(2 * 3_600_000);
+    assert.equal(sagaOf(rt, taken.deliveryId).state, 'Failed', 'terminal, not stranded');
+    assert.equal(rt.stateOf(Drone.ref(restDrone)), 'Reserved', "the REST booking's drone was not released by the saga");
+    assert.equal(fleetOf(rt).assignments[taken.deliveryId], restDrone);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it("tells another owner's delivery nothing of a package's deliveries", async () => {
     const rt = await suite(2);
     const mine = request();

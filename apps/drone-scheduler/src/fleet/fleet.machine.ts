@@ -50,8 +50,11 @@ export function seedNeeded(fleet: FleetData | undefined, fleetSize: number, watc
   return fleet === undefined || fleet.fleetSize < fleetSize || fleet.watchdogMs !== watchdogMs;
 }
 
-/** What `AssignDrone` answers its caller. */
-export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string };
+/**
+ * What `AssignDrone` answers its caller: the drone (null while queued), `refused` when too many
+ * REST bookings are held, `conflict` when the delivery id is a workflow's booking.
+ */
+export type AssignAnswer = { droneId: string | null; queued: boolean } | { refused: string } | { conflict: string };
 
 /**
  * What `Release` answers a caller over REST: released (the drone, or null when nothing was held),
@@ -156,6 +159,14 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
           reportBacklog(data, ctx);
         },
         AssignDrone: (data, event, ctx) => {
+          // Bookings are keyed by delivery id, which clients choose. A workflow's booking (waiting,
+          // or assigned: its entry then left `requests`) is not taken over by a REST booking, which
+          // would turn it into one: the drone would no longer tell the saga anything.
+          const booked = ownGet(data.requests, event.deliveryId);
+          if (!event.viaSaga && (booked?.viaSaga === true || (booked === undefined && ownHas(data.assignments, event.deliveryId)))) {
+            reportBacklog(data, ctx);
+            return ctx.reply({ conflict: `delivery ${event.deliveryId} is booked by its workflow` } satisfies AssignAnswer);
+          }
           if (!event.viaSaga && !ownHas(data.requests, event.deliveryId)) {
             const restBookings = Object.values(data.requests).filter((r) => !r.viaSaga).length;
             if (restBookings >= MAX_REST_BOOKINGS) {
@@ -180,6 +191,13 @@ export const Fleet = defineMachine<FleetData, FleetEvents, FleetReplies>()({
             if (ownGet(data.requests, event.deliveryId)?.viaSaga === true) {
               return ctx.reply({ refused: `delivery ${event.deliveryId} waits for a drone for its workflow, which alone releases it` } satisfies ReleaseAnswer);
             }
+          }
+          // A saga never releases a REST booking that holds its delivery id (a service booked that
+          // id before the saga asked, so the saga never got a drone): it hears that nothing was held.
+          if (sagaWaits && ownGet(data.requests, event.deliveryId)?.viaSaga === false) {
+            ctx.send(sagaRef(event.deliveryId), { type: 'DroneReleased', droneId: null });
+            ctx.reply({ released: null } satisfies ReleaseAnswer);
+            return reportBacklog(data, ctx);
           }
           data.waiting = data.waiting.filter((id) => id !== event.deliveryId);
           ownDelete(data.requests, event.deliveryId);

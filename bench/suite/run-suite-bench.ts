@@ -162,7 +162,7 @@ try {
   // 4. The seven invariants over everything this run sent.
   const { snapshot, quiet } = await waitUntilQuiet(urls, 180_000, { operatorKey: keys.operatorKey });
   const ours = new Set(snapshot.requests.map((r) => r.deliveryId).filter((id) => accepted.has(id) || !id.startsWith(`bench-${stamp}-`)));
-  const invariants = checkInvariants(snapshot, { accepted: ours });
+  const invariants = checkInvariants(snapshot, { accepted: ours, unconfirmed: (id) => id.startsWith(`bench-${stamp}-`) && !accepted.has(id) });
   verdict = quiet && invariants.every((r) => r.ok) ? 'PASS' : `FAIL: ${invariants.filter((r) => !r.ok).map((r) => `${r.id}. ${r.name}`).join(', ') || 'not quiet'}`;
 } finally {
   await probe.close();

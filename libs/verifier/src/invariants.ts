@@ -14,6 +14,11 @@ export interface InvariantResult {
 export interface VerifyOptions {
   /** Delivery ids the load driver saw accepted (202); when given, sagas must match them exactly. */
   readonly accepted?: ReadonlySet<string>;
+  /**
+   * Delivery ids a client sent but got no answer for (it gave up after a timeout or a lost
+   * connection): the request may have committed, so a saga for one is allowed, not required.
+   */
+  readonly unconfirmed?: (deliveryId: string) => boolean;
   /** Dead letters the run injected on purpose (poison input). */
   readonly expectedDeadLetter?: (letter: DeadLetterView, service: string) => boolean;
 }
@@ -42,13 +47,18 @@ export function checkInvariants(s: SuiteSnapshot, options: VerifyOptions = {}): 
     const accepted = options.accepted ?? requests;
     for (const id of accepted) if (!sagas.has(id)) problems.push(`accepted ${id} has no saga`);
     for (const id of requests) if (!sagas.has(id)) problems.push(`request ${id} has no saga`);
+    let unconfirmed = 0;
     for (const saga of s.sagas) {
-      if (!accepted.has(saga.deliveryId)) problems.push(`saga ${saga.deliveryId} without a 202`);
+      if (!accepted.has(saga.deliveryId)) {
+        if (options.unconfirmed?.(saga.deliveryId) === true) unconfirmed += 1;
+        else problems.push(`saga ${saga.deliveryId} without a 202`);
+      }
       if (!terminal.has(saga.state)) problems.push(`saga ${saga.deliveryId} is still ${saga.state}`);
     }
     const by = (state: string) => s.sagas.filter((x) => x.state === state).length;
-    const counts = { accepted: accepted.size, sagas: s.sagas.length, completed: by('Completed'), cancelled: by('Cancelled'), failed: by('Failed') };
-    if (counts.completed + counts.cancelled + counts.failed !== counts.accepted) problems.push(`accepted ${counts.accepted} != completed + cancelled + failed ${counts.completed + counts.cancelled + counts.failed}`);
+    const counts = { accepted: accepted.size, unconfirmed, sagas: s.sagas.length, completed: by('Completed'), cancelled: by('Cancelled'), failed: by('Failed') };
+    const ended = counts.completed + counts.cancelled + counts.failed;
+    if (ended !== counts.accepted + unconfirmed) problems.push(`accepted ${counts.accepted}${unconfirmed > 0 ? ` + ${unconfirmed} committed without an answer` : ''} != completed + cancelled + failed ${ended}`);
     results.push(result(1, 'conservation: every 202 has one saga, and every saga is terminal', problems, counts));
   }
 

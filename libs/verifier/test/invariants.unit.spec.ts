@@ -70,6 +70,17 @@ describe('invariant verifier', () => {
     assert.deepEqual(failing(snapshot), []);
   });
 
+  it('allows, without requiring, a saga for a request whose answer the client never got', () => {
+    const snapshot = healthy();
+    snapshot.sagas.push({ ...(snapshot.sagas[0] as SuiteSnapshot['sagas'][number]), deliveryId: 'lost-202', packageId: 'p3' });
+    snapshot.packages.push({ id: 'p3', state: 'Delivered', deliveryId: 'lost-202' });
+    snapshot.deliveries.push({ ...(snapshot.deliveries[0] as SuiteSnapshot['deliveries'][number]), id: 'lost-202', packageId: 'p3' });
+    const accepted = new Set(['d1', 'd2']);
+    assert.ok(checkInvariants(snapshot, { accepted }).some((r) => r.id === 1 && !r.ok), 'without the option: a saga without a 202');
+    const results = checkInvariants(snapshot, { accepted, unconfirmed: (id) => id === 'lost-202' || id === 'never-committed' });
+    assert.deepEqual(results.filter((r) => !r.ok).map((r) => `${r.id}: ${r.problems.join('; ')}`), []);
+  });
+
   it('accepts dead letters the run injected on purpose', () => {
     const snapshot = healthy();
     (snapshot.deadLetters.workflow as unknown[]).push({ id: '1', machineType: 'DeliverySaga', machineId: 'd1', reason: 'poison', event: { type: 'Poison' } });

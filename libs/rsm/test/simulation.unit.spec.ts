@@ -44,7 +44,35 @@ const Waiter = defineMachine<object, { type: 'Ask' } | { type: 'Answer' }>()({
   states: { Idle: { on: { Ask: (_d, _e, ctx) => ctx.goto('Waiting') }, targets: { Ask: 'Waiting' } }, Waiting: { on: { Answer: (_d, _e, ctx) => ctx.goto('Done') }, targets: { Answer: 'Done' } }, Done: {} },
 });
 
+/** Halts on its second beat, leaving its periodic timer behind: production deletes it with the halt. */
+const Beat = defineMachine<{ beats: number }, { type: 'Start' } | { type: 'Timeout'; name: string }>()({
+  type: 'Beat',
+  initial: 'On',
+  initialData: () => ({ beats: 0 }),
+  states: {
+    On: {
+      on: {
+        Start: (_d, _e, ctx) => ctx.startTimer('tick', 1_000, { periodMs: 1_000 }),
+        Timeout: (d, _e, ctx) => {
+          d.beats += 1;
+          if (d.beats === 2) ctx.halt();
+        },
+      },
+    },
+  },
+});
+
 describe('systematic testing simulator', () => {
+  it('drops the timers of a machine that halts, as production does: no Timeout into a halted machine', async () => {
+    const setup: SimulationSetup = {
+      machines: [Beat],
+      init: (env) => env.create(Beat.ref('b'), { type: 'Start' }),
+      monitors: [{ name: 'no dead letters', safety: (w) => (w.deadLetters.length > 0 ? `dead letter: ${w.deadLetters[0]?.reason ?? ''}` : undefined) }],
+    };
+    const report = await assertExplore(setup, { runs: 20, seed: 3 });
+    assert.equal(report.runs, 20);
+  });
+
   it('keeps exactly-once FIFO delivery, timers and activities through crashes and duplicates', async () => {
     const report = await assertExplore(pings, { runs: 300, seed: 7, crashProbability: 0.2, duplicateProbability: 0.3 });
     assert.equal(report.runs, 300);

@@ -62,29 +62,30 @@ function record(data: SagaData, ctx: StepContext<SagaState>, event: string, stat
   ctx.goto(state);
 }
 
+type Step = 'package' | 'drone' | 'delivery';
+
+/** Sends the command that undoes each of `steps` the saga did, in the order given, and awaits its acknowledgement. */
+function undo(data: SagaData, ctx: StepContext<SagaState>, steps: readonly Step[]): void {
+  for (const step of steps) {
+    if (step === 'delivery' && data.done.delivery) ctx.send(delivery(ctx), { type: 'Cancel' });
+    else if (step === 'drone' && data.done.drone) ctx.send(fleetRef, { type: 'Release', deliveryId: ctx.self.id });
+    else if (step === 'package' && data.done.package) ctx.send(pkg(data), { type: 'Unlink', deliveryId: ctx.self.id });
+    else continue;
+    data.awaiting.push(step);
+  }
+}
+
 /** Undoes the done steps in reverse order; the saga ends in `target` once every undo is acknowledged. */
 function compensate(data: SagaData, ctx: StepContext<SagaState>, event: string, target: 'Failed' | 'Cancelled', reason: string): void {
   data.reason = reason;
   ctx.cancelTimer('deadline');
   ctx.cancelTimer('step');
-  const d = data;
-  if (d.done.delivery) {
-    ctx.send(delivery(ctx), { type: 'Cancel' });
-    d.awaiting.push('delivery');
-  }
-  if (d.done.drone) {
-    ctx.send(fleetRef, { type: 'Release', deliveryId: ctx.self.id });
-    d.awaiting.push('drone');
-  }
-  if (d.done.package) {
-    ctx.send(pkg(d), { type: 'Unlink', deliveryId: ctx.self.id });
-    d.awaiting.push('package');
-  }
-  if (d.awaiting.length === 0) record(d, ctx, event, target, reason);
-  else record(d, ctx, event, target === 'Failed' ? 'Compensating' : 'Cancelling', reason);
+  undo(data, ctx, ['delivery', 'drone', 'package']);
+  if (data.awaiting.length === 0) record(data, ctx, event, target, reason);
+  else record(data, ctx, event, target === 'Failed' ? 'Compensating' : 'Cancelling', reason);
 }
 
-function acknowledge(data: SagaData, ctx: StepContext<SagaState>, event: string, what: 'package' | 'drone' | 'delivery'): void {
+function acknowledge(data: SagaData, ctx: StepContext<SagaState>, event: string, what: Step): void {
   data.awaiting = data.awaiting.filter((w) => w !== what);
   if (data.awaiting.length === 0) record(data, ctx, event, ctx.state === 'Compensating' ? 'Failed' : 'Cancelled');
 }
@@ -150,14 +151,7 @@ const cancelling = {
       record(data, ctx, 'DroneReleased', 'Scheduled', 'cancel refused: no drone holds the delivery any more (the package was picked up)');
       return;
     }
-    if (data.done.delivery) {
-      ctx.send(delivery(ctx), { type: 'Cancel' });
-      data.awaiting.push('delivery');
-    }
-    if (data.done.package) {
-      ctx.send(pkg(data), { type: 'Unlink', deliveryId: ctx.self.id });
-      data.awaiting.push('package');
-    }
+    undo(data, ctx, ['delivery', 'package']);
     if (data.awaiting.length === 0) record(data, ctx, 'DroneReleased', 'Cancelled');
     else note(data, { at: ctx.now.toISOString(), state: 'Cancelling', event: 'DroneReleased', note: `drone ${event.droneId} released` });
   },

@@ -6,9 +6,18 @@ import Table from 'cli-table3';
  */
 export function cell(value: unknown, max = 60): string {
   const text = value === null || value === undefined ? '-' : value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : JSON.stringify(value);
-  // eslint-disable-next-line no-control-regex
-  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const safe = escapeControls(text, false);
   return safe.length > max ? `${safe.slice(0, max - 1)}…` : safe;
+}
+
+/**
+ * `text` with control characters shown as `\uXXXX` (and the line separators U+2028, U+2029): safe
+ * to print to a terminal. With `keepLayout`, newline and tab stay as they are.
+ */
+export function escapeControls(text: string, keepLayout: boolean): string {
+  // eslint-disable-next-line no-control-regex
+  const controls = keepLayout ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g : /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+  return text.replace(controls, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A borderless table, columns two spaces apart, no colours: it reads in a terminal and greps in a pipe. */

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AdminClient, CliError, connection } from './admin-client.js';
 import type { CliEnvironment } from './config.js';
-import { cell, fields, prettyJson, table } from './format.js';
+import { cell, escapeControls, fields, prettyJson, table } from './format.js';
 
 /** Where the CLI writes and whom it asks; tests pass their own. */
 export interface CliIo {
@@ -86,9 +86,9 @@ export async function runCli(argv: readonly string[], env: CliEnvironment, termi
   // (an escape sequence in an error message or an id could rewrite what a confirmation shows).
   const io: CliIo = {
     ...terminal,
-    out: (text) => terminal.out(terminalSafe(text)),
-    err: (text) => terminal.err(terminalSafe(text)),
-    ...(terminal.confirm === undefined ? {} : { confirm: (question: string) => (terminal.confirm as (q: string) => Promise<boolean>)(terminalSafe(question)) }),
+    out: (text) => terminal.out(escapeControls(text, true)),
+    err: (text) => terminal.err(escapeControls(text, true)),
+    ...(terminal.confirm === undefined ? {} : { confirm: (question: string) => (terminal.confirm as (q: string) => Promise<boolean>)(escapeControls(question, true)) }),
   };
   const program = buildProgram(env, io);
   try {
@@ -408,8 +408,3 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
   return program;
 }
 
-/** `text` with every control character but newline and tab shown as `\uXXXX`: safe to print to a terminal. */
-export function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}

@@ -688,10 +688,7 @@ export class RsmRuntime {
    * const gap = await rsm.gapOf({ type: 'Saga', id: 's1' }, { type: 'Fleet', id: 'f1' });
    */
   async gapOf(sender: MachineRef, receiver: MachineRef): Promise<GapView | undefined> {
-    for (const ref of [sender, receiver]) {
-      const invalid = invalidIdReason(ref?.id);
-      if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
-    }
+    checkPair(sender, receiver);
     const [gap] = await this.timed('gaps', () => this.admin.gaps(0, 1, { sender: machineKey(sender), receiver: machineKey(receiver) }));
     // A first waiting message that is next in line is being released, not waiting for a gap.
     return gap !== undefined && gap.nextBuffered > gap.missingFrom ? gap : undefined;
@@ -715,10 +712,7 @@ export class RsmRuntime {
    * if (gap) await rsm.skipGap(gap.sender, gap.receiver, { by: 'alice', reason: 'outbox row lost in restore', gap: { epoch: gap.epoch, fromSeq: gap.missingFrom, toSeq: gap.nextBuffered - 1 } });
    */
   async skipGap(sender: MachineRef, receiver: MachineRef, record: { by: string; reason: string; gap?: GapNumbers }, audit?: AdminActor): Promise<GapSkip | undefined> {
-    for (const ref of [sender, receiver]) {
-      const invalid = invalidIdReason(ref?.id);
-      if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
-    }
+    checkPair(sender, receiver);
     for (const [name, value] of [['by', record.by], ['reason', record.reason]] as const) {
       if (typeof value !== 'string' || value.trim() === '' || value.length > 1_000) throw new TypeError(`skipGap needs a ${name} of 1-1000 characters`);
     }
@@ -1138,4 +1132,12 @@ function summarizeVersions(definitions: readonly AnyMachineDefinition[], stored:
       stored: [...versions].sort(([a], [b]) => a - b).map(([version, counts]) => ({ version, ...counts, handling: handling(version) })),
     };
   });
+}
+
+/** Throws a TypeError unless both ends of a sender/receiver pair are machine references. */
+function checkPair(sender: MachineRef, receiver: MachineRef): void {
+  for (const ref of [sender, receiver]) {
+    const invalid = invalidIdReason(ref?.id);
+    if (typeof ref?.type !== 'string' || ref.type === '' || invalid !== undefined) throw new TypeError(`not a machine reference (${invalid ?? 'the type must be a non-empty string'})`);
+  }
 }

@@ -423,6 +423,50 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('sends a reschedule asked over the delivery API through the request and the saga, so the drone flies it', async () => {
+    const rt = await suite(1);
+    const r = request({ pickupTime: '2026-01-01T00:30:00Z', deadline: '2026-01-01T02:00:00Z' });
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    // The delivery exists and the saga has not heard so yet: the only window a reschedule fits.
+    const saga = DeliverySaga.ref(r.deliveryId);
+    rt.seed(saga, { state: 'DeliveryPending', data: { ...sagaOf(rt, r.deliveryId).data, history: [] }, version: 4 });
+    const created = { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [{ stage: 'Created' as const, at: rt.now.toISOString() }] };
+    rt.seed(Delivery.ref(r.deliveryId), { state: 'Created', data: created });
+    const delivery = Delivery.ref(r.deliveryId);
+    // Times that do not fit the delivery's request are refused at once, naming the field, and go nowhere.
+    const invalid = await rt.request(delivery, { type: 'RequestReschedule', changes: { deadline: '2026-01-01T00:20:00Z' } });
+    assert.deepEqual(invalid, { refused: 'deadline: not after pickupTime', kind: 'invalid', fields: [{ path: 'deadline', message: 'not after pickupTime' }] });
+    assert.equal((rt.get(DeliveryRequestMachine.ref(r.deliveryId))?.data as { reschedules: number }).reschedules, 0);
+    assert.deepEqual(await rt.request(delivery, { type: 'RequestReschedule', changes: { dropOffLocation: 'Kirkland' } }), { stage: 'Created', rescheduling: true });
+    assert.equal((rt.get(DeliveryRequestMachine.ref(r.deliveryId))?.data as { request: DeliveryRequest }).request.dropOffLocation, 'Kirkland', 'the request holds it');
+    assert.equal(sagaOf(rt, r.deliveryId).data.request?.dropOffLocation, 'Kirkland', 'the saga holds it');
+    assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'Rescheduled', 'the saga rescheduled the delivery');
+    assert.equal(deliveryOf(rt, r.deliveryId)?.data.request?.dropOffLocation, 'Kirkland');
+    // The drone is dispatched with the new drop-off once the saga hears the delivery exists.
+    await rt.send(saga, { type: 'DeliveryCreated' }, delivery);
+    const dispatch = rt.trace.findLast((t) => t.event.type === 'Dispatch' && (t.event as { deliveryId?: string }).deliveryId === r.deliveryId)?.event as { dropOffLocation: string } | undefined;
+    assert.equal(dispatch?.dropOffLocation, 'Kirkland', 'the drone flies the reschedule');
+    // Once the drone is on its way, the delivery refuses at once (409 over REST) and forwards nothing.
+    assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'HeadedToPickup');
+    assert.deepEqual(await rt.request(delivery, { type: 'RequestReschedule', changes: { dropOffLocation: 'Redmond' } }), { refused: 'the drone is already headed to pickup', kind: 'conflict' });
+    assert.equal((rt.get(DeliveryRequestMachine.ref(r.deliveryId))?.data as { reschedules: number }).reschedules, 1);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('records a reschedule forwarded by the delivery that an earlier one made invalid', async () => {
+    const rt = await suite(0);
+    const r = request({ pickupTime: '2026-01-01T00:01:00Z', deadline: '2026-01-01T00:10:00Z' });
+    const ref = DeliveryRequestMachine.ref(r.deliveryId);
+    await rt.create(ref, { type: 'Submit', request: r });
+    await rt.request(ref, { type: 'Reschedule', changes: { pickupTime: '2026-01-01T05:00:00Z', deadline: '2026-01-01T06:00:00Z' } });
+    // Checked by the delivery against its copy, which the first had not reached yet: sent, not asked.
+    await rt.send(ref, { type: 'Reschedule', changes: { deadline: '2026-01-01T02:00:00Z' } }, Delivery.ref(r.deliveryId));
+    const stored = rt.get(ref)?.data as { request: DeliveryRequest; reschedules: number; refused?: string[] };
+    assert.deepEqual([stored.request.deadline, stored.reschedules], ['2026-01-01T06:00:00Z', 1], 'nothing changed');
+    assert.match(stored.refused?.[0] ?? '', /^Reschedule at .*: deadline not after pickupTime$/);
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it("keeps a workflow's booking and a REST booking of the same delivery id apart", async () => {
     const rt = await suite(2);
     // A REST booking may not take over a workflow's booking (it would silence the drone towards the saga).

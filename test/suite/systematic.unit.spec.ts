@@ -72,6 +72,21 @@ const monitors: Monitor[] = [
       return undefined;
     },
   },
+  {
+    // The route that once rescheduled the Delivery alone showed the customer a drop-off the drone never flew to.
+    name: 'a delivery under way shows where its drone flies',
+    safety: (w) => {
+      for (const d of w.ofType('Delivery')) {
+        if (!['HeadedToPickup', 'HeadedToDropoff', 'Completed'].includes(d.state)) continue;
+        const flown = (w.get('DeliverySaga', d.id)?.data as SagaData | undefined)?.request;
+        const shown = (d.data as DeliveryData).request;
+        if (flown?.pickupLocation !== shown?.pickupLocation || flown?.dropOffLocation !== shown?.dropOffLocation) {
+          return `delivery ${d.id} (${d.state}) shows ${shown?.pickupLocation} -> ${shown?.dropOffLocation}, its saga flies ${flown?.pickupLocation} -> ${flown?.dropOffLocation}`;
+        }
+      }
+      return undefined;
+    },
+  },
   { name: 'nothing silent: no dead letters', safety: (w) => (w.deadLetters[0] ? `${w.deadLetters[0].machine}: ${w.deadLetters[0].reason}` : undefined) },
   {
     name: 'every saga ends, agreeing with its delivery, with no drone left held',
@@ -117,8 +132,8 @@ function client(id: string, packageId: string) {
         // A repeated POST: the controller's create finds the request, then checks it is the same one.
         { name: 'submit again', request: envRequest(req, { type: 'Check', fingerprint: fingerprint(body) }) },
         { name: 'reschedule', request: envRequest(req, { type: 'Reschedule', changes: { dropOffLocation: 'C' } }) },
-        // PATCH /api/deliveries/:id: straight to the Delivery, which takes it until the drone is dispatched.
-        { name: 'reschedule over the delivery API', when: deliveryExists, request: envRequest(Delivery.ref(id), { type: 'Reschedule', changes: { dropOffLocation: 'E' } }) },
+        // PATCH /api/deliveries/:id: checked by the Delivery until the drone is dispatched, then forwarded through the request and the saga.
+        { name: 'reschedule over the delivery API', when: deliveryExists, request: envRequest(Delivery.ref(id), { type: 'RequestReschedule', changes: { dropOffLocation: 'E' } }) },
         { name: 'update the package', when: (w) => w.get('Package', packageId) !== undefined, request: envRequest(Package.ref(packageId), { type: 'Update', changes: { tag: `by ${id}` } }) },
         { name: 'ask to be notified', when: deliveryExists, request: envRequest(Delivery.ref(id), { type: 'NotifyMe', url: `https://client.example/${id}` }) },
         { name: 'wait for the drone', next: 'Waiting' },
@@ -289,9 +304,11 @@ const NEVER_REACHED_BY_SCRIPTS: [string, string, string][] = [
   ['DeliverySaga', 'Scheduled', 'Reschedule'], // a reschedule after dispatch, forwarded to the Delivery
   ['DeliverySaga', 'Airborne', 'Reschedule'], // a reschedule after pickup, refused
   ['DeliverySaga', 'Cancelled', 'Cancel'], // a cancel repeated after the undo finished
-  ['Delivery', 'HeadedToPickup', 'Reschedule'], // a reschedule that arrives once the drone has left
+  ['Delivery', 'HeadedToPickup', 'RequestReschedule'], // a reschedule over the delivery API once the drone has left
+  // (The saga's forwarded Reschedule never finds a delivery HeadedToPickup: the saga sends both, in
+  // that order, so it is answered in Created or Rescheduled.)
   ['Delivery', 'HeadedToPickup', 'RequestCancel'], // a late cancel over the delivery API
-  ['Delivery', 'Rescheduled', 'HeadedToPickup'], // a dispatch after a reschedule over the delivery API
+  ['Delivery', 'Rescheduled', 'HeadedToPickup'], // a dispatch after a reschedule the saga forwarded while the delivery was being created
   // (A cancel of a Rescheduled delivery is not asked of the exploration: the saga dispatches the
   // drone in the step after the delivery's creation, so a delivery is Rescheduled only in that short
   // window. transitions.unit.spec.ts covers it.)

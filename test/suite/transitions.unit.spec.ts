@@ -139,6 +139,7 @@ describe('every transition of every suite machine, and every refused one', () =>
         Confirm: () => ({ type: 'Confirm', confirmationType: 'None' }) as RsmEvent,
         Cancel: () => ({ type: 'Cancel' }),
         RequestCancel: () => ({ type: 'RequestCancel' }),
+        RequestReschedule: () => ({ type: 'RequestReschedule', changes: { dropOffLocation: 'C' } }) as RsmEvent,
         NotifyMe: () => ({ type: 'NotifyMe', url: 'http://hook' }) as RsmEvent,
         ActivityCompleted: activity('notify', true),
         ActivityFailed: activity('notify', false),

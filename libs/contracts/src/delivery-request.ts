@@ -161,6 +161,16 @@ export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/, '1-
 /** `?limit=&after=` of every list route. */
 export const pageQuerySchema = z.object({ after: id.optional(), limit: z.coerce.number().int().min(1).max(1_000).default(100) }).strict();
 
+/**
+ * What a reschedule's changes break in the request they change, as earlier reschedules left it: the
+ * time rules of {@link timeIssues} on the merged times, reported only for the fields the changes
+ * touch (a deadline moved by a new pickup time counts as touched).
+ */
+export function rescheduleIssues(current: { pickupTime?: string | undefined; deadline?: string | undefined } | null, changes: Reschedule, now: number): { path: string; message: string }[] {
+  const merged = { pickupTime: changes.pickupTime ?? current?.pickupTime, deadline: changes.deadline ?? current?.deadline };
+  return timeIssues(merged, now).filter((issue) => issue.path in changes || (issue.path === 'deadline' && changes.pickupTime !== undefined));
+}
+
 /** A request with a reschedule's changes applied: only the four fields a reschedule may change are read. */
 export function applyReschedule<R extends { pickupLocation: string; dropOffLocation: string; pickupTime: string; deadline: string }>(request: R, changes: Reschedule): R {
   return {

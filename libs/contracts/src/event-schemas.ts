@@ -96,6 +96,7 @@ const deliveryContract = {
   Confirm: event('Confirm', { confirmationType: confirmationSchema }),
   Cancel: event('Cancel', {}),
   RequestCancel: event('RequestCancel', {}),
+  RequestReschedule: event('RequestReschedule', { changes: reschedule }),
   NotifyMe: event('NotifyMe', { url: z.string().max(MAX_WEBHOOK_URL_LENGTH) }),
 } satisfies Contract<DeliveryEvents>;
 

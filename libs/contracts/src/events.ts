@@ -93,5 +93,6 @@ export type DeliveryEvents =
   | { type: 'Confirm'; confirmationType: ConfirmationKind }
   | { type: 'Cancel' }
   | { type: 'RequestCancel' }
+  | { type: 'RequestReschedule'; changes: Reschedule }
   | { type: 'NotifyMe'; url: string }
   | ActivityOutcome<typeof notifyActivity>;

@@ -7,7 +7,7 @@ import { confirmationBodySchema, idSchema, notifyMeSchema, rescheduleSchema, typ
 import { Allow, Caller, canAccessOwner, prefersMinimal, type Principal } from '#service-kit';
 import type { DeliveryConfig } from '../config.js';
 import { DELIVERY_CONFIG } from '../tokens.js';
-import { Delivery, type DeliveryData, type DeliveryRefusal, type StageAnswer } from './delivery.machine.js';
+import { Delivery, type DeliveryData, type DeliveryReplies } from './delivery.machine.js';
 import { LookupsBusyError, webhookRefusal } from './webhook-policy.js';
 
 const STAGES = ['Created', 'Rescheduled', 'HeadedToPickup', 'HeadedToDropoff', 'Completed', 'Cancelled'] as const;
@@ -33,10 +33,10 @@ const view = (machine: MachineView<DeliveryData>) => {
 };
 
 /** A refusal the machine answered: 409 when the delivery moved on, 422 when the request does not fit it. */
-function refused(id: string, answer: StageAnswer | DeliveryRefusal | undefined, stage: string): void {
+function refused(id: string, answer: DeliveryReplies['Confirm' | 'RequestReschedule'] | undefined, stage: string): void {
   if (answer === undefined || !('refused' in answer)) return;
-  const { refused: reason, kind } = answer;
-  if (kind === 'invalid') throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `delivery ${id}: ${reason}` });
+  const { refused: reason, kind, fields } = answer;
+  if (kind === 'invalid') throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: `delivery ${id}: ${reason}`, ...(fields !== undefined ? { fields } : {}) });
   throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `delivery ${id}: ${reason}`, currentState: stage });
 }
 
@@ -77,12 +77,17 @@ export class DeliveriesController {
   }
 
   @Patch(':id')
+  @HttpCode(202)
   @Allow('customer')
-  @ApiOperation({ summary: 'Reschedules before the drone leaves; 409 with the current stage after.' })
+  @ApiOperation({
+    summary:
+      'Reschedules before the drone leaves: checked against the delivery (422 naming the fields that no longer fit), then forwarded to its request and the workflow, which reschedules the delivery unless the drone was dispatched meanwhile; 409 with the current stage once the drone is on its way.',
+  })
   async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
     const machine = await this.find(id, caller);
-    refused(id, await this.rsm.request(Delivery.ref(id), { type: 'Reschedule', changes }), machine.state);
-    return view(await this.find(id, caller));
+    const answer = await this.rsm.request(Delivery.ref(id), { type: 'RequestReschedule', changes });
+    refused(id, answer, machine.state);
+    return { id, reschedule: 'accepted', stage: answer !== undefined && 'stage' in answer ? answer.stage : machine.state };
   }
 
   @Delete(':id')

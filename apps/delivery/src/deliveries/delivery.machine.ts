@@ -1,5 +1,5 @@
 import { defineMachine, type StepContext } from '#rsm';
-import { appendBounded, applyReschedule, notifyActivity, sagaRef, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule } from '#contracts';
+import { appendBounded, applyReschedule, deliveryRequestRef, notifyActivity, rescheduleIssues, sagaRef, type DeliveryEvents, type DeliveryRequest, type DeliveryStage, type Reschedule } from '#contracts';
 
 export { DELIVERY_TRANSITIONS, type DeliveryStage } from '#contracts';
 
@@ -21,8 +21,8 @@ export const REFUSED_LIMIT = 20;
 /** Reschedules a delivery takes: each adds a stage to its history, which stays bounded. */
 export const MAX_RESCHEDULES = 20;
 
-/** A refusal answered to a REST caller: the controller turns it into 409 (or 422 for a wrong confirmation). */
-export type DeliveryRefusal = { refused: string; kind: 'conflict' | 'invalid' };
+/** A refusal answered to a REST caller: the controller turns it into 409 (or 422 for a wrong confirmation or reschedule, naming the fields). */
+export type DeliveryRefusal = { refused: string; kind: 'conflict' | 'invalid'; fields?: { path: string; message: string }[] };
 /** The stage a delivery moved to. */
 export type StageAnswer = { stage: DeliveryStage };
 
@@ -33,6 +33,7 @@ export type DeliveryReplies = {
   HeadedToPickup: StageAnswer;
   PickedUp: StageAnswer;
   RequestCancel: { stage: DeliveryStage; cancelling: true };
+  RequestReschedule: { stage: DeliveryStage; rescheduling: true } | DeliveryRefusal;
   NotifyMe: { registered: true };
 };
 
@@ -62,13 +63,31 @@ const requestCancel = (_data: DeliveryData, _event: unknown, ctx: StepContext<De
   ctx.send(saga(ctx), { type: 'Cancel', source: 'delivery API' });
   ctx.reply({ stage: ctx.state, cancelling: true });
 };
+const rescheduled = (data: DeliveryData) => data.stages.filter((s) => s.stage === 'Rescheduled').length;
 const reschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) => {
-  if (data.stages.filter((s) => s.stage === 'Rescheduled').length >= MAX_RESCHEDULES) {
+  if (rescheduled(data) >= MAX_RESCHEDULES) {
     refuse(data, `Reschedule at ${ctx.now.toISOString()}: more than ${MAX_RESCHEDULES} reschedules`);
     return ctx.reply({ refused: `at most ${MAX_RESCHEDULES} reschedules`, kind: 'conflict' } satisfies DeliveryRefusal);
   }
   if (data.request !== null) data.request = applyReschedule(data.request, event.changes);
   stage(data, ctx, 'Rescheduled');
+};
+/**
+ * A reschedule asked over this service's REST API. The request is the DeliveryRequest's to change
+ * (the saga and the drone work from it, and it keeps the order of reschedules asked over either
+ * API): the changes are checked against this delivery's copy, for an answer now, and forwarded
+ * there, which checks them again and passes them to the saga, which reschedules this delivery.
+ */
+const requestReschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) => {
+  if (rescheduled(data) >= MAX_RESCHEDULES) return ctx.reply({ refused: `at most ${MAX_RESCHEDULES} reschedules`, kind: 'conflict' } satisfies DeliveryRefusal);
+  const fields = rescheduleIssues(data.request, event.changes, ctx.now.getTime());
+  if (fields.length > 0) return ctx.reply({ refused: fields.map((f) => `${f.path}: ${f.message}`).join('; '), kind: 'invalid', fields } satisfies DeliveryRefusal);
+  ctx.send(deliveryRequestRef(ctx.self.id), { type: 'Reschedule', changes: event.changes });
+  ctx.reply({ stage: ctx.state, rescheduling: true });
+};
+const tooLateToReschedule = (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => {
+  refuse(data, `Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`);
+  ctx.reply({ refused: 'the drone is already headed to pickup', kind: 'conflict' } satisfies DeliveryRefusal);
 };
 const notifyMe = (data: DeliveryData, event: { url: string }, ctx: StepContext<DeliveryStage>) => {
   data.webhook = event.url;
@@ -84,6 +103,7 @@ const beforePickup = {
   HeadedToPickup: (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => stage(data, ctx, 'HeadedToPickup'),
   Cancel: cancel,
   RequestCancel: requestCancel,
+  RequestReschedule: requestReschedule,
   NotifyMe: notifyMe,
 };
 
@@ -113,10 +133,8 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents, DeliveryRepl
     HeadedToPickup: {
       on: {
         // The drone is on its way: a reschedule forwarded by the saga is too late and is recorded.
-        Reschedule: (data, _e, ctx) => {
-          refuse(data, `Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`);
-          ctx.reply({ refused: 'the drone is already headed to pickup', kind: 'conflict' } satisfies DeliveryRefusal);
-        },
+        Reschedule: tooLateToReschedule,
+        RequestReschedule: tooLateToReschedule,
         PickedUp: (data, _e, ctx) => stage(data, ctx, 'HeadedToDropoff'),
         Cancel: cancel,
         RequestCancel: requestCancel,

@@ -1,5 +1,5 @@
 import { defineMachine } from '#rsm';
-import { applyReschedule, fingerprint, sagaRef, timeIssues, type DeliveryRequest, type DeliveryRequestEvents } from '#contracts';
+import { appendBounded, applyReschedule, fingerprint, sagaRef, rescheduleIssues, type DeliveryRequest, type DeliveryRequestEvents } from '#contracts';
 
 export interface DeliveryRequestData {
   /** The request as it stands: as submitted, with the reschedules accepted since. */
@@ -12,7 +12,15 @@ export interface DeliveryRequestData {
    * submission.
    */
   submitted?: string;
+  /**
+   * The last {@link REFUSED_LIMIT} reschedules refused because they no longer fit the request,
+   * kept for inspection: one forwarded by the delivery service after its own check, which a
+   * reschedule over this API overtook, has no caller to be answered.
+   */
+  refused?: string[];
 }
+
+export const REFUSED_LIMIT = 20;
 
 /** What a customer's cancel or reschedule gets back: done, not theirs (404), or not coherent (422). */
 export type RequestAnswer = { accepted: true } | { accepted: false; reason: 'not-found' } | { accepted: false; reason: 'invalid'; fields: { path: string; message: string }[] };
@@ -56,9 +64,11 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
           if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
           // The changes must fit the request they change, as earlier reschedules left it: a deadline
           // after the (new or current) pickup time.
-          const merged = { pickupTime: event.changes.pickupTime ?? data.request?.pickupTime, deadline: event.changes.deadline ?? data.request?.deadline };
-          const fields = timeIssues(merged, ctx.now.getTime()).filter((issue) => issue.path in event.changes || (issue.path === 'deadline' && event.changes.pickupTime !== undefined));
-          if (fields.length > 0) return ctx.reply({ accepted: false, reason: 'invalid', fields } satisfies RequestAnswer);
+          const fields = rescheduleIssues(data.request, event.changes, ctx.now.getTime());
+          if (fields.length > 0) {
+            appendBounded((data.refused ??= []), `Reschedule at ${ctx.now.toISOString()}: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, REFUSED_LIMIT);
+            return ctx.reply({ accepted: false, reason: 'invalid', fields } satisfies RequestAnswer);
+          }
           if (data.request !== null) {
             data.submitted ??= fingerprint(data.request);
             data.request = applyReschedule(data.request, event.changes);

@@ -107,8 +107,8 @@ export class DeliveryRequestsController {
   async get(@Param('id', { schema: idSchema }) id: string, @Caller() caller: Principal) {
     const machine = await this.rsm.get(DeliveryRequestMachine.ref(id));
     if (machine === undefined || !canAccessOwner(caller, machine.data.request?.ownerId)) throw new NotFoundException(`no delivery request ${id}`);
-    const { request, cancels, reschedules } = machine.data;
-    return { deliveryId: id, state: machine.state, request, cancels, reschedules };
+    const { request, cancels, reschedules, refused = [] } = machine.data;
+    return { deliveryId: id, state: machine.state, request, cancels, reschedules, refused };
   }
 
   @Delete(':id')

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { defineMachine, MachineNotFoundError, parseRsmOptions, RsmConfigError, RsmRuntime, type Json } from '#rsm';
-import { TestRequestError, TestRuntime } from '#rsm/testing';
+import { defineMachine, MachineNotFoundError, parseRsmOptions, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmConfigError, RsmRuntime, type Json } from '#rsm';
+import { TestRuntime } from '#rsm/testing';
 import { Counter, Sender } from './fixtures/machines.js';
 
 describe('machine definitions', () => {
@@ -56,7 +56,8 @@ describe('in-memory test runtime', () => {
     await rt.send(ref, { type: 'Put', n: 1 });
     assert.equal(rt.deadLetters.length, 1, 'the failing event is dead-lettered after its attempts');
     await rt.send(ref, { type: 'Put', n: 2 });
-    await assert.rejects(rt.request(ref, { type: 'Put', n: 3 }), TestRequestError);
+    // Production's caller waits for a redrive until its deadline: the same error, at once.
+    await assert.rejects(rt.request(ref, { type: 'Put', n: 3 }), (e) => e instanceof RequestTimeoutError && /Fragile\/f1 within 10000 ms/.test(e.message) && e.cause instanceof Error && /faulted/.test(e.cause.message));
     assert.deepEqual((rt.get(ref)?.data as { seen: number[] }).seen, [0], 'nothing handled while faulted');
     machine.data = { ...(machine.data as object), broken: false };
     assert.equal(rt.redrive(0), true);
@@ -76,7 +77,8 @@ describe('in-memory test runtime', () => {
     assert.equal(rt.stateOf(c), 'Closed');
     assert.equal(rt.deadLetters.length, 1);
     assert.match(rt.deadLetters[0]?.reason ?? '', /state Closed of Counter does not accept Add/);
-    await assert.rejects(rt.request(c, { type: 'Add', n: 1 }), TestRequestError);
+    // The error production's request throws, with the machine and the reason.
+    await assert.rejects(rt.request(c, { type: 'Add', n: 1 }), (e) => e instanceof RequestRejectedError && e.ref.id === 'c1' && /state Closed of Counter does not accept Add/.test(e.reason));
   });
 
   it('retries a throwing handler up to its attempts, then dead-letters it', async () => {
@@ -85,6 +87,9 @@ describe('in-memory test runtime', () => {
     await rt.send(Counter.ref('c'), { type: 'Boom' });
     assert.equal(rt.trace.filter((t) => t.outcome === 'failed').length, 3);
     assert.match(rt.deadLetters[0]?.reason ?? '', /handler failed 3 times, last: Error: boom/);
+    // Asked as a request, the caller gets production's RequestFailedError.
+    await rt.create(Counter.ref('c2'), { type: 'Open' });
+    await assert.rejects(rt.request(Counter.ref('c2'), { type: 'Boom' }), (e) => e instanceof RequestFailedError && e.ref.id === 'c2' && /boom/.test(e.reason));
   });
 
   it('fails a step whose handler goes to a target its event does not declare, even if the handler catches it', async () => {

@@ -1,4 +1,4 @@
-export { TestRuntime, TestRequestError } from './test-runtime.js';
+export { TestRuntime } from './test-runtime.js';
 export type { OutboundEvent, PendingCall, TestMachine, TraceEntry } from './test-runtime.js';
 export { assertExplore, describeFailure, explore, formatTrace, simulate } from './simulation/simulator.js';
 export type { ExploreOptions, ExploreReport, Monitor, RunResult, SimulationSetup, WorldView } from './simulation/simulator.js';

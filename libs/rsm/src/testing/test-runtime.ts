@@ -4,7 +4,7 @@ import { newMachineRow } from '../planning/machine-registry.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import type { MachineStatus } from '../definition/step-executor.js';
 import { planStep } from '../planning/step-planner.js';
-import { MachineNotFoundError } from '../core/errors.js';
+import { MachineNotFoundError, RequestFailedError, RequestRejectedError, RequestTimeoutError } from '../core/errors.js';
 import { asStored } from '../definition/json-text.js';
 import { compositeKey, invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 
@@ -65,9 +65,17 @@ interface Timer {
   readonly payload: Json | null;
 }
 
-/** Thrown by `request` when the machine refuses the event or its handler keeps failing. */
-export class TestRequestError extends Error {
-  override readonly name = 'TestRequestError';
+/**
+ * The deadline a production `request` has by default (`requests.timeoutMs`): a request that would
+ * wait for it there (its machine faulted, or its event deferred to a newer definition) fails here
+ * at once with the RequestTimeoutError production's caller gets at that deadline.
+ */
+const PRODUCTION_REQUEST_TIMEOUT_MS = 10_000;
+/** That error, with why production would wait as its `cause`. */
+function wouldWait(ref: MachineRef, why: string): RequestTimeoutError {
+  const error = new RequestTimeoutError(ref, PRODUCTION_REQUEST_TIMEOUT_MS);
+  error.cause = new Error(why);
+  return error;
 }
 
 /**
@@ -306,7 +314,7 @@ export class TestRuntime {
       const parked = this.parked.get(key) ?? [];
       parked.push(item);
       this.parked.set(key, parked);
-      item.reply?.reject(new TestRequestError(`machine ${key} is faulted: the event waits for a redrive`));
+      item.reply?.reject(wouldWait(item.to, `machine ${key} is faulted: the event waits for a redrive`));
       return;
     }
     const from = machine.state;
@@ -317,12 +325,12 @@ export class TestRuntime {
       const kept = this.deferred.get(key) ?? [];
       kept.push(item);
       this.deferred.set(key, kept);
-      item.reply?.reject(new TestRequestError(`deferred: ${decision.detail}`));
+      item.reply?.reject(wouldWait(item.to, `deferred: ${decision.detail}`));
       this.trace.push({ machine: key, event: item.event, from, to: from, outcome: 'deferred', effects: [] });
       return;
     }
     if (decision.kind === 'reject') {
-      if (item.reply !== undefined) item.reply.reject(new TestRequestError(decision.reason));
+      if (item.reply !== undefined) item.reply.reject(new RequestRejectedError(item.to, decision.reason));
       else this.deadLetter(item, decision.reason);
       this.trace.push({ machine: key, event: item.event, from, to: from, outcome: item.reply ? 'rejected' : 'dead_lettered', effects: [] });
       return;
@@ -338,7 +346,7 @@ export class TestRuntime {
       item.attempts = decision.attempts;
       this.trace.push({ machine: key, event: item.event, from, to: from, outcome: 'failed', effects: [] });
       this.deadLetter(item, decision.reason);
-      item.reply?.reject(new TestRequestError(decision.reason));
+      item.reply?.reject(new RequestFailedError(item.to, decision.reason));
       if (decision.fault) machine.status = 'faulted';
       return;
     }

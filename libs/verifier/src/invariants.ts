@@ -113,6 +113,25 @@ export function checkInvariants(s: SuiteSnapshot, options: VerifyOptions = {}): 
         }
       }
     }
+    // Over the whole run, whatever the drones kept: a drone serves a completed delivery from its
+    // creation (after the reservation) to its completion (before the drone is home and free), so two
+    // completed deliveries of one drone never overlap. Both times are the delivery service's clock.
+    const flights = new Map<string, { id: string; from: number; to: number }[]>();
+    for (const d of s.deliveries) {
+      if (d.stage !== 'Completed' || d.droneId === null) continue;
+      const from = Date.parse(d.stages.find((x) => x.stage === 'Created')?.at ?? '');
+      const to = Date.parse(d.stages.findLast((x) => x.stage === 'Completed')?.at ?? '');
+      if (Number.isNaN(from) || Number.isNaN(to)) continue;
+      flights.set(d.droneId, [...(flights.get(d.droneId) ?? []), { id: d.id, from, to }]);
+    }
+    for (const [droneId, list] of flights) {
+      list.sort((a, b) => a.from - b.from);
+      let latest: { id: string; to: number } | undefined;
+      for (const flight of list) {
+        if (latest !== undefined && flight.from < latest.to) problems.push(`drone ${droneId} served ${flight.id} (created ${new Date(flight.from).toISOString()}) before ${latest.id} completed (${new Date(latest.to).toISOString()})`);
+        if (latest === undefined || flight.to > latest.to) latest = flight;
+      }
+    }
     let completed = 0;
     for (const saga of s.sagas.filter((x) => x.state === 'Completed')) {
       completed += 1;

@@ -63,6 +63,34 @@ describe('invariant verifier', () => {
     }
   });
 
+  it('finds one drone serving two completed deliveries at once, though the drone kept no history of it', () => {
+    const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();
+    const flight = (id: string, created: number, completed: number): SuiteSnapshot['deliveries'][number] => ({
+      id,
+      stage: 'Completed',
+      droneId: 'drone-1',
+      packageId: `p-${id}`,
+      stages: [['Created', created], ['HeadedToPickup', created], ['HeadedToDropoff', created], ['Completed', completed]].map(([stage, minute]) => ({ stage: stage as string, at: at(minute as number) })),
+    });
+    const withFlights = (...list: SuiteSnapshot['deliveries']) => {
+      const snapshot = { ...healthy(), deliveries: list };
+      for (const d of list) {
+        if (d.id === 'd1') continue;
+        snapshot.requests.push({ deliveryId: d.id, state: 'Forwarded' });
+        snapshot.sagas.push({ ...(snapshot.sagas[0] as SuiteSnapshot['sagas'][number]), deliveryId: d.id, packageId: d.packageId });
+        snapshot.packages.push({ id: d.packageId as string, state: 'Delivered', deliveryId: d.id });
+      }
+      return snapshot;
+    };
+    // One after the other (the second created the minute the first completed): fine.
+    assert.deepEqual(failing(withFlights(flight('d1', 0, 10), flight('d3', 10, 20), flight('d4', 30, 40))), []);
+    // The second created while the first flew, or inside a long first flight after a short one.
+    const overlapping = checkInvariants(withFlights(flight('d1', 0, 10), flight('d3', 5, 20))).find((r) => r.id === 4);
+    assert.equal(overlapping?.ok, false);
+    assert.match(overlapping?.problems[0] ?? '', /drone drone-1 served d3 \(created 2026-01-01T00:05:00.000Z\) before d1 completed/);
+    assert.deepEqual(failing(withFlights(flight('d1', 0, 60), flight('d3', 5, 10), flight('d4', 20, 30))), [4]);
+  });
+
   it("accepts a saga whose bounded history dropped its Start (a client's refused cancels after the end)", () => {
     const snapshot = healthy();
     const refused = Array.from({ length: 50 }, () => ({ state: 'Completed', event: 'Cancel', note: 'refused: completed' }));

@@ -84,7 +84,11 @@ function trouble(error: unknown): { status: 'refused' | 'unreachable' | 'timeout
   return { status: 'error', text: error instanceof ApiError ? `error (${error.status}): ${error.message}` : error instanceof Error ? error.message : String(error) };
 }
 
-/** Runs `load` now and every POLL_MS while the page shows; `reload` runs it at once. `failure` is the last error itself. */
+/**
+ * Runs `load` now and every POLL_MS while the page shows; `reload` runs it at once. `failure` is
+ * the last error itself. A tab in the background does not poll (each overview poll counts every
+ * machine of every service): it loads again as soon as it is shown.
+ */
 function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T | undefined; error: string | undefined; failure: unknown; reload: () => void } {
   const [data, setData] = useState<T | undefined>(undefined);
   const [failure, setFailure] = useState<unknown>(undefined);
@@ -92,7 +96,9 @@ function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T
   useEffect(() => {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let busy = false;
     const run = async () => {
+      busy = true;
       try {
         const value = await load();
         if (!live) return;
@@ -102,11 +108,19 @@ function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[]): { data: T
         if (!live) return;
         setFailure(e ?? new Error('failed'));
       }
-      if (live) timer = setTimeout(() => void run(), POLL_MS);
+      busy = false;
+      timer = undefined;
+      if (live && document.visibilityState !== 'hidden') timer = setTimeout(() => void run(), POLL_MS);
     };
     void run();
+    // Shown again after its poll stopped: load now (a poll on its way or planned goes on by itself).
+    const onVisible = () => {
+      if (live && !busy && timer === undefined && document.visibilityState !== 'hidden') void run();
+    };
+    document.addEventListener('visibilitychange', onVisible);
     return () => {
       live = false;
+      document.removeEventListener('visibilitychange', onVisible);
       if (timer !== undefined) clearTimeout(timer);
     };
   }, [...deps, tick]);

@@ -454,6 +454,66 @@ describe('the operator console in a real Chromium', { timeout: 180_000 }, () => 
     assert.deepEqual(consoleSettings({ service: 'a', console: { services: { b: 'https://b.example/x/' } } }).services, { b: 'https://b.example/x' });
   });
 
+  it('polls only while the tab shows: a tab in the background reads nothing until it is shown again', async () => {
+    // A tab of its own with a fake clock, so that time passes only when the test says; its calls
+    // to this service's counts are counted in the page, as they are made.
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    tab.setDefaultTimeout(30_000);
+    await tab.addInitScript(`{
+      let hidden = false;
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+      window.setHidden = (value) => { hidden = value; document.dispatchEvent(new Event('visibilitychange')); };
+      window.countsCalls = 0;
+      const original = window.fetch.bind(window);
+      window.fetch = (input, init) => {
+        const target = new URL(String(input), location.href);
+        if (target.origin === location.origin && target.pathname === '/rsm/machines/counts') window.countsCalls += 1;
+        return original(input, init);
+      };
+    }`);
+    await tab.clock.install();
+    try {
+      await tab.goto(`${url}/rsm/console`);
+      await tab.fill('input[name=token]', TOKEN);
+      await tab.fill('input[name=actor]', 'alice');
+      await tab.click('button[type=submit]');
+      const counters = tab.getByTestId('service-console-test').getByTestId('counts-Counter');
+      await counters.waitFor();
+      const calls = async () => tab.evaluate<number>('window.countsCalls');
+      // Asked from here: the page's own timers and animation frames, which waitForFunction polls
+      // with, are the fake clock's and stand still.
+      const callsAbove = async (n: number) => {
+        for (const deadline = Date.now() + 30_000; (await calls()) <= n; ) {
+          assert.ok(Date.now() < deadline, `no call to the counts after ${n}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      // Shown: each poll interval reads again.
+      const first = await calls();
+      await tab.clock.runFor(2_000);
+      await callsAbove(first);
+      // Hidden: the poll already planned may run once; none is planned after it, however long it stays hidden.
+      await tab.evaluate('window.setHidden(true)');
+      await tab.clock.runFor(2_000);
+      await tab.getByTestId('service-console-test').and(tab.locator('[data-status=ok]')).waitFor();
+      const hidden = await calls();
+      await tab.clock.runFor(120_000);
+      assert.equal(await calls(), hidden, 'no poll while hidden');
+      // Shown again: it reads at once, with no interval to wait for, and polls on.
+      await rsm.create(Counter.ref('seen-when-shown'), { type: 'Open' });
+      await tab.evaluate('window.setHidden(false)');
+      await callsAbove(hidden);
+      const total = String((await rsm.machineCounts('Counter')).filter((c) => c.state === 'Open' && c.status === 'active').reduce((n, c) => n + c.count, 0));
+      await counters.locator('tr[data-state=Open][data-status=active] td.count', { hasText: new RegExp(`^${total}$`) }).waitFor();
+      const shown = await calls();
+      await tab.clock.runFor(2_000);
+      await callsAbove(shown);
+    } finally {
+      await tab.close();
+    }
+  });
+
   it('fits a narrow screen: nothing wider than the phone', async () => {
     await page.setViewportSize({ width: 375, height: 740 });
     await page.click('a[href="#/"]');

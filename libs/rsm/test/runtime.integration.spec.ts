@@ -36,6 +36,16 @@ describe('runtime on Postgres and Redis', () => {
             return 'third time';
           },
         },
+        // An external system's answers: thrown values nothing can print, and outputs Postgres refuses.
+        ...(
+          [
+            ['reject-unprintable', async () => Promise.reject(Object.create(null) as unknown)], // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
+            ['throw-unprintable', () => { throw { toString: 1 }; }], // eslint-disable-line @typescript-eslint/only-throw-error
+            ['nul-output', async () => ({ text: 'a\u0000b' })],
+            ['lone-surrogate-key', async () => ({ ['\ud800']: 1 })],
+            ['huge-output', async () => 'x'.repeat(1_048_577)],
+          ] as const
+        ).map(([name, run]) => ({ name, retry: { maxAttempts: 2, initialBackoffMs: 10, maxBackoffMs: 20 }, run })),
       ],
     });
     b = await startRuntime({ service: 'svc-b', schema: schemaB, prefix, machines: [Receiver] });
@@ -150,6 +160,34 @@ describe('runtime on Postgres and Redis', () => {
     const flaky = activityCalls.filter((c) => c.key.endsWith('flaky#1'));
     assert.deepEqual(flaky.map((c) => c.attempt), [1, 2, 3]);
     assert.equal(new Set(flaky.map((c) => c.key)).size, 1, 'one idempotency key for every attempt');
+  });
+
+  it('ends a call whose attempts throw what nothing can print, or return what cannot be stored, with ActivityFailed', async () => {
+    const cases: [string, RegExp][] = [
+      ['reject-unprintable', /\[object Object\]/],
+      ['throw-unprintable', /\[object Object\]/],
+      ['nul-output', /cannot be recorded: a string holds a NUL character/],
+      ['lone-surrogate-key', /cannot be recorded: a string holds a NUL character or a lone UTF-16 surrogate/],
+      ['huge-output', /the output is 1048579 characters of JSON, more than 1048576/],
+    ];
+    for (const [activity, error] of cases) {
+      const ref = { type: 'Caller', id: `hostile-${activity}` };
+      await a.create(ref, { type: 'Go', value: 'v', activity });
+      const data = await waitFor(`${activity} to end in ActivityFailed`, async () => {
+        const d = (await a.get(ref))?.data as { failed: number; completed: number; lastError?: string };
+        return d.failed === 1 ? d : undefined;
+      });
+      assert.equal(data.completed, 0);
+      assert.match(data.lastError ?? '', error, activity);
+    }
+    // The process lived through all of it, and its calls are gone.
+    const pool = testPool();
+    try {
+      const left = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schemaA}".rsm_activities WHERE machine_id LIKE 'hostile-%'`);
+      assert.equal(left.rows[0]?.n, 0);
+    } finally {
+      await pool.end();
+    }
   });
 
   it('exposes rsm_ metrics', async () => {

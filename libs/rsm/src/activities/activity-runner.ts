@@ -7,6 +7,15 @@ import type { CrashHook } from '../core/crash-points.js';
 import type { RsmLogger } from '../core/logger.js';
 import { ActivityStore } from '../store/activity-store.js';
 import { DEFAULT_ACTIVITY_RETRY, type ActivityRetryPolicy, type AnyActivityDefinition } from '../definition/activity.js';
+import { storableText, unstorableReason } from '../definition/json-text.js';
+
+/**
+ * The longest output an activity may return, as JSON text: it travels in the outcome event, which
+ * is read with the machine's inbox. A longer one fails the attempt, as an error would.
+ */
+export const MAX_ACTIVITY_OUTPUT_CHARS = 1_048_576;
+/** How much of an attempt's error is kept (in the call's row and in ActivityFailed). */
+const MAX_ERROR_CHARS = 2_000;
 
 /**
  * Runs activity calls. A call's row is leased while an attempt runs (attempts are counted in the
@@ -125,9 +134,15 @@ export class ActivityRunner {
         attemptSignal,
       );
       if (output === undefined) output = null;
-      JSON.stringify(output);
+      // What comes back is an external system's answer: it must be JSON, fit in an event, and be
+      // text Postgres stores, or recording it would fail on every attempt and the call never end.
+      const text: string | undefined = JSON.stringify(output);
+      if (text === undefined) output = null;
+      else if (text.length > MAX_ACTIVITY_OUTPUT_CHARS) throw new Error(`the output is ${text.length} characters of JSON, more than ${MAX_ACTIVITY_OUTPUT_CHARS}`);
+      const unstorable = unstorableReason(output);
+      if (unstorable !== undefined) throw new Error(`the output cannot be recorded: ${unstorable}`);
     } catch (error) {
-      failure = describeError(error);
+      failure = storableText(describeError(error), MAX_ERROR_CHARS);
     } finally {
       clearTimeout(timer);
       this.controller.signal.removeEventListener('abort', abort);
@@ -172,7 +187,7 @@ function withAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
+        reject(error instanceof Error ? error : new Error(describeError(error)));
       },
     );
   });

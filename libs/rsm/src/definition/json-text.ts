@@ -58,3 +58,37 @@ export function asStored<T>(value: T): T {
     return value;
   }
 }
+
+/** A NUL, or a UTF-16 surrogate without its pair: text that JSON allows and Postgres's jsonb refuses. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Why a JSON-serializable value cannot be stored as jsonb (a string or key holding a NUL or a lone
+ * surrogate), or undefined. Walks what `JSON.stringify` would write.
+ */
+export function unstorableReason(value: unknown): string | undefined {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === 'string') {
+      if (UNSTORABLE.test(item)) return 'a string holds a NUL character or a lone UTF-16 surrogate, which Postgres cannot store';
+    } else if (Array.isArray(item)) {
+      for (const child of item as unknown[]) stack.push(child);
+    } else if (typeof item === 'object' && item !== null) {
+      const json = typeof (item as { toJSON?: unknown }).toJSON === 'function' ? (item as { toJSON: () => unknown }).toJSON() : item;
+      if (json !== item) stack.push(json);
+      else
+        for (const [key, child] of Object.entries(item)) {
+          stack.push(key);
+          stack.push(child);
+        }
+    }
+  }
+  return undefined;
+}
+
+/** Text cut to what Postgres can store: NULs and lone surrogates replaced by U+FFFD, at most `max` characters. */
+export function storableText(text: string, max: number): string {
+  const cut = text.length > max ? `${text.slice(0, max)}... (${text.length - max} more characters)` : text;
+  return cut.replace(new RegExp(UNSTORABLE.source, 'g'), '\uFFFD');
+}

@@ -214,8 +214,14 @@ function checkEvent(event: RsmEvent): RsmEvent {
 
 /** A one-line description of anything thrown. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  // A thrown value is anything code threw, an external system's answer included: an object whose
+  // toString is not a function, or a getter that throws, must not make the description throw.
+  try {
+    if (error instanceof Error) return `${String(error.name)}: ${String(error.message)}`;
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }
 
 /** Retry delay of attempt `attempt` (1-based) under a doubling backoff. */

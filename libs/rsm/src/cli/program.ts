@@ -298,7 +298,7 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
           do {
             const page: Page<Letter> = await client.get<Page<Letter>>('/rsm/dead-letters', { type: o.type, machineId: o.machineId, reason: o.reason, status: 'open', limit: CHUNK, ...(after === null ? {} : { after }) });
             if (!Array.isArray(page.items) || (page.next !== null && typeof page.next !== 'string')) throw new CliError('the service answered a page that is not one (nothing was changed)');
-            selected.push(...page.items.map((l) => l.id));
+            for (const l of page.items) selected.push(l.id);
             if (selected.length > max) throw new CliError(`more than ${max} open dead letters match: narrow the filters or raise --max (nothing was changed)`);
             // A page that points at itself or at an earlier one, or an empty page with more to come,
             // would page for ever.
@@ -323,7 +323,7 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
         const results: LetterResult[] = [];
         for (let i = 0; i < selected.length; i += CHUNK) {
           const answer = await client.post<{ results: LetterResult[] }>(`/rsm/dead-letters/${verb}`, { ids: selected.slice(i, i + CHUNK) });
-          results.push(...answer.results);
+          for (const r of answer.results) results.push(r);
         }
         const failed = results.filter((r) => r.outcome !== done);
         emit(json, { results }, () => {

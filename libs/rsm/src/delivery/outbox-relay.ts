@@ -51,7 +51,7 @@ export class OutboxRelay {
   async publishCommitted(entries: readonly OutboxEntry[]): Promise<void> {
     if (entries.length === 0) return;
     this.crash?.('afterCommitBeforePublish');
-    this.pending.push(...entries);
+    for (const entry of entries) this.pending.push(entry); // no spread: a batch may send more than a call takes arguments
     // Bounded however long a publish hangs: the oldest waiting rows are left to the sweeper, which
     // re-publishes from the outbox whatever is still unacknowledged.
     if (this.pending.length > MAX_PENDING_ROWS) this.pending.splice(0, this.pending.length - MAX_PENDING_ROWS);

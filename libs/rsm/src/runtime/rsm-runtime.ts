@@ -926,7 +926,8 @@ export class RsmRuntime {
     }
     void parts.relay.publishCommitted(result.outbox);
     if (result.activities.length > 0) parts.activities.submit(result.activities);
-    const soonest = Math.min(...result.timerFireAt);
+    // No spread: a batch may start more timers than a call takes arguments, after its COMMIT went out.
+    const soonest = result.timerFireAt.reduce((a, b) => Math.min(a, b), Infinity);
     if (Number.isFinite(soonest)) parts.timerTask.wakeAt(soonest);
     if (this.options.worker) {
       for (const key of result.wake) parts.dispatcher.notify(key);

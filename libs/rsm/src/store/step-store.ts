@@ -402,7 +402,8 @@ export class StepStore {
       if (found === undefined || found.id === null) return;
       publish.push({ id: found.id, destination: row.destination, message: { ...row.message, seq, epoch: Number(found.epoch), outboxId: found.id } });
     }
-    result.outbox.push(...publish);
+    // No spread: a step may send more messages than a call takes arguments, and this runs after COMMIT went out.
+    for (const entry of publish) result.outbox.push(entry);
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MAX_REPORTED_LAG_MS } from '../src/core/messages.js';
 import { LoadMonitor, MAX_LOAD_ENTRIES } from '../src/runtime/load-monitor.js';
 
 /** A monitor on a clock the test moves. */
@@ -42,6 +43,14 @@ describe('LoadMonitor: how far behind a service and those downstream are', () =>
     assert.equal(m.ownLagMs(), 4_999);
     for (let i = 3_900; i < 4_999; i += 1) m.backlog(`Q/${i}`, 0);
     assert.equal(m.ownLagMs(), 0, 'at most 1,024 machines are held: older ones were dropped');
+  });
+
+  it('reports at most a day of lag, the most a receiver reads (more made every acknowledgement unreadable)', () => {
+    const { clock, m } = monitor('drone-scheduler');
+    clock.now += 3 * 86_400_000;
+    m.backlog('Fleet/fleet', 2 * 86_400_000); // a REST booking queued for two days
+    assert.ok(m.ownLagMs() > MAX_REPORTED_LAG_MS);
+    assert.equal(m.report()['drone-scheduler']?.lagMs, MAX_REPORTED_LAG_MS);
   });
 
   it('reports its own lag with the fresh reports it holds, and the largest of them is the view', () => {

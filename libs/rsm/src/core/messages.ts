@@ -43,6 +43,9 @@ export interface InboundJob {
   readonly messages: readonly RemoteMessage[];
 }
 
+/** The largest lag a report carries (a day): receivers refuse a larger figure, with the whole acknowledgement. */
+export const MAX_REPORTED_LAG_MS = 86_400_000;
+
 /** A service's lag as measured by itself at `at` (ms since epoch), carried in acknowledgements. */
 export interface LagReport {
   readonly lagMs: number;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_REPORTED_LAG_MS } from '../core/messages.js';
 import { MAX_MESSAGES_PER_JOB } from '../core/rsm-options.js';
 import { MACHINE_TYPE_PATTERN, MAX_ID_BYTES, MAX_TYPE_LENGTH } from '../definition/types.js';
 
@@ -46,7 +47,7 @@ export const ackSchema = z.object({
   ids: z.array(outboxId).min(1).max(100_000),
   /** How far behind the acknowledging service and those downstream of it are (admission control). */
   load: z
-    .record(service, z.object({ lagMs: z.number().int().min(0).max(86_400_000), at }))
+    .record(service, z.object({ lagMs: z.number().int().min(0).max(MAX_REPORTED_LAG_MS), at }))
     .refine((r) => Object.keys(r).length <= 64, 'at most 64 services')
     .optional(),
 });

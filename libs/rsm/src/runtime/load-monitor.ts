@@ -1,4 +1,4 @@
-import type { LagReport } from '../core/messages.js';
+import { MAX_REPORTED_LAG_MS, type LagReport } from '../core/messages.js';
 
 export type { LagReport };
 /**
@@ -154,7 +154,9 @@ export class LoadMonitor {
   /** What this service reports to its senders: its own lag now and the fresh reports it holds. */
   report(): Record<string, LagReport> {
     const now = this.now();
-    const out: Record<string, LagReport> = { [this.service]: { lagMs: Math.round(this.ownLagMs()), at: now } };
+    // At most a day, as receivers read it: a longer figure (a REST booking queued for days) would
+    // make every acknowledgement this service sends unreadable, and its senders re-publish for ever.
+    const out: Record<string, LagReport> = { [this.service]: { lagMs: Math.min(MAX_REPORTED_LAG_MS, Math.round(this.ownLagMs())), at: now } };
     for (const [service, report] of this.reports) if (report.at >= now - this.staleAfterMs) out[service] = report;
     return out;
   }

@@ -20,7 +20,11 @@ export class DroneDeliveriesController {
   @ApiOperation({ summary: 'Books a drone for a delivery: 200 with the drone, the same one on retry; 202 when queued for the next free drone; 429 when too many REST bookings are held; 409 for a delivery id its workflow booked.' })
   async assign(@Param('deliveryId', { schema: idSchema }) deliveryId: string, @Body({ schema: droneDeliverySchema }) body: { ownerId: string }, @Res({ passthrough: true }) response: Response) {
     const answer = await this.rsm.request(Fleet.ref(FLEET_ID), { type: 'AssignDrone', deliveryId, ownerId: body.ownerId, viaSaga: false });
-    if (answer !== undefined && 'refused' in answer) throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: answer.refused }, HttpStatus.TOO_MANY_REQUESTS);
+    if (answer !== undefined && 'refused' in answer) {
+      // The bookings held end only when their services release them: ask again in a while.
+      response.setHeader('Retry-After', '30');
+      throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: answer.refused }, HttpStatus.TOO_MANY_REQUESTS);
+    }
     if (answer !== undefined && 'conflict' in answer) throw new ConflictException({ statusCode: 409, error: 'Conflict', message: answer.conflict });
     if (answer?.queued === true) response.status(202);
     return { deliveryId, droneId: answer?.droneId ?? null, queued: answer?.queued ?? false };

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, HttpException, HttpStatus, Inject, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpException, HttpStatus, Inject, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { flightSchema, type Flight } from '#contracts';
 import { Allow } from '#service-kit';
@@ -14,9 +15,13 @@ export class FlightsController {
   @HttpCode(202)
   @Allow('service')
   @ApiOperation({ summary: 'Flies a drone for a delivery (idempotent while the flight is in the air); 429 when MAX_FLIGHTS are in the air.' })
-  start(@Body({ schema: flightSchema }) flight: Flight) {
+  start(@Body({ schema: flightSchema }) flight: Flight, @Res({ passthrough: true }) response: Response) {
     const result = this.simulator.start(flight);
-    if (result === 'full') throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: 'the simulator flies as many drones as it may; retry later' }, HttpStatus.TOO_MANY_REQUESTS);
+    if (result === 'full') {
+      // A flight lasts a few legs: a slot is likely free again within a second.
+      response.setHeader('Retry-After', '1');
+      throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: 'the simulator flies as many drones as it may; retry later' }, HttpStatus.TOO_MANY_REQUESTS);
+    }
     return { result };
   }
 

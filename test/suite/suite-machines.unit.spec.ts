@@ -453,6 +453,18 @@ describe('the suite machines together', () => {
     assert.deepEqual(rt.deadLetters, []);
   });
 
+  it('forwards a cancel to the saga once, however often the client repeats it', async () => {
+    const rt = await suite(0); // no drone: the saga waits, and the first cancel cancels it
+    const r = request();
+    const ref = DeliveryRequestMachine.ref(r.deliveryId);
+    await rt.create(ref, { type: 'Submit', request: r });
+    for (let i = 0; i < 5; i += 1) assert.deepEqual(await rt.request(ref, { type: 'Cancel' }), { accepted: true });
+    assert.equal(rt.trace.filter((t) => t.machine === `DeliverySaga/${r.deliveryId}` && t.event.type === 'Cancel').length, 1, 'one Cancel reached the saga');
+    assert.equal((rt.get(ref)?.data as { cancels: number }).cancels, 5, 'each is counted');
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Cancelled');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
   it('records a reschedule forwarded by the delivery that an earlier one made invalid', async () => {
     const rt = await suite(0);
     const r = request({ pickupTime: '2026-01-01T00:01:00Z', deadline: '2026-01-01T00:10:00Z' });

@@ -134,10 +134,14 @@ describe('admission: work from outside waits while the deployment is behind', ()
     });
     assert.equal(await a.get(Forwarder.ref('f2')), undefined, 'a refused create writes nothing');
     await assert.rejects(a.send(Forwarder.ref('f1'), { type: 'Go', n: 0 }, { admission: true }), RsmOverloadedError);
+    // A request asks it too (the option was once taken and ignored), and nothing is handled.
+    const sent = ((await a.get(Forwarder.ref('f1')))?.data as { sent: number }).sent;
+    await assert.rejects(a.request(Forwarder.ref('f1'), { type: 'Go', n: 1 }, { admission: true }), RsmOverloadedError);
+    assert.equal(((await a.get(Forwarder.ref('f1')))?.data as { sent: number }).sent, sent);
     // Without admission (a cancel, say) work is always taken.
     assert.deepEqual(await a.send(Forwarder.ref('f1'), { type: 'Go', n: 0 }), { duplicate: false });
     const refusedMetric = (await a.metrics.admissionRefused.get()).values.reduce((sum, v) => sum + v.value, 0);
-    assert.equal(refusedMetric, 2);
+    assert.equal(refusedMetric, 3);
     // Once adm-b has caught up and its report is stale or fresh and low, work is admitted again.
     await waitFor('adm-b to finish the queue', async () => (await done()) === 61 + extra, 60_000);
     await waitFor('a to admit again', () => a.loadView().lagMs <= admission.maxLagMs, 30_000);

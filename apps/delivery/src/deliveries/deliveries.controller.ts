@@ -85,7 +85,8 @@ export class DeliveriesController {
   })
   async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
     const machine = await this.find(id, caller);
-    const answer = await this.rsm.request(Delivery.ref(id), { type: 'RequestReschedule', changes });
+    // It adds work downstream: it waits while the suite is behind (429 with Retry-After).
+    const answer = await this.rsm.request(Delivery.ref(id), { type: 'RequestReschedule', changes }, { admission: true });
     refused(id, answer, machine.state);
     return { id, reschedule: 'accepted', stage: answer !== undefined && 'stage' in answer ? answer.stage : machine.state };
   }

@@ -56,8 +56,10 @@ export const DeliveryRequestMachine = defineMachine<DeliveryRequestData, Deliver
         Check: (data, event, ctx) => ctx.reply({ same: (data.submitted ?? (data.request === null ? undefined : fingerprint(data.request))) === event.fingerprint }),
         Cancel: (data, event, ctx) => {
           if (foreign(data, event.owners)) return ctx.reply({ accepted: false, reason: 'not-found' } satisfies RequestAnswer);
+          // The saga heard the first cancel, and another changes nothing there (it cancels before
+          // pickup and refuses after): a repeat is answered here, costing nothing downstream.
+          if (data.cancels === 0) ctx.send(sagaRef(ctx.self.id), { type: 'Cancel', source: 'ingestion API' });
           data.cancels += 1;
-          ctx.send(sagaRef(ctx.self.id), { type: 'Cancel', source: 'ingestion API' });
           ctx.reply({ accepted: true } satisfies RequestAnswer);
         },
         Reschedule: (data, event, ctx) => {

@@ -129,7 +129,8 @@ export class DeliveryRequestsController {
   @ApiOperation({ summary: 'Reschedule: forwarded to the workflow.' })
   async reschedule(@Param('id', { schema: idSchema }) id: string, @Body({ schema: rescheduleSchema }) changes: Reschedule, @Caller() caller: Principal) {
     const ownerList = owners(caller);
-    answer(id, await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes, ...(ownerList ? { owners: ownerList } : {}) }));
+    // A reschedule adds work downstream (unlike a cancel, which sheds it): it waits while the suite is behind.
+    answer(id, await this.rsm.request(DeliveryRequestMachine.ref(id), { type: 'Reschedule', changes, ...(ownerList ? { owners: ownerList } : {}) }, { admission: true }));
     return { deliveryId: id, reschedule: 'accepted' };
   }
 }

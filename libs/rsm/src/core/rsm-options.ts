@@ -85,7 +85,7 @@ export const rsmOptionsSchema = z.object({
       .optional(),
   }).refine((r) => r.tls === undefined || r.url.startsWith('rediss://'), { message: 'TLS settings need a rediss:// URL', path: ['tls'] }),
   /**
-   * Admission control for work from outside (`create`/`send` with `{ admission: true }`): refused
+   * Admission control for work from outside (`create`, `send` or `request` with `{ admission: true }`): refused
    * with RsmOverloadedError while this service, or any service downstream of it (as reported in
    * acknowledgements), handles events more than `maxLagMs` after accepting them (p90 over
    * `windowMs`). Reports older than `staleAfterMs` no longer count. While no downstream report

@@ -538,6 +538,7 @@ export class RsmRuntime {
     options: RequestOptions = {},
   ): Promise<ReplyOf<R, T>> {
     type Reply = ReplyOf<R, T>;
+    if (options.admission === true) this.admit();
     const timeoutMs = options.timeoutMs ?? this.options.requests.timeoutMs;
     const item = this.makeItem('request', ref, event, options.key);
     // One deadline for every stage: intake, then the wait for an answer from whoever handles it.

@@ -9,13 +9,13 @@ import { Dispatcher, MAX_HOT } from '../src/runtime/dispatcher.js';
 const quiet: RsmLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => quiet };
 
 /** A dispatcher whose transactions are held open until the test ends them, and a record of each. */
-function dispatcher(hotEvents = 8, concurrency = 4) {
+function dispatcher(hotEvents = 8, concurrency = 4, runs?: (type: string) => boolean) {
   const batches: { keys: string[]; finish: (result?: BatchResult) => void }[] = [];
   const executor = {
     run: (keys: readonly string[], _intake: ReadonlyMap<string, readonly IntakeItem[]>) =>
       new Promise<BatchResult>((resolve) => batches.push({ keys: [...keys], finish: (result = emptyBatchResult()) => resolve(result) })),
   } as unknown as BatchExecutor;
-  const d = new Dispatcher(executor, { maxMachines: 64, concurrency, hotEvents, handle: true }, quiet, () => undefined, () => undefined);
+  const d = new Dispatcher(executor, { maxMachines: 64, concurrency, hotEvents, handle: true, ...(runs !== undefined ? { runs } : {}) }, quiet, () => undefined, () => undefined);
   return { d, batches };
 }
 
@@ -27,6 +27,19 @@ function handled(counts: Record<string, number>, more: string[] = []): BatchResu
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Dispatcher: machines of types this process does not run', () => {
+  it('leaves them to the processes that run them (a newer release rolling out) instead of stepping them', async () => {
+    const { d, batches } = dispatcher(8, 1, (type) => type !== 'Future');
+    d.notify('Future/1');
+    d.notify('Counter/1');
+    d.notify('Future/2');
+    await settle();
+    batches.at(-1)?.finish();
+    await settle();
+    assert.deepEqual(batches.map((b) => b.keys), [['Counter/1']]);
+  });
+});
 
 describe('Dispatcher: a hot machine is stepped in transactions of its own', () => {
   it('steps machines together until one handles hotEvents in a step, then that one alone, until it is quiet', async () => {

@@ -14,6 +14,12 @@ export interface DispatcherOptions {
   readonly hotEvents: number;
   /** False for an API-only process: events are made durable, never handled here. */
   readonly handle: boolean;
+  /**
+   * Whether this process runs machines of a type (all, if not given). A machine of another type (a
+   * newer release's, while it rolls out) is left to the processes that run it: stepping it here
+   * could only dead-letter its events.
+   */
+  readonly runs?: (type: string) => boolean;
 }
 
 /**
@@ -46,6 +52,7 @@ export class Dispatcher {
   /** The machine has (or may have) events in its inbox. */
   notify(key: string): void {
     if (this.stopped) return;
+    if (this.options.runs !== undefined && !this.options.runs(key.slice(0, key.indexOf('/')))) return;
     const pending = this.delayed.get(key);
     if (pending !== undefined) {
       clearTimeout(pending.timer);

@@ -296,7 +296,7 @@ export class RsmRuntime {
     const executor = new BatchExecutor(pool, this.tables, this.registry, o, crash, holder?.id ?? null);
     const dispatcher = new Dispatcher(
       executor,
-      { maxMachines: o.batch.maxMachines, concurrency: o.batch.concurrency, hotEvents: o.batch.hotEvents, handle: o.worker },
+      { maxMachines: o.batch.maxMachines, concurrency: o.batch.concurrency, hotEvents: o.batch.hotEvents, handle: o.worker, runs: (type) => this.registry.get(type) !== undefined },
       this.logger,
       (result, keys, seconds) => this.afterCommit(result, keys, seconds),
       (reason) => this.metrics.batchRetries.inc({ service: o.service, reason }),

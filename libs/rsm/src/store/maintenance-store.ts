@@ -60,6 +60,9 @@ export class MaintenanceStore {
          SELECT i.machine_type, i.machine_id, i.created_at FROM ${this.tables.inbox} i
          WHERE i.created_at < now() - make_interval(secs => $1::double precision / 1000)
            AND (i.not_before IS NULL OR i.not_before <= now())
+           -- Only types this process runs: another's (a release that added it, still rolling out)
+           -- would fill the page, and could only be dead-lettered here.
+           AND i.machine_type IN (SELECT r.type FROM ${recordset('$2', 'type text', versions)} r)
            AND NOT EXISTS (
              SELECT 1 FROM ${this.tables.machines} m LEFT JOIN ${recordset('$2', 'type text, oldest int, current int', versions)} v ON v.type = m.type
              WHERE m.type = i.machine_type AND m.id = i.machine_id

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { newMachineRow } from '../src/planning/machine-registry.js';
+import { ActivityStore } from '../src/store/activity-store.js';
 import { AdminStore } from '../src/store/admin-store.js';
 import { CombinedWrite } from '../src/store/combined-write.js';
 import { OutboxRelay } from '../src/delivery/outbox-relay.js';
@@ -115,6 +116,21 @@ describe('statements on tables the size of a long run', () => {
     assert.deepEqual([...created], ['Counter/fresh-1']);
     const stored = await pool.query<{ id: string; state: string }>(`SELECT id, state FROM ${tables.machines} WHERE id IN ('c-17', 'fresh-1') ORDER BY id`);
     assert.deepEqual(stored.rows, [{ id: 'c-17', state: 'Done' }, { id: 'fresh-1', state: 'Open' }], 'an existing machine is left as it is');
+  });
+
+  it('claims only calls of activities this process runs, leaving a newer release\'s with their attempts', async () => {
+    const store = new ActivityStore(pool, tables);
+    await pool.query(
+      `INSERT INTO ${tables.activities} (machine_type, machine_id, activity, call_id, idempotency_key, input, next_attempt_at)
+       VALUES ('Counter', 'a-1', 'known', 'known#1', 'k-known', '{}', now() - interval '1 second'),
+              ('Counter', 'a-1', 'newer', 'newer#1', 'k-newer', '{}', now() - interval '2 seconds')`,
+    );
+    assert.deepEqual(await store.claimDue(10, 60_000, null, []), [], 'a process running no activity claims nothing');
+    const claimed = await store.claimDue(10, 60_000, null, ['known']);
+    assert.deepEqual(claimed.map((c) => [c.activity, c.attempts]), [['known', 1]]);
+    const left = await pool.query<{ attempts: number; due: boolean }>(`SELECT attempts, next_attempt_at <= now() AS due FROM ${tables.activities} WHERE activity = 'newer'`);
+    assert.deepEqual(left.rows, [{ attempts: 0, due: true }], 'the other call is untouched, due for a process that runs it');
+    await pool.query(`DELETE FROM ${tables.activities}`);
   });
 
   it('listing a type in several states pages by id and lists each machine once', async () => {

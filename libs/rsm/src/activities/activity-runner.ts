@@ -75,7 +75,7 @@ export class ActivityRunner {
     const free = Math.max(0, this.concurrency * 2 - this.running.size - this.queue.length);
     if (free === 0) return 0;
     if (this.holder !== null) await this.store.reclaimOrphans();
-    const claimed = await this.store.claimDue(Math.min(limit, free), this.leaseMs, this.holder);
+    const claimed = await this.store.claimDue(Math.min(limit, free), this.leaseMs, this.holder, this.names());
     this.submit(claimed);
     return claimed.length;
   }

@@ -11,10 +11,13 @@ export class ActivityStore {
   ) {}
 
   /**
-   * Claims up to `limit` calls whose lease or backoff has expired, each for another `leaseMs`, as
-   * held by `holder` (see HolderLock; null: no holder, the lease alone protects them).
+   * Claims up to `limit` calls of the activities `names` whose lease or backoff has expired, each
+   * for another `leaseMs`, as held by `holder` (see HolderLock; null: no holder, the lease alone
+   * protects them). A call of another activity (a newer release's, while it rolls out) is left to
+   * the processes that run it: claiming it here would spend its attempts on "not registered".
    */
-  async claimDue(limit: number, leaseMs: number, holder: number | null): Promise<ActivityEntry[]> {
+  async claimDue(limit: number, leaseMs: number, holder: number | null, names: readonly string[]): Promise<ActivityEntry[]> {
+    if (names.length === 0) return [];
     const claimed = await this.pool.query<{
       id: string;
       machine_type: string;
@@ -27,10 +30,10 @@ export class ActivityStore {
     }>(
       `UPDATE ${this.tables.activities} a SET attempts = a.attempts + 1, holder = $2::int4,
          next_attempt_at = now() + make_interval(secs => $1::double precision / 1000)
-       WHERE a.id IN (SELECT id FROM ${this.tables.activities} WHERE next_attempt_at <= now()
+       WHERE a.id IN (SELECT id FROM ${this.tables.activities} WHERE next_attempt_at <= now() AND activity = ANY($3::text[])
                       ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
        RETURNING a.id, a.machine_type, a.machine_id, a.activity, a.call_id, a.idempotency_key, a.input, a.attempts`,
-      [leaseMs, holder],
+      [leaseMs, holder, names],
     );
     return claimed.rows.map((row) => ({
       id: row.id,

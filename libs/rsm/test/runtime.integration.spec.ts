@@ -4,11 +4,35 @@ import { defineMachine, MachineNotFoundError, RequestRejectedError, type RsmRunt
 import { Caller, Counter, Receiver, Sender, recordActivity, senderProblems, senderSettled } from './fixtures/machines.js';
 import { dropSchemas, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
+/** Calls `link` again from each of its outcomes, `left` times: a chain of activities. */
+const Chain = defineMachine<{ left: number; done: number }, { type: 'Start'; n: number } | { type: 'ActivityCompleted'; activity: 'link'; callId: string; output: unknown }>()({
+  type: 'Chain',
+  initial: 'Running',
+  initialData: () => ({ left: 0, done: 0 }),
+  states: {
+    Running: {
+      on: {
+        Start: (data, event, ctx) => {
+          data.left = event.n - 1;
+          ctx.call({ name: 'link' }, {});
+        },
+        ActivityCompleted: (data, _event, ctx) => {
+          data.done += 1;
+          if (data.left <= 0) return;
+          data.left -= 1;
+          ctx.call({ name: 'link' }, {});
+        },
+      },
+    },
+  },
+});
+
 describe('runtime on Postgres and Redis', () => {
   const schemaA = uniqueSchema('a');
   const schemaB = uniqueSchema('b');
   const prefix = uniquePrefix('int');
   const activityCalls: { key: string; attempt: number }[] = [];
+  const linkKeys: string[] = [];
   let a: RsmRuntime;
   let b: RsmRuntime;
 
@@ -17,7 +41,7 @@ describe('runtime on Postgres and Redis', () => {
       service: 'svc-a',
       schema: schemaA,
       prefix,
-      machines: [Counter, Sender, Caller],
+      machines: [Counter, Sender, Caller, Chain],
       routes: { Receiver: 'svc-b' },
       activities: [
         {
@@ -34,6 +58,13 @@ describe('runtime on Postgres and Redis', () => {
             activityCalls.push({ key: ctx.idempotencyKey, attempt: ctx.attempt });
             if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
             return 'third time';
+          },
+        },
+        {
+          name: 'link',
+          run: async (_input: unknown, ctx) => {
+            linkKeys.push(ctx.idempotencyKey);
+            return Promise.resolve(null);
           },
         },
         // An external system's answers: thrown values nothing can print, and outputs Postgres refuses.
@@ -188,6 +219,17 @@ describe('runtime on Postgres and Redis', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('keeps the keys of a chain of activities, each called from the outcome of the one before, of one length', async () => {
+    const ref = { type: 'Chain', id: 'chain-1' };
+    await a.create(ref, { type: 'Start', n: 12 });
+    await waitFor('the chain to end', async () => ((await a.get(ref))?.data as { done: number }).done === 12);
+    assert.equal(new Set(linkKeys).size, 12, 'one key per call');
+    // Each key once held the whole key before it: 23 characters more a link, 312 for the twelfth.
+    const lengths = linkKeys.slice(1).map((key) => key.length);
+    assert.equal(new Set(lengths).size, 1, `keys after the first all of one length: ${lengths.join(', ')}`);
+    assert.ok((lengths[0] ?? 0) <= 80, `${lengths[0]} characters`);
   });
 
   it('exposes rsm_ metrics', async () => {

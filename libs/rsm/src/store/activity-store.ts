@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { ActivityEntry } from '../core/messages.js';
 import type { TableNames } from './table-names.js';
@@ -82,7 +83,17 @@ export class ActivityStore {
       `WITH gone AS (DELETE FROM ${this.tables.activities} WHERE id = $1 RETURNING id)
        INSERT INTO ${this.tables.inbox} (machine_type, machine_id, event, event_id)
        SELECT $2::text, $3::text, $4::jsonb, $5::text FROM gone`,
-      [entry.id, entry.machineType, entry.machineId, JSON.stringify(event), `a:${entry.idempotencyKey}`],
+      [entry.id, entry.machineType, entry.machineId, JSON.stringify(event), outcomeEventId(entry.idempotencyKey)],
     );
   }
+}
+
+/**
+ * The event id of a call's outcome: derived from the call's key (the same however often the
+ * outcome is written) and of fixed size. A handler's calls take their keys from the event id, so
+ * an id holding the whole key made each call in a chain of activities carry every key before it:
+ * past a few links it was longer than external systems accept, and in time than an index entry.
+ */
+export function outcomeEventId(idempotencyKey: string): string {
+  return `a:${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
 }

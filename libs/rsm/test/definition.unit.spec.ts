@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { defineMachine, MachineNotFoundError, parseRsmOptions, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmConfigError, RsmRuntime, type Json } from '#rsm';
+import { defineMachine, MachineNotFoundError, parseRsmOptions, RequestFailedError, RequestRejectedError, RequestTimeoutError, RsmConfigError, RsmRuntime, type Json, type TimeoutEvent } from '#rsm';
 import { TestRuntime } from '#rsm/testing';
 import { Counter, Sender } from './fixtures/machines.js';
 
@@ -65,6 +65,43 @@ describe('in-memory test runtime', () => {
     assert.deepEqual((rt.get(ref)?.data as { seen: number[] }).seen, [0, 2, 3, 1], 'kept events first, in order, then the redriven one');
     assert.deepEqual(rt.deadLetters, []);
     assert.equal(rt.redrive(0), false);
+  });
+
+  it('keeps one Timeout of a periodic timer waiting for a faulted machine, not one a period', async () => {
+    const Ticker = defineMachine<{ ticks: number; broken: boolean }, { type: 'Start' } | { type: 'Break' } | TimeoutEvent<'tick'>>()({
+      type: 'Ticker',
+      initial: 'On',
+      initialData: () => ({ ticks: 0, broken: false }),
+      failure: { maxAttempts: 1, onExhausted: 'fault' },
+      states: {
+        On: {
+          on: {
+            Start: (_data, _event, ctx) => ctx.startTimer('tick', 1_000, { periodMs: 1_000 }),
+            Break: (data) => void (data.broken = true),
+            Timeout: (data) => {
+              if (data.broken) throw new Error('broken');
+              data.ticks += 1;
+            },
+          },
+        },
+      },
+    });
+    const rt = new TestRuntime([Ticker]);
+    const ref = Ticker.ref('t1');
+    await rt.create(ref, { type: 'Start' });
+    await rt.advance(3_000);
+    assert.equal((rt.get(ref)?.data as { ticks: number }).ticks, 3);
+    await rt.send(ref, { type: 'Break' });
+    await rt.advance(1_000); // this tick fails and faults the machine
+    assert.equal(rt.get(ref)?.status, 'faulted');
+    await rt.advance(60_000);
+    const machine = rt.machines.get('Ticker/t1');
+    assert.ok(machine);
+    machine.data = { ...(machine.data as object), broken: false };
+    assert.equal(rt.redrive(0), true);
+    await rt.runUntilIdle();
+    // The failed tick, redriven, and the one that waited for the minute the machine was faulted.
+    assert.equal((rt.get(ref)?.data as { ticks: number }).ticks, 5);
   });
 
   it('handles events, replies, and dead-letters what a state does not accept', async () => {

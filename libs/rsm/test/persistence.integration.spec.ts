@@ -239,6 +239,25 @@ describe('statements on tables the size of a long run', () => {
     ]);
     assert.deepEqual(await poller.poll(), { woken: [], next: later, full: false }, 'fired once');
     assert.equal(counted.connects, 1);
+
+    // A periodic timer whose machine does not take its Timeouts (faulted, say): one waits in the
+    // inbox however many periods pass, and the timer keeps its period; a one-shot timer fires as ever.
+    await pool.query(`DELETE FROM ${tables.inbox}; DELETE FROM ${tables.timers}`);
+    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at, period_ms) VALUES ('Counter', 'timer-4', 'tick', now() - interval '1 second', 1000)`);
+    for (let period = 0; period < 3; period += 1) {
+      assert.deepEqual((await poller.poll()).woken, ['Counter/timer-4']);
+      await pool.query(`UPDATE ${tables.timers} SET fire_at = now() - interval '1 second' WHERE name = 'tick'`);
+    }
+    await pool.query(`INSERT INTO ${tables.timers} (machine_type, machine_id, name, fire_at) VALUES ('Counter', 'timer-4', 'once', now() - interval '1 second')`);
+    await poller.poll();
+    const fired = await pool.query<{ name: string; n: number }>(`SELECT timer_name AS name, count(*)::int AS n FROM ${tables.inbox} GROUP BY 1 ORDER BY 1`);
+    assert.deepEqual(fired.rows, [{ name: 'once', n: 1 }, { name: 'tick', n: 1 }]);
+    assert.equal((await pool.query(`SELECT 1 FROM ${tables.timers} WHERE name = 'tick' AND fire_at > now()`)).rowCount, 1, 'the periodic timer moved on');
+    // Handled (its row gone), the next period fires again.
+    await pool.query(`DELETE FROM ${tables.inbox} WHERE timer_name = 'tick'; UPDATE ${tables.timers} SET fire_at = now() - interval '1 second' WHERE name = 'tick'`);
+    await poller.poll();
+    assert.equal((await pool.query(`SELECT 1 FROM ${tables.inbox} WHERE timer_name = 'tick'`)).rowCount, 1);
+    await pool.query(`DELETE FROM ${tables.inbox}; DELETE FROM ${tables.timers}`);
   });
 });
 

@@ -32,11 +32,16 @@ export class TimerStore {
     const due = { rows: claimed.rows.filter((row) => !row.halted).map(({ machine_type, machine_id, name, period_ms, payload }) => ({ machine_type, machine_id, name, period_ms, payload })) };
     if (due.rows.length === 0) return [];
     const rows = JSON.stringify(due.rows);
+    // A periodic timer whose last Timeout is still in the inbox (its machine faulted, deferred or
+    // behind) moves on without another: it fires once for the periods its machine missed, as it
+    // does for the periods nobody polled, instead of piling one Timeout a period into the inbox.
     await client.query(
       `INSERT INTO ${t.inbox} (machine_type, machine_id, event, timer_name)
-       SELECT machine_type, machine_id,
-              jsonb_build_object('type', 'Timeout', 'name', name) || CASE WHEN payload IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('payload', payload) END, name
-       FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, payload jsonb)`,
+       SELECT r.machine_type, r.machine_id,
+              jsonb_build_object('type', 'Timeout', 'name', r.name) || CASE WHEN r.payload IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('payload', r.payload) END, r.name
+       FROM jsonb_to_recordset($1::jsonb) AS r(machine_type text, machine_id text, name text, period_ms bigint, payload jsonb)
+       WHERE r.period_ms IS NULL
+          OR NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = r.machine_type AND i.machine_id = r.machine_id AND i.timer_name = r.name)`,
       [rows],
     );
     whileFiring?.();

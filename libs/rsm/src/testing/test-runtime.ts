@@ -226,6 +226,9 @@ export class TestRuntime {
       const key = compositeKey(machineKey(next.machine), next.name);
       if (next.periodMs === null) this.timers.delete(key);
       else next.fireAt += next.periodMs;
+      // As in production: a periodic timer whose last Timeout waits (its machine faulted or
+      // deferred) moves on without another.
+      if (next.periodMs !== null && this.timeoutWaits(next.machine, next.name)) continue;
       this.enqueue({
         to: next.machine,
         event: next.payload === null ? { type: 'Timeout', name: next.name } as RsmEvent : ({ type: 'Timeout', name: next.name, payload: next.payload } as RsmEvent),
@@ -237,6 +240,13 @@ export class TestRuntime {
     }
     this.clock = until;
     await this.runUntilIdle();
+  }
+
+  /** Whether a Timeout of the timer `name` waits for the machine: queued, parked or deferred. */
+  private timeoutWaits(machine: MachineRef, name: string): boolean {
+    const key = machineKey(machine);
+    const isIt = (item: Queued) => machineKey(item.to) === key && item.event.type === 'Timeout' && (item.event as { name?: unknown }).name === name;
+    return this.queue.some(isIt) || (this.parked.get(key) ?? []).some(isIt) || (this.deferred.get(key) ?? []).some(isIt);
   }
 
   /** Completes a pending activity call as the real runtime would after a successful attempt. */

@@ -379,4 +379,21 @@ describe('runtime options', () => {
     );
     await assert.rejects(rsm.start(), (error: unknown) => error instanceof RsmConfigError && /idleInTransactionTimeoutMs: 20000 ms must exceed the handler timeout of machine type Counter \(30000 ms\)/.test(error.message));
   });
+
+  it('refuses an activity whose retry policy a timer cannot keep, naming the field', () => {
+    const options = { service: 'svc', postgres: { url: 'postgres://127.0.0.1:1/none' }, redis: { url: 'redis://127.0.0.1:1', signingKeys: ['k'.repeat(32)] }, activities: { leaseMs: 30_000 } };
+    const run = async () => Promise.resolve(null);
+    const refused = (retry: object, pattern: RegExp) =>
+      assert.throws(() => new RsmRuntime(options, { activities: [{ name: 'pay', retry, run }] }), (error: unknown) => error instanceof RsmConfigError && pattern.test(error.message));
+    // Past Node's longest timer an attempt's timeout fired at once: every attempt failed.
+    refused({ timeoutMs: Infinity }, /activity pay: retry\.timeoutMs must be a whole number of ms from 1 to 2147483647 \(got Infinity\)/);
+    refused({ timeoutMs: 2 ** 31 }, /retry\.timeoutMs .* \(got 2147483648\)/);
+    refused({ maxAttempts: 0 }, /retry\.maxAttempts must be a whole number of at least 1/);
+    refused({ maxAttempts: 2.5 }, /retry\.maxAttempts/);
+    refused({ initialBackoffMs: -1 }, /retry\.initialBackoffMs/);
+    refused({ initialBackoffMs: 500, maxBackoffMs: 100 }, /retry\.maxBackoffMs must be a whole number of ms from initialBackoffMs/);
+    refused({ maxBackoffMs: 2 ** 31 }, /retry\.maxBackoffMs/);
+    // Longer than the lease is taken: an attempt is cut where its lease ends (another process would take the call).
+    assert.ok(new RsmRuntime(options, { activities: [{ name: 'pay', retry: { timeoutMs: 60_000, maxAttempts: 80 }, run }] }));
+  });
 });

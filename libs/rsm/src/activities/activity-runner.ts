@@ -93,6 +93,9 @@ export class ActivityRunner {
     while (this.running.size < this.concurrency && this.queue.length > 0 && !this.controller.signal.aborted) {
       const { entry, at } = this.queue.shift() as { entry: ActivityEntry; at: number };
       if (this.running.has(entry.id)) continue;
+      // Its lease ran out while it waited for a slot: another process may have taken the call, and
+      // running it here as well would be one attempt too many. Its row is due; a claim takes it again.
+      if (Date.now() - at >= this.leaseMs / 2) continue;
       this.onWait(Date.now() - at);
       this.running.add(entry.id);
       void this.attempt(entry)
@@ -116,7 +119,8 @@ export class ActivityRunner {
     const attemptController = new AbortController();
     const attemptSignal = attemptController.signal;
     const abort = () => attemptController.abort(new Error('attempt timed out or was aborted'));
-    const timer = setTimeout(abort, policy.timeoutMs).unref();
+    // Never past the lease: another process takes the call when it ends, and the two would run at once.
+    const timer = setTimeout(abort, Math.min(policy.timeoutMs, this.leaseMs - Math.min(1_000, this.leaseMs / 10))).unref();
     this.controller.signal.addEventListener('abort', abort, { once: true });
     if (this.controller.signal.aborted) abort();
     let output: unknown;

@@ -45,3 +45,19 @@ export interface ActivityDefinition<Input = Json, Output = Json> {
 }
 
 export type AnyActivityDefinition = ActivityDefinition<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The largest delay a Node timer takes: a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * What is wrong with an activity's retry policy (merged with the defaults), naming the field, or
+ * undefined. Checked when the activity is registered: a bad one stops start-up.
+ */
+export function retryPolicyProblem(policy: ActivityRetryPolicy): string | undefined {
+  const whole = (value: number, min: number) => Number.isSafeInteger(value) && value >= min;
+  if (!whole(policy.maxAttempts, 1)) return `maxAttempts must be a whole number of at least 1 (got ${policy.maxAttempts})`;
+  if (!whole(policy.initialBackoffMs, 0) || policy.initialBackoffMs > MAX_TIMER_MS) return `initialBackoffMs must be a whole number of ms from 0 to ${MAX_TIMER_MS} (got ${policy.initialBackoffMs})`;
+  if (!whole(policy.maxBackoffMs, policy.initialBackoffMs) || policy.maxBackoffMs > MAX_TIMER_MS) return `maxBackoffMs must be a whole number of ms from initialBackoffMs to ${MAX_TIMER_MS} (got ${policy.maxBackoffMs})`;
+  if (!whole(policy.timeoutMs, 1) || policy.timeoutMs > MAX_TIMER_MS) return `timeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS} (got ${policy.timeoutMs})`;
+  return undefined;
+}

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ActivityRunner } from '../activities/activity-runner.js';
 import { HolderLock } from '../store/holder-lock.js';
-import type { AnyActivityDefinition } from '../definition/activity.js';
+import { DEFAULT_ACTIVITY_RETRY, retryPolicyProblem, type AnyActivityDefinition } from '../definition/activity.js';
 import { BullmqTransport, type RefusalReason, type TransportChannel } from '../delivery/bullmq-transport.js';
 import type { GapNumbers, InboundJob } from '../core/messages.js';
 import { InboundReceiver, type GapSkipResult, type ReceiveResult } from '../store/inbound-store.js';
@@ -212,6 +212,8 @@ export class RsmRuntime {
   registerActivity(activity: AnyActivityDefinition): void {
     this.assertNotStarted();
     if (this.activityList.some((a) => a.name === activity.name)) throw new Error(`activity ${activity.name} is registered twice`);
+    const problem = retryPolicyProblem({ ...DEFAULT_ACTIVITY_RETRY, ...activity.retry });
+    if (problem !== undefined) throw new RsmConfigError(`activity ${activity.name}: retry.${problem}`);
     this.activityList.push(activity);
   }
 

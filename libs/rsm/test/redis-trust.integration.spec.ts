@@ -65,8 +65,10 @@ describe('Redis is never trusted', () => {
     await redis.publish(channel, JSON.stringify(insider.seal('ack', { from: 'ghost', to: 'trust-a', at: now, ids: ['1; DROP TABLE x'] })));
     // A real service acknowledging ids that were never addressed to it.
     await redis.publish(channel, JSON.stringify(insider.seal('ack', { from: 'trust-b', to: 'trust-a', at: now, ids })));
+    // Megabytes of JSON no signature covers: refused by its length, before anything parses it.
+    await redis.publish(channel, `[${'[],'.repeat(3_000_000)}[]]`);
     await waitFor('every forged acknowledgement to be refused', async () =>
-      (await refused(a, 'acks', 'malformed')) === before.malformed + 2 &&
+      (await refused(a, 'acks', 'malformed')) === before.malformed + 3 &&
       (await refused(a, 'acks', 'bad_signature')) === before.bad + 1 &&
       (await refused(a, 'acks', 'expired')) === before.expired + 1 &&
       (await refused(a, 'acks', 'misaddressed')) === before.misaddressed + 1,

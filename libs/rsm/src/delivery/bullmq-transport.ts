@@ -6,6 +6,12 @@ import type { InboundJob, KeyedReply, LagReport, RemoteMessage } from '../core/m
 import type { RsmLogger } from '../core/logger.js';
 import { MessageSigner, type SignedKind } from './message-signer.js';
 import { coalesceWrites, redisConnection, type RedisEndpoint } from './redis-connection.js';
+
+/**
+ * The longest message read from the acknowledgement and reply channels: an acknowledgement of the
+ * most ids a schema allows (100,000) is about 3 MiB, and a reply is a handler's answer to a caller.
+ */
+export const MAX_CHANNEL_MESSAGE_CHARS = 8 * 1_048_576;
 import { ackSchema, drainSchema, inboundJobSchema, replySchema } from './wire-schemas.js';
 
 /** One BullMQ job carrying events from one service to another. */
@@ -142,6 +148,12 @@ export class BullmqTransport {
     const acks = queueNames.acks(prefix, service);
     this.subscriber.on('message', (channel: string, message: string) => {
       const kind: TransportChannel = channel === acks ? 'acks' : 'replies';
+      // Anyone who can write to Redis can publish here: what is longer than any message this
+      // runtime sends is refused before it is parsed, in every process at once.
+      if (message.length > MAX_CHANNEL_MESSAGE_CHARS) {
+        this.options.onRefused(kind, 'malformed', `${message.length} characters, more than ${MAX_CHANNEL_MESSAGE_CHARS}`);
+        return;
+      }
       let raw: unknown;
       try {
         raw = JSON.parse(message);

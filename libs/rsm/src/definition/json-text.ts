@@ -60,6 +60,7 @@ export function asStored<T>(value: T): T {
 }
 
 /** A NUL, or a UTF-16 surrogate without its pair: text that JSON allows and Postgres's jsonb refuses. */
+// eslint-disable-next-line no-control-regex -- the NUL is what it looks for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**

@@ -53,13 +53,13 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
   });
 
   it('deletes only what is past its retention, and counts it', async () => {
-    const halting = ['old-halted', 'new-halted', 'old-halted-with-timer', 'old-unstamped', 'new-unstamped'];
+    const halting = ['old-halted', 'new-halted', 'old-halted-with-timer', 'old-halted-with-call', 'old-unstamped', 'new-unstamped'];
     for (const id of [...halting, 'old-active', 'letters']) await rsm.create(Task.ref(id), { type: 'Open' });
     await rsm.send(Task.ref('old-halted-with-timer'), { type: 'Wait' });
     for (const id of halting) await rsm.send(Task.ref(id), { type: 'Finish' });
     for (let i = 0; i < 4; i += 1) await rsm.send(Task.ref('letters'), { type: 'Boom' });
     await waitFor('four dead letters', async () => (await rsm.deadLetters()).length === 4);
-    await waitFor('five halted machines', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE status = 'halted'`)).rowCount === 5);
+    await waitFor('six halted machines', async () => (await pool.query(`SELECT 1 FROM ${table('rsm_machines')} WHERE status = 'halted'`)).rowCount === 6);
     // Halting dropped the machine's timer: its Timeout could never be handled, and the timer would
     // keep retention from deleting the machine.
     assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_timers')}`)).rowCount, 0);
@@ -76,7 +76,12 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     assert.equal(allLetters.length, 6);
     // Age the rows instead of waiting days: the janitor compares with now().
     const ago = (days: number) => `now() - interval '${days} days'`;
-    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)}, halted_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer')`);
+    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)}, halted_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer', 'old-halted-with-call')`);
+    // A call it made before halting still runs (in backoff): its outcome must find this machine.
+    await pool.query(
+      `INSERT INTO ${table('rsm_activities')} (machine_type, machine_id, activity, call_id, idempotency_key, input, next_attempt_at)
+       VALUES ('Task', 'old-halted-with-call', 'mail', 'mail#1', 'Task/old-halted-with-call:e:mail#1', '{}', now() + interval '1 hour')`,
+    );
     await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)} WHERE id = 'old-active'`);
     // Halted with no stamp, as by a process of the release before the stamp (or before the migration):
     // the janitor stamps each with its last step's time, then retention treats it like the others.
@@ -99,7 +104,7 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     const stamp = await pool.query<{ same: boolean }>(`SELECT halted_at = updated_at AS same FROM ${table('rsm_machines')} WHERE id = 'new-unstamped'`);
     assert.deepEqual(stamp.rows, [{ same: true }], 'stamped with the time of its last step');
     const machines = (await pool.query<{ id: string }>(`SELECT id FROM ${table('rsm_machines')} ORDER BY id`)).rows.map((r) => r.id);
-    assert.deepEqual(machines, ['letters', 'new-halted', 'new-unstamped', 'old-active'], 'recent and active machines stay');
+    assert.deepEqual(machines, ['letters', 'new-halted', 'new-unstamped', 'old-active', 'old-halted-with-call'], 'recent and active machines stay, and one whose call still runs');
     const kept = (await pool.query<{ id: string }>(`SELECT id::text FROM ${table('rsm_dead_letters')} ORDER BY id`)).rows.map((r) => r.id);
     assert.deepEqual(kept, allLetters.filter((id) => id !== oldOpen && id !== oldRedriven), 'dead letters within their retention stay');
     assert.equal((await pool.query(`SELECT 1 FROM ${table('rsm_gap_skips')}`)).rowCount, 1);

@@ -156,6 +156,9 @@ export class MaintenanceStore {
          WHERE h.halted_at IS NOT NULL AND h.status = 'halted' AND ${older('h.halted_at')}
            AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = h.type AND i.machine_id = h.id)
            AND NOT EXISTS (SELECT 1 FROM ${t.timers} x WHERE x.machine_type = h.type AND x.machine_id = h.id)
+           -- A call it made still runs (retried, or in backoff): its outcome must find the machine
+           -- it belongs to, not a later one created under the same id.
+           AND NOT EXISTS (SELECT 1 FROM ${t.activities} a WHERE a.machine_type = h.type AND a.machine_id = h.id)
          ORDER BY h.halted_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)`);
     // A send counter unused for `quietPairsMs` whose pair has nothing left in the outbox: every
     // message of its numbering was acknowledged, i.e. committed by the receiver. The row goes and,

@@ -63,10 +63,12 @@ export class DeliveryRequestsController {
   ): Promise<{ deliveryId: string; created: boolean }> {
     const idempotencyKey = headerValue('Idempotency-Key', rawKey);
     assertOwnOwner(caller, body.ownerId);
+    // New work waits while the suite is behind (429 with Retry-After), instead of deepening the
+    // backlog: asked before the key's read, so that a refused request costs Postgres nothing.
+    this.rsm.assertAdmitted();
     const deliveryId = await this.keyedBefore(body, idempotencyKey) ?? deliveryIdFor(body, idempotencyKey);
     const request = { ...body, deliveryId };
-    // New work waits while the suite is behind (429 with Retry-After), instead of deepening the backlog.
-    const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request }, { admission: true });
+    const { created } = await this.rsm.create(DeliveryRequestMachine.ref(deliveryId), { type: 'Submit', request });
     if (!created) {
       // A repeat: the same request is answered as the first time; another one under the same id or key is a conflict.
       const check = await this.rsm.request(DeliveryRequestMachine.ref(deliveryId), { type: 'Check', fingerprint: fingerprint(request) });

@@ -481,6 +481,19 @@ export class RsmRuntime {
     return this.load.view();
   }
 
+  /**
+   * Throws RsmOverloadedError when work from outside should wait now, as `{ admission: true }` does:
+   * for a caller that reads before it writes, so that refused work costs no read either. Call it
+   * once per piece of work, then write without `admission` (each check may let a probe through).
+   *
+   * @example
+   * rsm.assertAdmitted(); // 429 with Retry-After in an HTTP API
+   * const existing = await rsm.get(ref);
+   */
+  assertAdmitted(): void {
+    this.admit();
+  }
+
   /** Throws RsmOverloadedError when work from outside should wait (see `SendOptions.admission`). */
   private admit(): void {
     const { maxLagMs, probeAfterMs } = this.options.admission;

@@ -138,10 +138,12 @@ describe('admission: work from outside waits while the deployment is behind', ()
     const sent = ((await a.get(Forwarder.ref('f1')))?.data as { sent: number }).sent;
     await assert.rejects(a.request(Forwarder.ref('f1'), { type: 'Go', n: 1 }, { admission: true }), RsmOverloadedError);
     assert.equal(((await a.get(Forwarder.ref('f1')))?.data as { sent: number }).sent, sent);
+    // Asked on its own, before a caller reads anything.
+    assert.throws(() => a.assertAdmitted(), RsmOverloadedError);
     // Without admission (a cancel, say) work is always taken.
     assert.deepEqual(await a.send(Forwarder.ref('f1'), { type: 'Go', n: 0 }), { duplicate: false });
     const refusedMetric = (await a.metrics.admissionRefused.get()).values.reduce((sum, v) => sum + v.value, 0);
-    assert.equal(refusedMetric, 3);
+    assert.equal(refusedMetric, 4);
     // Once adm-b has caught up and its report is stale or fresh and low, work is admitted again.
     await waitFor('adm-b to finish the queue', async () => (await done()) === 61 + extra, 60_000);
     await waitFor('a to admit again', () => a.loadView().lagMs <= admission.maxLagMs, 30_000);

@@ -5,6 +5,7 @@ import { newMachineRow } from '../src/planning/machine-registry.js';
 import { ActivityStore } from '../src/store/activity-store.js';
 import { AdminStore } from '../src/store/admin-store.js';
 import { CombinedWrite } from '../src/store/combined-write.js';
+import { BullmqTransport } from '../src/delivery/bullmq-transport.js';
 import { OutboxRelay } from '../src/delivery/outbox-relay.js';
 import { recordset } from '../src/store/recordset.js';
 import { MaintenanceStore } from '../src/store/maintenance-store.js';
@@ -13,6 +14,7 @@ import { tableNames } from '../src/store/table-names.js';
 import { TimerPoller } from '../src/timers/timer-poller.js';
 import { inTransaction } from '../src/store/transaction.js';
 import { Counter } from './fixtures/machines.js';
+import { TEST_SIGNING_KEYS, testConfig } from './support/config.js';
 import { dropSchemas, quietLogger, startRuntime, testPool, uniquePrefix, uniqueSchema, waitFor } from './support/helpers.js';
 
 const schema = `rsm_sql_${process.pid}`;
@@ -203,6 +205,55 @@ describe('statements on tables the size of a long run', () => {
     await assert.rejects(relay.sweep(), /WRONGTYPE/);
     assert.equal((await pool.query<{ attempts: number }>(`SELECT attempts FROM ${tables.outbox} WHERE destination = 'broken'`)).rows[0]?.attempts, 1);
     await pool.query(`DELETE FROM ${tables.outbox}`);
+  });
+
+  it('the outbox sweep publishes no more copies to a service whose queue already holds many jobs, and counts them', async () => {
+    await pool.query(`DELETE FROM ${tables.outbox}`);
+    const message = (to: string) => JSON.stringify({ kind: 'event', sender: { type: 'Counter', id: 'c-1' }, to: { type: 'Remote', id: to }, seq: 1, epoch: 1, event: { type: 'E' } });
+    await pool.query(
+      `INSERT INTO ${tables.outbox} (destination, message, next_attempt_at) VALUES ('away', $1, now() - interval '1 minute'), ('away', $2, now() - interval '1 minute'), ('fine', $3, now() - interval '1 minute')`,
+      [message('a1'), message('a2'), message('f')],
+    );
+    const queued = new Map([['away', 5], ['fine', 4]]);
+    const published: string[] = [];
+    const transport = {
+      queuedJobs: async (destination: string) => Promise.resolve(queued.get(destination) ?? 0),
+      publish: async (destination: string) => void published.push(await Promise.resolve(destination)),
+    };
+    const heldBack: [string, number][] = [];
+    const relay = new OutboxRelay(pool, tables, transport as never, 'sized', 200, 1_000, 100, quietLogger, undefined, () => undefined, 5, (destination, n) => void heldBack.push([destination, n]));
+    assert.equal(await relay.sweep(), 3);
+    assert.deepEqual(published, ['fine'], 'a queue under the bound gets its copies');
+    assert.deepEqual(heldBack, [['away', 2]]);
+    const rows = await pool.query<{ destination: string; later: boolean }>(`SELECT destination, next_attempt_at > now() AS later FROM ${tables.outbox} ORDER BY destination, id`);
+    assert.deepEqual(rows.rows.map((r) => [r.destination, r.later]), [['away', true], ['away', true], ['fine', true]], 'held-back rows wait for their next attempt, still in the outbox');
+    // Once the queue drained, the next sweep sends them.
+    queued.set('away', 0);
+    await pool.query(`UPDATE ${tables.outbox} SET next_attempt_at = now() - interval '1 minute'`);
+    await relay.sweep();
+    assert.deepEqual(published.sort(), ['away', 'fine', 'fine']);
+    await pool.query(`DELETE FROM ${tables.outbox}`);
+
+    // The same against a real queue in Redis, whose service takes nothing (it is away).
+    const real = new BullmqTransport(
+      { service: 'sized', redis: { url: testConfig.REDIS_URL }, prefix: uniquePrefix('held'), inboundConcurrency: 1, worker: false, jobLockMs: 2_000, stalledCheckMs: 1_000, signingKeys: TEST_SIGNING_KEYS, maxMessageAgeMs: 60_000, commandTimeoutMs: 5_000, onRefused: () => undefined },
+      quietLogger,
+    );
+    await real.start({ inbound: async () => undefined, acks: () => undefined, drain: async () => undefined, reply: () => undefined });
+    try {
+      const realHeldBack: number[] = [];
+      const realRelay = new OutboxRelay(pool, tables, real, 'sized', 200, 1_000, 100, quietLogger, undefined, () => undefined, 2, (_destination, n) => void realHeldBack.push(n));
+      await pool.query(`INSERT INTO ${tables.outbox} (destination, message, next_attempt_at) VALUES ('away', $1, now() - interval '1 minute')`, [message('a')]);
+      for (let sweep = 0; sweep < 5; sweep += 1) {
+        await realRelay.sweep();
+        await pool.query(`UPDATE ${tables.outbox} SET next_attempt_at = now() - interval '1 minute'`);
+      }
+      assert.equal(await real.queuedJobs('away'), 2, 'two copies published, then none while they wait');
+      assert.deepEqual(realHeldBack, [1, 1, 1]);
+    } finally {
+      await real.stop();
+      await pool.query(`DELETE FROM ${tables.outbox}`);
+    }
   });
 
   it('a timer poll that finds nothing due is one read, not a transaction; a due timer fires once', async () => {

@@ -141,6 +141,13 @@ export const rsmOptionsSchema = z.object({
        * next one (up to `messagesPerJob` events), so under load one commit takes many jobs.
        */
       receiptConcurrency: positiveInt.default(2),
+      /**
+       * The sweeper re-publishes nothing to a service whose queue already holds this many jobs
+       * waiting (it is down or far behind, and holds copies of what is overdue): each sweep would
+       * add another copy of every unacknowledged row, and Redis would grow for as long as it
+       * stays away. Counted in `rsm_republish_held_back_total`; the rows go out once it drains.
+       */
+      maxQueuedJobs: positiveInt.default(1_000),
       /** Events per published BullMQ job (a receiver refuses a job of more than 10,000). */
       messagesPerJob: positiveInt.max(MAX_MESSAGES_PER_JOB).default(200),
       /**

@@ -184,6 +184,11 @@ export class BullmqTransport {
     this.options.onPublished?.('inbound', jobs.length);
   }
 
+  /** Jobs waiting in a service's inbound queue (waiting, or delayed for a retry): what it has yet to take. */
+  async queuedJobs(destination: string): Promise<number> {
+    return this.guard(this.queue(queueNames.inbound(destination)).getJobCountByTypes('waiting', 'delayed', 'prioritized'));
+  }
+
   /**
    * Tells the publishing service which of its outbox rows arrived. A message on a channel, not a
    * job: a lost acknowledgement costs only a re-publish, which the pair sequence drops.

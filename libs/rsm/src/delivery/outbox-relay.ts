@@ -38,6 +38,9 @@ export class OutboxRelay {
     private readonly logger: RsmLogger,
     private readonly crash: CrashHook | undefined,
     private readonly onSent: (destination: string, count: number) => void,
+    /** A sweep skips a destination whose queue holds this many jobs (see `delivery.maxQueuedJobs`). */
+    private readonly maxQueuedJobs = Infinity,
+    private readonly onHeldBack: (destination: string, count: number) => void = () => undefined,
   ) {
     this.store = new OutboxStore(pool, tables);
   }
@@ -147,6 +150,13 @@ export class OutboxRelay {
     }
     const outcomes = await Promise.allSettled(
       [...byDestination].map(async ([destination, messages]) => {
+        // A sweep's rows are copies of what was sent before: a queue that still holds many jobs
+        // (its service down or far behind) most likely holds them, and another copy a sweep only
+        // grows Redis. Their next attempt was pushed back; they go out once it has drained.
+        if (settle && Number.isFinite(this.maxQueuedJobs) && (await this.transport.queuedJobs(destination)) >= this.maxQueuedJobs) {
+          this.onHeldBack(destination, messages.length);
+          return;
+        }
         await this.transport.publish(destination, this.service, messages, this.messagesPerJob);
         this.onSent(destination, messages.length);
       }),

@@ -18,6 +18,7 @@ export class RsmMetrics {
   readonly redeliveries: Counter<'service' | 'kind'>;
   readonly deadLetters: Counter<'service'>;
   readonly messagesSent: Counter<'service' | 'destination'>;
+  readonly republishHeldBack: Counter<'service' | 'destination'>;
   readonly messagesReceived: Counter<'service'>;
   readonly timersFired: Counter<'service'>;
   readonly activityAttempts: Counter<'service' | 'activity' | 'outcome'>;
@@ -69,6 +70,7 @@ export class RsmMetrics {
     this.redeliveries = counter('rsm_redeliveries_total', 'Messages published again because no acknowledgement came, and drains re-run by recovery.', ['service', 'kind']);
     this.deadLetters = counter('rsm_dead_letters_total', 'Events moved to dead letters.', ['service']);
     this.messagesSent = counter('rsm_messages_sent_total', 'Events published to other services.', ['service', 'destination']);
+    this.republishHeldBack = counter('rsm_republish_held_back_total', 'Overdue events not published again because the destination queue held delivery.maxQueuedJobs jobs.', ['service', 'destination']);
     this.messagesReceived = counter('rsm_messages_received_total', 'Events from other services accepted into the inbox.', ['service']);
     this.timersFired = counter('rsm_timers_fired_total', 'Timer firings delivered to inboxes.', ['service']);
     this.activityAttempts = counter('rsm_activity_attempts_total', 'Activity attempts, by outcome.', ['service', 'activity', 'outcome']);

@@ -303,8 +303,19 @@ export class RsmRuntime {
       (result, keys, seconds) => this.afterCommit(result, keys, seconds),
       (reason) => this.metrics.batchRetries.inc({ service: o.service, reason }),
     );
-    const relay = new OutboxRelay(pool, this.tables, transport, o.service, o.delivery.messagesPerJob, o.delivery.ackTimeoutMs, o.delivery.ackFlushMs, this.logger, crash, (destination, n) =>
-      this.metrics.messagesSent.inc({ service: o.service, destination }, n),
+    const relay = new OutboxRelay(
+      pool,
+      this.tables,
+      transport,
+      o.service,
+      o.delivery.messagesPerJob,
+      o.delivery.ackTimeoutMs,
+      o.delivery.ackFlushMs,
+      this.logger,
+      crash,
+      (destination, n) => this.metrics.messagesSent.inc({ service: o.service, destination }, n),
+      o.delivery.maxQueuedJobs,
+      (destination, n) => this.metrics.republishHeldBack.inc({ service: o.service, destination }, n),
     );
     const activities = new ActivityRunner(
       pool,

@@ -285,10 +285,16 @@ describe('hostile broker: guarantees hold against an adversary with full access 
         }
       };
 
-      /** A job whose stored data is not JSON at all: written under BullMQ's feet. */
+      /**
+       * A job one of whose JSON fields BullMQ parses when it takes it is not JSON at all, written
+       * under BullMQ's feet: its data, or its options or progress (a job that passed a data-only
+       * check and then sat in active, never run).
+       */
       const rawGarbageJob = async (service: Service) => {
         const job = await inbound(service).add('forged-raw', { placeholder: true }, { delay: 60_000, removeOnComplete: true, removeOnFail: true });
-        await redis.hset(`${prefix}:${queueNames.inbound(service)}:${String(job.id)}`, 'data', Buffer.concat([Buffer.from('{'), randomBytes(12)]));
+        // The two services' jobs of a pair differ, and the next pair shifts: data, opts, progress, data.
+        const field = (['data', 'opts', 'progress'] as const)[(rawJobKeys.length + (service === 'svc-b' ? 1 : 0)) % 3] ?? 'data';
+        await redis.hset(`${prefix}:${queueNames.inbound(service)}:${String(job.id)}`, field, Buffer.concat([Buffer.from('{'), randomBytes(12)]));
         await job.promote();
         rawJobKeys.push(`${prefix}:${queueNames.inbound(service)}:${String(job.id)}`);
         tally.add('raw-garbage-job');

@@ -238,12 +238,15 @@ export class BullmqTransport {
       const queue = this.queue(name);
       const ids = await this.guard(queue.getRanges(['active'], 0, 199));
       for (const id of ids) {
-        const data = await this.guard(this.producer.hget(queue.toKey(id), 'data'));
-        if (data === null || readable(data)) continue;
+        // Every field BullMQ parses as JSON when it takes a job: any one it cannot read leaves the
+        // job moved to active and never run, back in waiting after each stalled check, for ever.
+        const fields = await this.guard(this.producer.hmget(queue.toKey(id), ...JSON_JOB_FIELDS));
+        const unreadable = JSON_JOB_FIELDS.find((_, i) => { const text = fields[i]; return text !== null && text !== undefined && !readable(text); });
+        if (unreadable === undefined) continue;
         await this.guard(this.producer.del(`${queue.toKey(id)}:lock`));
         if ((await this.guard(queue.remove(id))) !== 1) continue;
         removed += 1;
-        this.options.onRefused(channel, 'malformed', 'job data is not JSON');
+        this.options.onRefused(channel, 'malformed', `job ${unreadable} is not JSON`);
       }
     }
     return removed;
@@ -321,6 +324,9 @@ export class BullmqTransport {
     }
   }
 }
+
+/** The fields of a job's hash that BullMQ 6 reads with JSON.parse when a worker takes it. */
+const JSON_JOB_FIELDS = ['data', 'opts', 'progress', 'parent'] as const;
 
 function readable(json: string): boolean {
   try {

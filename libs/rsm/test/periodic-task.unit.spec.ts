@@ -27,6 +27,26 @@ describe('periodic tasks', () => {
     }
   });
 
+  it('keeps its pace when the wall clock steps back, instead of waiting out the step', async () => {
+    let runs = 0;
+    const realNow = Date.now.bind(Date);
+    const task = new PeriodicTask('stepped', 30, () => Promise.resolve((runs += 1) < 0), silent);
+    task.start();
+    try {
+      await waitFor('a first run', () => runs >= 1);
+      const before = runs;
+      Date.now = () => realNow() - 3_600_000; // NTP steps the clock back an hour
+      // Waited for by the monotonic clock: the wall clock is the one that moved.
+      for (const deadline = performance.now() + 20_000; runs < before + 3; ) {
+        assert.ok(performance.now() < deadline, `${runs - before} runs since the step`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } finally {
+      Date.now = realNow;
+      await task.stop();
+    }
+  });
+
   it('never runs its work twice at once, when a run planned during one comes due before it ends', async () => {
     let running = 0;
     let most = 0;

@@ -53,13 +53,16 @@ export class PeriodicTask {
     if (at >= this.nextAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.nextAt = at;
-    // setTimeout fires a delay beyond MAX_TIMER_MS at once: a long interval waits in steps.
+    // setTimeout fires a delay beyond MAX_TIMER_MS at once: a long interval waits in steps. Only a
+    // step cut short that way waits again: a wall clock stepped back meanwhile (NTP, a resumed VM)
+    // must not hold every background task for the size of the step.
+    const delay = Math.max(0, at - Date.now());
     this.timer = setTimeout(() => {
-      if (Date.now() >= at) return this.fire();
+      if (delay <= MAX_TIMER_MS || Date.now() >= at) return this.fire();
       this.timer = undefined;
       this.nextAt = Infinity;
       this.plan(at);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
+    }, Math.min(MAX_TIMER_MS, delay));
     this.timer.unref();
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defineMachine, type MachineVersion, type RsmEvent } from '#rsm';
-import { copyJson, jsonText, parseJson, rememberedJson, rememberJson } from '../src/definition/json-text.js';
+import { copyJson, jsonText, parseJson, rememberedJson, rememberJson, storableText, unstorableReason } from '../src/definition/json-text.js';
 import { MachineRegistry } from '../src/planning/machine-registry.js';
 import { BatchWrites, emptyBatchResult, planStep, StepPlanner, type Pending } from '../src/planning/step-planner.js';
 
@@ -105,5 +105,26 @@ describe('committed data is serialized once', () => {
     assert.deepEqual(written, { items: ['x', 'a', 'c'] }, "the failed step's change is gone");
     assert.equal(jsonText(written), JSON.stringify({ items: ['x', 'a', 'c'] }), 'and the text written is the data');
     assert.equal(rememberedJson(data), undefined, 'the object the failed step changed has no text any more');
+  });
+});
+
+describe('text Postgres can store', () => {
+  it('finds a NUL or a lone surrogate where JSON.stringify would write it, and only there', () => {
+    assert.equal(unstorableReason({ a: ['ok', { b: 'fine \ud83d\ude00' }], n: 1, t: null }), undefined, 'a surrogate pair is fine');
+    assert.match(unstorableReason({ a: [{ b: 'x\u0000' }] }) ?? '', /NUL/);
+    assert.match(unstorableReason({ ['\udc00']: 1 }) ?? '', /lone UTF-16 surrogate/, 'in a key too');
+    assert.match(unstorableReason('\ud800x') ?? '', /surrogate/);
+    // Keys of what JSON leaves out are not written; toJSON is called once, as JSON.stringify does.
+    assert.equal(unstorableReason({ ['\u0000']: undefined, f: () => 1 }), undefined);
+    assert.match(unstorableReason({ when: { toJSON: () => 'a\u0000' } }) ?? '', /NUL/);
+    let calls = 0;
+    const endless = (): object => ({ toJSON: () => ((calls += 1), endless()) });
+    assert.equal(unstorableReason({ x: endless() }), undefined, 'what toJSON returns is not converted again');
+    assert.equal(calls, 1);
+  });
+
+  it('cuts and cleans an error text', () => {
+    assert.equal(storableText('a\u0000b\ud800', 100), 'a\ufffdb\ufffd');
+    assert.equal(storableText('x'.repeat(10), 4), 'xxxx... (6 more characters)');
   });
 });

@@ -68,21 +68,23 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
  * surrogate), or undefined. Walks what `JSON.stringify` would write.
  */
 export function unstorableReason(value: unknown): string | undefined {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const item = stack.pop();
+  // As JSON.stringify: a value's toJSON is called once, not on what it returns; keys of values it
+  // leaves out (undefined, functions, symbols) are not written.
+  const stack: { item: unknown; converted: boolean }[] = [{ item: value, converted: false }];
+  const written = (child: unknown) => child !== undefined && typeof child !== 'function' && typeof child !== 'symbol';
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    let { item } = next;
+    if (!next.converted && typeof item === 'object' && item !== null && typeof (item as { toJSON?: unknown }).toJSON === 'function') item = (item as { toJSON: () => unknown }).toJSON();
     if (typeof item === 'string') {
       if (UNSTORABLE.test(item)) return 'a string holds a NUL character or a lone UTF-16 surrogate, which Postgres cannot store';
     } else if (Array.isArray(item)) {
-      for (const child of item as unknown[]) stack.push(child);
+      for (const child of item as unknown[]) stack.push({ item: child, converted: false });
     } else if (typeof item === 'object' && item !== null) {
-      const json = typeof (item as { toJSON?: unknown }).toJSON === 'function' ? (item as { toJSON: () => unknown }).toJSON() : item;
-      if (json !== item) stack.push(json);
-      else
-        for (const [key, child] of Object.entries(item)) {
-          stack.push(key);
-          stack.push(child);
-        }
+      for (const [key, child] of Object.entries(item)) {
+        if (!written(child)) continue;
+        stack.push({ item: key, converted: true });
+        stack.push({ item: child, converted: false });
+      }
     }
   }
   return undefined;

@@ -76,12 +76,13 @@ describe('the janitor bounds dead letters, halted machines and gap records by th
     assert.equal(allLetters.length, 6);
     // Age the rows instead of waiting days: the janitor compares with now().
     const ago = (days: number) => `now() - interval '${days} days'`;
-    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)}, halted_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer', 'old-halted-with-call')`);
     // A call it made before halting still runs (in backoff): its outcome must find this machine.
+    // Written before the machine is aged, or the janitor could delete it in between.
     await pool.query(
       `INSERT INTO ${table('rsm_activities')} (machine_type, machine_id, activity, call_id, idempotency_key, input, next_attempt_at)
        VALUES ('Task', 'old-halted-with-call', 'mail', 'mail#1', 'Task/old-halted-with-call:e:mail#1', '{}', now() + interval '1 hour')`,
     );
+    await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)}, halted_at = ${ago(2)} WHERE id IN ('old-halted', 'old-halted-with-timer', 'old-halted-with-call')`);
     await pool.query(`UPDATE ${table('rsm_machines')} SET updated_at = ${ago(2)} WHERE id = 'old-active'`);
     // Halted with no stamp, as by a process of the release before the stamp (or before the migration):
     // the janitor stamps each with its last step's time, then retention treats it like the others.

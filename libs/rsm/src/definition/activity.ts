@@ -1,4 +1,4 @@
-import type { Json } from './types.js';
+import { MAX_TIMER_MS, type Json } from './types.js';
 
 /** What an activity attempt knows besides its input. */
 export interface ActivityContext {
@@ -46,8 +46,6 @@ export interface ActivityDefinition<Input = Json, Output = Json> {
 
 export type AnyActivityDefinition = ActivityDefinition<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** The largest delay a Node timer takes: a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * What is wrong with an activity's retry policy (merged with the defaults), naming the field, or

@@ -59,9 +59,23 @@ export function asStored<T>(value: T): T {
   }
 }
 
-/** A NUL, or a UTF-16 surrogate without its pair: text that JSON allows and Postgres's jsonb refuses. */
-// eslint-disable-next-line no-control-regex -- the NUL is what it looks for
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What is wrong with a string no part of the system should store, or undefined: Postgres text
+ * refuses NUL, JSON has no lone surrogates.
+ *
+ * @example
+ * badTextReason('a\u0000b'); // 'contains a NUL character'
+ */
+export function badTextReason(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'contains a NUL character';
+  if (LONE_SURROGATE.test(value)) return 'contains a lone UTF-16 surrogate';
+  return undefined;
+}
+
+/** What {@link badTextReason} refuses, each character of it, for replacing. */
+const UNSTORABLE_CHARS = new RegExp(`\\u0000|${LONE_SURROGATE.source}`, 'g');
 
 /**
  * Why a JSON-serializable value cannot be stored as jsonb (a string or key holding a NUL or a lone
@@ -76,7 +90,7 @@ export function unstorableReason(value: unknown): string | undefined {
     let { item } = next;
     if (!next.converted && typeof item === 'object' && item !== null && typeof (item as { toJSON?: unknown }).toJSON === 'function') item = (item as { toJSON: () => unknown }).toJSON();
     if (typeof item === 'string') {
-      if (UNSTORABLE.test(item)) return 'a string holds a NUL character or a lone UTF-16 surrogate, which Postgres cannot store';
+      if (badTextReason(item) !== undefined) return 'a string holds a NUL character or a lone UTF-16 surrogate, which Postgres cannot store';
     } else if (Array.isArray(item)) {
       for (const child of item as unknown[]) stack.push({ item: child, converted: false });
     } else if (typeof item === 'object' && item !== null) {
@@ -93,5 +107,5 @@ export function unstorableReason(value: unknown): string | undefined {
 /** Text cut to what Postgres can store: NULs and lone surrogates replaced by U+FFFD, at most `max` characters. */
 export function storableText(text: string, max: number): string {
   const cut = text.length > max ? `${text.slice(0, max)}... (${text.length - max} more characters)` : text;
-  return cut.replace(new RegExp(UNSTORABLE.source, 'g'), '\uFFFD');
+  return cut.replace(UNSTORABLE_CHARS, '\uFFFD');
 }

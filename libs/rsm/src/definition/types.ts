@@ -122,6 +122,9 @@ export function compositeKey(...parts: readonly (string | number)[]): string {
  */
 export const MAX_ID_BYTES = 512;
 
+/** The longest delay setTimeout honours (about 24.8 days); Node runs a longer one after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Why `id` is not a valid machine id, or undefined when it is one. */
 export function invalidIdReason(id: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return 'the id must be a non-empty string';

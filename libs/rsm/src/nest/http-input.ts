@@ -1,19 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * What is wrong with a string no part of the system should store, or undefined: Postgres text
- * refuses NUL, JSON has no lone surrogates.
- *
- * @example
- * badTextReason('a\u0000b'); // 'contains a NUL character'
- */
-export function badTextReason(value: string): string | undefined {
-  if (value.includes('\u0000')) return 'contains a NUL character';
-  if (LONE_SURROGATE.test(value)) return 'contains a lone UTF-16 surrogate';
-  return undefined;
-}
+export { badTextReason } from '../definition/json-text.js';
 
 /**
  * The token of an `Authorization: Bearer <token>` header: undefined when there is no header, null

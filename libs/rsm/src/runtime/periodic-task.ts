@@ -1,7 +1,5 @@
 import type { RsmLogger } from '../core/logger.js';
-
-/** The longest delay setTimeout honours (about 24.8 days); Node runs a longer one after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
+import { MAX_TIMER_MS } from '../definition/types.js';
 
 /**
  * A background loop: runs `work` every `intervalMs` (with jitter so that processes drift apart),

@@ -236,9 +236,9 @@ describe('the operator console against the running suite, in a real Chromium', {
     await page.goBack();
     await machinePage('DeliverySaga', deliveryId);
 
-    // delivery: created by the saga once the drone was assigned; headed to drop-off. The drone
+    // delivery: created by the saga once the drone was assigned (the step that dispatched it); headed to drop-off. The drone
     // delivers and confirms while the page watches.
-    await followSend('DronePending → DeliveryPending', 'delivery', 'Delivery', deliveryId);
+    await followSend('DronePending → Scheduled', 'delivery', 'Delivery', deliveryId);
     await signIn();
     await machinePage('Delivery', deliveryId);
     await state('HeadedToDropoff');
@@ -252,7 +252,7 @@ describe('the operator console against the running suite, in a real Chromium', {
     await machinePage('DeliverySaga', deliveryId);
 
     // drone-scheduler: the drone the saga dispatched flies back and is idle again.
-    await followSend('DeliveryPending → Scheduled', 'drone-scheduler', 'Drone', droneId);
+    await followSend('DronePending → Scheduled', 'drone-scheduler', 'Drone', droneId);
     await signIn();
     await machinePage('Drone', droneId);
     await state('Returning');

@@ -67,21 +67,22 @@ describe('drone-sim FlightSimulator retries', () => {
   it('backs off from a service that is down and from a delivery that is not ready apart', async () => {
     const config = { DRONE_SCHEDULER_URL: base, DELIVERY_URL: base, LEG_MS_MIN: 0, LEG_MS_MAX: 0, REPORT_RETRY_MS: 60_000, MAX_FLIGHTS: 10, SERVICE_API_KEYS: ['k'] } as unknown as DroneSimConfig;
     const sim = new CountingSimulator(config);
-    // Six answers of a restarting service, then three of a delivery that has not heard of the pickup.
-    script = [503, 503, 503, 503, 503, 503, 409, 409, 409];
+    // Six answers of a restarting service, then a delivery not made yet (the workflow asks for it as
+    // it dispatches the drone), then two of a delivery that has not heard of the pickup.
+    script = [503, 503, 503, 503, 503, 503, 404, 409, 409];
     assert.equal(sim.start({ droneId: 'd1', deliveryId: 'x1', pickupLocation: 'a', dropOffLocation: 'b', confirmationRequired: 'None', from: 'EnRouteToDropoff' }), 'started');
     const deadline = Date.now() + 30_000;
     while (sim.flown === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
     sim.onApplicationShutdown();
     assert.equal(sim.flown, 1, 'the flight ended');
-    assert.deepEqual(confirmations, [503, 503, 503, 503, 503, 503, 409, 409, 409, 201]);
+    assert.deepEqual(confirmations, [503, 503, 503, 503, 503, 503, 404, 409, 409, 201]);
     assert.deepEqual(sim.waits, [25, 50, 100, 200, 250, 250, 100, 200, 400], 'down: 25 ms doubling to 250; not ready: from 100 ms again');
   });
 
   it('ends a flight unconfirmed, before flying home, when the delivery refuses its confirmation for good', async () => {
     const config = { DRONE_SCHEDULER_URL: base, DELIVERY_URL: base, LEG_MS_MIN: 0, LEG_MS_MAX: 0, REPORT_RETRY_MS: 60_000, MAX_FLIGHTS: 10, SERVICE_API_KEYS: ['k'] } as unknown as DroneSimConfig;
     const flight = { pickupLocation: 'a', dropOffLocation: 'b', confirmationRequired: 'None', from: 'EnRouteToPickup' } as const;
-    for (const [refusal, droneId, from] of [[422, 'r1', 'EnRouteToPickup'], [401, 'r2', 'EnRouteToDropoff'], [404, 'r3', 'Returning']] as const) {
+    for (const [refusal, droneId, from] of [[422, 'r1', 'EnRouteToPickup'], [401, 'r2', 'EnRouteToDropoff'], [403, 'r3', 'Returning']] as const) {
       const sim = new CountingSimulator(config);
       script = [refusal];
       confirmations.length = 0;

@@ -21,12 +21,12 @@ const LIVE_SAGA_STATES = ['Received', 'PackagePending', 'DronePending', 'Deliver
 
 const deliveryRequest = deliveryRequests('upgrade', 30 * 60_000);
 /** The versions the new release runs; the previous one (`MACHINE_DEFINITIONS=previous`) runs v1 of both. */
-const CURRENT = { DeliverySaga: 4, Drone: 2 } as const;
+const CURRENT = { DeliverySaga: 5, Drone: 2 } as const;
 
 /**
- * A rolling deploy of a release that changes two machines (DeliverySaga v1 to v4: `InFlight` renamed
+ * A rolling deploy of a release that changes two machines (DeliverySaga v1 to v5: `InFlight` renamed
  * `Airborne`, a new `pickedUpAt`, the delivery told at dispatch, a cancel after dispatch that waits
- * for the drone; Drone v2: a new `lastPickupAt`,
+ * for the drone, the delivery created in the step that dispatches; Drone v2: a new `lastPickupAt`,
  * `DronePickedUp` gains `at`, and no `DroneEnRoute` for a saga that told the delivery),
  * while deliveries flow: workflow and drone-scheduler run two pods each on one database, all of the
  * previous release; one pod at a time is SIGKILLed and replaced by one of the new release, so old
@@ -126,9 +126,9 @@ describe('a rolling upgrade of DeliverySaga and Drone under load, pods replaced 
     assert.deepEqual([...new Set(final.sagas.map((s) => s.state))], ['Completed'], 'every delivery completed');
     assert.equal(final.sagas.length, accepted.size);
 
-    // Every machine of the two types ends at the current version (sagas v4, drones v2): stepped ones
+    // Every machine of the two types ends at the current version (sagas v5, drones v2): stepped ones
     // migrated in their step, the rest at rest.
-    await until('every saga stored at v4 and every drone at v2', async () => {
+    await until(`every saga stored at v${CURRENT.DeliverySaga} and every drone at v${CURRENT.Drone}`, async () => {
       const [sagas, drones] = await Promise.all([versions('workflow', 'DeliverySaga'), versions('drone-scheduler', 'Drone')]);
       return Object.keys(sagas).join() === `v${CURRENT.DeliverySaga}` && Object.keys(drones).join() === `v${CURRENT.Drone}`;
     }, 120_000);

@@ -106,7 +106,9 @@ describe('the suite machines together', () => {
     assert.equal(sagaOf(rt, r.deliveryId).state, 'Completed');
     assert.deepEqual(rt.trace.filter((t) => t.event.type === 'DroneEnRoute'), [], 'no DroneEnRoute was sent');
     const sagaSteps = rt.trace.filter((t) => t.machine === `DeliverySaga/${r.deliveryId}`).map((t) => t.event.type);
-    assert.deepEqual(sagaSteps, ['Start', 'PackageLinked', 'DroneAssigned', 'DeliveryCreated', 'DronePickedUp', 'DeliveryCompleted']);
+    assert.deepEqual(sagaSteps, ['Start', 'PackageLinked', 'DroneAssigned', 'DronePickedUp', 'DeliveryCompleted']);
+    assert.deepEqual(rt.trace.filter((t) => t.event.type === 'DeliveryCreated'), [], 'the delivery was asked for no acknowledgement');
+    assert.deepEqual(sagaOf(rt, r.deliveryId).data.history.map((h) => h.state), ['PackagePending', 'DronePending', 'Scheduled', 'Airborne', 'Completed']);
     assert.deepEqual(deliveryOf(rt, r.deliveryId)?.data.stages.map((s) => s.stage), ['Created', 'HeadedToPickup', 'HeadedToDropoff', 'Completed']);
   });
 
@@ -124,12 +126,39 @@ describe('the suite machines together', () => {
     await rt.send(Drone.ref('drone-1'), { type: 'Dispatch', deliveryId: 'd-old', pickupLocation: 'A', dropOffLocation: 'B' });
     assert.equal(rt.trace.filter((t) => t.event.type === 'DroneEnRoute').length, 1);
     assert.equal(deliveryOf(rt, 'd-old')?.state, 'HeadedToPickup');
-    assert.equal(rt.get(DeliverySaga.ref('d-old'))?.version, 4, 'migrated by its step');
+    assert.equal(rt.get(DeliverySaga.ref('d-old'))?.version, 5, 'migrated by its step');
     // A saga that told the delivery itself ignores a DroneEnRoute (from a drone of the release before).
     rt.seed(DeliverySaga.ref('d-old'), { state: 'Scheduled', data: { ...sagaOf(rt, 'd-old').data, headedAtDispatch: true } });
     const before = rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length;
     await rt.send(DeliverySaga.ref('d-old'), { type: 'DroneEnRoute', droneId: 'drone-1' });
     assert.equal(rt.trace.filter((t) => t.event.type === 'HeadedToPickup').length, before, 'no second HeadedToPickup');
+    assert.deepEqual(rt.deadLetters, []);
+  });
+
+  it('creates the delivery and dispatches the drone in one step, and works with either side of the release before', async () => {
+    const rt = await suite();
+    const r = request();
+    await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
+    const saga = DeliverySaga.ref(r.deliveryId);
+    const dispatching = rt.trace.find((t) => t.machine === `DeliverySaga/${r.deliveryId}` && t.event.type === 'DroneAssigned');
+    assert.equal(dispatching?.to, 'Scheduled');
+    assert.deepEqual(deliveryOf(rt, r.deliveryId)?.data.stages.map((s) => s.stage), ['Created', 'HeadedToPickup']);
+    // Between its Create and the HeadedToPickup behind it, a reschedule over REST is refused at once:
+    // the saga, which dispatched the drone, would refuse it.
+    rt.seed(Delivery.ref(r.deliveryId), { state: 'Created', data: { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [] } });
+    assert.deepEqual(await rt.request(Delivery.ref(r.deliveryId), { type: 'RequestReschedule', changes: { dropOffLocation: 'C' } }), { refused: 'the drone is already headed to pickup', kind: 'conflict' });
+    assert.equal(rt.trace.filter((t) => t.event.type === 'Reschedule').length, 0, 'nothing forwarded');
+    // A delivery process of the release before answers every Create: a Scheduled saga ignores it.
+    const before = rt.trace.length;
+    await rt.send(saga, { type: 'DeliveryCreated' }, Delivery.ref(r.deliveryId));
+    assert.equal(sagaOf(rt, r.deliveryId).state, 'Scheduled');
+    assert.deepEqual(rt.trace.slice(before).flatMap((t) => t.effects.filter((e) => e.kind === 'send' || e.kind === 'create')), [], 'nothing sent');
+    // A saga of the release before asks for no flag: the delivery still answers its Create.
+    const old = request({ deliveryId: 'd-v4' });
+    rt.seed(DeliverySaga.ref('d-v4'), { state: 'Scheduled', data: { ...sagaOf(rt, r.deliveryId).data, request: old }, version: 4 });
+    await rt.create(Delivery.ref('d-v4'), { type: 'Create', request: old, droneId: 'drone-1' });
+    const sent = rt.trace.find((t) => t.machine === 'Delivery/d-v4')?.effects.flatMap((e) => (e.kind === 'send' ? [`${e.to.type}/${e.to.id} ${e.event.type}`] : []));
+    assert.deepEqual(sent, ['DeliverySaga/d-v4 DeliveryCreated']);
     assert.deepEqual(rt.deadLetters, []);
   });
 
@@ -412,10 +441,10 @@ describe('the suite machines together', () => {
     const rt = await suite(1);
     const r = request();
     await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
-    // As if the delivery's DeliveryCreated were still on its way back: the saga waits in DeliveryPending.
+    // A saga of the release before (v4) waits in DeliveryPending for the delivery's DeliveryCreated.
     const saga = DeliverySaga.ref(r.deliveryId);
     rt.seed(saga, { state: 'DeliveryPending', data: { ...sagaOf(rt, r.deliveryId).data, history: [] }, version: 4 });
-    rt.seed(Delivery.ref(r.deliveryId), { state: 'Created', data: { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [] } });
+    rt.seed(Delivery.ref(r.deliveryId), { state: 'Created', data: { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [], dispatched: false } });
     await rt.send(saga, { type: 'Reschedule', changes: { dropOffLocation: 'Kirkland' } }, DeliveryRequestMachine.ref(r.deliveryId));
     assert.equal(sagaOf(rt, r.deliveryId).data.request?.dropOffLocation, 'Kirkland');
     assert.equal(deliveryOf(rt, r.deliveryId)?.state, 'Rescheduled');
@@ -427,10 +456,10 @@ describe('the suite machines together', () => {
     const rt = await suite(1);
     const r = request({ pickupTime: '2026-01-01T00:30:00Z', deadline: '2026-01-01T02:00:00Z' });
     await rt.create(DeliveryRequestMachine.ref(r.deliveryId), { type: 'Submit', request: r });
-    // The delivery exists and the saga has not heard so yet: the only window a reschedule fits.
+    // A saga of the release before (v4): the delivery exists and the saga has not heard so yet.
     const saga = DeliverySaga.ref(r.deliveryId);
     rt.seed(saga, { state: 'DeliveryPending', data: { ...sagaOf(rt, r.deliveryId).data, history: [] }, version: 4 });
-    const created = { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [{ stage: 'Created' as const, at: rt.now.toISOString() }] };
+    const created = { ...(deliveryOf(rt, r.deliveryId)?.data as DeliveryData), stages: [{ stage: 'Created' as const, at: rt.now.toISOString() }], dispatched: false };
     rt.seed(Delivery.ref(r.deliveryId), { state: 'Created', data: created });
     const delivery = Delivery.ref(r.deliveryId);
     // Times that do not fit the delivery's request are refused at once, naming the field, and go nowhere.

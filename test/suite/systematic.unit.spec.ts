@@ -301,17 +301,16 @@ const CI = { runs: 3_000, seed: 1, maxSteps: 3_000 } as const;
  */
 const NEVER_REACHED_BY_SCRIPTS: [string, string, string][] = [
   ['DeliveryRequest', 'Forwarded', 'Check'], // a client submitting the same delivery again
-  ['DeliverySaga', 'Scheduled', 'Reschedule'], // a reschedule after dispatch, forwarded to the Delivery
+  ['DeliverySaga', 'Scheduled', 'Reschedule'], // a reschedule after dispatch, refused
   ['DeliverySaga', 'Airborne', 'Reschedule'], // a reschedule after pickup, refused
   ['DeliverySaga', 'Cancelled', 'Cancel'], // a cancel repeated after the undo finished
   ['Delivery', 'HeadedToPickup', 'RequestReschedule'], // a reschedule over the delivery API once the drone has left
-  // (The saga's forwarded Reschedule never finds a delivery HeadedToPickup: the saga sends both, in
-  // that order, so it is answered in Created or Rescheduled.)
   ['Delivery', 'HeadedToPickup', 'RequestCancel'], // a late cancel over the delivery API
-  ['Delivery', 'Rescheduled', 'HeadedToPickup'], // a dispatch after a reschedule the saga forwarded while the delivery was being created
-  // (A cancel of a Rescheduled delivery is not asked of the exploration: the saga dispatches the
-  // drone in the step after the delivery's creation, so a delivery is Rescheduled only in that short
-  // window. transitions.unit.spec.ts covers it.)
+  // (No delivery is Rescheduled here: the saga creates it in the step that dispatches the drone, and
+  // the HeadedToPickup follows its Create, so a reschedule reaches the saga before the delivery
+  // exists or is refused once the drone is dispatched. Only a saga of the release before, which
+  // waited for the delivery's answer, forwarded one in between: suite-machines.unit.spec.ts runs
+  // that, and transitions.unit.spec.ts covers every transition of Rescheduled.)
   ['Delivery', 'Completed', 'NotifyMe'],
   ['Drone', 'Idle', 'Dispatch'], // a dispatch overtaken by a release
   ['Fleet', 'Active', 'BookingReleased'], // a REST booking released at the drone
@@ -321,9 +320,10 @@ const NEVER_REACHED_BY_SCRIPTS: [string, string, string][] = [
 let correctRun: Promise<ExploreReport> | undefined;
 /**
  * The exploration of the correct machines, shared by the tests that judge its verdict and its
- * coverage. 10,000 runs: the rarest required pair (a dispatch reaching a delivery rescheduled in
- * the short window after its creation) came up in 5,000 runs only by the luck of the seed, and a
- * change of the Fleet's REST release (which reorders the runs' messages) lost it.
+ * coverage. 10,000 runs: the rarest required pair of the saga before v5 (a dispatch reaching a
+ * delivery rescheduled in the short window after its creation) came up in 5,000 runs only by the
+ * luck of the seed, and a change of the Fleet's REST release (which reorders the runs' messages)
+ * lost it; the rare pairs left are as sensitive to the seed.
  */
 const exploreCorrect = () => (correctRun ??= explore(setup(), { ...CI, runs: 10_000, stopAtFirstFailure: true }));
 
@@ -344,8 +344,12 @@ describe('systematic exploration of the TailSpin machines', { concurrency: false
     for (const actor of coverage.actors) assert.deepEqual(actor.unreached, [], `every move of ${actor.type} is made`);
     const reached = coverage.machines.reduce((n, m) => n + m.reachedPairs, 0);
     const declared = coverage.machines.reduce((n, m) => n + m.declaredPairs, 0);
-    // The scripts reached 81 of the 166 declared pairs.
-    assert.ok(reached >= 110, `${reached}/${declared} pairs reached`);
+    // The scripts reached 81 of the 166 pairs declared then; the exploration at least 110 until the
+    // saga created the delivery in the step that dispatches the drone (v5), and 100 of 173 since: the
+    // pairs it lost are reached only by sagas of the release before (the saga's DeliveryPending, the
+    // delivery's Rescheduled, and its Created with a reschedule or a cancel), which it does not run;
+    // suite-machines.unit.spec.ts runs such a saga, and transitions.unit.spec.ts every transition.
+    assert.ok(reached >= 98, `${reached}/${declared} pairs reached`);
   });
 
   it('replays a run exactly from its seed', async () => {

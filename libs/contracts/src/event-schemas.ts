@@ -89,7 +89,7 @@ const droneContract = {
 } satisfies Contract<DroneEvents>;
 
 const deliveryContract = {
-  Create: event('Create', { request: deliveryRequest, droneId: ref }),
+  Create: event('Create', { request: deliveryRequest, droneId: ref, createdNews: z.boolean().optional() }),
   Reschedule: event('Reschedule', { changes: reschedule }),
   HeadedToPickup: event('HeadedToPickup', {}),
   PickedUp: event('PickedUp', {}),

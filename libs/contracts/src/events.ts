@@ -86,7 +86,11 @@ export type DroneEvents =
   | ActivityOutcome<typeof flyActivity>;
 
 export type DeliveryEvents =
-  | { type: 'Create'; request: DeliveryRequest; droneId: string }
+  /**
+   * `createdNews: false`: the saga dispatched the drone in the step that asked for this delivery,
+   * and wants no `DeliveryCreated` (absent, from a saga before it: the delivery sends one).
+   */
+  | { type: 'Create'; request: DeliveryRequest; droneId: string; createdNews?: boolean }
   | { type: 'Reschedule'; changes: Reschedule }
   | { type: 'HeadedToPickup' }
   | { type: 'PickedUp' }

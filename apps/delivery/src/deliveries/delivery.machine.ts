@@ -13,6 +13,11 @@ export interface DeliveryData {
   refusedCount?: number;
   webhook: string | null;
   notified: boolean;
+  /**
+   * The saga dispatched the drone in the step that asked for this delivery (`Create.createdNews`
+   * false): its HeadedToPickup follows, and a reschedule asked before it would be refused by the saga.
+   */
+  dispatched?: boolean;
 }
 
 const saga = (ctx: StepContext<DeliveryStage>) => sagaRef(ctx.self.id);
@@ -103,7 +108,9 @@ const beforePickup = {
   HeadedToPickup: (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => stage(data, ctx, 'HeadedToPickup'),
   Cancel: cancel,
   RequestCancel: requestCancel,
-  RequestReschedule: requestReschedule,
+  // The drone is on its way already when the saga dispatched it with the delivery's creation.
+  RequestReschedule: (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) =>
+    data.dispatched === true ? tooLateToReschedule(data, event, ctx) : requestReschedule(data, event, ctx),
   NotifyMe: notifyMe,
 };
 
@@ -123,7 +130,9 @@ export const Delivery = defineMachine<DeliveryData, DeliveryEvents, DeliveryRepl
           data.request = event.request;
           data.droneId = event.droneId;
           data.stages.push({ stage: 'Created', at: ctx.now.toISOString() });
-          ctx.send(saga(ctx), { type: 'DeliveryCreated' });
+          // A saga that dispatched the drone with this request waits for no acknowledgement.
+          if (event.createdNews === false) data.dispatched = true;
+          else ctx.send(saga(ctx), { type: 'DeliveryCreated' });
         },
         ...beforePickup,
       },

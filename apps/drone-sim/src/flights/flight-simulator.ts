@@ -133,12 +133,13 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
 
   /**
    * Posts a report until it is taken. A drone that says the flight is not its own (409) ends the
-   * flight; a delivery that is not yet ready for its confirmation (409) is asked again. An answer
+   * flight; a delivery that is not yet ready for its confirmation (409), or not yet made (404), is
+   * asked again, at most for REPORT_RETRY_MS. An answer
    * that asking again will not change (a refused key, an unknown drone or delivery, a refused body)
    * ends the flight at once, rather than asking several times a second for REPORT_RETRY_MS; a busy
    * service (429, 5xx) is asked again after its `Retry-After`, when it sends one.
    */
-  private async report(url: string, body: object, retryConflict: boolean): Promise<boolean> {
+  private async report(url: string, body: object, confirmation: boolean): Promise<boolean> {
     const deadline = Date.now() + this.config.REPORT_RETRY_MS;
     // Two reasons to ask again, each with its own backoff: a service that does not answer (down or
     // restarting) and a delivery not ready for its confirmation yet. Counted apart, so that the
@@ -151,8 +152,10 @@ export class FlightSimulator implements OnApplicationBootstrap, OnApplicationShu
         // The simulator reads nothing of an accepted report: a confirmation need not read the delivery back.
         const response = await this.client.post(url, body, { authorization: `Bearer ${this.config.SERVICE_API_KEYS[0] ?? ''}`, prefer: 'return=minimal' }, 10_000);
         if (response.status >= 200 && response.status < 300) return true;
-        if (response.status === 409 && retryConflict) {
+        if ((response.status === 409 || response.status === 404) && confirmation) {
           // Already confirmed, or cancelled: nothing left to report. Otherwise not ready yet: retry.
+          // A delivery not found is not ready either: the workflow asks for it in the step that
+          // dispatches the drone, and a busy or restarting delivery service may not have made it yet.
           const current = (parseJson(response.body) as { currentState?: unknown } | undefined)?.currentState;
           if (current === 'Completed' || current === 'Cancelled') return true;
           delay = notReadyDelay(notReady);

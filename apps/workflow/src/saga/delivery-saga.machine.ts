@@ -174,6 +174,22 @@ const undoneTo = <S extends SagaState>(state: S) => ({ PackageUnlinked: state, D
 export type DeliverySagaV2 = MachineVersion<SagaData, SagaState, SagaEvents>;
 /** The saga at v3: the same data, without `releaseFirst`. */
 export type DeliverySagaV3 = MachineVersion<SagaData, SagaState, SagaEvents>;
+/** The saga at v4: the same data; it waited in DeliveryPending for the delivery's DeliveryCreated. */
+export type DeliverySagaV4 = MachineVersion<SagaData, SagaState, SagaEvents>;
+
+/**
+ * Sends the reserved drone on its way and tells the delivery that it is: the delivery hears it in
+ * this step, not through the drone and another saga step. The deadline no longer applies (the
+ * delivery is scheduled), nor does the step timer.
+ */
+function dispatch(data: SagaData, ctx: StepContext<SagaState>): void {
+  const request = data.request as DeliveryRequest;
+  ctx.send(droneRef(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired, enRouteNews: false });
+  ctx.send(delivery(ctx), { type: 'HeadedToPickup' });
+  data.headedAtDispatch = true;
+  ctx.cancelTimer('deadline');
+  ctx.cancelTimer('step');
+}
 
 /**
  * One delivery's workflow: package, then drone, then delivery, then the flight. Failure after any
@@ -191,9 +207,12 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
   // v4: a cancel after dispatch waits for the drone's release (`releaseFirst`) before it undoes
   // the delivery and the package. A v3 process would take that release for the last acknowledgement
   // and end Cancelled with the delivery and the package never undone.
-  version: 4,
+  // v5: the saga creates the delivery and dispatches the drone in one step, and asks the delivery
+  // for no DeliveryCreated: an event between services and a saga step less per delivery. A v4
+  // process would wait in DeliveryPending for an acknowledgement that never comes.
+  version: 5,
   migrations: (current) =>
-    current.from<DeliverySagaV3>(3, { data: (old) => old }).from<DeliverySagaV2>(2, { data: (old) => old }).from<VersionOf<typeof DeliverySagaV1>>(1, {
+    current.from<DeliverySagaV4>(4, { data: (old) => old }).from<DeliverySagaV3>(3, { data: (old) => old }).from<DeliverySagaV2>(2, { data: (old) => old }).from<VersionOf<typeof DeliverySagaV1>>(1, {
       states: { InFlight: 'Airborne' },
       data: (old) => ({ ...old, pickedUpAt: null, history: old.history.map((h) => (h.state === 'InFlight' ? { ...h, state: 'Airborne' } : h)) }),
     }),
@@ -239,29 +258,25 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
       on: {
         DroneAssigned: (data, event, ctx) => {
           data.droneId = event.droneId;
-          ctx.create(delivery(ctx), { type: 'Create', request: data.request as DeliveryRequest, droneId: event.droneId });
+          // The delivery is created and the drone dispatched in this one step. The delivery hears
+          // its Create before the HeadedToPickup that follows it (one sender, in order), and a
+          // compensation that overtakes the dispatch cancels it, which it accepts from HeadedToPickup.
+          ctx.create(delivery(ctx), { type: 'Create', request: data.request as DeliveryRequest, droneId: event.droneId, createdNews: false });
           data.done.delivery = true;
-          ctx.startTimer('step', STEP_TIMEOUT_MS);
-          record(data, ctx, 'DroneAssigned', 'DeliveryPending', `drone ${event.droneId}`);
+          dispatch(data, ctx);
+          record(data, ctx, 'DroneAssigned', 'Scheduled', `drone ${event.droneId}`);
         },
         Cancel: cancelBeforePickup,
         Timeout: deadlinePassed,
         Reschedule: (data, event, ctx) => reschedule(data, event.changes, ctx),
       },
-      targets: { DroneAssigned: 'DeliveryPending', Cancel: 'Cancelling', Timeout: 'Compensating' },
+      targets: { DroneAssigned: 'Scheduled', Cancel: 'Cancelling', Timeout: 'Compensating' },
     },
+    // Only sagas stored at v4 or before wait here: they created the delivery and wait for its answer.
     DeliveryPending: {
       on: {
         DeliveryCreated: (data, _event, ctx) => {
-          const request = data.request as DeliveryRequest;
-          ctx.send(droneRef(data.droneId as string), { type: 'Dispatch', deliveryId: ctx.self.id, pickupLocation: request.pickupLocation, dropOffLocation: request.dropOffLocation, confirmationRequired: request.confirmationRequired, enRouteNews: false });
-          // The drone is reserved for this delivery and the dispatch is on its way (a compensation
-          // that overtakes it cancels the delivery, which may be cancelled from HeadedToPickup): the
-          // delivery hears it now, in this step, not through the drone and another saga step.
-          ctx.send(delivery(ctx), { type: 'HeadedToPickup' });
-          data.headedAtDispatch = true;
-          ctx.cancelTimer('deadline');
-          ctx.cancelTimer('step');
+          dispatch(data, ctx);
           record(data, ctx, 'DeliveryCreated', 'Scheduled');
         },
         Cancel: cancelBeforePickup,
@@ -283,6 +298,8 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           if (data.headedAtDispatch !== true) ctx.send(delivery(ctx), { type: 'HeadedToPickup' });
         },
         DronePickedUp: (data, event, ctx) => pickedUp(data, event, ctx),
+        // From a delivery process of the release before, which answers every Create.
+        DeliveryCreated: () => undefined,
         Reschedule: (data, event, ctx) => {
           if (data.headedAtDispatch === true) {
             // The delivery heard that its drone left in the step that dispatched it, and refuses a
@@ -312,6 +329,7 @@ export const DeliverySaga = defineMachine<SagaData, SagaEvents>()({
           note(data, { at: ctx.now.toISOString(), state: 'Airborne', event: 'Reschedule', note: 'refused: the package was picked up' });
         },
         DroneEnRoute: () => undefined,
+        DeliveryCreated: () => undefined,
         Timeout: () => undefined,
         // The drone's refusal of a release asked by a cancel that the pickup overtook.
         DroneReleased: () => undefined,

@@ -8,7 +8,7 @@ import { assertExplore, describeFailure, explore, formatTrace, simulate, TestRun
 import type { IntakeItem } from '../src/planning/intake.js';
 import { MachineRegistry } from '../src/planning/machine-registry.js';
 import { BatchWrites, emptyBatchResult, planStep, StepPlanner, type Pending } from '../src/planning/step-planner.js';
-import { versionProblems, type PendingEventCount, type StoredVersionCount } from '../src/planning/versioning.js';
+import { migrateMachine, versionProblems, type PendingEventCount, type StoredVersionCount } from '../src/planning/versioning.js';
 import { ParcelV1, ParcelV2, ParcelV3, type ParcelV2Data, type ParcelV2Events } from './fixtures/parcels.js';
 
 /** A chain without its types, to declare what the types refuse and see defineMachine refuse it too. */
@@ -161,6 +161,27 @@ describe('migration with the next step (the shared planner)', () => {
     });
     const bigint = await planStep(Unjson, { ...machine, type: 'Unjson' }, envelope({ type: 'Go' }), 0, now, 1);
     assert.ok(bigint.kind === 'retry' && bigint.error.startsWith('migration from v1 failed: TypeError'), 'migrated data must be JSON, as a handler\'s');
+    // Data Postgres would refuse fails the migration of this machine, here, rather than the
+    // statement that writes it (with every machine migrated at rest beside it).
+    for (const [name, returned, reason] of [
+      ['Surrogate', { label: 'a split emoji \ud83d' }, 'lone UTF-16 surrogate'],
+      ['Nul', { label: 'a\u0000b' }, 'NUL character'],
+      ['Nothing', undefined, 'it returned no data (undefined)'],
+    ] as const) {
+      const Bad = defineMachine<object, { type: 'Go' }>()({
+        type: name,
+        version: 2,
+        initial: 'A',
+        initialData: () => ({}),
+        migrations: (m) => m.from<MachineVersion<object, 'A', { type: 'Go' }>>(1, { data: () => returned as object }),
+        states: { A: { on: { Go: () => undefined } } },
+      });
+      const stored = { ...machine, type: name };
+      const view = migrateMachine(Bad, stored, 1);
+      assert.ok(view.kind === 'failed' && view.error.includes(reason), `${name}: ${JSON.stringify(view)}`);
+      const step = await planStep(Bad, stored, envelope({ type: 'Go' }), 0, now, 1);
+      assert.ok(step.kind === 'retry' && step.error.includes(reason), name);
+    }
   });
 
   it('refuses an event whose upcaster throws, naming it', async () => {

@@ -1,4 +1,4 @@
-import { rememberJson } from '../definition/json-text.js';
+import { rememberJson, unstorableReason } from '../definition/json-text.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
 import { describeError, type MachineSnapshot } from '../definition/step-executor.js';
 import { compositeKey, type RsmEvent } from '../definition/types.js';
@@ -49,8 +49,13 @@ export function migrateMachine(definition: AnyMachineDefinition, machine: Machin
   try {
     const migrated = versions.migrate(storedVersion, machine);
     // What a migration returns is stored as jsonb: the same JSON rule as a handler's data. Its text
-    // is remembered, so the handler's copy is parsed from it.
-    rememberJson(migrated.data, JSON.stringify(migrated.data));
+    // is remembered, so the handler's copy is parsed from it. Data that cannot be stored fails here,
+    // for this machine alone: written, it would fail the statement of every machine written with it.
+    const text = JSON.stringify(migrated.data) as string | undefined;
+    if (text === undefined) return { kind: 'failed', from: storedVersion, error: `migration from v${storedVersion} failed: it returned no data (${typeof migrated.data})` };
+    const unstorable = unstorableReason(migrated.data);
+    if (unstorable !== undefined) return { kind: 'failed', from: storedVersion, error: `migration from v${storedVersion} failed: ${unstorable}` };
+    rememberJson(migrated.data, text);
     return { kind: 'migrated', machine: { ...machine, state: migrated.state, data: migrated.data }, from: storedVersion };
   } catch (error) {
     return { kind: 'failed', from: storedVersion, error: `migration from v${storedVersion} failed: ${describeError(error)}` };

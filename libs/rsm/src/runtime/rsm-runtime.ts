@@ -11,6 +11,7 @@ import { MaintenanceStore } from '../store/maintenance-store.js';
 import { OutboxRelay } from '../delivery/outbox-relay.js';
 import { waitForRedis } from '../delivery/redis-startup.js';
 import type { AnyMachineDefinition } from '../definition/machine-definition.js';
+import { describeError } from '../definition/step-executor.js';
 import { compositeKey, invalidIdReason, machineKey, type Json, type EventTo, type MachineRef, type ReplyMap, type ReplyOf, type RsmEvent } from '../definition/types.js';
 import type { DeadLetterRow } from '../store/entities/rsm-entities.js';
 import { createRsmDataSource, initializeRsmDataSource, poolOf } from '../store/data-source.js';
@@ -1089,10 +1090,20 @@ export class RsmRuntime {
       if (definition.versions.oldest >= definition.version) continue;
       const after = this.migrateAtRestAfter.get(type) ?? '';
       if (after === '' && !this.migrateAtRestIdle.due(type, Date.now())) continue;
-      const batch = await store.migrateAtRest(type, definition.versions.oldest, definition.version, 100, after, (machine) => {
-        const view = migrateMachine(definition, machine, machine.definitionVersion);
-        return view.kind === 'migrated' ? { state: view.machine.state, data: view.machine.data } : undefined;
-      });
+      let batch: Awaited<ReturnType<VersionStore['migrateAtRest']>>;
+      try {
+        batch = await store.migrateAtRest(type, definition.versions.oldest, definition.version, 100, after, (machine) => {
+          const view = migrateMachine(definition, machine, machine.definitionVersion);
+          return view.kind === 'migrated' ? { state: view.machine.state, data: view.machine.data } : undefined;
+        });
+      } catch (error) {
+        // One type's failure (its batch's statement refused) holds back neither the types after it
+        // nor, next time, the same type: its pass starts over, and Postgres being away shows here too.
+        this.logger.warn({ type, err: describeError(error) }, 'migrating machines at rest failed');
+        this.migrateAtRestAfter.set(type, '');
+        this.migrateAtRestIdle.idle(type, Date.now(), this.options.migrateAtRestIntervalMs);
+        continue;
+      }
       for (const { from } of batch.migrated) this.metrics.machinesMigrated.inc({ service, type, from: String(from) });
       this.migrateAtRestAfter.set(type, batch.read < 100 ? '' : batch.lastId);
       if (after === '' && batch.read === 0) this.migrateAtRestIdle.idle(type, Date.now(), this.options.migrateAtRestIntervalMs);

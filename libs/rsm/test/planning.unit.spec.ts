@@ -2,11 +2,12 @@
 // on snapshots and intake items, and check the rows it would write and the outcome it reports.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defineMachine, MachineNotFoundError, RequestRejectedError } from '#rsm';
+import { defineMachine, MachineNotFoundError, RequestRejectedError, type MachineVersion } from '#rsm';
 import type { IntakeItem, IntakeResult } from '../src/planning/intake.js';
 import { MachineRegistry } from '../src/planning/machine-registry.js';
 import type { Effect } from '../src/definition/effects.js';
 import { BatchWrites, emptyBatchResult, planStep, STEP_SENDS_KEPT, stepSends, StepPlanner, type InboxEvent, type Pending } from '../src/planning/step-planner.js';
+import { migrateMachine } from '../src/planning/versioning.js';
 
 type DoorEvents = { type: 'Open' } | { type: 'Knock'; who: string } | { type: 'Shout' } | { type: 'Lock' } | { type: 'Tick' } | { type: 'Weird' } | { type: 'Timeout'; name: string };
 
@@ -99,6 +100,22 @@ describe('step planner', () => {
       { kind: 'send', type: 'Porch', id: 'p1', event: 'Light' },
       { kind: 'send', type: 'Nowhere', id: 'x', event: 'Lost' },
     ]);
+  });
+
+  it('routes no type named like a property every object has, and migrates a state so named', () => {
+    const registry = new MachineRegistry('house', { Porch: 'garden' });
+    for (const type of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) assert.equal(registry.serviceOf(type), undefined, type);
+    assert.equal(registry.serviceOf('Porch'), 'garden');
+    const Odd = defineMachine<object, { type: 'Go' }>()({
+      type: 'Odd',
+      version: 2,
+      initial: 'toString',
+      initialData: () => ({}),
+      migrations: (m) => m.from<MachineVersion<object, 'toString', { type: 'Go' }>>(1, { data: (old) => old }),
+      states: { toString: { on: { Go: () => undefined } } },
+    });
+    const view = migrateMachine(Odd, { type: 'Odd', id: 'o', state: 'toString', data: {}, status: 'active' }, 1);
+    assert.equal(view.kind === 'migrated' && view.machine.state, 'toString');
   });
 
   it('keeps a bounded summary of a step\'s sends: the first ten, creates marked, no payload, long names cut', () => {

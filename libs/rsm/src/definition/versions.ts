@@ -101,7 +101,8 @@ function chain(data: MigrationChainData): Migrations<MachineVersion> {
   return {
     '~chain': data,
     from(version: number, step: { states?: Readonly<Record<string, string | undefined>>; data?: (data: unknown, context: MigrationContext) => unknown }) {
-      const states: Record<string, string> = {};
+      // No prototype: a state named like a property every object has (`toString`) maps to nothing.
+      const states: Record<string, string> = Object.create(null) as Record<string, string>;
       for (const [from, to] of Object.entries(step.states ?? {})) if (to !== undefined) states[from] = to;
       return chain({ steps: [...data.steps, { from: version, states, data: step.data }], upcasters: data.upcasters });
     },

@@ -22,13 +22,13 @@ export class MachineRegistry {
    * any handler runs (the definition's own schemas win for an event type both name).
    */
   register(given: AnyMachineDefinition): void {
-    const contract = this.contracts[given.type];
+    const contract = Object.hasOwn(this.contracts, given.type) ? this.contracts[given.type] : undefined;
     const definition: AnyMachineDefinition =
       contract === undefined ? given : { ...given, spec: { ...given.spec, schemas: { ...contract, ...(given.spec.schemas ?? {}) } } };
     if (this.definitions.has(definition.type)) {
       throw new Error(`machine type ${definition.type} is registered twice in service ${this.service}`);
     }
-    const routed = this.routes[definition.type];
+    const routed = Object.hasOwn(this.routes, definition.type) ? this.routes[definition.type] : undefined;
     if (routed !== undefined && routed !== this.service) {
       throw new Error(`machine type ${definition.type} is registered in ${this.service} but routed to ${routed}`);
     }
@@ -51,7 +51,8 @@ export class MachineRegistry {
   /** The service that owns `type`: this one, a routed one, or undefined when nobody is known. */
   serviceOf(type: string): string | undefined {
     if (this.definitions.has(type)) return this.service;
-    return this.routes[type];
+    // Own keys only: a type named like a property every object has (`toString`) is not routed.
+    return Object.hasOwn(this.routes, type) ? this.routes[type] : undefined;
   }
 
   types(): string[] {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { DEFAULT_PORTS } from '#contracts';
-import { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, MAX_TIMER_MS, port, serviceUrl } from '#service-kit';
+import { DEFAULT_PORTS, MAX_WATCHDOG_MS } from '#contracts';
+import { baseEnvSchema, loadServiceConfig, machineDefinitionsSetting, port, serviceUrl } from '#service-kit';
 
 export const configSchema = baseEnvSchema.extend({
   PORT: port(DEFAULT_PORTS['drone-scheduler']),
@@ -10,7 +10,7 @@ export const configSchema = baseEnvSchema.extend({
   SIM_URL: serviceUrl('http://127.0.0.1:3005'),
   /** A flight with no news for this long is asked of the simulator again (scale it with the legs' length). */
   // At most an eighth of the longest timer: a watchdog without progress doubles, up to 8 times the first.
-  FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).max(Math.floor(MAX_TIMER_MS / 8)).default(15_000),
+  FLIGHT_WATCHDOG_MS: z.coerce.number().int().min(500).max(MAX_WATCHDOG_MS).default(15_000),
 });
 export type DroneSchedulerConfig = z.output<typeof configSchema>;
 

@@ -7,7 +7,18 @@ export const CONTRACTS_VERSION = 1;
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const idSchema = z.string().regex(ID_PATTERN, 'letters, digits, _ . - (at most 64, starting with a letter or digit)');
 const id = idSchema;
-const isoDate = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' });
+/**
+ * A date-time with its offset, as `Date.parse` reads it. Bounded: the format allows any number of
+ * fraction digits, and the text is copied into the data of three machines, written on every step.
+ */
+export const isoDate = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).max(40);
+/** The tag a package carries (free text). */
+export const MAX_TAG_LENGTH = 200;
+/**
+ * The longest flight watchdog a Fleet hands its drones: each watchdog without progress waits up to
+ * 8 times the first, and a timer waits at most 2^31-1 ms.
+ */
+export const MAX_WATCHDOG_MS = Math.floor(2_147_483_647 / 8);
 /** Free text stored with a delivery: bounded, and never empty where it names a place. */
 const place = z.string().trim().min(1).max(500);
 
@@ -47,7 +58,7 @@ export const packageInfoSchema = z
     packageId: id,
     size: packageSizeSchema,
     weight,
-    tag: z.string().max(200),
+    tag: z.string().max(MAX_TAG_LENGTH),
   })
   .strict();
 
@@ -91,7 +102,7 @@ export const rescheduleSchema = z
 export type Reschedule = z.infer<typeof rescheduleSchema>;
 
 /** `PUT /api/packages/:id` and `PATCH /api/packages/:id`. */
-export const packageUpsertSchema = z.object({ size: packageSizeSchema, weight, tag: z.string().max(200) }).strict().meta({ id: 'PackageUpsert' });
+export const packageUpsertSchema = z.object({ size: packageSizeSchema, weight, tag: z.string().max(MAX_TAG_LENGTH) }).strict().meta({ id: 'PackageUpsert' });
 export const packagePatchSchema = packageUpsertSchema
   .partial()
   .strict()

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { confirmationSchema, MAX_OWNERS_PER_KEY, MAX_WEBHOOK_URL_LENGTH, packageSizeSchema } from './delivery-request.js';
+import { confirmationSchema, isoDate, MAX_OWNERS_PER_KEY, MAX_TAG_LENGTH, MAX_WATCHDOG_MS, MAX_WEBHOOK_URL_LENGTH, packageSizeSchema } from './delivery-request.js';
 import type { DeliveryEvents, DeliveryRequestEvents, DroneEvents, FleetEvents, PackageEvents, SagaEvents, UtilizationEvents } from './events.js';
 import type { MachineType } from './routes.js';
 
@@ -14,20 +14,20 @@ import type { MachineType } from './routes.js';
 const ref = z.string().min(1).max(512);
 const text = z.string().max(10_000);
 
-const packageInfo = z.looseObject({ packageId: ref, size: packageSizeSchema, weight: z.number(), tag: z.string() });
+const packageInfo = z.looseObject({ packageId: ref, size: packageSizeSchema, weight: z.number(), tag: z.string().max(MAX_TAG_LENGTH) });
 const deliveryRequest = z.looseObject({
   deliveryId: ref,
   ownerId: ref,
   pickupLocation: text,
   dropOffLocation: text,
-  pickupTime: z.string(),
-  deadline: z.string(),
+  pickupTime: isoDate,
+  deadline: isoDate,
   expedited: z.boolean(),
   confirmationRequired: confirmationSchema,
   packageInfo,
 });
-const reschedule = z.looseObject({ pickupLocation: text.optional(), dropOffLocation: text.optional(), pickupTime: z.string().optional(), deadline: z.string().optional() });
-const packageUpsert = z.looseObject({ size: packageSizeSchema, weight: z.number(), tag: z.string() });
+const reschedule = z.looseObject({ pickupLocation: text.optional(), dropOffLocation: text.optional(), pickupTime: isoDate.optional(), deadline: isoDate.optional() });
+const packageUpsert = z.looseObject({ size: packageSizeSchema, weight: z.number(), tag: z.string().max(MAX_TAG_LENGTH) });
 
 const event = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => z.looseObject({ type: z.literal(type), ...shape });
 
@@ -69,18 +69,18 @@ const packageContract = {
 } satisfies Contract<PackageEvents>;
 
 const fleetContract = {
-  Seed: event('Seed', { droneIds: z.array(ref), watchdogMs: z.number().int().positive().optional() }),
+  Seed: event('Seed', { droneIds: z.array(ref), watchdogMs: z.number().int().positive().max(MAX_WATCHDOG_MS).optional() }),
   AssignDrone: event('AssignDrone', { deliveryId: ref, ownerId: ref, viaSaga: z.boolean() }),
   Release: event('Release', { deliveryId: ref }),
   DroneAvailable: event('DroneAvailable', { droneId: ref, finished: ref.optional() }),
   BookingReleased: event('BookingReleased', { droneId: ref, deliveryId: ref }),
   ReservationRefused: event('ReservationRefused', { droneId: ref, deliveryId: ref, ownerId: ref.optional(), viaSaga: z.boolean().optional() }),
-  DeliveryFinished: event('DeliveryFinished', { droneId: ref, deliveryId: ref, ownerId: ref, at: z.string() }),
+  DeliveryFinished: event('DeliveryFinished', { droneId: ref, deliveryId: ref, ownerId: ref, at: z.iso.datetime() }),
 } satisfies Contract<FleetEvents>;
 
 const droneContract = {
   Commission: event('Commission', {}),
-  Reserve: event('Reserve', { deliveryId: ref, ownerId: ref, viaSaga: z.boolean(), watchdogMs: z.number().int().positive().optional() }),
+  Reserve: event('Reserve', { deliveryId: ref, ownerId: ref, viaSaga: z.boolean(), watchdogMs: z.number().int().positive().max(MAX_WATCHDOG_MS).optional() }),
   Release: event('Release', { deliveryId: ref, viaSaga: z.boolean() }),
   Dispatch: event('Dispatch', { deliveryId: ref, pickupLocation: text, dropOffLocation: text, confirmationRequired: confirmationSchema.optional(), enRouteNews: z.boolean().optional() }),
   Status: event('Status', { deliveryId: ref, status: z.enum(['PickedUp', 'Delivered', 'Returned']) }),
@@ -102,7 +102,7 @@ const deliveryContract = {
 
 const utilizationContract = {
   Open: event('Open', {}),
-  Delivered: event('Delivered', { deliveryId: ref, at: z.string() }),
+  Delivered: event('Delivered', { deliveryId: ref, at: z.iso.datetime() }),
 } satisfies Contract<UtilizationEvents>;
 
 /**

@@ -1,4 +1,4 @@
-import { BadRequestException, Catch, HttpException, HttpStatus, type ArgumentsHost, type HttpServer } from '@nestjs/common';
+import { BadRequestException, Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type HttpServer } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Response } from 'express';
@@ -31,12 +31,17 @@ function isResourceShortage(error: unknown): boolean {
 
 /**
  * Maps the runtime's errors to HTTP: a refused transition is 409 with the machine's current state,
- * an unknown machine 404, a handler that kept failing 422, no answer in time 504, a read or
- * intake past its deadline (Postgres unreachable) or stopping 503, and a datastore that refuses or
- * drops connections 503 with Retry-After; anything else goes to Nest's own handling.
+ * an unknown machine 404, a handler that kept failing 500 (a bug of ours: the caller is not shown
+ * its error, the log is), no answer in time 504, a read or intake past its deadline (Postgres
+ * unreachable) or stopping 503 with Retry-After, and a datastore that refuses or drops connections
+ * 503 with Retry-After; anything else goes to Nest's own handling. The runtime's own errors are
+ * told apart by their class first: the datastore check reads message texts, which a runtime
+ * error's reason may hold.
  */
 @Catch()
 export class RsmErrorFilter extends BaseExceptionFilter {
+  private readonly logger = new Logger('RsmErrorFilter');
+
   constructor(
     private readonly runtime: RsmRuntime | undefined,
     adapter?: HttpServer,
@@ -47,13 +52,14 @@ export class RsmErrorFilter extends BaseExceptionFilter {
   override catch(error: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http' || error instanceof HttpException) return super.catch(error, host);
     const response = host.switchToHttp().getResponse<Response>();
-    if (isRetryablePgError(error) || isResourceShortage(error)) {
+    const rsmError = error instanceof Error && RSM_ERRORS.some((type) => error instanceof type);
+    if (!rsmError && (isRetryablePgError(error) || isResourceShortage(error))) {
       // Postgres or Redis unreachable, restarting or refusing connections: try again shortly.
       response.setHeader('Retry-After', '1');
       response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: 'a datastore is unavailable; retry shortly' });
       return;
     }
-    if (!(error instanceof Error) || !RSM_ERRORS.some((type) => error instanceof type)) return super.catch(error, host);
+    if (!rsmError) return super.catch(error, host);
     if (error instanceof RequestRejectedError) {
       void this.conflict(error, response);
       return;
@@ -63,7 +69,11 @@ export class RsmErrorFilter extends BaseExceptionFilter {
       return;
     }
     if (error instanceof RequestFailedError) {
-      response.status(HttpStatus.UNPROCESSABLE_ENTITY).json({ statusCode: 422, error: 'Unprocessable Entity', message: error.message });
+      // The machine's handler kept failing on this event, which is now a dead letter (and the
+      // machine faulted, under that policy): a bug to fix, not the caller's to mend. Its error text
+      // would show the code's insides; the log and the dead letter keep it.
+      this.logger.error({ machine: `${error.ref.type}/${error.ref.id}`, reason: error.reason }, 'a request failed in its machine\'s handler');
+      response.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ statusCode: 500, error: 'Internal Server Error', message: `${error.ref.type} ${error.ref.id} could not handle the request; it was set aside for an operator (dead letter)` });
       return;
     }
     if (error instanceof RsmOverloadedError) {
@@ -78,7 +88,7 @@ export class RsmErrorFilter extends BaseExceptionFilter {
     }
     // The message would name the datastore's address (`connect ECONNREFUSED 10.0.0.5:5432`): the
     // caller learns only that it may retry (`/health/ready` and the runtime's log say what failed).
-    if (error instanceof RsmTimeoutError) response.setHeader('Retry-After', '1');
+    response.setHeader('Retry-After', '1');
     response.status(HttpStatus.SERVICE_UNAVAILABLE).json({ statusCode: 503, error: 'Service Unavailable', message: error instanceof RuntimeStoppedError ? 'the service is stopping; retry shortly' : 'a datastore did not answer in time; retry shortly' });
   }
 

@@ -8,7 +8,8 @@ export { badTextReason } from '../definition/json-text.js';
  */
 export function bearerToken(header: unknown): string | null | undefined {
   if (typeof header !== 'string') return undefined;
-  return /^Bearer ([\x21-\x7e]{1,512})$/.exec(header)?.[1] ?? null;
+  // The scheme's name is case-insensitive (RFC 9110): `bearer` and `BEARER` are the same.
+  return /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header)?.[1] ?? null;
 }
 
 /** Known bearer tokens, kept as SHA-256 digests, each standing for a value (a role, a principal). */

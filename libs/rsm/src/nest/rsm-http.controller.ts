@@ -300,8 +300,15 @@ export class RsmHttpController {
    */
   @Get('health/ready')
   async ready(): Promise<HealthReport> {
-    const report = await this.runtime.health();
+    // The route is open to anyone and each check takes a pooled connection: callers that come while
+    // one runs share its answer, so a flood of probes queues no queries ahead of real requests.
+    this.readyCheck ??= this.runtime.health().finally(() => {
+      this.readyCheck = undefined;
+    });
+    const report = await this.readyCheck;
     if (report.status === 'error') throw new ServiceUnavailableException(report);
     return report;
   }
+
+  private readyCheck: Promise<HealthReport> | undefined;
 }

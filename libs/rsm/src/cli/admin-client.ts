@@ -74,7 +74,11 @@ export class AdminClient {
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number | undefined>, body?: unknown): Promise<T> {
-    const url = new URL(this.c.url.pathname.replace(/\/$/, '') + path, this.c.url);
+    // The path is set on a copy of the service's URL, never resolved against it: a relative
+    // reference starting `//` (a base path of `//`, say) would name another host, and the token go there.
+    const url = new URL(this.c.url.href);
+    url.pathname = this.c.url.pathname.replace(/\/+$/, '') + path;
+    url.search = '';
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
     const headers: Record<string, string> = { authorization: `Bearer ${this.c.token}`, accept: 'application/json', 'x-rsm-actor': this.c.actor };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -17,6 +17,13 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+// Output piped into a reader that stopped (`rsm machines --json | head`): the rest has nowhere to
+// go, and that is no error to report with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 process.exitCode = await runCli(process.argv.slice(2), cliEnvironment(), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),

@@ -95,7 +95,8 @@ export async function runCli(argv: readonly string[], env: CliEnvironment, termi
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
+    // Help and version end with 0; every usage error commander finds ends with 2, as the CLI's own.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ExitCode) return error.code;
     const message = error instanceof CliError ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
     io.err(`rsm: ${message}\n`);
@@ -322,8 +323,19 @@ function buildProgram(env: CliEnvironment, io: CliIo): Command {
         }
         const results: LetterResult[] = [];
         for (let i = 0; i < selected.length; i += CHUNK) {
-          const answer = await client.post<{ results: LetterResult[] }>(`/rsm/dead-letters/${verb}`, { ids: selected.slice(i, i + CHUNK) });
-          for (const r of answer.results) results.push(r);
+          let answer: unknown;
+          try {
+            answer = await client.post<unknown>(`/rsm/dead-letters/${verb}`, { ids: selected.slice(i, i + CHUNK) });
+          } catch (error) {
+            // Earlier chunks were acted on: say which, and which ids were not asked, before the error.
+            if (i > 0) io.err(`rsm: ${done} before this failed: ${results.filter((r) => r.outcome === done).map((r) => r.id).join(', ') || 'none'}; not asked: ${selected.slice(i).join(', ')}\n`);
+            throw error;
+          }
+          const chunk = (answer as { results?: unknown } | null)?.results;
+          if (!Array.isArray(chunk) || !chunk.every((r: unknown) => typeof (r as LetterResult | null)?.id === 'string' && typeof (r as LetterResult).outcome === 'string')) {
+            throw new CliError(`the service answered ${verb} with no list of results (${i === 0 ? 'the first' : `after ${i}, the next`} ${Math.min(CHUNK, selected.length - i)} ids were asked; \`rsm dead-letters\` shows what changed)`);
+          }
+          for (const r of chunk as LetterResult[]) results.push(r);
         }
         const failed = results.filter((r) => r.outcome !== done);
         emit(json, { results }, () => {

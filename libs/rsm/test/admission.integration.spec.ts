@@ -181,3 +181,54 @@ describe('admission: work a machine parks in its data (ctx.backlog) counts as la
     assert.deepEqual(await a.create(Parker.ref('p3'), { type: 'Go', drain: true }, { admission: true }), { created: true });
   });
 });
+
+/** Its creation takes `ms`: one slow first step holds every caller behind it in this process. */
+const started = new Set<string>();
+const finished = new Set<string>();
+const Sleepy = defineMachine<object, { type: 'Open'; ms: number }>()({
+  type: 'Sleepy',
+  initial: 'Open',
+  initialData: () => ({}),
+  states: {
+    Open: {
+      on: {
+        Open: async (_data, event, ctx) => {
+          started.add(ctx.self.id);
+          await new Promise((resolve) => setTimeout(resolve, event.ms));
+          finished.add(ctx.self.id);
+        },
+      },
+    },
+  },
+});
+
+describe('admission: callers queued for this process\'s own transactions', () => {
+  const schema = uniqueSchema('admi');
+  let rsm: RsmRuntime;
+  before(async () => {
+    // One transaction at a time, of at most 4 machines: a fifth caller waits for more than one.
+    rsm = await startRuntime({ service: 'admi', schema, prefix: uniquePrefix('admi'), machines: [Sleepy], overrides: { admission, batch: { concurrency: 1, maxMachines: 4 } } });
+  });
+  after(async () => {
+    await rsm?.stop();
+    await dropSchemas(schema);
+  });
+
+  it('refuses a burst before any of its events is handled, instead of letting its last callers pass their deadline', async () => {
+    const slow = rsm.create(Sleepy.ref('slow'), { type: 'Open', ms: 4_000 });
+    await waitFor('the slow step to run', () => started.has('slow') || undefined, 30_000);
+    // A burst behind it: none of its events is handled while the slow step runs, so only its wait shows.
+    const burst = Array.from({ length: 10 }, (_, i) => rsm.create(Sleepy.ref(`b${i}`), { type: 'Open', ms: 0 }));
+    const view = await waitFor('the queued burst to count as lag', () => {
+      const v = rsm.loadView();
+      return v.lagMs > admission.maxLagMs ? v : undefined;
+    }, 30_000);
+    assert.equal(finished.has('slow'), false, `refused at ${view.lagMs} ms of lag while the slow step still ran: measured on handled events alone, the burst was admitted`);
+    await assert.rejects(rsm.create(Sleepy.ref('late'), { type: 'Open', ms: 0 }, { admission: true }), RsmOverloadedError);
+    await Promise.all([slow, ...burst]);
+    await waitFor('admission again once the burst is handled', async () => {
+      if (rsm.loadView().lagMs > admission.maxLagMs) return undefined;
+      return (await rsm.create(Sleepy.ref('after'), { type: 'Open', ms: 0 }, { admission: true })).created;
+    }, 30_000);
+  });
+});

@@ -112,3 +112,35 @@ describe('Dispatcher: a hot machine is stepped in transactions of its own', () =
     assert.equal(d.isHot(`M/${MAX_HOT + 49}`), true);
   });
 });
+
+describe('Dispatcher: callers queueing for its transactions', () => {
+  const item = (id: string, enqueuedAt: number): IntakeItem => ({
+    kind: 'create',
+    ref: { type: 'Counter', id },
+    event: { type: 'Open' },
+    key: undefined,
+    eventId: `e-${id}`,
+    enqueuedAt,
+    cancelled: false,
+    resolve: () => undefined,
+    reject: () => undefined,
+  });
+
+  it('says since when the oldest waits while more machines wait than a transaction takes, and nothing for a few', async () => {
+    const { d, batches } = dispatcher(8, 1);
+    d.submit(item('first', 1));
+    await settle();
+    assert.deepEqual(batches.map((b) => b.keys), [['Counter/first']], 'the one slot is taken');
+    // A few waiting callers (one machine held elsewhere, say) are no queue.
+    for (let i = 0; i < 64; i += 1) d.submit(item(`w${i}`, 100 + i));
+    assert.equal(d.oldestWaitingSince(), undefined);
+    d.submit(item('w64', 500));
+    assert.equal(d.oldestWaitingSince(), 100, 'the first submitted of those still waiting');
+    // A transaction takes the oldest 64: the one left waits since it was submitted.
+    batches.at(-1)?.finish();
+    await settle();
+    assert.equal(d.oldestWaitingSince(), undefined);
+    for (let i = 0; i < 64; i += 1) d.submit(item(`x${i}`, 1_000 + i));
+    assert.equal(d.oldestWaitingSince(), 500, 'the machine left behind is the oldest, though submitted before the others');
+  });
+});

@@ -45,6 +45,25 @@ describe('LoadMonitor: how far behind a service and those downstream are', () =>
     assert.equal(m.ownLagMs(), 0, 'at most 1,024 machines are held: older ones were dropped');
   });
 
+  it("counts the wait of the oldest caller's event not yet taken by a transaction, at once, so a burst is refused before its deadlines pass", () => {
+    const { clock, m } = monitor();
+    for (let i = 0; i < 10; i += 1) m.observe(20);
+    let oldest: number | undefined = clock.now - 3_500;
+    m.watchIntake(() => oldest);
+    assert.equal(m.ownLagMs(), 3_500, 'no event of the burst is handled yet; its oldest has waited 3.5 s');
+    assert.equal(m.admit(3_000, 1_000).admitted, false);
+    oldest = undefined;
+    assert.equal(m.ownLagMs(), 20, 'none waits: the handled waits again');
+    assert.equal(m.admit(3_000, 1_000).admitted, true);
+    // A restart: callers that waited while it was down count from the start.
+    oldest = clock.now - 3_500;
+    m.started();
+    clock.now += 1_000;
+    assert.equal(m.ownLagMs(), 1_000);
+    oldest = clock.now + 5_000; // a wall clock stepped back
+    assert.equal(m.ownLagMs(), 20, 'a wait from the future counts as none');
+  });
+
   it('reports at most a day of lag, the most a receiver reads (more made every acknowledgement unreadable)', () => {
     const { clock, m } = monitor('drone-scheduler');
     clock.now += 3 * 86_400_000;

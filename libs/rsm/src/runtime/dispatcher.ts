@@ -82,6 +82,19 @@ export class Dispatcher {
     this.delayed.set(key, { at, timer });
   }
 
+  /**
+   * When the oldest caller's event that no step transaction has taken yet was submitted, while more
+   * machines wait for one than a transaction takes (callers queue for this process's transactions);
+   * undefined otherwise. A few waiting machines are no queue: one held elsewhere (a busy singleton)
+   * would otherwise count as the whole service being behind. One look: a key enters the map with its
+   * first item and leaves it whole, so the map's first key (in insertion order) holds the oldest item first.
+   */
+  oldestWaitingSince(): number | undefined {
+    if (this.intake.size <= this.options.maxMachines) return undefined;
+    for (const items of this.intake.values()) return items[0]?.enqueuedAt;
+    return undefined;
+  }
+
   /** Hands a caller's event to the machine's next step transaction. */
   submit(item: IntakeItem): void {
     const key = `${item.ref.type}/${item.ref.id}`;

@@ -38,6 +38,8 @@ export class LoadMonitor {
   private upSince: number;
   /** Work machines hold in their data (`ctx.backlog`): the last figure of each, and when it came. */
   private readonly backlogs = new Map<string, { at: number; ms: number }>();
+  /** When the oldest caller's event still waiting for a step transaction here was accepted (see `watchIntake`). */
+  private intakeSince: () => number | undefined = () => undefined;
 
   constructor(
     private readonly service: string,
@@ -56,6 +58,16 @@ export class LoadMonitor {
    */
   started(): void {
     this.upSince = this.now();
+  }
+
+  /**
+   * Where to read how long callers' events have waited for a step transaction in this process. The
+   * waits of handled events show a burst only once its events are handled: until then the burst is
+   * admitted whole, and its last callers wait past their deadline (a 504 instead of a 429). The
+   * oldest event still waiting counts at once.
+   */
+  watchIntake(oldestWaitingSince: () => number | undefined): void {
+    this.intakeSince = oldestWaitingSince;
   }
 
   /** An event was handled `waitedMs` after it was accepted. */
@@ -84,7 +96,8 @@ export class LoadMonitor {
 
   /**
    * This service's own lag: p90 of the waits of events handled within the window (0 when idle), or
-   * the longest wait a machine reported for work held in its data, if that is longer.
+   * the longest wait a machine reported for work held in its data, or that of the oldest caller's
+   * event not yet taken by a step transaction, if that is longer.
    */
   ownLagMs(): number {
     const now = this.now();
@@ -95,6 +108,9 @@ export class LoadMonitor {
       lagMs = recent.length === 0 ? 0 : (recent[Math.min(recent.length - 1, Math.floor(recent.length * 0.9))] ?? 0);
       this.cached = { at: now, lagMs };
     }
+    // Read fresh each time, as the backlogs: one look at the oldest waiting intake.
+    const waitingSince = this.intakeSince();
+    if (waitingSince !== undefined) lagMs = Math.max(lagMs, Math.max(0, Math.min(now - waitingSince, now - this.upSince)));
     // Backlogs are few and reported on every step of their machine: read fresh each time, so a
     // report neither waits for the cache nor throws away the sorted p90.
     for (const [key, report] of this.backlogs) {

@@ -304,6 +304,7 @@ export class RsmRuntime {
       (result, keys, seconds) => this.afterCommit(result, keys, seconds),
       (reason) => this.metrics.batchRetries.inc({ service: o.service, reason }),
     );
+    this.load.watchIntake(() => dispatcher.oldestWaitingSince());
     const relay = new OutboxRelay(
       pool,
       this.tables,

@@ -153,11 +153,13 @@ export const rsmOptionsSchema = z.object({
       /**
        * A queue job whose process stopped renewing its lock (killed) is handed to another after this
        * long. The lock is renewed every half of it; a job handed on while its first holder still
-       * works is received twice and handled once.
+       * works is received twice and handled once. Every second of it after a kill stalls all the
+       * killed service's senders (their later messages wait for that job's, in order), and the
+       * backlog of those seconds drains only as fast as spare capacity allows.
        */
-      jobLockMs: positiveInt.min(1_000).default(2_000),
+      jobLockMs: positiveInt.min(1_000).default(1_500),
       /** How often workers look for such jobs. */
-      stalledCheckMs: positiveInt.min(500).default(1_000),
+      stalledCheckMs: positiveInt.min(500).default(500),
       /**
        * Signed items older than this are refused as replays (an unacknowledged event is simply
        * published again, freshly signed). Allows for clock skew between hosts, too.

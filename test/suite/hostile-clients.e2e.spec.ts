@@ -138,7 +138,7 @@ describe('hostile clients: every route of every app against a fuzzer', { concurr
   const spoils = (route: Route): fc.Arbitrary<Spoil> => {
     const options: fc.Arbitrary<Spoil>[] = [
       fc.constant<Spoil>({ kind: 'no-key' }),
-      fc.constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', `Bearer ${'k'.repeat(600)}`, 'Bearer not-a-key-of-anyone-at-all-0000', `bearer ${suite.keys.operatorKey}`, `Bearer ${suite.keys.operatorKey.slice(0, -1)}`, 'Bearer \u00e9t\u00e9').map((header): Spoil => ({ kind: 'bad-key', header })),
+      fc.constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', `Bearer ${'k'.repeat(600)}`, 'Bearer not-a-key-of-anyone-at-all-0000', `Token ${suite.keys.operatorKey}`, `Bearer  ${suite.keys.operatorKey}`, `Bearer ${suite.keys.operatorKey.slice(0, -1)}`, 'Bearer \u00e9t\u00e9').map((header): Spoil => ({ kind: 'bad-key', header })),
     ];
     const path = route.path.startsWith('/rsm/');
     const wrong = (['customer', 'service', 'operator'] as const).filter((r) => !route.roles.includes(r));

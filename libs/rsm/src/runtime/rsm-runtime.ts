@@ -1093,7 +1093,8 @@ export class RsmRuntime {
       if (after === '' && !this.migrateAtRestIdle.due(type, Date.now())) continue;
       let batch: Awaited<ReturnType<VersionStore['migrateAtRest']>>;
       try {
-        batch = await store.migrateAtRest(type, definition.versions.oldest, definition.version, 100, after, (machine) => {
+        // At rest: no step for two intervals and nothing in the inbox (see VersionStore.migrateAtRest).
+        batch = await store.migrateAtRest(type, definition.versions.oldest, definition.version, 100, after, 2 * this.options.migrateAtRestIntervalMs, (machine) => {
           const view = migrateMachine(definition, machine, machine.definitionVersion);
           return view.kind === 'migrated' ? { state: view.machine.state, data: view.machine.data } : undefined;
         });

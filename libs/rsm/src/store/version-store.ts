@@ -78,7 +78,12 @@ export class VersionStore {
    * Migrates, at rest, up to `limit` machines of `type` stored at versions `oldest`..`current - 1`
    * (not halted): each is locked as a step locks it (SKIP LOCKED: a machine being stepped is left
    * to its step, which migrates it anyway), `migrate` gives its new state and data (or undefined to
-   * leave it), and all are written in one statement with `current`, in one transaction. Reads in id
+   * leave it), and all are written in one statement with `current`, in one transaction. Only a
+   * machine at rest is given to `migrate`: no step for `idleMs` and no event waiting in its inbox.
+   * One in use is left to its steps, which migrate it when a process of this version takes them;
+   * migrated here, it would be out of reach of the older processes of a rollout still under way,
+   * which step it meanwhile. Machines in use are still read, and paged past, so that a pass finding
+   * only those does not count as one that found nothing. Reads in id
    * order after `afterId`, so a machine left as it was does not hold the next batches back. Returns
    * how many machines were read, the last id read, and the ones written with the version each was stored at.
    */
@@ -88,19 +93,24 @@ export class VersionStore {
     current: number,
     limit: number,
     afterId: string,
+    idleMs: number,
     migrate: (machine: StoredMachine) => { state: string; data: unknown } | undefined,
   ): Promise<{ read: number; lastId: string; migrated: { id: string; from: number }[] }> {
     const t = this.tables;
     return inTransaction(this.pool, async (client) => {
-      const rows = await client.query<{ id: string; state: string; data: unknown; status: StoredMachine['status']; definition_version: number }>(
-        `SELECT id, state, data, status, definition_version FROM ${t.machines}
-         WHERE type = $1 AND definition_version >= $2 AND definition_version < $3 AND status <> 'halted' AND id > $4
-         ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
-        [type, oldest, current, afterId],
+      const rows = await client.query<{ id: string; state: string; data: unknown; status: StoredMachine['status']; definition_version: number; at_rest: boolean }>(
+        `SELECT m.id, m.state, m.data, m.status, m.definition_version,
+                m.updated_at < now() - make_interval(secs => $5::double precision / 1000)
+                  AND NOT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.machine_type = m.type AND i.machine_id = m.id) AS at_rest
+         FROM ${t.machines} m
+         WHERE m.type = $1 AND m.definition_version >= $2 AND m.definition_version < $3 AND m.status <> 'halted' AND m.id > $4
+         ORDER BY m.id LIMIT ${limit} FOR UPDATE OF m SKIP LOCKED`,
+        [type, oldest, current, afterId, idleMs],
       );
       const updates: { id: string; state: string; data: unknown }[] = [];
       const migrated: { id: string; from: number }[] = [];
       for (const row of rows.rows) {
+        if (!row.at_rest) continue;
         const next = migrate({ type, id: row.id, state: row.state, data: row.data, status: row.status, definitionVersion: row.definition_version });
         if (next === undefined) continue;
         updates.push({ id: row.id, state: next.state, data: next.data });

@@ -149,6 +149,7 @@ describe('operator routes for gaps, and readiness over HTTP', () => {
     const startedAt = Date.now();
     const stalled = await fetch(`${base}/health/ready`);
     assert.equal(stalled.status, 503);
+    assert.equal(stalled.headers.get('retry-after'), '1', 'a probe told when to ask again, as every 503');
     assert.ok(Date.now() - startedAt < 1_000 + 5_000, `readiness answered after ${Date.now() - startedAt} ms`);
     pgProxy.forward();
     await waitFor('readiness back with Postgres', async () => (await fetch(`${base}/health/ready`)).status === 200, 20_000);

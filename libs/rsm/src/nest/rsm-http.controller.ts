@@ -12,13 +12,14 @@ import {
   Post,
   Query,
   Req,
+  Res,
   ServiceUnavailableException,
   SetMetadata,
   UseGuards,
   applyDecorators,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 import { invalidIdReason } from '../definition/types.js';
 import { RsmRuntime, type HealthReport } from '../runtime/rsm-runtime.js';
@@ -85,6 +86,12 @@ function pairOf(senderType: string, senderId: string, receiverType: string, rece
  * `/rsm/*` inspection, redrive, discard, gap skips and the audit log, which need an operator token
  * (`RsmModuleOptions.adminTokens`). Every mutating call writes an audit row in its own transaction.
  */
+/** A 503 that says when to ask again, as every 503 of the apps does. */
+function unavailable(response: Response, body: object): ServiceUnavailableException {
+  response.setHeader('Retry-After', '1');
+  return new ServiceUnavailableException(body);
+}
+
 @Controller()
 @ApiTags('rsm')
 @SetMetadata(RSM_SELF_GUARDED, true)
@@ -103,8 +110,8 @@ export class RsmHttpController {
   /** The process is up and its runtime has not stopped. */
   @Get('health/live')
   @HttpCode(200)
-  live(): { status: 'ok' } {
-    if (!this.runtime.running) throw new ServiceUnavailableException({ status: 'error', reason: 'runtime not running' });
+  live(@Res({ passthrough: true }) response: Response): { status: 'ok' } {
+    if (!this.runtime.running) throw unavailable(response, { status: 'error', reason: 'runtime not running' });
     return { status: 'ok' };
   }
 
@@ -299,14 +306,14 @@ export class RsmHttpController {
    * 503 when Postgres does not answer within the health deadline or the runtime stopped.
    */
   @Get('health/ready')
-  async ready(): Promise<HealthReport> {
+  async ready(@Res({ passthrough: true }) response: Response): Promise<HealthReport> {
     // The route is open to anyone and each check takes a pooled connection: callers that come while
     // one runs share its answer, so a flood of probes queues no queries ahead of real requests.
     this.readyCheck ??= this.runtime.health().finally(() => {
       this.readyCheck = undefined;
     });
     const report = await this.readyCheck;
-    if (report.status === 'error') throw new ServiceUnavailableException(report);
+    if (report.status === 'error') throw unavailable(response, report);
     return report;
   }
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
 import { checkInvariants, waitUntilQuiet } from '#verifier';
-import { runChaos } from '../../load-tests/chaos/src/chaos-experiment.js';
+import { runChaos, type KillOrder } from '../../load-tests/chaos/src/chaos-experiment.js';
 import { localKiller } from '../../load-tests/chaos/src/pod-killer.js';
 import { searchMaxRate } from './search.js';
 import { loadOrCreateCredentials } from '../../scripts/suite/credentials.js';
@@ -43,9 +43,10 @@ const program = new Command('bench:suite')
   .addOption(new Option('--keep-pace <share>', 'share of the offered rate a sustained rate completes while the load runs').default('0.9'))
   .addOption(new Option('--drain-seconds <n>', 'how long after a trial every delivery may take to end').default('20'))
   .addOption(new Option('--chaos-seconds <n>', 'seconds of load per chaos run (0: no chaos runs)').default('45'))
+  .addOption(new Option('--chaos-kills <order>', 'in-turn: kill workflow, delivery, drone-scheduler, ingestion, package, drone-sim in that order, the same in every run; random: draw each').choices(['in-turn', 'random']).default('in-turn'))
   .addOption(new Option('--out <file>').default(join(ROOT, 'bench', 'results', 'suite.json')));
 program.parse();
-const o = program.opts<{ runDir: string; databaseUrl: string; redisUrl: string; startRate: string; maxRate: string; seconds: string; bisect: string; retries: string; drainSeconds: string; keepPace: string; chaosSeconds: string; out: string }>();
+const o = program.opts<{ runDir: string; databaseUrl: string; redisUrl: string; startRate: string; maxRate: string; seconds: string; bisect: string; retries: string; drainSeconds: string; keepPace: string; chaosSeconds: string; chaosKills: KillOrder; out: string }>();
 const numbers = { startRate: Number(o.startRate), maxRate: Number(o.maxRate), seconds: Number(o.seconds), bisect: Number(o.bisect), retries: Number(o.retries), drainSeconds: Number(o.drainSeconds), keepPace: Number(o.keepPace), chaosSeconds: Number(o.chaosSeconds) };
 for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isFinite(value) || value < 0 || (name !== 'chaosSeconds' && name !== 'bisect' && name !== 'retries' && value === 0)) {
@@ -141,7 +142,10 @@ try {
     const rate = Math.max(1, Math.round(good.rate * 0.8));
     const load = (prefix: string) => ({ ingestionUrl: urls.ingestion, rate, durationS: numbers.chaosSeconds, duplicateShare: 0, cancelShare: 0, prefix, customerKey: keys.customerKey });
     const killer = localKiller(o.runDir, join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2'));
-    const common = { urls, apps: ['ingestion', 'workflow', 'package', 'drone-scheduler', 'delivery', 'drone-sim'], quietTimeoutMs: 180_000, operatorKey: keys.operatorKey };
+    // The same kills in every run (the apps every delivery passes through first), so that two runs'
+    // ratios compare: drawn at random, one run killed the workflow twice and another never.
+    const apps = ['workflow', 'delivery', 'drone-scheduler', 'ingestion', 'package', 'drone-sim'];
+    const common = { urls, apps, killOrder: o.chaosKills, quietTimeoutMs: 180_000, operatorKey: keys.operatorKey };
     console.log(`[bench:suite] chaos at ${rate}/s: a no-chaos run, then a kill every 10 s`);
     const base = await runChaos('no chaos', { ...common, load: load(`bench-${stamp}-base`), killEveryS: 0 });
     const chaos = await runChaos('chaos', { ...common, load: load(`bench-${stamp}-chaos`), killer, killEveryS: 10 });

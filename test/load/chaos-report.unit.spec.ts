@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { ChaosRun } from '../../load-tests/chaos/src/chaos-experiment.js';
+import { killSequence, type ChaosRun } from '../../load-tests/chaos/src/chaos-experiment.js';
 import { buildReport, renderReportHtml, uplotAssets, writeReport, type ChaosReport, type TimeSeriesSection } from '../../load-tests/chaos/src/report.js';
 import { countPerSecond, percentile, percentilesPerSecond } from '../../load-tests/chaos/src/timeline.js';
 
@@ -161,5 +161,19 @@ describe('chaos timeline', () => {
       [50, 99],
     );
     assert.deepEqual(series, { p50: [1_000, null, 500], p99: [3_000, null, 500] });
+  });
+});
+
+describe('which app each kill takes', () => {
+  it('in turn: the apps in the order given, round and round, the same in every run', () => {
+    const next = killSequence(['workflow', 'delivery', 'package'], 'in-turn');
+    assert.deepEqual(Array.from({ length: 5 }, () => next()), ['workflow', 'delivery', 'package', 'workflow', 'delivery']);
+  });
+
+  it('at random: each kill drawn from all the apps', () => {
+    const draws = [0.99, 0, 0.5];
+    const next = killSequence(['a', 'b', 'c'], 'random', () => draws.shift() ?? 0);
+    assert.deepEqual([next(), next(), next()], ['c', 'a', 'b']);
+    assert.throws(() => killSequence([], 'in-turn'), /no app to kill/);
   });
 });

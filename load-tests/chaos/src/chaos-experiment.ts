@@ -11,6 +11,11 @@ export interface ChaosOptions {
   readonly killer?: PodKiller;
   readonly apps: readonly string[];
   readonly killEveryS: number;
+  /**
+   * Which app each kill takes: `random` (the default) draws one, `in-turn` takes `apps` in the order
+   * given, round and round, so two runs of the same length kill the same apps at the same seconds.
+   */
+  readonly killOrder?: KillOrder;
   /** Other disruptions at given seconds after the start (Redis data loss, Postgres restart). */
   readonly disruptions?: readonly { atS: number; name: string; run: () => Promise<string> }[];
   readonly quietTimeoutMs: number;
@@ -18,6 +23,15 @@ export interface ChaosOptions {
   readonly operatorKey: string;
   /** Hostile requests beside the load (`--hostile`): their rate and the keys they misuse. */
   readonly hostile?: { readonly rate: number; readonly keys: HostileOptions['keys'] };
+}
+
+export type KillOrder = 'random' | 'in-turn';
+
+/** The app each successive kill takes (see `ChaosOptions.killOrder`). */
+export function killSequence(apps: readonly string[], order: KillOrder, random: () => number = Math.random): () => string {
+  if (apps.length === 0) throw new Error('no app to kill');
+  let turn = 0;
+  return () => (order === 'in-turn' ? apps[turn++ % apps.length] : apps[Math.floor(random() * apps.length)]) as string;
 }
 
 /** A disruption as it happened: `kind` is `kill` or the disruption's name (`redis`, `postgres`). */
@@ -56,7 +70,8 @@ export async function runChaos(label: string, o: ChaosOptions): Promise<ChaosRun
     pending.push(work().then((what) => void events.push({ atS: at(), what, kind }), (error: unknown) => void events.push({ atS: at(), what: `failed: ${String(error)}`, kind })));
   if (o.killer !== undefined && o.killEveryS > 0) {
     const killer = o.killer;
-    timers.push(setInterval(() => note('kill', () => killer.kill(o.apps[Math.floor(Math.random() * o.apps.length)] as string)), o.killEveryS * 1_000));
+    const next = killSequence(o.apps, o.killOrder ?? 'random');
+    timers.push(setInterval(() => note('kill', () => killer.kill(next())), o.killEveryS * 1_000));
   }
   for (const d of o.disruptions ?? []) timers.push(setTimeout(() => note(d.name, d.run), d.atS * 1_000));
   let load: LoadResult;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
 import { SERVICES } from '#contracts';
-import { runChaos, type ChaosRun } from './chaos-experiment.js';
+import { runChaos, type ChaosRun, type KillOrder } from './chaos-experiment.js';
 import { loadOrCreateCredentials } from '../../../scripts/suite/credentials.js';
 import { inheritedEnv } from './config.js';
 import { composeKiller, flushRedis, kubernetesKiller, localKiller, restartPostgres, type PodKiller } from './pod-killer.js';
@@ -27,6 +27,7 @@ const program = new Command('chaos')
   .addOption(new Option('--duration <s>', 'seconds of load per run').default('60'))
   .addOption(new Option('--kill-every <s>', 'seconds between kills').default('10'))
   .addOption(new Option('--apps <list>', 'apps to kill, comma separated').default(SERVICES.join(',')))
+  .addOption(new Option('--kill-order <order>', 'random: draw each kill from --apps; in-turn: take them in the order given').choices(['random', 'in-turn']).default('random'))
   .addOption(new Option('--redis-flush-at <s>', 'local backend: flush Redis at this second'))
   .addOption(new Option('--pg-restart-at <s>', 'local backend: restart Postgres at this second'))
   .addOption(new Option('--no-baseline', 'skip the no-chaos run'))
@@ -41,7 +42,7 @@ const program = new Command('chaos')
   .addOption(new Option('--operator-key <key>', 'compose/k8s: an operator API key, for the verifier (local: the stack\'s own)').env('TAILSPIN_OPERATOR_KEY'))
   .addOption(new Option('--report <dir>', 'where to write the report').default(join(ROOT, 'chaos-report')));
 program.parse();
-const o = program.opts<{ backend: string; rate: string; duration: string; killEvery: string; apps: string; redisFlushAt?: string; pgRestartAt?: string; baseline: boolean; runDir: string; namespace: string; baseUrl: string; redisUrl: string; hostile: string; customerKey?: string; otherCustomerKey?: string; serviceKey?: string; operatorKey?: string; report: string }>();
+const o = program.opts<{ backend: string; rate: string; duration: string; killEvery: string; apps: string; killOrder: KillOrder; redisFlushAt?: string; pgRestartAt?: string; baseline: boolean; runDir: string; namespace: string; baseUrl: string; redisUrl: string; hostile: string; customerKey?: string; otherCustomerKey?: string; serviceKey?: string; operatorKey?: string; report: string }>();
 
 let startedHere = false;
 const stateFile = join(o.runDir, 'suite.json');
@@ -88,7 +89,7 @@ try {
     runs.push(await runChaos('no chaos', { urls, load: load(`base-${stamp}`), apps: [], killEveryS: 0, quietTimeoutMs: 180_000, operatorKey, ...(hostile ? { hostile } : {}) }));
   }
   console.log(`[chaos] chaos run: ${o.rate}/s for ${o.duration} s, a ${o.backend} kill every ${o.killEvery} s`);
-  runs.push(await runChaos('chaos', { urls, load: load(`chaos-${stamp}`), killer, apps: o.apps.split(','), killEveryS: Number(o.killEvery), disruptions, quietTimeoutMs: 180_000, operatorKey, ...(hostile ? { hostile } : {}) }));
+  runs.push(await runChaos('chaos', { urls, load: load(`chaos-${stamp}`), killer, apps: o.apps.split(','), killOrder: o.killOrder, killEveryS: Number(o.killEvery), disruptions, quietTimeoutMs: 180_000, operatorKey, ...(hostile ? { hostile } : {}) }));
 } finally {
   if (startedHere) await exec(process.execPath, [join(ROOT, 'dist', 'scripts', 'suite', 'stop.js')], { env: { ...inheritedEnv, RUN_DIR: o.runDir } });
 }

@@ -142,7 +142,7 @@ try {
     const rate = Math.max(1, Math.round(good.rate * 0.8));
     const load = (prefix: string) => ({ ingestionUrl: urls.ingestion, rate, durationS: numbers.chaosSeconds, duplicateShare: 0, cancelShare: 0, prefix, customerKey: keys.customerKey });
     const killer = localKiller(o.runDir, join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2'));
-    // The same kills in every run (the apps every delivery passes through first), so that two runs'
+    // The same kills in every run (the apps whose kill cost most in this session's runs first), so that two runs'
     // ratios compare: drawn at random, one run killed the workflow twice and another never.
     const apps = ['workflow', 'delivery', 'drone-scheduler', 'ingestion', 'package', 'drone-sim'];
     const common = { urls, apps, killOrder: o.chaosKills, quietTimeoutMs: 180_000, operatorKey: keys.operatorKey };

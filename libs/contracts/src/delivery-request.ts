@@ -14,11 +14,13 @@ const id = idSchema;
 export const isoDate = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).max(40);
 /** The tag a package carries (free text). */
 export const MAX_TAG_LENGTH = 200;
+/** The longest wait a Node timer keeps (about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
 /**
  * The longest flight watchdog a Fleet hands its drones: each watchdog without progress waits up to
- * 8 times the first, and a timer waits at most 2^31-1 ms.
+ * 8 times the first, and a timer waits at most MAX_TIMER_MS.
  */
-export const MAX_WATCHDOG_MS = Math.floor(2_147_483_647 / 8);
+export const MAX_WATCHDOG_MS = Math.floor(MAX_TIMER_MS / 8);
 /** Free text stored with a delivery: bounded, and never empty where it names a place. */
 const place = z.string().trim().min(1).max(500);
 

@@ -190,14 +190,14 @@ describe('migration at rest during a rollout', () => {
       const view = migrateMachine(ParcelV2, machine, machine.definitionVersion);
       return view.kind === 'migrated' ? { state: view.machine.state, data: view.machine.data } : undefined;
     };
-    const ours = (ids: { id: string }[]) => ids.map((m) => m.id);
+    const ids = (machines: { id: string }[]) => machines.map((m) => m.id);
     // Both were stepped a moment ago: not at rest for a minute. Read and paged past all the same,
     // so that a pass finding only machines in use does not back off as one that found nothing.
     const recent = await store.migrateAtRest('Parcel', 1, 2, 100, '', 60_000, migrate);
-    assert.deepEqual(ours(recent.migrated), []);
+    assert.deepEqual(ids(recent.migrated), []);
     assert.equal(recent.read, 2);
     const idle = await store.migrateAtRest('Parcel', 1, 2, 100, '', 0, migrate);
-    assert.deepEqual(ours(idle.migrated), ['rest-a'], 'rest-b has an event waiting: its step migrates it');
+    assert.deepEqual(ids(idle.migrated), ['rest-a'], 'rest-b has an event waiting: its step migrates it');
     assert.equal((await stored('rest-a'))?.definition_version, 2);
     assert.equal((await stored('rest-b'))?.definition_version, 1);
   });

@@ -145,8 +145,8 @@ export const serviceUrl = (fallback: string) =>
       return url.origin;
     });
 
-/** The longest wait a Node timer keeps: a longer one fires at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+/** The longest wait a Node timer keeps: the suite's one figure, from its contracts. */
+export { MAX_TIMER_MS } from '#contracts';
 
 /** A TCP port variable with a default. */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);

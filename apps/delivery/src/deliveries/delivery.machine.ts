@@ -77,6 +77,10 @@ const reschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: Ste
   if (data.request !== null) data.request = applyReschedule(data.request, event.changes);
   stage(data, ctx, 'Rescheduled');
 };
+const tooLateToReschedule = (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => {
+  refuse(data, `Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`);
+  ctx.reply({ refused: 'the drone is already headed to pickup', kind: 'conflict' } satisfies DeliveryRefusal);
+};
 /**
  * A reschedule asked over this service's REST API. The request is the DeliveryRequest's to change
  * (the saga and the drone work from it, and it keeps the order of reschedules asked over either
@@ -84,15 +88,13 @@ const reschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: Ste
  * there, which checks them again and passes them to the saga, which reschedules this delivery.
  */
 const requestReschedule = (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) => {
+  // The drone is on its way already when the saga dispatched it with the delivery's creation.
+  if (data.dispatched === true) return tooLateToReschedule(data, event, ctx);
   if (rescheduled(data) >= MAX_RESCHEDULES) return ctx.reply({ refused: `at most ${MAX_RESCHEDULES} reschedules`, kind: 'conflict' } satisfies DeliveryRefusal);
   const fields = rescheduleIssues(data.request, event.changes, ctx.now.getTime());
   if (fields.length > 0) return ctx.reply({ refused: fields.map((f) => `${f.path}: ${f.message}`).join('; '), kind: 'invalid', fields } satisfies DeliveryRefusal);
   ctx.send(deliveryRequestRef(ctx.self.id), { type: 'Reschedule', changes: event.changes });
   ctx.reply({ stage: ctx.state, rescheduling: true });
-};
-const tooLateToReschedule = (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => {
-  refuse(data, `Reschedule at ${ctx.now.toISOString()}: drone already headed to pickup`);
-  ctx.reply({ refused: 'the drone is already headed to pickup', kind: 'conflict' } satisfies DeliveryRefusal);
 };
 const notifyMe = (data: DeliveryData, event: { url: string }, ctx: StepContext<DeliveryStage>) => {
   data.webhook = event.url;
@@ -108,9 +110,7 @@ const beforePickup = {
   HeadedToPickup: (data: DeliveryData, _e: unknown, ctx: StepContext<DeliveryStage>) => stage(data, ctx, 'HeadedToPickup'),
   Cancel: cancel,
   RequestCancel: requestCancel,
-  // The drone is on its way already when the saga dispatched it with the delivery's creation.
-  RequestReschedule: (data: DeliveryData, event: { changes: Reschedule }, ctx: StepContext<DeliveryStage>) =>
-    data.dispatched === true ? tooLateToReschedule(data, event, ctx) : requestReschedule(data, event, ctx),
+  RequestReschedule: requestReschedule,
   NotifyMe: notifyMe,
 };
 
